@@ -1,0 +1,49 @@
+"""Dense: ``y = activation(x @ kernel + bias)`` on the last axis (so rank-3 inputs work per step)."""
+from __future__ import annotations
+
+from kconf.engine import activations
+from kconf.engine.backend import xp
+from kconf.engine.layers.base import Layer, WeightSpec
+from kconf.errors import ShapeError
+
+
+class Dense(Layer):
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ShapeError(
+                f"Dense needs inputs with a known last dimension, got {input_shape}"
+            )
+        return (*input_shape[:-1], self.units)
+
+    def weight_specs(self, input_shape):
+        specs = [WeightSpec("kernel", (input_shape[-1], self.units), self.kernel_initializer)]
+        if self.use_bias:
+            specs.append(WeightSpec("bias", (self.units,), self.bias_initializer))
+        return specs
+
+    def forward(self, x, training=False, rng=None):
+        kernel = self.weights["kernel"]
+        z = x @ kernel
+        if self.use_bias:
+            z += self.weights["bias"]
+        y, act_backward = self.activation(z)
+
+        def backward(dy):
+            dz = act_backward(dy)
+            flat_x = x.reshape(-1, x.shape[-1])
+            flat_dz = dz.reshape(-1, dz.shape[-1])
+            self.grads["kernel"] += flat_x.T @ flat_dz
+            if self.use_bias:
+                self.grads["bias"] += flat_dz.sum(axis=0)
+            return dz @ kernel.T
+
+        return y, backward
