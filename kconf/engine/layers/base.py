@@ -41,6 +41,7 @@ class Layer:
         self.weights: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
         self.built = False
+        self.inbound_nodes: list = []  # one graph Node per call, appended by the graph constructor
 
     # --- shape phase -------------------------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -86,7 +87,7 @@ class Layer:
                 raise ValueError(
                     f"layer {self.name!r} weight {key!r} has shape {old.shape}, got {new.shape}"
                 )
-            self.weights[key] = new.astype(old.dtype, copy=True)
+            old[...] = new  # in place: optimizers and caches keep referring to the same array
 
     # --- compute -----------------------------------------------------------------------
     def forward(self, x, training: bool = False, rng=None) -> tuple[Any, Backward]:

@@ -1,0 +1,1 @@
+"""Python code that example configs name by import path (custom metrics)."""

@@ -1,0 +1,115 @@
+"""The graph IR shared by Sequential and functional models: symbolic tensors and nodes.
+
+A ``Node`` is one call of a layer on symbolic tensors (Keras's node concept): a layer called
+twice has two nodes and one set of weights. A Sequential spec is a chain of nodes.
+"""
+from __future__ import annotations
+
+import graphlib
+import itertools
+from dataclasses import dataclass, field
+
+from kconf.engine.layers.base import Layer, Shape
+from kconf.errors import ConfigPath
+
+
+@dataclass(eq=False)
+class SymbolicTensor:
+    """A tensor known by shape only (batch dim None unless fixed), produced by ``node``."""
+
+    shape: Shape
+    name: str
+    node: "Node"
+    index: int = 0
+    dtype: str = "float32"
+
+    @property
+    def keras_history(self) -> tuple[Layer, int, int]:
+        """(layer, node index, tensor index), as Keras's ``Connected to`` column shows it."""
+        return self.node.layer, self.node.index, self.index
+
+    def ref(self) -> str:
+        layer, node_index, tensor_index = self.keras_history
+        return f"{layer.name}[{node_index}][{tensor_index}]"
+
+
+@dataclass(eq=False)
+class Node:
+    """One call of ``layer`` on ``inputs``; ``index`` counts the layer's calls from 0."""
+
+    layer: Layer
+    index: int
+    inputs: list[SymbolicTensor]
+    outputs: list[SymbolicTensor] = field(default_factory=list)
+    path: ConfigPath = ()
+    serial: int = field(default_factory=itertools.count().__next__)  # creation order
+
+    @property
+    def input_shapes(self) -> list[Shape]:
+        return [t.shape for t in self.inputs]
+
+    @property
+    def output_shapes(self) -> list[Shape]:
+        return [t.shape for t in self.outputs]
+
+
+def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
+               path: ConfigPath = ()) -> list[SymbolicTensor]:
+    """Apply ``layer`` symbolically: infer output shapes, add a node, return its outputs.
+
+    Raises:
+        ShapeError: the layer cannot take these input shapes.
+    """
+    if layer.n_inputs == 1:
+        shape_in = inputs[0].shape
+    elif layer.n_inputs == 0:
+        shape_in = None
+    else:
+        shape_in = [t.shape for t in inputs]
+    shape_out = layer.compute_output_shape(shape_in)
+    shapes = shape_out if isinstance(shape_out, list) else [shape_out]
+    node = Node(layer, len(layer.inbound_nodes), list(inputs), [], path)
+    node.outputs = [SymbolicTensor(tuple(s), name, node, i) for i, (s, name) in
+                    enumerate(zip(shapes, names))]
+    layer.inbound_nodes.append(node)
+    return node.outputs
+
+
+class Graph:
+    """Inputs, outputs and the nodes between them in an order where producers come first."""
+
+    def __init__(self, inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.nodes = _topological_nodes(self.outputs)
+        self.layers: list[Layer] = []
+        for node in self.nodes:
+            if node.layer not in self.layers:
+                self.layers.append(node.layer)
+
+    def nodes_of(self, layer: Layer) -> list[Node]:
+        return [n for n in self.nodes if n.layer is layer]
+
+
+def _topological_nodes(outputs: list[SymbolicTensor]) -> list[Node]:
+    """Every node the outputs depend on, producers first, ties kept in creation order."""
+    seen: dict[int, Node] = {}
+    stack = [t.node for t in outputs]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen[id(node)] = node
+        stack.extend(t.node for t in node.inputs)
+    sorter = graphlib.TopologicalSorter(
+        {id(n): [id(t.node) for t in n.inputs] for n in seen.values()}
+    )
+    sorter.prepare()
+    result = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=lambda key: seen[key].serial)
+        for key in ready:
+            result.append(seen[key])
+            sorter.done(key)
+    return result
+

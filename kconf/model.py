@@ -1,0 +1,398 @@
+"""Model: a graph of engine layers plus loss, metrics and optimizer, with Keras's methods.
+
+The graph (``kconf.graph``) fixes who feeds whom; this module runs it: a forward pass in
+topological order that keeps each node's ``backward`` closure, and a backward pass in reverse
+order where gradients of a tensor used twice simply add.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from kconf.engine import losses as losses_mod
+from kconf.engine import metrics as metrics_mod
+from kconf.engine.backend import floatx, xp
+from kconf.engine.layers.base import Layer
+from kconf.engine.layers.input import InputLayer
+from kconf.errors import TrainingError
+from kconf.graph.ir import Graph
+from kconf.train.callbacks import CallbackList, History
+
+
+class Metric:
+    """A named metric of one output: per-sample values averaged over an epoch.
+
+    ``fn`` is a registered metric name (resolved from shapes on first use, as Keras does for
+    'accuracy') or a callable ``fn(y_true, y_pred)`` (custom metrics).
+    """
+
+    def __init__(self, name: str, fn: str | Callable):
+        self.name = name
+        self.spec = fn
+        self.fn: Callable | None = fn if callable(fn) else None
+
+    def values(self, y_true, y_pred) -> tuple[float, float]:
+        """(sum of values, count): per-sample values count each sample; a scalar counts once."""
+        if self.fn is None:
+            self.fn = metrics_mod.resolve(self.spec, y_true.shape, y_pred.shape)
+        v = np.asarray(self.fn(y_true, y_pred), dtype=np.float64)
+        if v.ndim == 0:
+            return float(v), 1.0
+        v = v.reshape(v.shape[0], -1).mean(axis=1)
+        return float(v.sum()), float(v.shape[0])
+
+
+class Mean:
+    """Running weighted mean (Keras's loss tracker and Mean metric)."""
+
+    def __init__(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def add(self, total: float, count: float) -> None:
+        self.total += total
+        self.count += count
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+class Model:
+    """A compiled-or-not network over a ``Graph``.
+
+    Args:
+        graph: inputs, outputs and the nodes between them.
+        name: the model's name (the config's ``name``).
+        sequential: True for Sequential specs (``layers`` then omits the InputLayer, as Keras).
+    """
+
+    def __init__(self, graph: Graph, name: str = "model", sequential: bool = False):
+        self.graph = graph
+        self.name = name
+        self.sequential = sequential
+        self.optimizer = None
+        self.loss_fns: list[Callable] = []
+        self.loss_names: list[str] = []
+        self.loss_weights: list[float] = []
+        self.metrics: list[list[Metric]] = []
+        self.stop_training = False
+        self.train_rng = np.random.default_rng(0)
+        self.built = False
+        self._params: list = []
+        self._grads: list = []
+
+    # --- structure ----------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        if self.sequential:
+            return [l for l in self.graph.layers if not isinstance(l, InputLayer)]
+        return list(self.graph.layers)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.graph.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.node.layer.name for t in self.graph.outputs]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer with this name (or at this index of ``layers``)."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.graph.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}; layers: {[l.name for l in self.graph.layers]}")
+
+    def count_params(self) -> int:
+        return sum(l.count_params(_build_shape(l)) for l in self.graph.layers)
+
+    def build(self, rng: np.random.Generator, dtype=floatx) -> None:
+        """Create every layer's weights, in layer order, from ``rng``."""
+        for layer in self.graph.layers:
+            layer.build(_build_shape(layer), rng, dtype=dtype)
+        self._params = [w for l in self.graph.layers if l.trainable for w in l.weights.values()]
+        self._grads = [l.grads[k] for l in self.graph.layers if l.trainable for k in l.weights]
+        self.built = True
+
+    def get_weights(self) -> list:
+        """All weights in Keras order (layer order, then each layer's own order)."""
+        return [w for layer in self.graph.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence) -> None:
+        weights = list(weights)
+        expected = sum(len(l.weights) for l in self.graph.layers)
+        if len(weights) != expected:
+            raise ValueError(f"model {self.name!r} expects {expected} weight arrays, got {len(weights)}")
+        i = 0
+        for layer in self.graph.layers:
+            n = len(layer.weights)
+            layer.set_weights(weights[i:i + n])
+            i += n
+
+    def named_weights(self) -> dict[str, Any]:
+        """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order."""
+        return {f"{l.name}/{k}": w for l in self.graph.layers for k, w in l.weights.items()}
+
+    # --- compile ------------------------------------------------------------------------
+    def compile(self, optimizer, loss, metrics=None, loss_weights=None) -> None:
+        """Attach optimizer, loss(es) and metrics, Keras-style.
+
+        Args:
+            optimizer: an engine optimizer instance.
+            loss: a loss name for every output, or a list with one name per output.
+            metrics: metric names or callables, for every output.
+            loss_weights: one weight per output (default 1.0 each).
+        """
+        n = len(self.graph.outputs)
+        names = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n
+        self.optimizer = optimizer
+        self.loss_names = names
+        self.loss_fns = [losses_mod.get(name) for name in names]
+        self.loss_weights = [1.0] * n if loss_weights is None else [float(w) for w in loss_weights]
+        metrics = list(metrics or [])
+        prefixes = [f"{name}_" if n > 1 else "" for name in self.output_names]
+        self.metrics = [[Metric(prefix + _metric_name(m), m) for m in metrics] for prefix in prefixes]
+
+    # --- running the graph --------------------------------------------------------------
+    def _forward(self, xs: list, training: bool, rng=None):
+        """Run every node; returns (outputs, backward) where backward(douts) fills grads."""
+        values: dict[int, Any] = {id(t): x for t, x in zip(self.graph.inputs, xs)}
+        tape: list = []
+        for node in self.graph.nodes:
+            layer = node.layer
+            if layer.n_inputs == 0:
+                continue
+            ins = [values[id(t)] for t in node.inputs]
+            y, backward = layer.forward(ins[0] if layer.n_inputs == 1 else ins,
+                                        training=training, rng=rng)
+            ys = y if isinstance(y, list) else [y]
+            for t, v in zip(node.outputs, ys):
+                values[id(t)] = v
+            if training:
+                tape.append((node, backward))
+        outputs = [values[id(t)] for t in self.graph.outputs]
+
+        def backward(douts: list) -> None:
+            grads: dict[int, Any] = {}
+            for t, d in zip(self.graph.outputs, douts):
+                _accumulate(grads, t, d)
+            for node, node_backward in reversed(tape):
+                dys = [grads.pop(id(t), None) for t in node.outputs]
+                if all(d is None for d in dys):
+                    continue
+                if len(dys) == 1:
+                    dx = node_backward(dys[0])
+                else:
+                    dx = node_backward([xp.zeros(_shape_like(t, values), dtype=floatx)
+                                        if d is None else d for t, d in zip(node.outputs, dys)])
+                dxs = [dx] if node.layer.n_inputs == 1 else dx
+                for t, d in zip(node.inputs, dxs):
+                    if d is not None and t.node.layer.n_inputs != 0:
+                        _accumulate(grads, t, d)
+
+        return outputs, backward
+
+    def _losses(self, ys: list, outputs: list):
+        """Total weighted loss, per-output unweighted losses, and d total / d outputs."""
+        total = 0.0
+        per_output, douts = [], []
+        for fn, w, y, out in zip(self.loss_fns, self.loss_weights, ys, outputs):
+            value, backward = fn(y, out)
+            value = float(value)
+            per_output.append(value)
+            total += w * value
+            douts.append(backward(w))
+        return total, per_output, douts
+
+    def _train_step(self, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
+        """One optimizer step; returns ({log name: (sum, count)}, batch size)."""
+        n = len(xs[0])
+        outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
+        total, per_output, douts = self._losses(ys, outputs)
+        if not math.isfinite(total):
+            raise TrainingError(f"the loss became {total} (not finite)")
+        backward(douts)
+        self.optimizer.apply(self._params, self._grads)
+        for g in self._grads:
+            g.fill(0)
+        return self._batch_logs(total, per_output, ys, outputs, n), n
+
+    def _batch_logs(self, total, per_output, ys, outputs, n):
+        logs = {"loss": (total * n, n)}
+        if len(outputs) > 1:
+            for name, value in zip(self.output_names, per_output):
+                logs[f"{name}_loss"] = (value * n, n)
+        for metrics, y, out in zip(self.metrics, ys, outputs):
+            for m in metrics:
+                logs[m.name] = m.values(y, out)
+        return logs
+
+    # --- Keras methods ------------------------------------------------------------------
+    def train_on_batch(self, x, y, return_dict: bool = False):
+        """One gradient step on one batch; returns the loss (and metrics) of that batch."""
+        logs, _ = self._train_step(self._inputs(x), self._targets(y))
+        return self._keras_return({k: s / c for k, (s, c) in logs.items()}, return_dict)
+
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
+            verbose: int = 0, callbacks=None, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
+        """Train for ``epochs`` epochs, as ``keras.Model.fit``.
+
+        Args:
+            x, y: arrays, lists of arrays (one per input/output) or dicts by name.
+            batch_size: samples per step (default 32).
+            verbose: 0 = silent (the library never prints unless asked); 1 = rich progress.
+            callbacks: ``kconf.train.callbacks.Callback`` instances.
+            validation_split: fraction of the data, taken from the end before shuffling.
+            validation_data: ``(x_val, y_val)``; takes precedence over validation_split.
+            shuffle: reshuffle the training samples every epoch (with ``self.train_rng``).
+
+        Returns:
+            History with one value per epoch for each log name.
+
+        Raises:
+            TrainingError: the loss became NaN or infinite.
+        """
+        batch_size = batch_size or 32
+        xs, ys = self._inputs(x), self._targets(y)
+        if validation_data is None and validation_split:
+            split = int(math.floor(len(xs[0]) * (1.0 - validation_split)))
+            validation_data = ([a[split:] for a in xs], [a[split:] for a in ys])
+            xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
+        n = len(xs[0])
+        steps = max(1, math.ceil(n / batch_size))
+        history = History()
+        callbacks = list(callbacks or [])
+        if verbose:
+            from kconf.report.progress import ProgressBar
+            callbacks.append(ProgressBar())
+        cbs = CallbackList([history, *callbacks], self,
+                           {"epochs": epochs, "steps": steps, "samples": n,
+                            "batch_size": batch_size, "initial_epoch": initial_epoch})
+        self.stop_training = False
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            order = self.train_rng.permutation(n) if shuffle else np.arange(n)
+            trackers: dict[str, Mean] = {}
+            for step in range(steps):
+                cbs.on_train_batch_begin(step)
+                idx = order[step * batch_size:(step + 1) * batch_size]
+                try:
+                    batch_logs, _ = self._train_step([a[idx] for a in xs], [a[idx] for a in ys])
+                except TrainingError as exc:
+                    raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
+                for key, (s, c) in batch_logs.items():
+                    trackers.setdefault(key, Mean()).add(s, c)
+                cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
+            logs = {k: t.result() for k, t in trackers.items()}
+            if validation_data is not None:
+                val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs=history.history)
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None,
+                 return_dict: bool = False):
+        """Loss and metrics in inference mode, as ``keras.Model.evaluate``."""
+        batch_size = batch_size or 32
+        xs, ys = self._inputs(x), self._targets(y)
+        trackers: dict[str, Mean] = {}
+        for start in range(0, len(xs[0]), batch_size):
+            bx = [a[start:start + batch_size] for a in xs]
+            by = [a[start:start + batch_size] for a in ys]
+            outputs, _ = self._forward(bx, training=False)
+            total, per_output, _ = self._losses(by, outputs)
+            for key, (s, c) in self._batch_logs(total, per_output, by, outputs, len(bx[0])).items():
+                trackers.setdefault(key, Mean()).add(s, c)
+        return self._keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+
+    def predict(self, x, batch_size: int | None = None):
+        """Outputs in inference mode, batch by batch (one array, or a list for several outputs)."""
+        batch_size = batch_size or 32
+        xs = self._inputs(x)
+        chunks: list[list] = [[] for _ in self.graph.outputs]
+        for start in range(0, len(xs[0]), batch_size):
+            outputs, _ = self._forward([a[start:start + batch_size] for a in xs], training=False)
+            for chunk, out in zip(chunks, outputs):
+                chunk.append(out)
+        results = [xp.concatenate(c) for c in chunks]
+        return results[0] if len(results) == 1 else results
+
+    def summary(self, print_fn=None) -> None:
+        """Print the layer table (rich) — or pass each line to ``print_fn``."""
+        from kconf.report.summary import render_text, summary_renderables
+        text = render_text(summary_renderables(self))
+        if print_fn is None:
+            print(text)
+        else:
+            for line in text.splitlines():
+                print_fn(line)
+
+    # --- data plumbing -------------------------------------------------------------------
+    def _inputs(self, x) -> list:
+        return [xp.asarray(a, dtype=t.dtype) for a, t in
+                zip(_by_name(x, self.input_names, "inputs"), self.graph.inputs)]
+
+    def _targets(self, y) -> list:
+        arrays = []
+        for a in _by_name(y, self.output_names, "targets"):
+            a = xp.asarray(a)
+            arrays.append(a if a.dtype.kind in "iub" else a.astype(floatx, copy=False))
+        return arrays
+
+    def _keras_return(self, logs: dict[str, float], return_dict: bool):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+
+def _build_shape(layer: Layer):
+    """The input shape a layer is built for: that of its first call."""
+    if not layer.inbound_nodes:
+        raise ValueError(f"layer {layer.name!r} is not connected to the graph")
+    node = layer.inbound_nodes[0]
+    if layer.n_inputs == 0:
+        return None
+    return node.inputs[0].shape if layer.n_inputs == 1 else node.input_shapes
+
+
+def _accumulate(grads: dict, tensor, d) -> None:
+    key = id(tensor)
+    if key in grads:
+        grads[key] = grads[key] + d
+    else:
+        grads[key] = d
+
+
+def _shape_like(tensor, values):
+    return values[id(tensor)].shape
+
+
+def _metric_name(metric) -> str:
+    return metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+
+
+def _by_name(data, names: list[str], what: str) -> list:
+    """Normalise one array, a list by position, or a dict by name to a list in graph order."""
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        unknown = [k for k in data if k not in names]
+        if missing or unknown:
+            raise ValueError(f"{what}: expected keys {names}, missing {missing}, unknown {unknown}")
+        return [data[n] for n in names]
+    if isinstance(data, (list, tuple)):
+        if len(data) != len(names):
+            raise ValueError(f"{what}: expected {len(names)} arrays ({names}), got {len(data)}")
+        return list(data)
+    if len(names) != 1:
+        raise ValueError(f"{what}: the model has {len(names)} ({names}); pass a list or a dict")
+    return [data]

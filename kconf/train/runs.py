@@ -1,0 +1,98 @@
+"""Run folders: ``runs/<name>/<timestamp>[-n]/``, written incrementally and atomically.
+
+Every file is either appended line by line and flushed (metrics.jsonl) or replaced whole with
+``os.replace`` (everything else), so an interrupted run leaves each file complete and readable.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from kconf.train.callbacks import Callback
+
+
+def create_run_dir(root: Path, name: str, now: datetime | None = None) -> Path:
+    """A new, unique run folder; a second run in the same second gets a ``-1`` suffix."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"too many runs named {name!r} at {stamp}")
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write to a temporary sibling, fsync, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_weights(path: Path, named: dict[str, np.ndarray]) -> None:
+    """Weights as ``.npz`` with arrays named ``layer/weight``, written atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **named)
+    write_atomic(Path(path), buf.getvalue())
+
+
+def load_weights(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+class RunRecorder(Callback):
+    """Writes a run's metrics after every epoch, its weights at the end, and its status."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.rows: list[dict] = []
+        self.started = time.time()
+
+    def write_status(self, status: str, **extra) -> None:
+        info = {"status": status, "started": self.started, "updated": time.time(),
+                "epochs_completed": len(self.rows), **extra}
+        write_atomic(self.run_dir / "status.json", json.dumps(info, indent=2) + "\n")
+
+    def on_train_begin(self, logs=None):
+        self.write_status("running")
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.rows.append(row)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        write_atomic(self.run_dir / "metrics.csv", _csv(self.rows))
+        self.write_status("running")
+
+    def on_train_end(self, logs=None):
+        save_weights(self.run_dir / "weights.npz", self.model.named_weights())
+
+
+def _csv(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
