@@ -11,8 +11,8 @@ from kconf.errors import ConfigError, TrainingError, format_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Train Keras-style models described in YAML, on a NumPy engine.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 USER_ERROR = 2
 

@@ -1,0 +1,322 @@
+"""Reusable field types of the config schema, each with a friendly error message.
+
+Scalars are strict (``units: true`` or ``units: "64"`` is an error, not a silent 1 or 64);
+containers are lax (a YAML list validates a tuple field). Every check raises a
+``PydanticCustomError`` whose message is already the user-facing text, so the error
+converter (``problems.py``) can pass it through. A custom error may carry ``ctx["at"]``, a
+dotted path below the failing value, to point at the key that is wrong.
+"""
+from __future__ import annotations
+
+import difflib
+import keyword
+import math
+from typing import Annotated, Any, Iterable, Union
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    Strict,
+    Tag,
+    WithJsonSchema,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def show(value: Any) -> str:
+    """A value the way the user wrote it in YAML: strings quoted, ``null``/``true``, short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, dict):
+        text = "a mapping"
+    elif isinstance(value, (list, tuple)):
+        if any(isinstance(v, (dict, list, tuple)) for v in value):
+            text = "a list"
+        else:
+            text = "[" + ", ".join(show(v) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest valid name to a misspelt one, or None when nothing is close."""
+    choices = list(choices)
+    for option in choices:
+        if option.lower() == word.lower():
+            return option
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_name_message(noun: str, word: Any, choices: Iterable[str]) -> str:
+    """``unknown activation 'reluu' (did you mean 'relu'?)``, or the list of valid names."""
+    choices = list(choices)
+    close = suggest(word, choices) if isinstance(word, str) else None
+    if close is not None:
+        return f"unknown {noun} {show(word)} (did you mean {close!r}?)"
+    return f"unknown {noun} {show(word)}; valid: {', '.join(choices)}"
+
+
+#: Prefix of the error types raised by ``config_error`` (their message is final text).
+ERROR_PREFIX = "kconf_"
+
+
+def config_error(kind: str, message: str, at: str | None = None) -> PydanticCustomError:
+    """A validation error whose message is final; ``at`` points below the value (dotted)."""
+    return PydanticCustomError(ERROR_PREFIX + kind, message, {"at": at} if at else None)
+
+
+# --- the base model -------------------------------------------------------------------------
+
+
+def _schema_with_aliases(schema: dict[str, Any], cls: type) -> None:
+    """Add each field's extra validation aliases (``lr``) to the JSON schema's properties."""
+    props = schema.get("properties", {})
+    for name, field in cls.model_fields.items():
+        alias = field.validation_alias
+        if not isinstance(alias, AliasChoices) or name not in props:
+            continue
+        for choice in alias.choices:
+            if isinstance(choice, str) and choice != name:
+                entry = {k: v for k, v in props[name].items() if k not in ("title", "default")}
+                entry["description"] = f"alias of {name} (give one of them)"
+                props[choice] = entry
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra=_schema_with_aliases
+    )
+
+
+# --- scalars --------------------------------------------------------------------------------
+
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _range_text(kind: type, gt, ge, lt, le) -> str:
+    lo = gt if gt is not None else ge
+    hi = lt if lt is not None else le
+    if lo is not None and hi is not None:
+        left = "(" if gt is not None else "["
+        right = ")" if lt is not None else "]"
+        return f"must be in {left}{_fmt(lo)}, {_fmt(hi)}{right}"
+    noun = "integer" if kind is int else "number"
+    if gt == 0:
+        return f"must be a positive {noun}"
+    if ge == 0:
+        return f"must be a non-negative {noun}"
+    if lo is not None:
+        return f"must be {'>' if gt is not None else '>='} {_fmt(lo)}"
+    if hi is not None:
+        return f"must be {'<' if lt is not None else '<='} {_fmt(hi)}"
+    return "must be a finite number"
+
+
+def bounded(kind: type, *, gt=None, ge=None, lt=None, le=None) -> Any:
+    """A strict int or float type with bounds, e.g. ``bounded(int, gt=0)``.
+
+    Args:
+        kind: ``int`` or ``float`` (a float field also takes a YAML integer).
+        gt, ge, lt, le: the bounds (exclusive / inclusive).
+
+    Returns:
+        An ``Annotated`` type whose error reads ``must be in [0, 1), got 1.5``.
+    """
+    text = _range_text(kind, gt, ge, lt, le)
+
+    def check(given, handler):
+        value = handler(given)  # the strict type check (a float field also takes an int)
+        ok = math.isfinite(value)
+        ok = ok and (gt is None or value > gt) and (ge is None or value >= ge)
+        ok = ok and (lt is None or value < lt) and (le is None or value <= le)
+        if not ok:
+            raise config_error("out_of_range", f"{text}, got {show(given)}")
+        return value
+
+    schema: dict[str, Any] = {"type": "integer" if kind is int else "number"}
+    for key, bound in (("exclusiveMinimum", gt), ("minimum", ge),
+                       ("exclusiveMaximum", lt), ("maximum", le)):
+        if bound is not None:
+            schema[key] = bound
+    return Annotated[kind, Strict(), WrapValidator(check), WithJsonSchema(schema)]
+
+
+PositiveInt = bounded(int, gt=0)
+NonNegativeInt = bounded(int, ge=0)
+PositiveFloat = bounded(float, gt=0)
+NonNegativeFloat = bounded(float, ge=0)
+Fraction = bounded(float, ge=0, lt=1)  # [0, 1)
+Number = bounded(float)  # any finite number
+
+
+def choice(noun: str, names: Iterable[str], *, casefold: bool = False) -> Any:
+    """A string that must be one of ``names``; the error suggests the closest one.
+
+    Args:
+        noun: what the names are ("activation"), used in the message.
+        names: the valid names.
+        casefold: accept any case and store the lowercase name (Keras does for padding).
+
+    Returns:
+        An ``Annotated`` str type with an ``enum`` JSON schema.
+    """
+    names = tuple(names)
+
+    def check(value: str) -> str:
+        key = value.lower() if casefold else value
+        if key not in names:
+            raise config_error(f"unknown_{noun.replace(' ', '_')}",
+                               unknown_name_message(noun, value, names))
+        return key
+
+    return Annotated[str, Strict(), AfterValidator(check),
+                     WithJsonSchema({"type": "string", "enum": list(names)})]
+
+
+# --- shapes and pairs -----------------------------------------------------------------------
+
+#: A shape without the batch axis: positive ints, ``null`` for a dimension of any size.
+Shape = Annotated[tuple[Union[PositiveInt, None], ...], Field(min_length=1)]
+#: A shape whose every dimension is known.
+FixedShape = Annotated[tuple[PositiveInt, ...], Field(min_length=1)]
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    """Keras's int-or-pair argument, normalised to a pair."""
+    def positive(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    if positive(value):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(positive(v) for v in value):
+        return (value[0], value[1])
+    raise config_error("pair", "expected a positive integer or a list of two positive "
+                               f"integers, got {show(value)}")
+
+
+_POSITIVE_INT_SCHEMA = {"type": "integer", "exclusiveMinimum": 0}
+
+#: ``3`` or ``[3, 3]``, validated as ``(3, 3)``.
+IntPair = Annotated[
+    tuple[int, int],
+    PlainValidator(_pair),
+    PlainSerializer(list, return_type=list[int], when_used="json"),
+    WithJsonSchema({"anyOf": [
+        _POSITIVE_INT_SCHEMA,
+        {"type": "array", "items": _POSITIVE_INT_SCHEMA, "minItems": 2, "maxItems": 2},
+    ]}),
+]
+
+
+# --- import paths ---------------------------------------------------------------------------
+
+IMPORT_PATH_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+
+
+def is_import_path(text: str) -> bool:
+    """Whether ``text`` reads ``package.module:attr`` (syntax only; nothing is imported)."""
+    module, sep, attr = text.partition(":")
+    if not sep:
+        return False
+    parts = module.split(".") + attr.split(".")
+    return all(p.isidentifier() and not keyword.iskeyword(p) for p in parts)
+
+
+def check_import_path(value: str) -> str:
+    """Raise a friendly error unless ``value`` is a syntactically valid import path."""
+    if not is_import_path(value):
+        raise config_error("import_path", f"{show(value)} is not a valid import path; "
+                                          "write 'package.module:function'")
+    return value
+
+
+# --- tagged unions of single-key mappings ---------------------------------------------------
+
+
+class SingleKey:
+    """Discriminator of a union of single-key mappings (``{Dense: {...}}``): the tag is the key.
+
+    A string value gets ``str_tag`` when the union has a plain-name member. ``noun``,
+    ``names`` and ``example`` make the error messages.
+    """
+
+    def __init__(self, noun: str, names: Iterable[str], example: str,
+                 str_tag: str | None = None):
+        self.noun = noun
+        self.names = tuple(names)
+        self.example = example
+        self.str_tag = str_tag
+        self.__name__ = f"{noun.replace(' ', '_')}_key"  # pydantic-core names it in messages
+
+    def __call__(self, value: Any) -> str | None:
+        if isinstance(value, str) and self.str_tag is not None:
+            return self.str_tag
+        if isinstance(value, dict) and len(value) == 1:
+            return str(next(iter(value)))
+        if isinstance(value, BaseModel):  # serialisation: the wrapper's single field
+            return next(iter(type(value).model_fields))
+        return None
+
+    def shape_message(self, value: Any) -> str:
+        """Why ``value`` is not one ``{Name: args}`` mapping."""
+        if isinstance(value, dict) and value:
+            keys = ", ".join(repr(str(k)) for k in value)
+            return f"expected one {self.noun} per mapping, like {self.example}; got keys {keys}"
+        what = "an empty mapping" if isinstance(value, dict) else show(value)
+        article = "an" if self.noun[0] in "aeiou" else "a"
+        return f"expected {article} {self.noun} as a mapping like {self.example}, got {what}"
+
+    def __repr__(self) -> str:
+        return f"SingleKey({self.noun!r})"
+
+
+def tagged_union(discriminator: SingleKey, members: dict[str, Any]) -> Any:
+    """``Annotated[Union[...], Discriminator]`` over ``members`` (tag -> type), built once."""
+    tagged = tuple(Annotated[tp, Tag(tag)] for tag, tp in members.items())
+    return Annotated[Union[tagged], Discriminator(discriminator)]
+
+
+def _none_as_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def args_of(cls: type) -> Any:
+    """The type of a wrapper's single field: ``cls``, with ``null`` meaning ``{}``."""
+    return Annotated[cls, BeforeValidator(_none_as_empty, json_schema_input_type=Union[cls, None])]
+
+
+class TaggedSpec(ConfigModel):
+    """A single-key wrapper ``{Tag: args}``; subclasses declare exactly one field."""
+
+    @property
+    def tag(self) -> str:
+        """The wrapper's key (``Dense``, ``random``, ``SGD``...)."""
+        return next(iter(type(self).model_fields))
+
+    @property
+    def args(self) -> Any:
+        """The validated arguments under the key."""
+        return getattr(self, self.tag)

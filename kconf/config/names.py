@@ -1,0 +1,35 @@
+"""The closed vocabularies of the config language, as module-level tuples.
+
+Tests elsewhere check these against the engine's registries, so a name is accepted here
+exactly when the engine can build it.
+"""
+from __future__ import annotations
+
+ACTIVATION_NAMES: tuple[str, ...] = (
+    "linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
+    "gelu", "hard_sigmoid", "swish", "silu",
+)
+
+INITIALIZER_NAMES: tuple[str, ...] = (
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
+    "constant", "orthogonal",
+)
+
+LOSS_NAMES: tuple[str, ...] = (
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+)
+
+METRIC_NAMES: tuple[str, ...] = (
+    "accuracy", "acc", "binary_accuracy", "categorical_accuracy",
+    "sparse_categorical_accuracy", "mse", "mae", "mean_squared_error", "mean_absolute_error",
+)
+
+#: Optimizer class names (the engine's classes); the string form also takes the lowercase
+#: Keras identifiers in OPTIMIZER_ALIASES.
+OPTIMIZER_NAMES: tuple[str, ...] = ("SGD", "RMSprop", "Adam")
+
+OPTIMIZER_ALIASES: dict[str, str] = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
+
+PADDING_NAMES: tuple[str, ...] = ("valid", "same")

@@ -1,0 +1,270 @@
+"""Reading YAML safely into plain data, keeping the position of every key and value.
+
+PyYAML's safe *composer* builds the node tree (with marks); this module turns nodes into
+dicts, lists and scalars itself, so that it can record positions, refuse duplicate keys and
+refuse every tag that is not plain data (``!!python/object`` is an error, never code).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kconf.errors import ConfigPath, Problem, SourcePos
+
+DICT_FILE = "<dict>"
+OVERRIDE_FILE = "<override>"
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + t for t in ("null", "bool", "int", "float", "str", "timestamp", "binary")}
+_MAP_TAG = _CORE + "map"
+_SEQ_TAG = _CORE + "seq"
+_MERGE_TAG = _CORE + "merge"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 wants ``1.0e-6``)."""
+
+
+_Loader.add_implicit_resolver(
+    _CORE + "float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"),
+)
+
+
+class _Poison:
+    """Stands for a value that could not be read; errors at or under it are not reported."""
+
+    def __repr__(self) -> str:
+        return "<unreadable value>"
+
+
+POISON = _Poison()
+
+
+class Source:
+    """Where a config came from, and where each of its values sits.
+
+    Attributes:
+        file: the path as given (``"<dict>"`` for a dict).
+        text: the YAML text, or None for a dict.
+        base_dir: the directory relative data paths are resolved against (the file's
+            directory; the working directory for a dict).
+    """
+
+    def __init__(self, file: str = DICT_FILE, text: str | None = None,
+                 base_dir: Path | None = None,
+                 values: dict[ConfigPath, SourcePos] | None = None,
+                 keys: dict[ConfigPath, SourcePos] | None = None):
+        self.file = file
+        self.text = text
+        self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        self._values = dict(values or {})
+        self._keys = dict(keys or {})
+
+    def locate(self, path: Sequence[str | int]) -> SourcePos:
+        """Position of the value at ``path``, else of its nearest enclosing value.
+
+        Args:
+            path: a config path, e.g. ``("data", "train", "npz", "path")``.
+
+        Returns:
+            A ``SourcePos``; without a line when nothing on the path has one (dicts), and
+            with file ``"<override>"`` for values set by an override.
+        """
+        path = tuple(path)
+        for end in range(len(path), -1, -1):
+            pos = self._values.get(path[:end])
+            if pos is not None:
+                return pos
+        return SourcePos(self.file)
+
+    def locate_key(self, path: Sequence[str | int]) -> SourcePos:
+        """Position of the key that names ``path`` (for unknown keys), else ``locate(path)``."""
+        path = tuple(path)
+        return self._keys.get(path) or self.locate(path)
+
+    def set_override(self, path: ConfigPath) -> None:
+        """Record that ``path`` (and everything under it) now comes from an override."""
+        for table in (self._values, self._keys):
+            for p in [p for p in table if p[:len(path)] == path]:
+                del table[p]
+        self._values[path] = self._keys[path] = SourcePos(OVERRIDE_FILE)
+
+    def __repr__(self) -> str:
+        return f"Source({self.file!r})"
+
+
+@dataclass
+class ParsedYaml:
+    """Plain data read from YAML, with its source and the problems found while reading."""
+
+    data: Any
+    source: Source
+    problems: list[Problem] = field(default_factory=list)
+    #: Paths whose value could not be read (errors there would only repeat the problem).
+    poisoned: set[ConfigPath] = field(default_factory=set)
+    #: True when the text could not be parsed at all (``data`` is None).
+    fatal: bool = False
+
+
+def parse_yaml(text: str, file: str, base_dir: Path | None = None) -> ParsedYaml:
+    """Read one YAML document into plain data and positions.
+
+    Args:
+        text: the YAML text.
+        file: the name used in positions (the path as the user gave it).
+        base_dir: directory for relative data paths (default: the file's directory).
+
+    Returns:
+        A ``ParsedYaml``; syntax errors make it ``fatal``, refused tags and duplicate keys
+        are problems alongside the data that could be read.
+    """
+    if base_dir is None:
+        base_dir = Path(file).resolve().parent
+    loader = None
+    try:
+        loader = _Loader(text)  # checks for unprintable characters at once
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        problem = _syntax_problem(err, text, file)
+        return ParsedYaml(None, Source(file, text, base_dir), [problem], fatal=True)
+    except yaml.reader.ReaderError as err:
+        before = text[:err.position]
+        pos = SourcePos(file, before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+        char = err.character if isinstance(err.character, str) else chr(err.character)
+        message = f"invalid YAML: character {ord(char):#06x} is not allowed ({err.reason})"
+        return ParsedYaml(None, Source(file, text, base_dir), [Problem(message, (), pos)],
+                          fatal=True)
+    finally:
+        if loader is not None:
+            loader.dispose()
+    builder = _Builder(loader, file)
+    data = builder.build(node, ()) if node is not None else None
+    source = Source(file, text, base_dir, builder.values, builder.keys)
+    return ParsedYaml(data, source, builder.problems, builder.poisoned)
+
+
+def _syntax_problem(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """One problem for a YAML syntax error, at its mark; tabs get their own message."""
+    mark = err.problem_mark or err.context_mark
+    if mark is None:
+        return Problem(f"invalid YAML: {err.problem or err}", (), SourcePos(file))
+    line, col = mark.line, mark.column
+    lines = text.splitlines()
+    message = f"invalid YAML: {err.problem}"
+    context = err.context_mark
+    if err.context and context is not None and (context.line, context.column) != (line, col):
+        message += f" ({err.context} at line {context.line + 1}, column {context.column + 1})"
+    if line < len(lines):
+        current = lines[line]
+        indent = current[:len(current) - len(current.lstrip(" \t"))]
+        if "\t" in indent:
+            message, col = "tabs cannot indent YAML; use spaces", indent.index("\t")
+        elif col < len(current) and current[col] == "\t":
+            message = "a tab cannot separate YAML tokens here; use spaces"
+    return Problem(message, (), SourcePos(file, line + 1, col + 1))
+
+
+def _show_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+class _Builder:
+    """Turns a node tree into plain data, recording positions and problems."""
+
+    def __init__(self, loader: _Loader, file: str):
+        self.loader = loader
+        self.file = file
+        self.values: dict[ConfigPath, SourcePos] = {}
+        self.keys: dict[ConfigPath, SourcePos] = {}
+        self.problems: list[Problem] = []
+        self.poisoned: set[ConfigPath] = set()
+        self._open: dict[int, ConfigPath] = {}  # nodes being built -> their paths
+
+    def pos(self, node: Node) -> SourcePos:
+        return SourcePos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def refuse(self, node: Node, path: ConfigPath, message: str) -> _Poison:
+        self.problems.append(Problem(message, path, self.pos(node)))
+        self.poisoned.add(path)
+        return POISON
+
+    def refuse_tag(self, node: Node, path: ConfigPath) -> _Poison:
+        return self.refuse(node, path, f"YAML tag {_show_tag(node.tag)} is not allowed: a "
+                                       "config holds plain data only (mappings, lists, "
+                                       "strings, numbers, true/false, null)")
+
+    def build(self, node: Node, path: ConfigPath) -> Any:
+        self.values[path] = self.pos(node)
+        if id(node) in self._open:  # an alias inside the value it names
+            outer = self._open[id(node)]
+            self.poisoned.add(outer)
+            return self.refuse(node, outer, "a YAML alias cannot refer to a value that "
+                                            "contains it")
+        if isinstance(node, ScalarNode):
+            if node.tag not in _SCALAR_TAGS:
+                return self.refuse_tag(node, path)
+            try:
+                return self.loader.construct_object(node)
+            except yaml.constructor.ConstructorError as err:
+                return self.refuse(node, path, f"cannot read this value: {err.problem}")
+        self._open[id(node)] = path
+        try:
+            if isinstance(node, SequenceNode):
+                if node.tag != _SEQ_TAG:
+                    return self.refuse_tag(node, path)
+                return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+            if node.tag != _MAP_TAG:
+                return self.refuse_tag(node, path)
+            return self.mapping(node, path)
+        finally:
+            del self._open[id(node)]
+
+    def key(self, node: Node, path: ConfigPath) -> str | None:
+        """A mapping key as the text written (``on`` stays ``"on"``); None if refused."""
+        if not isinstance(node, ScalarNode):
+            self.problems.append(Problem("a key must be a plain name, not a mapping or a list",
+                                         path, self.pos(node)))
+            return None
+        if node.tag not in _SCALAR_TAGS:
+            self.refuse_tag(node, path)
+            return None
+        return node.value
+
+    def mapping(self, node: MappingNode, path: ConfigPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        own = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+        for key_node, value_node in node.value:  # YAML merge keys ('<<: *defaults') first
+            if key_node.tag == _MERGE_TAG:
+                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                for src in sources:
+                    if not isinstance(src, MappingNode) or src.tag != _MAP_TAG:
+                        self.problems.append(Problem("a merge key '<<' needs a mapping or a "
+                                                     "list of mappings", path, self.pos(src)))
+                        continue
+                    for key, value in self.mapping(src, path).items():
+                        result.setdefault(key, value)
+        first: dict[str, Node] = {}
+        for key_node, value_node in own:  # keys written here win over merged ones
+            key = self.key(key_node, path)
+            if key is None:
+                continue
+            if key in first:
+                where = first[key].start_mark
+                self.problems.append(Problem(
+                    f"duplicate key {key!r} (first given at line {where.line + 1}, column "
+                    f"{where.column + 1}); remove one of them", path, self.pos(key_node)))
+                continue
+            first[key] = key_node
+            sub = (*path, key)
+            if key in result:  # forget the positions of the merged value it replaces
+                for table in (self.values, self.keys):
+                    for p in [p for p in table if p[:len(sub)] == sub]:
+                        del table[p]
+            self.keys[sub] = self.pos(key_node)
+            result[key] = self.build(value_node, sub)
+        return result

@@ -1,0 +1,141 @@
+"""Activations: values against the plain formulas, float64 gradient checks, dtypes, stability."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.gradcheck import assert_close_grad, numeric_grad
+from kconf.engine import activations
+from kconf.engine.activations import ACTIVATIONS, SELU_ALPHA, SELU_SCALE
+
+
+def _gelu_reference(x):
+    """x * Phi(x) element by element with math.erf."""
+    flat = [v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x.ravel()]
+    return np.array(flat).reshape(x.shape)
+
+
+def _softmax_reference(x):
+    """Softmax over the last axis, row by row."""
+    out = np.empty_like(x)
+    for idx in np.ndindex(x.shape[:-1]):
+        e = np.exp(x[idx] - x[idx].max())
+        out[idx] = e / e.sum()
+    return out
+
+
+REFERENCES = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.where(x > 0, x, 0.0),
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "tanh": np.tanh,
+    "softmax": _softmax_reference,
+    "elu": lambda x: np.where(x > 0, x, np.exp(x) - 1.0),
+    "selu": lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * (np.exp(x) - 1.0)),
+    "softplus": lambda x: np.log(1.0 + np.exp(x)),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "gelu": _gelu_reference,
+    "hard_sigmoid": lambda x: np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0,
+    "swish": lambda x: x / (1.0 + np.exp(-x)),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+}
+
+NAMES = sorted(ACTIVATIONS)
+
+
+def _inputs(seed=0, shape=(3, 7)):
+    """Float64 inputs spread over [-5, 5] (the saturating and the linear regions)."""
+    return np.random.default_rng(seed).uniform(-5.0, 5.0, size=shape)
+
+
+def test_registry_has_the_keras_names_and_the_silu_alias():
+    keras_names = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
+                   "softsign", "gelu", "hard_sigmoid", "swish"}
+    assert set(ACTIVATIONS) == keras_names | {"silu"}
+    assert ACTIVATIONS["silu"] is ACTIVATIONS["swish"]
+    assert set(REFERENCES) == set(ACTIVATIONS)
+
+
+def test_get():
+    assert activations.get(None) is activations.linear
+    assert activations.get("relu") is activations.relu
+    assert activations.get(activations.tanh) is activations.tanh
+    with pytest.raises(KeyError):
+        activations.get("reluu")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_match_the_formula(name):
+    x = _inputs()
+    y, _ = ACTIVATIONS[name](x)
+    np.testing.assert_allclose(y, REFERENCES[name](x), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_float64(name):
+    x = _inputs(seed=1)
+    r = np.random.default_rng(2).standard_normal(x.shape)
+    f = ACTIVATIONS[name]
+    _, backward = f(x)
+    analytic = backward(r)
+    numeric = numeric_grad(lambda: float((f(x)[0] * r).sum()), x)
+    assert_close_grad(analytic, numeric, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NAMES)
+def test_dtype_is_preserved(name, dtype):
+    x = _inputs(seed=3).astype(dtype)
+    y, backward = ACTIVATIONS[name](x)
+    dz = backward(np.ones_like(x))
+    assert y.dtype == dtype, f"{name} output {y.dtype}"
+    assert dz.dtype == dtype, f"{name} gradient {dz.dtype}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NAMES)
+def test_large_inputs_do_not_overflow(name, dtype):
+    x = np.array([[-1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0]], dtype=dtype)
+    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
+        warnings.simplefilter("error")
+        y, backward = ACTIVATIONS[name](x)
+        dz = backward(np.ones_like(x))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(dz)), name
+
+
+def test_saturation_values():
+    x = np.array([-100.0, 100.0])
+    np.testing.assert_allclose(activations.sigmoid(x)[0], [0.0, 1.0], atol=1e-40)
+    np.testing.assert_allclose(activations.softplus(x)[0], [0.0, 100.0], atol=1e-40)
+    np.testing.assert_allclose(activations.gelu(x)[0], [0.0, 100.0], atol=1e-40)
+
+
+def test_keras3_hard_sigmoid_is_relu6_based():
+    # Keras 3: relu6(x + 3) / 6, not Keras 2's 0.2 x + 0.5.
+    y, _ = activations.hard_sigmoid(np.array([-4.0, -3.0, 0.0, 1.0, 3.0, 4.0]))
+    np.testing.assert_allclose(y, [0.0, 0.0, 0.5, 0.5 + 1 / 6, 1.0, 1.0])
+
+
+def test_selu_constants():
+    y, _ = activations.selu(np.array([1.0, -50.0]))
+    np.testing.assert_allclose(y, [1.0507009873554805, -1.0507009873554805 * 1.6732632423543772])
+
+
+def test_softmax_last_axis_sums_to_one():
+    x = np.random.default_rng(4).standard_normal((2, 3, 5)) * 50
+    y, _ = activations.softmax(x)
+    np.testing.assert_allclose(y.sum(axis=-1), 1.0)
+
+
+def test_erf_matches_math_erf():
+    x = np.linspace(-8.0, 8.0, 4001)
+    ref = np.array([math.erf(v) for v in x])
+    assert np.abs(activations.erf(x) - ref).max() < 1e-15
+    x32 = x.astype(np.float32)
+    ref32 = np.array([math.erf(float(v)) for v in x32])
+    out32 = activations.erf(x32)
+    assert out32.dtype == np.float32
+    assert np.abs(out32 - ref32).max() <= 6e-8  # correctly rounded: half an ulp below 1

@@ -1,0 +1,244 @@
+"""Optimizers: three steps against the Keras recurrences written out by hand in Python floats,
+float32 kept, decay schedule, and state round trips that resume bit-exactly."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kconf.engine import optimizers
+from kconf.engine.optimizers import SGD, Adam, RMSprop
+
+W0 = [0.5, -1.5]
+GRADS = [[0.2, -0.4], [-0.1, 0.3], [0.5, 0.05]]  # the gradient at steps 1, 2, 3
+
+
+def run(opt, w0=W0, grads=GRADS, dtype=np.float64):
+    """Apply ``grads`` one step at a time to a copy of ``w0``; return the final parameter."""
+    w = np.array(w0, dtype)
+    for g in grads:
+        opt.apply([w], [np.array(g, dtype)])
+    return w
+
+
+# --- SGD -------------------------------------------------------------------------------------
+
+def test_sgd_plain():
+    lr = 0.1
+    w = list(W0)
+    for g in GRADS:
+        w = [w[j] - lr * g[j] for j in range(2)]
+    np.testing.assert_allclose(run(SGD(learning_rate=lr)), w, rtol=1e-14)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum(nesterov):
+    lr, mu = 0.1, 0.9
+    w, b = list(W0), [0.0, 0.0]
+    for g in GRADS:
+        for j in range(2):
+            b[j] = mu * b[j] - lr * g[j]
+            if nesterov:
+                w[j] = w[j] + mu * b[j] - lr * g[j]
+            else:
+                w[j] = w[j] + b[j]
+    np.testing.assert_allclose(run(SGD(lr, momentum=mu, nesterov=nesterov)), w, rtol=1e-14)
+
+
+def test_sgd_decay_uses_step_count_before_increment():
+    lr, decay, mu = 0.1, 0.5, 0.9
+    opt = SGD(lr, momentum=mu, decay=decay)
+    w, b = list(W0), [0.0, 0.0]
+    param = np.array(W0)
+    for k, g in enumerate(GRADS, start=1):
+        lr_k = lr / (1 + decay * (k - 1))  # step 1: 0.1, step 2: 0.1 / 1.5, step 3: 0.1 / 2
+        assert opt.iterations == k - 1
+        assert opt.current_learning_rate() == pytest.approx(lr_k, rel=1e-15)
+        for j in range(2):
+            b[j] = mu * b[j] - lr_k * g[j]
+            w[j] = w[j] + b[j]
+        opt.apply([param], [np.array(g)])
+    assert opt.iterations == 3
+    assert opt.current_learning_rate() == pytest.approx(0.1 / 2.5)
+    np.testing.assert_allclose(param, w, rtol=1e-14)
+
+
+# --- RMSprop ---------------------------------------------------------------------------------
+
+def test_rmsprop_plain():
+    lr, rho, eps = 0.01, 0.9, 1e-7
+    w, v = list(W0), [0.0, 0.0]
+    for g in GRADS:
+        for j in range(2):
+            v[j] = rho * v[j] + (1 - rho) * g[j] ** 2
+            w[j] = w[j] - lr * g[j] / math.sqrt(v[j] + eps)  # ε inside the root
+    np.testing.assert_allclose(run(RMSprop(learning_rate=lr)), w, rtol=1e-13)
+
+
+def test_rmsprop_epsilon_is_inside_the_root():
+    # One step from zero slots with a tiny gradient: g / sqrt(0.1 g² + ε) differs clearly
+    # from g / (sqrt(0.1 g²) + ε).
+    g, lr, eps = 1e-4, 1.0, 1e-7
+    w = run(RMSprop(learning_rate=lr, epsilon=eps), w0=[0.0, 0.0], grads=[[g, g]])
+    expected = -lr * g / math.sqrt(0.1 * g * g + eps)
+    np.testing.assert_allclose(w, [expected, expected], rtol=1e-13)
+
+
+def test_rmsprop_centered():
+    lr, rho, eps = 0.01, 0.8, 1e-7
+    w, v, ag = list(W0), [0.0, 0.0], [0.0, 0.0]
+    for g in GRADS:
+        for j in range(2):
+            v[j] = rho * v[j] + (1 - rho) * g[j] ** 2
+            ag[j] = rho * ag[j] + (1 - rho) * g[j]
+            w[j] = w[j] - lr * g[j] / math.sqrt(v[j] - ag[j] ** 2 + eps)
+    opt = RMSprop(learning_rate=lr, rho=rho, centered=True)
+    np.testing.assert_allclose(run(opt), w, rtol=1e-13)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_rmsprop_momentum(centered):
+    lr, rho, mu, eps = 0.01, 0.9, 0.5, 1e-7
+    w, v, ag, m = list(W0), [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
+    for g in GRADS:
+        for j in range(2):
+            v[j] = rho * v[j] + (1 - rho) * g[j] ** 2
+            denominator = v[j] + eps
+            if centered:
+                ag[j] = rho * ag[j] + (1 - rho) * g[j]
+                denominator = v[j] - ag[j] ** 2 + eps
+            m[j] = mu * m[j] + lr * g[j] / math.sqrt(denominator)
+            w[j] = w[j] - m[j]
+    opt = RMSprop(learning_rate=lr, rho=rho, momentum=mu, centered=centered)
+    np.testing.assert_allclose(run(opt), w, rtol=1e-13)
+
+
+# --- Adam ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam(amsgrad):
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    w, m, v, v_hat = list(W0), [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]
+    # a large first gradient then small ones makes v shrink, so amsgrad's max matters
+    grads = [[3.0, -2.0], [0.01, 0.02], [-0.05, 0.01]]
+    for t, g in enumerate(grads, start=1):
+        alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        for j in range(2):
+            m[j] = b1 * m[j] + (1 - b1) * g[j]
+            v[j] = b2 * v[j] + (1 - b2) * g[j] ** 2
+            v_hat[j] = max(v_hat[j], v[j])
+            denominator_v = v_hat[j] if amsgrad else v[j]
+            w[j] = w[j] - alpha * m[j] / (math.sqrt(denominator_v) + eps)  # ε outside
+    opt = Adam(learning_rate=lr, amsgrad=amsgrad)
+    np.testing.assert_allclose(run(opt, grads=grads), w, rtol=1e-13)
+
+
+def test_adam_amsgrad_differs_from_plain():
+    grads = [[3.0, -2.0], [0.01, 0.02], [-0.05, 0.01]]
+    plain = run(Adam(0.01), grads=grads)
+    ams = run(Adam(0.01, amsgrad=True), grads=grads)
+    assert not np.allclose(plain, ams, rtol=1e-6)
+
+
+# --- all optimizers --------------------------------------------------------------------------
+
+VARIANTS = [
+    ("SGD", {}),
+    ("SGD", {"momentum": 0.9}),
+    ("SGD", {"momentum": 0.9, "nesterov": True, "decay": 1e-2}),
+    ("RMSprop", {}),
+    ("RMSprop", {"centered": True}),
+    ("RMSprop", {"momentum": 0.5, "centered": True, "decay": 1e-2}),
+    ("Adam", {}),
+    ("Adam", {"amsgrad": True, "decay": 1e-2}),
+]
+
+
+def _params_and_grads(dtype, seed=0, steps=6):
+    """Two parameters of different shapes and a gradient for each at each step."""
+    rng = np.random.default_rng(seed)
+    params = [rng.normal(size=(3, 2)).astype(dtype), rng.normal(size=(2,)).astype(dtype)]
+    grads = [[rng.normal(size=p.shape).astype(dtype) for p in params] for _ in range(steps)]
+    return params, grads
+
+
+@pytest.mark.parametrize("name, kwargs", VARIANTS)
+def test_float32_is_kept(name, kwargs):
+    opt = optimizers.get(name, **kwargs)
+    params, grads = _params_and_grads(np.float32)
+    ids = [id(p) for p in params]
+    for step in grads:
+        opt.apply(params, step)
+    assert [id(p) for p in params] == ids  # updated in place
+    assert all(p.dtype == np.float32 for p in params)
+    state = opt.get_state()
+    assert state["iterations"] == len(grads)
+    assert all(v.dtype == np.float32 for k, v in state.items() if k != "iterations")
+
+
+@pytest.mark.parametrize("name, kwargs", VARIANTS)
+def test_state_round_trip_is_bit_exact(name, kwargs):
+    params_a, grads = _params_and_grads(np.float32, seed=3)
+    params_b = [p.copy() for p in params_a]
+    uninterrupted = optimizers.get(name, **kwargs)
+    first = optimizers.get(name, **kwargs)
+    for step in grads[:3]:
+        uninterrupted.apply(params_a, step)
+        first.apply(params_b, step)
+    state = first.get_state()
+    # the checkpoint holds copies: later steps of `first` do not change it
+    first.apply([p.copy() for p in params_b], grads[3])
+    resumed = optimizers.get(name, **first.get_config())
+    resumed.set_state(dict(state))
+    assert resumed.iterations == 3
+    for step in grads[3:]:
+        uninterrupted.apply(params_a, step)
+        resumed.apply(params_b, step)
+    for a, b in zip(params_a, params_b):
+        assert np.array_equal(a, b)
+    final_a, final_b = uninterrupted.get_state(), resumed.get_state()
+    assert final_a.keys() == final_b.keys()
+    for key in final_a:
+        assert np.array_equal(final_a[key], final_b[key]), key
+
+
+def test_state_before_first_step_and_through_npz(tmp_path):
+    opt = Adam(0.01)
+    assert opt.get_state() == {"iterations": 0}
+    params, grads = _params_and_grads(np.float32)
+    opt.apply(params, grads[0])
+    np.savez(tmp_path / "opt.npz", **opt.get_state())
+    with np.load(tmp_path / "opt.npz") as data:
+        loaded = {key: data[key] for key in data.files}
+    resumed = Adam(0.01)
+    resumed.set_state(loaded)
+    assert isinstance(resumed.iterations, int) and resumed.iterations == 1
+    assert set(resumed.get_state()) == {"iterations", "m.0", "m.1", "v.0", "v.1"}
+
+
+def test_set_state_rejects_foreign_slots():
+    sgd = SGD(0.1, momentum=0.9)
+    params, grads = _params_and_grads(np.float64)
+    sgd.apply(params, grads[0])
+    with pytest.raises(ValueError):
+        Adam().set_state(sgd.get_state())
+
+
+def test_configs_and_registry():
+    assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
+                                  "decay": 0.0}
+    assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0,
+                                      "epsilon": 1e-7, "centered": False, "decay": 0.0}
+    assert Adam().get_config() == {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
+                                   "epsilon": 1e-7, "amsgrad": False, "decay": 0.0}
+    assert set(optimizers.OPTIMIZERS) == {"SGD", "RMSprop", "Adam"}
+    for alias, cls in [("sgd", SGD), ("rmsprop", RMSprop), ("adam", Adam), ("Adam", Adam),
+                       ("RMSProp", RMSprop)]:
+        assert type(optimizers.get(alias)) is cls
+    opt = optimizers.get("sgd", learning_rate=0.5, momentum=0.9)
+    assert opt.get_config()["learning_rate"] == 0.5 and opt.momentum == 0.9
+    for cls in (SGD, RMSprop, Adam):
+        assert isinstance(cls(**cls().get_config()), optimizers.Optimizer)
+    with pytest.raises(KeyError):
+        optimizers.get("adamw")
