@@ -211,12 +211,14 @@ class Model:
     def _train_step(self, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
         """One optimizer step; returns ({log name: (sum, count)}, batch size)."""
         n = len(xs[0])
-        outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
-        total, per_output, douts = self._losses(ys, outputs)
-        if not math.isfinite(total):
-            raise TrainingError(f"the loss became {total} (not finite)")
-        backward(douts)
-        self.optimizer.apply(self._params, self._grads)
+        # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
+            total, per_output, douts = self._losses(ys, outputs)
+            if not math.isfinite(total):
+                raise TrainingError(f"the loss became {total} (not finite)")
+            backward(douts)
+            self.optimizer.apply(self._params, self._grads)
         for g in self._grads:
             g.fill(0)
         return self._batch_logs(total, per_output, ys, outputs, n), n
