@@ -17,7 +17,8 @@ from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
 from kconf.errors import TrainingError
-from kconf.graph.ir import Graph
+from kconf.graph.execute import run_graph
+from kconf.graph.ir import Graph, build_shape
 from kconf.train.callbacks import CallbackList, History
 
 
@@ -96,7 +97,8 @@ class Model:
 
     @property
     def output_names(self) -> list[str]:
-        return [t.node.layer.name for t in self.graph.outputs]
+        """Output tensor names (for a Sequential model, the last layer's name, as Keras)."""
+        return [t.name for t in self.graph.outputs]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer with this name (or at this index of ``layers``)."""
@@ -108,14 +110,22 @@ class Model:
         raise ValueError(f"no layer named {name!r}; layers: {[l.name for l in self.graph.layers]}")
 
     def count_params(self) -> int:
-        return sum(l.count_params(_build_shape(l)) for l in self.graph.layers)
+        return sum(l.count_params(build_shape(l)) for l in self.graph.layers)
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
         """Create every layer's weights, in layer order, from ``rng``."""
         for layer in self.graph.layers:
-            layer.build(_build_shape(layer), rng, dtype=dtype)
-        self._params = [w for l in self.graph.layers if l.trainable for w in l.weights.values()]
-        self._grads = [l.grads[k] for l in self.graph.layers if l.trainable for k in l.weights]
+            layer.build(build_shape(layer), rng, dtype=dtype)
+        self._params, self._grads, seen = [], [], set()
+        for layer in self.graph.layers:
+            if not layer.trainable:
+                continue
+            grads = layer.grads
+            for key, w in layer.weights.items():
+                if id(w) not in seen:  # a nested model's layer may also appear directly
+                    seen.add(id(w))
+                    self._params.append(w)
+                    self._grads.append(grads[key])
         self.built = True
 
     def get_weights(self) -> list:
@@ -143,58 +153,28 @@ class Model:
 
         Args:
             optimizer: an engine optimizer instance.
-            loss: a loss name for every output, or a list with one name per output.
-            metrics: metric names or callables, for every output.
-            loss_weights: one weight per output (default 1.0 each).
+            loss: one loss name for every output, a list (one per output), or a dict by
+                output name.
+            metrics: a list for every output, or a dict output name -> list; entries are
+                names or callables ``fn(y_true, y_pred)``.
+            loss_weights: a list (one per output) or a dict by output name (default 1.0);
+                the total loss is the weighted sum, each ``<output>_loss`` is unweighted.
         """
-        n = len(self.graph.outputs)
-        names = list(loss) if isinstance(loss, (list, tuple)) else [loss] * n
+        names = self.output_names
         self.optimizer = optimizer
-        self.loss_names = names
-        self.loss_fns = [losses_mod.get(name) for name in names]
-        self.loss_weights = [1.0] * n if loss_weights is None else [float(w) for w in loss_weights]
-        metrics = list(metrics or [])
-        prefixes = [f"{name}_" if n > 1 else "" for name in self.output_names]
-        self.metrics = [[Metric(prefix + _metric_name(m), m) for m in metrics] for prefix in prefixes]
+        self.loss_names = _per_output(loss, names, "loss", None)
+        self.loss_fns = [losses_mod.get(name) for name in self.loss_names]
+        self.loss_weights = [float(w) for w in _per_output(loss_weights, names, "loss_weights", 1.0)]
+        per_output = _per_output(metrics, names, "metrics", [],
+                                 broadcast=lambda m: isinstance(m, (list, tuple)))
+        prefixes = [f"{name}_" if len(names) > 1 else "" for name in names]
+        self.metrics = [[Metric(prefix + _metric_name(m), m) for m in (ms or [])]
+                        for prefix, ms in zip(prefixes, per_output)]
 
     # --- running the graph --------------------------------------------------------------
     def _forward(self, xs: list, training: bool, rng=None):
-        """Run every node; returns (outputs, backward) where backward(douts) fills grads."""
-        values: dict[int, Any] = {id(t): x for t, x in zip(self.graph.inputs, xs)}
-        tape: list = []
-        for node in self.graph.nodes:
-            layer = node.layer
-            if layer.n_inputs == 0:
-                continue
-            ins = [values[id(t)] for t in node.inputs]
-            y, backward = layer.forward(ins[0] if layer.n_inputs == 1 else ins,
-                                        training=training, rng=rng)
-            ys = y if isinstance(y, list) else [y]
-            for t, v in zip(node.outputs, ys):
-                values[id(t)] = v
-            if training:
-                tape.append((node, backward))
-        outputs = [values[id(t)] for t in self.graph.outputs]
-
-        def backward(douts: list) -> None:
-            grads: dict[int, Any] = {}
-            for t, d in zip(self.graph.outputs, douts):
-                _accumulate(grads, t, d)
-            for node, node_backward in reversed(tape):
-                dys = [grads.pop(id(t), None) for t in node.outputs]
-                if all(d is None for d in dys):
-                    continue
-                if len(dys) == 1:
-                    dx = node_backward(dys[0])
-                else:
-                    dx = node_backward([xp.zeros(_shape_like(t, values), dtype=floatx)
-                                        if d is None else d for t, d in zip(node.outputs, dys)])
-                dxs = [dx] if node.layer.n_inputs == 1 else dx
-                for t, d in zip(node.inputs, dxs):
-                    if d is not None and t.node.layer.n_inputs != 0:
-                        _accumulate(grads, t, d)
-
-        return outputs, backward
+        """Run the graph; returns (outputs, backward) where backward(douts) fills grads."""
+        return run_graph(self.graph, xs, training, rng)
 
     def _losses(self, ys: list, outputs: list):
         """Total weighted loss, per-output unweighted losses, and d total / d outputs."""
@@ -357,26 +337,22 @@ class Model:
         return values[0] if len(values) == 1 else values
 
 
-def _build_shape(layer: Layer):
-    """The input shape a layer is built for: that of its first call."""
-    if not layer.inbound_nodes:
-        raise ValueError(f"layer {layer.name!r} is not connected to the graph")
-    node = layer.inbound_nodes[0]
-    if layer.n_inputs == 0:
-        return None
-    return node.inputs[0].shape if layer.n_inputs == 1 else node.input_shapes
-
-
-def _accumulate(grads: dict, tensor, d) -> None:
-    key = id(tensor)
-    if key in grads:
-        grads[key] = grads[key] + d
-    else:
-        grads[key] = d
-
-
-def _shape_like(tensor, values):
-    return values[id(tensor)].shape
+def _per_output(value, names: list[str], what: str, default, broadcast=None) -> list:
+    """One entry per output from a single value, a list by position or a dict by name."""
+    if value is None:
+        return [default] * len(names)
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"{what}: unknown outputs {unknown}; outputs are {names}")
+        return [value.get(n, default) for n in names]
+    if broadcast is not None:
+        return [value] * len(names) if broadcast(value) else list(value)
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"{what}: {len(value)} entries for {len(names)} outputs {names}")
+        return list(value)
+    return [value] * len(names)
 
 
 def _metric_name(metric) -> str:

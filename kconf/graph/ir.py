@@ -53,6 +53,16 @@ class Node:
         return [t.shape for t in self.outputs]
 
 
+def build_shape(layer: Layer):
+    """The input shape a layer is built for: that of its first call (None for an InputLayer)."""
+    if layer.n_inputs == 0:
+        return None
+    if not layer.inbound_nodes:
+        raise ValueError(f"layer {layer.name!r} is not connected to any graph")
+    node = layer.inbound_nodes[0]
+    return node.inputs[0].shape if layer.n_inputs == 1 else node.input_shapes
+
+
 def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
                path: ConfigPath = ()) -> list[SymbolicTensor]:
     """Apply ``layer`` symbolically: infer output shapes, add a node, return its outputs.

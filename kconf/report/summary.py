@@ -9,13 +9,11 @@ from rich.table import Table
 from rich.text import Text
 
 from kconf.engine.layers.base import format_shape
+from kconf.graph.ir import build_shape
 
 
 def _param_count(layer) -> int:
-    node = layer.inbound_nodes[0]
-    shape = None if layer.n_inputs == 0 else (
-        node.inputs[0].shape if layer.n_inputs == 1 else node.input_shapes)
-    return layer.count_params(shape)
+    return layer.count_params(build_shape(layer))
 
 
 def _output_shape(layer) -> str:
