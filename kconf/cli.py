@@ -46,7 +46,9 @@ def validate(files: list[Path] = typer.Argument(..., help="Config files to check
 
 
 @app.command()
-def summary(file: Path = typer.Argument(..., help="Config file.")) -> None:
+def summary(file: Path = typer.Argument(..., help="Config file."),
+            expand: bool = typer.Option(False, "--expand",
+                                        help="Show the layers inside nested models.")) -> None:
     """Print the model's layer table (and the node table of shared layers)."""
     from kconf.api import as_config, model_from_config
     from kconf.report.summary import summary_renderables
@@ -56,7 +58,7 @@ def summary(file: Path = typer.Argument(..., help="Config file.")) -> None:
         model = model_from_config(cfg)
     except ConfigError as exc:
         _fail(exc)
-    out.print(summary_renderables(model, str(file), cfg.import_paths()))
+    out.print(summary_renderables(model, str(file), cfg.import_paths(), expand))
 
 
 @app.command()

@@ -97,8 +97,10 @@ class Model:
 
     @property
     def output_names(self) -> list[str]:
-        """Output tensor names (for a Sequential model, the last layer's name, as Keras)."""
-        return [t.name for t in self.graph.outputs]
+        """As Keras: the names of the layers computing the outputs (``main_output_loss``);
+        the output tensors' names where one layer computes several outputs."""
+        names = [t.node.layer.name for t in self.graph.outputs]
+        return names if len(set(names)) == len(names) else [t.name for t in self.graph.outputs]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer with this name (or at this index of ``layers``)."""

@@ -21,8 +21,15 @@ def _output_shape(layer) -> str:
     return ", ".join(format_shape(s) for s in shapes)
 
 
-def layer_table(model, title: str | None = None) -> Table:
-    """Keras's ``model.summary()`` table; functional models get the ``Connected to`` column."""
+def _type_name(layer) -> str:
+    return getattr(layer, "kind", None) or type(layer).__name__
+
+
+def layer_table(model, title: str | None = None, expand: bool = False) -> Table:
+    """Keras's ``model.summary()`` table; functional models get the ``Connected to`` column.
+
+    With ``expand``, the layers of nested models follow their model's row, indented.
+    """
     functional = not model.sequential
     table = Table(title=title, box=box.HEAVY_HEAD, title_justify="left")
     table.add_column("Layer (type)")
@@ -30,14 +37,29 @@ def layer_table(model, title: str | None = None) -> Table:
     table.add_column("Param #", justify="right")
     if functional:
         table.add_column("Connected to")
-    for layer in model.layers:
-        row = [f"{layer.name} ({type(layer).__name__})", _output_shape(layer),
-               f"{_param_count(layer):,}"]
-        if functional:
-            refs = [t.ref() for node in layer.inbound_nodes for t in node.inputs]
-            row.append(", ".join(refs) or "-")
-        table.add_row(*row)
+
+    def add_rows(layers, depth: int) -> None:
+        for layer in layers:
+            row = ["  " * depth + ("└ " if depth else "") + f"{layer.name} ({_type_name(layer)})",
+                   _output_shape(layer), f"{_param_count(layer):,}"]
+            if functional:
+                refs = [t.ref() for node in layer.inbound_nodes for t in node.inputs]
+                row.append(", ".join(refs) or "-")
+            table.add_row(*row)
+            inner = _nested_layers(layer)
+            if expand and inner:
+                add_rows(inner, depth + 1)
+
+    add_rows(model.layers, 0)
     return table
+
+
+def _nested_layers(layer) -> list:
+    """The layers inside a nested model (also through TimeDistributed), without InputLayers."""
+    graph = getattr(layer, "graph", None) or getattr(getattr(layer, "layer", None), "graph", None)
+    if graph is None:
+        return []
+    return [l for l in graph.layers if l.n_inputs != 0]
 
 
 def totals_line(model) -> Text:
@@ -75,10 +97,11 @@ def imports_text(import_paths) -> Text | None:
     return Text("Runs Python code from:\n" + "\n".join(lines))
 
 
-def summary_renderables(model, source: str | None = None, import_paths=()) -> Group:
+def summary_renderables(model, source: str | None = None, import_paths=(),
+                        expand: bool = False) -> Group:
     """Everything ``kconf summary`` shows, as one renderable."""
     title = f'Model "{model.name}"' + (f" ({source})" if source else "")
-    parts = [layer_table(model, title), totals_line(model)]
+    parts = [layer_table(model, title, expand), totals_line(model)]
     for extra in (node_table(model), imports_text(import_paths)):
         if extra is not None:
             parts += [Text(""), extra]
