@@ -65,7 +65,7 @@ class Layer:
         self.weights = {}
         for spec in self.weight_specs(input_shape):
             value = initializers.get(spec.initializer)(spec.shape, rng)
-            self.weights[spec.name] = xp.asarray(value, dtype=dtype)
+            self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype)
         self.zero_grads()
         self.built = True
 

@@ -1,0 +1,213 @@
+"""The machinery LSTM, GRU and SimpleRNN share: one loop over time steps, forward and back.
+
+Input ``(N, T, F)``. Forward projects the inputs of *all* steps with one matrix product
+(``x.reshape(N·T, F) @ kernel`` plus the input bias) into ``gates`` ``(N, T, G)``; the time loop
+then hands each step's slice to the cell, which adds the recurrent term and overwrites the
+slice with its gate values in place (so they are kept for backward without another copy).
+The states ``h`` (and LSTM's ``c``) of every step live in preallocated ``(N, T + 1, units)``
+arrays, index 0 being the zero initial state.
+
+Backward through time walks the steps in reverse; the cell writes each step's gradient of its
+pre-activations into ``dz`` ``(N, T, G)`` and returns the gradients of the previous states.
+After the loop, ``dkernel = x.T @ dz`` and ``dx = dz @ kernel.T`` are one matrix product each
+over all steps, and so are the recurrent-kernel and bias gradients.
+
+``go_backwards`` processes the sequence reversed and, like Keras, returns the sequence output
+in the processed (reversed) order; ``dx`` comes back in the input's order.
+
+A cell subclass sets ``n_gates`` and ``n_states`` and implements ``_step`` and
+``_step_backward`` (and ``_recurrent_grads`` / ``_input_bias`` / ``_bias_spec`` where its
+weights differ from the plain ``z = x K + h R + b`` layout).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from kconf.engine import activations
+from kconf.engine.backend import xp
+from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
+from kconf.errors import ShapeError
+
+
+class StepActivation:
+    """An activation applied in place to one step's slice, differentiated later from its output.
+
+    sigmoid, tanh and linear have allocation-light fast paths whose derivatives need only the
+    output; any other activation goes through its ``(y, backward)`` closure, which ``apply``
+    returns for the caller to keep until backward.
+
+    Args:
+        spec: an activation name (see ``kconf.engine.activations``), None, or a function.
+    """
+
+    def __init__(self, spec: Any):
+        self.fn = activations.get(spec)
+
+    def apply(self, z, out=None):
+        """Write act(z) into ``out`` (default: z itself); return the closure backward needs, or None."""
+        out = z if out is None else out
+        fn = self.fn
+        if fn is activations.tanh:
+            xp.tanh(z, out=out)
+        elif fn is activations.sigmoid:
+            # sigmoid(z) = (1 + tanh(z / 2)) / 2: in place, no overflow for very negative z.
+            xp.multiply(z, 0.5, out=out)
+            xp.tanh(out, out=out)
+            out *= 0.5
+            out += 0.5
+        elif fn is activations.linear:
+            if out is not z:
+                out[...] = z
+        else:
+            y, backward = fn(z.copy())  # a copy: the closure may refer to its input later
+            out[...] = y
+            return backward
+        return None
+
+    def grad(self, dy, y, backward):
+        """dL/dz from dL/dy, the output ``y`` that ``apply`` wrote and the closure it returned."""
+        fn = self.fn
+        if fn is activations.tanh:
+            return dy * (1.0 - y * y)
+        if fn is activations.sigmoid:
+            return dy * y * (1.0 - y)
+        if fn is activations.linear:
+            return dy
+        return backward(dy)
+
+
+class Recurrent(Layer):
+    """Base of the recurrent layers: shapes, weights and the loops over time.
+
+    Args:
+        units: size of the hidden state (and of the output at each step).
+        activation: the cell's output activation.
+        use_bias: whether the cell has a bias.
+        kernel_initializer: initializer of ``kernel`` (F, n_gates·units).
+        recurrent_initializer: initializer of ``recurrent_kernel`` (units, n_gates·units).
+        bias_initializer: initializer of ``bias``.
+        return_sequences: return every step's output ``(N, T, units)`` instead of the last one.
+        return_state: also return the final states; ``forward`` then returns a list
+            ``[output, *states]`` and ``backward`` takes a list of as many gradients.
+        go_backwards: process the sequence from the last step to the first.
+        **kwargs: ``name`` and ``trainable`` (see ``Layer``).
+    """
+
+    n_gates: int = 1  # column blocks of the kernels
+    n_states: int = 1  # h, or h and c
+
+    def __init__(self, units: int, activation="tanh", use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = StepActivation(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+
+    # --- shape phase -------------------------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        require_rank(self, input_shape, 3, "sequences (batch, timesteps, features)")
+        if input_shape[-1] is None:
+            raise ShapeError(
+                f"{type(self).__name__} needs a known number of features (last axis), got "
+                f"input shape {format_shape(input_shape)}"
+            )
+        batch, steps = input_shape[0], input_shape[1]
+        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [out] + [(batch, self.units)] * self.n_states
+        return out
+
+    def weight_specs(self, input_shape):
+        width = self.n_gates * self.units
+        specs = [
+            WeightSpec("kernel", (input_shape[-1], width), self.kernel_initializer),
+            WeightSpec("recurrent_kernel", (self.units, width), self.recurrent_initializer),
+        ]
+        if self.use_bias:
+            specs.append(self._bias_spec())
+        return specs
+
+    def _bias_spec(self) -> WeightSpec:
+        """The bias: one vector over all gate blocks unless the cell says otherwise."""
+        return WeightSpec("bias", (self.n_gates * self.units,), self.bias_initializer)
+
+    def _input_bias(self):
+        """The part of the bias added to the input projection of every step."""
+        return self.weights["bias"]
+
+    # --- compute -----------------------------------------------------------------------
+    def forward(self, x, training=False, rng=None):
+        n, t, f = x.shape
+        units, n_states = self.units, self.n_states
+        seq = x[:, ::-1] if self.go_backwards else x
+        flat_x = seq.reshape(n * t, f)  # a copy only when reversed
+        kernel = self.weights["kernel"]
+        gates = (flat_x @ kernel).reshape(n, t, -1)  # every step's input projection at once
+        if self.use_bias:
+            gates += self._input_bias()
+        dtype = gates.dtype
+        states = [xp.zeros((n, t + 1, units), dtype=dtype) for _ in range(n_states)]
+        cache = self._new_cache(n, t, dtype)
+        for s in range(t):
+            self._step(gates[:, s], [a[:, s] for a in states], [a[:, s + 1] for a in states],
+                       cache, s)
+
+        h = states[0]
+        out = h[:, 1:].copy() if self.return_sequences else h[:, t].copy()
+        y = [out, *(a[:, t].copy() for a in states)] if self.return_state else out
+
+        def backward(dy):
+            if self.return_state:
+                dout, *dfinal = dy
+            else:
+                dout, dfinal = dy, [None] * n_states
+            d = [xp.zeros((n, units), dtype=dtype) for _ in range(n_states)]
+            for k, g in enumerate(dfinal):
+                if g is not None:
+                    d[k] = d[k] + g
+            per_step = dout is not None and self.return_sequences
+            if dout is not None and not self.return_sequences:
+                d[0] = d[0] + dout
+            dz = xp.empty_like(gates)
+            for s in range(t - 1, -1, -1):
+                if per_step:
+                    d[0] = d[0] + dout[:, s]
+                d = self._step_backward(d, [a[:, s] for a in states], gates[:, s], cache, s,
+                                        dz[:, s])
+            flat_dz = dz.reshape(n * t, -1)
+            self.grads["kernel"] += flat_x.T @ flat_dz
+            self._recurrent_grads(h[:, :-1].reshape(n * t, units), gates, dz, cache)
+            dx = (flat_dz @ kernel.T).reshape(n, t, f)
+            return xp.ascontiguousarray(dx[:, ::-1]) if self.go_backwards else dx
+
+        return y, backward
+
+    def _recurrent_grads(self, h_prev, gates, dz, cache) -> None:
+        """Add the recurrent-kernel and bias gradients; ``h_prev`` is (N·T, units), dz (N, T, G)."""
+        flat_dz = dz.reshape(-1, dz.shape[-1])
+        self.grads["recurrent_kernel"] += h_prev.T @ flat_dz
+        if self.use_bias:
+            self.grads["bias"] += flat_dz.sum(axis=0)
+
+    # --- the cell ----------------------------------------------------------------------
+    def _new_cache(self, n: int, t: int, dtype) -> dict:
+        """Per-call arrays the cell keeps for backward, beyond the gates and the states."""
+        return {}
+
+    def _step(self, z, prev: list, new: list, cache: dict, s: int) -> None:
+        """One step: ``z`` (N, G) holds x_s K + b and is overwritten with the gate values;
+        write the new states into the views ``new``."""
+        raise NotImplementedError
+
+    def _step_backward(self, dnew: list, prev: list, z, cache: dict, s: int, dz) -> list:
+        """Back through one step: fill ``dz`` (N, G) with dL/d(pre-activations) given the
+        gradients ``dnew`` of the step's new states; return those of the previous states."""
+        raise NotImplementedError

@@ -1,0 +1,106 @@
+"""TimeDistributed: one single-input layer applied to every time step of a (N, T, ...) input.
+
+The batch and time axes are folded into one, ``(N·T, ...)``, the inner layer runs once on
+that, and its output is unfolded to ``(N, T, ...)``: one vectorized call, no loop over steps.
+
+The wrapper owns no weights: ``weights`` and ``grads`` *are* the inner layer's (read-through
+properties), so wrapping a layer that is already built, or used elsewhere in the graph,
+shares its weights, and gradients of every step add into the inner layer's ``grads``.
+"""
+from __future__ import annotations
+
+from kconf.engine.backend import floatx
+from kconf.engine.layers.base import Layer, format_shape
+from kconf.errors import ShapeError
+
+
+class TimeDistributed(Layer):
+    """Apply ``layer`` to every time step (axis 1) of its input.
+
+    Args:
+        layer: any single-input ``Layer`` instance (a Dense, a Conv2D, a model used as a
+            layer); it keeps its weights if it is already built.
+        **kwargs: name, trainable.
+    """
+
+    def __init__(self, layer: Layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps a Layer instance, got {layer!r}")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    # --- weights: the inner layer's, read through ----------------------------------------
+    @property
+    def weights(self):
+        return self.layer.weights
+
+    @weights.setter
+    def weights(self, value):
+        if "layer" not in vars(self):
+            return  # Layer.__init__'s `self.weights = {}`, before the inner layer is attached
+        self.layer.weights = value
+
+    @property
+    def grads(self):
+        return self.layer.grads
+
+    @grads.setter
+    def grads(self, value):
+        if "layer" not in vars(self):
+            return  # Layer.__init__'s `self.grads = {}`
+        self.layer.grads = value
+
+    def zero_grads(self) -> None:
+        self.layer.zero_grads()
+
+    def get_weights(self) -> list:
+        return self.layer.get_weights()
+
+    def set_weights(self, values) -> None:
+        self.layer.set_weights(values)
+
+    # --- shapes -----------------------------------------------------------------------------
+    def _step_shape(self, input_shape):
+        """The shape the inner layer sees: batch and time folded into one axis."""
+        if self.layer.n_inputs != 1:
+            raise ShapeError(f"TimeDistributed wraps layers that take one input; "
+                             f"{type(self.layer).__name__} does not")
+        input_shape = tuple(input_shape)
+        if len(input_shape) < 3:
+            raise ShapeError(f"TimeDistributed needs inputs of rank 3 or more (batch, time, ...), "
+                             f"got input shape {format_shape(input_shape)}")
+        n, t = input_shape[:2]
+        return (None if n is None or t is None else n * t, *input_shape[2:])
+
+    def compute_output_shape(self, input_shape):
+        step = self._step_shape(input_shape)
+        try:
+            inner = self.layer.compute_output_shape(step)
+        except ShapeError as exc:
+            raise ShapeError(f"TimeDistributed({type(self.layer).__name__}) on input shape "
+                             f"{format_shape(tuple(input_shape))}: {exc}") from exc
+        return (input_shape[0], input_shape[1], *inner[1:])
+
+    def weight_specs(self, input_shape):
+        return self.layer.weight_specs(self._step_shape(input_shape))
+
+    def count_params(self, input_shape) -> int:
+        return self.layer.count_params(self._step_shape(input_shape))
+
+    def build(self, input_shape, rng, dtype=floatx) -> None:
+        """Build the inner layer for one step's shape, unless it is built (then share it)."""
+        if not self.layer.built:
+            self.layer.build(self._step_shape(input_shape), rng, dtype=dtype)
+        self.built = True
+
+    # --- compute ----------------------------------------------------------------------------
+    def forward(self, x, training=False, rng=None):
+        n, t = x.shape[:2]
+        y, inner_backward = self.layer.forward(x.reshape(n * t, *x.shape[2:]),
+                                               training=training, rng=rng)
+
+        def backward(dy):
+            dx = inner_backward(dy.reshape(n * t, *dy.shape[2:]))
+            return dx.reshape(x.shape)
+
+        return y.reshape(n, t, *y.shape[1:]), backward
