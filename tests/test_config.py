@@ -245,8 +245,10 @@ def test_yaml_anchors_and_merge_keys_work(tmp_path):
 
 
 def test_layer_specs_are_the_engine_layers_without_input_layer():
-    assert set(LAYER_SPECS) == {"Dense", "Activation", "Dropout", "Flatten", "Conv2D",
-                                "MaxPooling2D"}
+    assert set(LAYER_SPECS) == {
+        "Dense", "Activation", "Dropout", "Flatten", "Conv2D", "MaxPooling2D", "Embedding",
+        "LSTM", "GRU", "SimpleRNN", "TimeDistributed", "Concatenate", "Add", "Subtract",
+        "Multiply", "Average", "Maximum", "Minimum", "Dot"}
     for tag, spec in LAYER_SPECS.items():
         assert list(spec.model_fields) == [tag]
 
@@ -398,10 +400,12 @@ def test_unknown_layer_with_suggestion_points_at_the_key(tmp_path):
 
 
 def test_unknown_layer_without_a_close_name_lists_the_layers(tmp_path):
-    path = write(tmp_path, with_layers("Dense: {units: 3, input_dim: 4}", "LSTM: {units: 1}"))
+    path = write(tmp_path, with_layers("Dense: {units: 3, input_dim: 4}",
+                                       "BatchNormalization: {}"))
     assert one_error(path) == (
-        f"{path}:4:7: model.sequential[1]: unknown layer 'LSTM'; valid: Dense, Activation, "
-        "Dropout, Flatten, Conv2D, MaxPooling2D")
+        f"{path}:4:7: model.sequential[1]: unknown layer 'BatchNormalization'; valid: Dense, "
+        "Activation, Dropout, Flatten, Conv2D, MaxPooling2D, Embedding, LSTM, GRU, SimpleRNN, "
+        "TimeDistributed, Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot")
 
 
 def test_a_layer_must_be_a_single_key_mapping(tmp_path):
@@ -462,14 +466,26 @@ def test_unknown_section(tmp_path):
     text = with_layers("Dense: {units: 1, input_dim: 4}") + "fitt: {epochs: 2}\n"
     path = write(tmp_path, text)
     assert one_error(path) == (f"{path}:{where(text, 'fitt')}: unknown key 'fitt' (did you mean "
-                               "'fit'?); valid keys: name, seed, model, compile, data, fit")
+                               "'fit'?); valid keys: name, seed, model, models, compile, data, "
+                               "fit")
 
 
-def test_functional_models_are_not_supported_yet(tmp_path):
+def test_a_model_is_sequential_or_functional(tmp_path):
+    path = write(tmp_path, "model:\n  sequentail: []\n" + TAIL)
+    assert errors(path) == [
+        f"{path}:2:3: model: unknown key 'sequentail' (did you mean 'sequential'?); valid "
+        "keys: sequential, functional",
+    ]
+    path = write(tmp_path, "model: {}\n" + TAIL)
+    assert errors(path) == [
+        f"{path}:1:8: model: give sequential (a list of layers) or functional (inputs, "
+        "layers, graph, outputs)",
+    ]
     path = write(tmp_path, "model:\n  functional: {}\n" + TAIL)
     assert errors(path) == [
-        f"{path}:2:3: model: missing required key 'sequential'",
-        f"{path}:2:3: model: functional models are not supported yet; use model.sequential",
+        f"{path}:2:15: model.functional: missing required key 'inputs'",
+        f"{path}:2:15: model.functional: missing required key 'graph'",
+        f"{path}:2:15: model.functional: missing required key 'outputs'",
     ]
 
 

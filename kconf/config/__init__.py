@@ -9,6 +9,16 @@
     cfg.data.train.kind, cfg.data.train.args      # "random", RandomArgs(samples=..., ...)
     cfg.source.locate(("data", "train", "npz", "path"))   # SourcePos(file, line, col)
 
+A functional model (``cfg.model.functional``) has ``inputs`` (name -> ``InputConfig``),
+``layers`` (name -> layer spec), ``graph`` (``GraphCall``s: ``targets = callee(args)``) and
+``outputs`` (tensor names). ``cfg.input_names()``, ``cfg.output_names()`` (None for a
+sequential model) and ``cfg.output_aliases()`` name a model's inputs and outputs;
+``cfg.compile.loss_for(outputs)``, ``.loss_weights_for(outputs)`` and ``.metrics_for(outputs)``
+give one loss / weight / metric list per output; ``split.args.x_for(cfg.input_names())`` and
+``.y_for(cfg.output_names())`` one array per input / output. ``cfg.named_models()`` resolves
+the ``models`` section (``file`` entries loaded); ``locate_graph_part(cfg, i, ("arg", 0))``
+points inside a graph line.
+
 Layout: ``source`` reads YAML safely with positions; ``fields`` holds the reusable field
 types; ``layers``, ``compile``, ``data`` and ``run`` are the schema; ``problems`` turns
 pydantic errors into ``Problem``s; ``overrides`` applies dotted-path overrides; ``load``
@@ -19,6 +29,7 @@ Override paths are keys joined by dots; a list item is its index (``-1`` the las
 mappings on the way are created. ``parse_override("fit.epochs=3")`` reads a command-line
 ``path=value`` (the value as YAML). Values set by overrides are located at ``<override>``.
 """
+from kconf.config.checks import check_config
 from kconf.config.compile import (
     OPTIMIZER_SPECS,
     AdamArgs,
@@ -29,31 +40,54 @@ from kconf.config.compile import (
 )
 from kconf.config.data import (
     DATA_SOURCES,
+    ArraySpec,
     DataConfig,
     DataSourceBase,
     NpyArgs,
     NpzArgs,
     RandomArgs,
+    TargetSpec,
+    in_model_order,
+)
+from kconf.config.functional import (
+    FunctionalConfig,
+    GraphCall,
+    InputConfig,
+    parse_graph_line,
 )
 from kconf.config.layers import LAYER_SPECS, LayerArgs, LayerSpecBase
 from kconf.config.load import load_config
 from kconf.config.names import (
     ACTIVATION_NAMES,
+    DTYPE_NAMES,
     INITIALIZER_NAMES,
     LOSS_NAMES,
+    MERGE_HELPERS,
     METRIC_NAMES,
     OPTIMIZER_ALIASES,
     OPTIMIZER_NAMES,
 )
 from kconf.config.overrides import parse_override, parse_overrides
-from kconf.config.run import FitConfig, ModelConfig, RunConfig, json_schema, write_json_schema
+from kconf.config.run import (
+    FitConfig,
+    ModelConfig,
+    ModelEntry,
+    NamedModel,
+    RunConfig,
+    json_schema,
+    locate_graph_part,
+    write_json_schema,
+)
 from kconf.config.source import DICT_FILE, OVERRIDE_FILE, Source
 
 __all__ = [
-    "ACTIVATION_NAMES", "DATA_SOURCES", "DICT_FILE", "INITIALIZER_NAMES", "LAYER_SPECS",
-    "LOSS_NAMES", "METRIC_NAMES", "OPTIMIZER_ALIASES", "OPTIMIZER_NAMES", "OPTIMIZER_SPECS",
-    "OVERRIDE_FILE", "AdamArgs", "CompileConfig", "DataConfig", "DataSourceBase", "FitConfig",
-    "LayerArgs", "LayerSpecBase", "ModelConfig", "NpyArgs", "NpzArgs", "OptimizerSpecBase",
-    "RMSpropArgs", "RandomArgs", "RunConfig", "SGDArgs", "Source", "json_schema",
-    "load_config", "parse_override", "parse_overrides", "write_json_schema",
+    "ACTIVATION_NAMES", "DATA_SOURCES", "DICT_FILE", "DTYPE_NAMES", "INITIALIZER_NAMES",
+    "LAYER_SPECS", "LOSS_NAMES", "MERGE_HELPERS", "METRIC_NAMES", "OPTIMIZER_ALIASES",
+    "OPTIMIZER_NAMES", "OPTIMIZER_SPECS", "OVERRIDE_FILE", "AdamArgs", "ArraySpec",
+    "CompileConfig", "DataConfig", "DataSourceBase", "FitConfig", "FunctionalConfig",
+    "GraphCall", "InputConfig", "LayerArgs", "LayerSpecBase", "ModelConfig", "ModelEntry",
+    "NamedModel", "NpyArgs", "NpzArgs", "OptimizerSpecBase", "RMSpropArgs", "RandomArgs",
+    "RunConfig", "SGDArgs", "Source", "TargetSpec", "check_config", "in_model_order",
+    "json_schema", "load_config", "locate_graph_part", "parse_graph_line", "parse_override",
+    "parse_overrides", "write_json_schema",
 ]

@@ -1,9 +1,17 @@
-"""The ``compile`` section: optimizer, loss and metrics, as in ``model.compile(...)``."""
+"""The ``compile`` section: optimizer, loss(es), loss weights and metrics, as in
+``model.compile(...)``."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Mapping, Sequence, Union
 
-from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+)
 
 from kconf.config.fields import (
     IMPORT_PATH_PATTERN,
@@ -16,6 +24,7 @@ from kconf.config.fields import (
     Str,
     TaggedSpec,
     args_of,
+    by_kind,
     check_import_path,
     choice,
     config_error,
@@ -133,12 +142,147 @@ Metric = Annotated[
 ]
 
 
+#: One loss for every output, one per output in order, or one per output by name.
+Losses = by_kind(
+    scalar=Loss,
+    list=Annotated[list[Loss], Field(min_length=1)],
+    mapping=Annotated[dict[Str, Loss], Field(min_length=1)],
+    expected="a loss name, a list (one per output) or a mapping output -> loss",
+)
+
+#: Weights of the outputs' losses in the total: a list in output order, or by output name.
+LossWeights = by_kind(
+    list=Annotated[list[NonNegativeFloat], Field(min_length=1)],
+    mapping=Annotated[dict[Str, NonNegativeFloat], Field(min_length=1)],
+    expected="a list (one weight per output) or a mapping output -> weight",
+)
+
+#: The metrics of one output: a name or a list.
+OutputMetrics = by_kind(scalar=Metric, list=list[Metric])
+
+#: Metrics for every output (a list), or by output name.
+Metrics = by_kind(
+    list=list[Metric], mapping=dict[Str, OutputMetrics],
+    expected="a list of metrics (for every output) or a mapping output -> metrics",
+)
+
+
 class CompileConfig(ConfigModel):
-    """``model.compile(optimizer, loss, metrics)``."""
+    """``model.compile(optimizer, loss, metrics, loss_weights)``.
+
+    With several outputs, ``loss`` is one name (for every output), a list (in output order)
+    or a mapping by output name; ``loss_weights`` a list or a mapping (an output left out
+    weighs 1.0); ``metrics`` a list (for every output) or a mapping by output name. An output
+    is named by its tensor name in ``outputs``, or by the layer whose call computed it
+    (``RunConfig.output_aliases``); ``load_config`` checks every name and count, and
+    records the aliases the ``*_for`` methods use by default.
+    """
 
     optimizer: Optimizer = Field(description="sgd | rmsprop | adam, or {SGD: {args}}")
-    loss: Loss
-    metrics: list[Metric] = Field(
-        default_factory=list,
-        description="names, or import paths 'package.module:function' of custom metrics",
+    loss: Losses = Field(description="a name, a list (one per output) or a mapping "
+                                     "output -> name")
+    loss_weights: LossWeights | None = Field(
+        None, description="a list (one per output) or a mapping output -> weight; default 1",
     )
+    metrics: Metrics = Field(
+        default_factory=list,
+        description="names, or import paths 'package.module:function' of custom metrics; "
+                    "a list for every output, or a mapping output -> list",
+    )
+
+    _aliases: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def _by_output(self, mapping: dict[str, Any], outputs: Sequence[str],
+                   aliases: Mapping[str, str] | None) -> dict[str, Any]:
+        """A mapping keyed by output or alias, keyed by output."""
+        aliases = self._aliases if aliases is None else aliases
+        return {(key if key in outputs else aliases.get(key, key)): value
+                for key, value in mapping.items()}
+
+    def loss_for(self, outputs: Sequence[str],
+                 aliases: Mapping[str, str] | None = None) -> list[str]:
+        """The loss of each output.
+
+        Args:
+            outputs: the model's output names, in order.
+            aliases: other names of outputs (layer name -> output); default: those recorded
+                by ``load_config`` (``RunConfig.output_aliases()``).
+
+        Returns:
+            One loss name per output, in order.
+
+        Raises:
+            ValueError: the loss does not fit ``outputs`` (``load_config`` reports that to
+                users first).
+        """
+        if isinstance(self.loss, str):
+            return [self.loss] * len(outputs)
+        if isinstance(self.loss, list):
+            if len(self.loss) != len(outputs):
+                raise ValueError(f"{len(self.loss)} losses for {len(outputs)} outputs")
+            return list(self.loss)
+        by_output = self._by_output(self.loss, outputs, aliases)
+        missing = [o for o in outputs if o not in by_output]
+        if missing:
+            raise ValueError(f"no loss for output(s) {', '.join(missing)}")
+        return [by_output[o] for o in outputs]
+
+    def loss_weights_for(self, outputs: Sequence[str],
+                         aliases: Mapping[str, str] | None = None) -> list[float]:
+        """The weight of each output's loss in the total loss (Σ wᵢ·Lᵢ).
+
+        Args:
+            outputs: the model's output names, in order.
+            aliases: as for ``loss_for``.
+
+        Returns:
+            One weight per output; 1.0 where none is given.
+        """
+        weights = self.loss_weights
+        if weights is None:
+            return [1.0] * len(outputs)
+        if isinstance(weights, list):
+            if len(weights) != len(outputs):
+                raise ValueError(f"{len(weights)} loss weights for {len(outputs)} outputs")
+            return [float(w) for w in weights]
+        by_output = self._by_output(weights, outputs, aliases)
+        return [float(by_output.get(o, 1.0)) for o in outputs]
+
+    def metrics_for(self, outputs: Sequence[str],
+                    aliases: Mapping[str, str] | None = None) -> list[list[str]]:
+        """The metrics of each output (names or import paths, as written).
+
+        Args:
+            outputs: the model's output names, in order.
+            aliases: as for ``loss_for``.
+
+        Returns:
+            One list per output: the whole list for a list, the output's entry (or none)
+            for a mapping.
+        """
+        if isinstance(self.metrics, list):
+            return [list(self.metrics) for _ in outputs]
+        by_output = self._by_output(self.metrics, outputs, aliases)
+        out = []
+        for name in outputs:
+            given = by_output.get(name, [])
+            out.append([given] if isinstance(given, str) else list(given))
+        return out
+
+    def metric_items(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every metric with its config path, in file order.
+
+        Returns:
+            ``(("compile", "metrics", i), name)`` for a list; ``(("compile", "metrics",
+            output, i), name)`` (or ``(..., output)`` for a single name) for a mapping.
+        """
+        base = ("compile", "metrics")
+        if isinstance(self.metrics, list):
+            return [((*base, i), m) for i, m in enumerate(self.metrics)]
+        out = []
+        for key, given in self.metrics.items():
+            if isinstance(given, str):
+                out.append(((*base, key), given))
+            else:
+                out += [((*base, key, i), m) for i, m in enumerate(given)]
+        return out

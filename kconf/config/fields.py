@@ -59,8 +59,12 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     for option in choices:
         if option.lower() == word.lower():
             return option
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
+    best, best_score = None, 0.0
+    for option in choices:  # difflib's ratio and cutoff; on a tie the first option wins
+        score = difflib.SequenceMatcher(None, option, word).ratio()
+        if score >= 0.6 and score > best_score:
+            best, best_score = option, score
+    return best
 
 
 def unknown_name_message(noun: str, word: Any, choices: Iterable[str]) -> str:
@@ -231,6 +235,29 @@ IntPair = Annotated[
 ]
 
 
+# --- names that graph lines refer to ----------------------------------------------------------
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` can name an input, a layer, a model or a tensor in a graph line."""
+    return text.isascii() and text.isidentifier() and not keyword.iskeyword(text)
+
+
+def _check_name(value: str) -> str:
+    if not is_name(value):
+        reason = " (a Python keyword)" if keyword.iskeyword(value) else ""
+        raise config_error("name", f"{show(value)}{reason} cannot be a name in graph lines: use "
+                                   "letters, digits and '_', not starting with a digit")
+    return value
+
+
+#: The name of an input, layer, model or tensor: a Python-style identifier.
+Name = Annotated[Str, AfterValidator(_check_name),
+                 WithJsonSchema({"type": "string", "pattern": NAME_PATTERN})]
+
+
 # --- import paths ---------------------------------------------------------------------------
 
 IMPORT_PATH_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
@@ -291,6 +318,53 @@ class SingleKey:
 
     def __repr__(self) -> str:
         return f"SingleKey({self.noun!r})"
+
+
+class ByKind:
+    """Discriminator of a union told apart by the YAML kind of the value.
+
+    The tag is ``"mapping"`` for a mapping, ``"list"`` for a list and ``"scalar"`` for anything
+    else; a kind the union has no member for gets no tag, and the error converter says
+    ``expected <expected>, got ...``.
+    """
+
+    def __init__(self, kinds: Iterable[str], expected: str):
+        self.kinds = tuple(kinds)
+        self.expected = expected
+        self.__name__ = "yaml_kind"
+
+    def __call__(self, value: Any) -> str | None:
+        if isinstance(value, (dict, BaseModel)):
+            kind = "mapping"
+        elif isinstance(value, (list, tuple)):
+            kind = "list"
+        else:
+            kind = "scalar"
+        return kind if kind in self.kinds else None
+
+    def __repr__(self) -> str:
+        return f"ByKind({self.kinds!r})"
+
+
+_KIND_WORDS = {"scalar": "a name", "list": "a list", "mapping": "a mapping"}
+
+
+def by_kind(expected: str | None = None, **members: Any) -> Any:
+    """A union of a scalar, a list and/or a mapping form, told apart by the value's YAML kind.
+
+    Args:
+        expected: what the error says is expected (default: "a name, a list or a mapping"
+            for the kinds given).
+        members: ``scalar=``, ``list=``, ``mapping=`` -> the type of that form.
+
+    Returns:
+        An ``Annotated`` union whose errors name the form's own path (the tag is dropped).
+    """
+    if expected is None:
+        words = [_KIND_WORDS[k] for k in members]
+        expected = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    tagged = tuple(Annotated[tp, Tag(kind)] for kind, tp in members.items())
+    return Annotated[Union[tagged], Discriminator(ByKind(members, expected))]
 
 
 def tagged_union(discriminator: SingleKey, members: dict[str, Any]) -> Any:

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from kconf.config.checks import check_config, check_sections
 from kconf.config.fields import show
 from kconf.config.overrides import apply_overrides
 from kconf.config.problems import problems_from
@@ -57,18 +58,27 @@ def load_config(source: str | os.PathLike | Mapping[str, Any],
             config = RunConfig.model_validate(data)
         except ValidationError as err:
             problems += problems_from(err, RunConfig, src, parsed.poisoned)
+            problems += check_sections(data, src)
         else:
+            checked = check_config(config, src)
+            problems += checked.problems
             if not problems:
                 config._source = src
+                config._named = checked.named
+                config.compile._aliases = checked.aliases
                 return config
-    raise ConfigError(sorted(problems, key=_position_order), error_file)
+    raise ConfigError(sorted(problems, key=lambda p: _position_order(p, src.file)), error_file)
 
 
-def _position_order(problem: Problem) -> tuple[int, int, int]:
+def _position_order(problem: Problem, file: str) -> tuple[int, str, int, int]:
+    """This file's problems by position, then other files' (models from other files) by
+    file and position, then those without a line."""
     pos = problem.pos
     if pos is None or pos.line is None:
-        return (1, 0, 0)
-    return (0, pos.line, pos.col or 0)
+        return (2, "", 0, 0)
+    if pos.file != file:
+        return (1, pos.file, pos.line, pos.col or 0)
+    return (0, "", pos.line, pos.col or 0)
 
 
 def _default_name(file: str) -> str:

@@ -33,3 +33,14 @@ OPTIMIZER_NAMES: tuple[str, ...] = ("SGD", "RMSprop", "Adam")
 OPTIMIZER_ALIASES: dict[str, str] = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
 
 PADDING_NAMES: tuple[str, ...] = ("valid", "same")
+
+#: Element types of model inputs and of random data (floats are the engine's float32).
+DTYPE_NAMES: tuple[str, ...] = ("float32", "int32", "int64")
+
+#: The lowercase helper forms of the merge layers that graph lines may call
+#: (``x = concatenate(a, b, axis=1)``), and the layer class each one makes.
+MERGE_HELPERS: dict[str, str] = {
+    "concatenate": "Concatenate", "add": "Add", "subtract": "Subtract",
+    "multiply": "Multiply", "average": "Average", "maximum": "Maximum",
+    "minimum": "Minimum", "dot": "Dot",
+}

@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 from kconf.config.fields import (
     ERROR_PREFIX,
+    ByKind,
     SingleKey,
     show,
     suggest,
@@ -44,6 +45,13 @@ def _unwrap(tp: Any, meta: list[Any]) -> tuple[Any, list[Any]]:
 def _discriminator(meta: Iterable[Any]) -> SingleKey | None:
     for item in meta:
         if isinstance(item, Discriminator) and isinstance(item.discriminator, SingleKey):
+            return item.discriminator
+    return None
+
+
+def _by_kind(meta: Iterable[Any]) -> ByKind | None:
+    for item in meta:
+        if isinstance(item, Discriminator) and isinstance(item.discriminator, ByKind):
             return item.discriminator
     return None
 
@@ -192,7 +200,13 @@ def convert_error(error: dict[str, Any], root: type[BaseModel], source: Source) 
         path, _, _ = resolve(root, loc[:-1])
         noun = "section" if not path else "key"
         return Problem(f"missing required {noun} {loc[-1]!r}", path, source.locate(path))
+    if loc and loc[-1] == "[key]":  # a mapping key that is not a valid name
+        path, _, _ = resolve(root, loc[:-1])
+        return Problem(_message(kind, error, value, ctx), path, source.locate_key(path))
     path, _, meta = resolve(root, loc)
+    if kind == "union_tag_not_found" and _by_kind(meta) is not None:
+        return Problem(f"expected {_by_kind(meta).expected}, got {show(value)}", path,
+                       source.locate(path))
     disc = _discriminator(meta)
     if kind == "union_tag_invalid" and disc is not None:
         tag = ctx.get("tag")

@@ -1,11 +1,13 @@
-"""The whole config file: ``RunConfig`` and its ``model`` and ``fit`` sections; JSON Schema."""
+"""The whole config file: ``RunConfig`` and its ``model``, ``models`` and ``fit`` sections;
+JSON Schema."""
 from __future__ import annotations
 
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Mapping
 
 import yaml
 from pydantic import AfterValidator, Field, PrivateAttr, WithJsonSchema, model_validator
@@ -16,6 +18,7 @@ from kconf.config.fields import (
     Bool,
     ConfigModel,
     Fraction,
+    Name,
     NonNegativeInt,
     PositiveInt,
     Str,
@@ -24,8 +27,10 @@ from kconf.config.fields import (
     is_import_path,
     show,
 )
+from kconf.config.functional import FunctionalConfig, graph_part_position
 from kconf.config.layers import LayerSpec
 from kconf.config.source import Source
+from kconf.errors import ConfigPath, SourcePos
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
@@ -42,16 +47,98 @@ RunName = Annotated[Str, AfterValidator(_check_name),
 
 
 class ModelConfig(ConfigModel):
-    """The model. Only ``sequential`` exists for now; ``functional`` will be its sibling."""
+    """The model: ``sequential`` (a list of layers) or ``functional`` (a graph); exactly one."""
 
-    #: Messages for keys that are known but not accepted (yet).
-    key_hints: ClassVar[dict[str, str]] = {
-        "functional": "functional models are not supported yet; use model.sequential",
-    }
+    #: The keys of which exactly one is given.
+    kinds: ClassVar[tuple[str, ...]] = ("sequential", "functional")
 
-    sequential: list[LayerSpec] = Field(
-        min_length=1, description="the layers, one {ClassName: {args}} mapping per item",
+    sequential: Annotated[list[LayerSpec], Field(min_length=1)] | None = Field(
+        None, description="the layers, one {ClassName: {args}} mapping per item",
     )
+    functional: FunctionalConfig | None = Field(
+        None, description="inputs, layers, graph (one call per line) and outputs",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self):
+        given = [k for k in self.kinds if getattr(self, k) is not None]
+        if not given:
+            raise config_error("model_kind", _KIND_TEXT[len(self.kinds)])
+        if len(given) > 1:
+            raise config_error("model_kind", f"give {given[0]} or {given[1]}, not both",
+                               at=given[1])
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``"sequential"`` or ``"functional"`` (``"file"`` for a model in another file)."""
+        return next(k for k in self.kinds if getattr(self, k) is not None)
+
+
+_KIND_TEXT = {
+    2: "give sequential (a list of layers) or functional (inputs, layers, graph, outputs)",
+    3: "give sequential (a list of layers), functional (inputs, layers, graph, outputs) or "
+       "file (another config, whose model section is this model)",
+}
+
+
+class ModelEntry(ModelConfig):
+    """A model of the ``models`` section: written here, or the ``model`` of another file."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("sequential", "functional", "file")
+
+    file: Annotated[Str, Field(min_length=1)] | None = Field(
+        None, description="a config file (relative to this one) whose model section is this "
+                          "model",
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class NamedModel:
+    """A model of the ``models`` section, resolved (a ``file`` entry loaded).
+
+    Attributes:
+        name: its name in the ``models`` section.
+        config: the model (``sequential`` or ``functional``).
+        source: the positions of the file it is written in (the other file for ``file``).
+        path: the config path of ``config`` in ``source``: ``("models", name)`` here,
+            ``("model",)`` in another file.
+        models: the models its graph lines and TimeDistributed may name (for a model from
+            another file, that file's ``models`` section).
+    """
+
+    name: str
+    config: ModelConfig
+    source: Source
+    path: ConfigPath
+    models: Mapping[str, "NamedModel"] = field(repr=False)
+
+
+def locate_graph_part(cfg: RunConfig, index: int, part: Any = "line",
+                      model: str | NamedModel | None = None) -> SourcePos:
+    """Where a name of a functional model's graph line is written.
+
+    Args:
+        cfg: a config from ``load_config``.
+        index: the line's index in ``graph``.
+        part: ``"callee"``, ``("arg", k)`` (the k-th tensor argument), ``("target", k)`` (the
+            k-th result name), or ``"line"`` for the line's start.
+        model: None for ``cfg.model``; a name of the ``models`` section (or its
+            ``NamedModel``) for a named model, which may sit in another file.
+
+    Returns:
+        file:line:col of that name; the line's start where the name cannot be placed exactly
+        (a block scalar, an escape before it, an override, a dict config).
+    """
+    if model is None:
+        config, source, prefix = cfg.model, cfg.source, ("model",)
+    else:
+        named = cfg.named_models()[model] if isinstance(model, str) else model
+        config, source, prefix = named.config, named.source, named.path
+    if config.functional is None:
+        raise ValueError("locate_graph_part needs a functional model")
+    call = config.functional.graph[index]
+    return graph_part_position(source, (*prefix, "functional", "graph", index), call, part)
 
 
 class FitConfig(ConfigModel):
@@ -74,11 +161,16 @@ class RunConfig(ConfigModel):
     name: RunName = Field("model", description="names the run folder; default: the file's stem")
     seed: NonNegativeInt = 0
     model: ModelConfig
+    models: dict[Name, ModelEntry] = Field(
+        default_factory=dict,
+        description="named models that graph lines may call and TimeDistributed may wrap",
+    )
     compile: CompileConfig
     data: DataConfig
     fit: args_of(FitConfig) = Field(default_factory=FitConfig)
 
     _source: Source = PrivateAttr(default_factory=Source)
+    _named: dict[str, NamedModel] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_validation_set(self):
@@ -106,18 +198,58 @@ class RunConfig(ConfigModel):
         """Every ``package.module:attr`` the config names, without importing anything.
 
         Returns:
-            ``(config path, import path)`` pairs, in file order.
+            ``(config path, import path)`` pairs, in file order: ``("compile", "metrics", i)``
+            for a list, ``("compile", "metrics", output, i)`` (or ``(..., output)`` for a
+            single name) for a mapping by output.
         """
-        return [(("compile", "metrics", i), m) for i, m in enumerate(self.compile.metrics)
-                if is_import_path(m)]
+        return [(path, m) for path, m in self.compile.metric_items() if is_import_path(m)]
+
+    def input_names(self) -> list[str] | None:
+        """The model's input names in order; None for a sequential model (one unnamed input)."""
+        functional = self.model.functional
+        return None if functional is None else functional.input_names()
+
+    def output_names(self) -> list[str] | None:
+        """The model's output names in order: the tensor names of ``outputs``.
+
+        Returns:
+            The names, or None for a sequential model: it has one output, which the graph
+            names after its last layer (and losses, metrics and data may name it only when
+            that layer has a ``name``).
+        """
+        functional = self.model.functional
+        return None if functional is None else list(functional.outputs)
+
+    def output_aliases(self) -> dict[str, str]:
+        """Other names that losses, metrics and data may give an output, Keras-style.
+
+        Returns:
+            layer (or model) name -> output tensor name, for each layer whose call computed
+            exactly one of the outputs; empty for a sequential model.
+        """
+        functional = self.model.functional
+        return {} if functional is None else functional.output_aliases()
+
+    def named_models(self) -> dict[str, NamedModel]:
+        """The ``models`` section resolved, ``file`` entries loaded.
+
+        Returns:
+            name -> ``NamedModel``, in the order of the section (empty for a config that was
+            not made by ``load_config``).
+        """
+        return dict(self._named)
 
     def to_data(self) -> dict[str, Any]:
         """The resolved config as plain data (defaults filled, ``null``s left out).
 
         Returns:
-            A dict of str, int, float, bool, list and dict that ``load_config`` accepts again.
+            A dict of str, int, float, bool, list and dict that ``load_config`` accepts again
+            (an empty ``models`` section is left out).
         """
-        return self.model_dump(mode="json", exclude_none=True)
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not data.get("models"):
+            data.pop("models", None)
+        return data
 
     def to_yaml(self) -> str:
         """``to_data()`` as YAML text, keys in schema order."""
