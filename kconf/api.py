@@ -40,8 +40,12 @@ def build_model(config: RunConfig | str | Path | dict) -> Model:
     model.build(init_rng(cfg.seed))
     model.train_rng = train_rng(cfg.seed)
     comp = cfg.compile
+    outputs = [t.name for t in model.graph.outputs]  # the config names outputs by tensor
     opt = optimizers.get(comp.optimizer.class_name, **comp.optimizer.kwargs())
-    model.compile(optimizer=opt, loss=comp.loss, metrics=resolve_metrics(cfg))
+    metrics = resolve_metrics(cfg)
+    model.compile(optimizer=opt, loss=comp.loss_for(outputs),
+                  metrics=[[metrics[m] for m in ms] for ms in comp.metrics_for(outputs)],
+                  loss_weights=comp.loss_weights_for(outputs))
     return model
 
 
@@ -58,21 +62,26 @@ def model_from_config(config: RunConfig | str | Path | dict) -> Model:
         ConfigError: a layer that cannot take its input shape, a missing input shape, ...
     """
     cfg = as_config(config)
-    return Model(build_graph(cfg), name=cfg.name, sequential=True)
+    return Model(build_graph(cfg), name=cfg.name, sequential=cfg.model.sequential is not None)
 
 
-def resolve_metrics(cfg: RunConfig) -> list:
-    """Metric names as given, with each import path replaced by the function it names."""
-    out, problems = [], []
+def resolve_metrics(cfg: RunConfig) -> dict:
+    """Every metric the config names -> itself, or for an import path the function it names.
+
+    Raises:
+        ConfigError: an import path that cannot be imported, at its line.
+    """
+    out, problems = {}, []
     search = (cfg.source.base_dir, Path.cwd())
-    imports = dict(cfg.import_paths())
-    for i, metric in enumerate(cfg.compile.metrics):
-        path = ("compile", "metrics", i)
-        if path not in imports:
-            out.append(metric)
+    imports = {spec for _, spec in cfg.import_paths()}
+    for path, metric in cfg.compile.metric_items():
+        if metric in out:
+            continue
+        if metric not in imports:
+            out[metric] = metric
             continue
         try:
-            out.append(import_object(metric, search))
+            out[metric] = import_object(metric, search)
         except ImportError as exc:
             problems.append(Problem(str(exc), path, cfg.source.locate(path)))
     if problems:

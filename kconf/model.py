@@ -97,8 +97,8 @@ class Model:
 
     @property
     def output_names(self) -> list[str]:
-        """As Keras: the names of the layers computing the outputs (``main_output_loss``);
-        the output tensors' names where one layer computes several outputs."""
+        """As Keras: the names of the layers computing the outputs (``aux_output_loss``); the
+        output tensors' names where one layer computes several of them."""
         names = [t.node.layer.name for t in self.graph.outputs]
         return names if len(set(names)) == len(names) else [t.name for t in self.graph.outputs]
 
@@ -168,7 +168,7 @@ class Model:
         self.loss_fns = [losses_mod.get(name) for name in self.loss_names]
         self.loss_weights = [float(w) for w in _per_output(loss_weights, names, "loss_weights", 1.0)]
         per_output = _per_output(metrics, names, "metrics", [],
-                                 broadcast=lambda m: isinstance(m, (list, tuple)))
+                                 broadcast=_is_flat_list)
         prefixes = [f"{name}_" if len(names) > 1 else "" for name in names]
         self.metrics = [[Metric(prefix + _metric_name(m), m) for m in (ms or [])]
                         for prefix, ms in zip(prefixes, per_output)]
@@ -327,6 +327,10 @@ class Model:
 
     def _targets(self, y) -> list:
         arrays = []
+        if isinstance(y, dict):  # keys may also be the output tensors' names
+            tensor_names = {t.name: n for t, n in zip(self.graph.outputs, self.output_names)}
+            y = {tensor_names.get(k, k) if k not in self.output_names else k: v
+                 for k, v in y.items()}
         for a in _by_name(y, self.output_names, "targets"):
             a = xp.asarray(a)
             arrays.append(a if a.dtype.kind in "iub" else a.astype(floatx, copy=False))
@@ -355,6 +359,12 @@ def _per_output(value, names: list[str], what: str, default, broadcast=None) -> 
             raise ValueError(f"{what}: {len(value)} entries for {len(names)} outputs {names}")
         return list(value)
     return [value] * len(names)
+
+
+def _is_flat_list(value) -> bool:
+    """A metrics list meant for every output (not a list of per-output lists)."""
+    return isinstance(value, (list, tuple)) and not (
+        value and all(isinstance(v, (list, tuple)) for v in value))
 
 
 def _metric_name(metric) -> str:

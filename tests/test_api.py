@@ -45,7 +45,7 @@ def test_input_shape_with_a_free_dimension_takes_any_length():
         assert out.shape == (2, steps, 2)
     cfg = kconf.load_config(DICT)
     train = load_splits(cfg)["train"]
-    history = model.fit(train.x, train.y[:, :, None].repeat(5, axis=1), epochs=2)
+    history = model.fit(train.x, train.y[0][:, :, None].repeat(5, axis=1), epochs=2)
     assert set(history.history) == {"loss", "accuracy"}
 
 

@@ -371,12 +371,16 @@ def test_a_layer_used_as_a_tensor(tmp_path):
 
 @pytest.mark.parametrize("line, col, message", [
     ("a = dense(a)", 9, "'a' is an input; give the result another name"),
-    ("dense = dense(a)", 9, "'dense' is a layer; give the result another name"),
     ("y, y = dense(a)", 12, "'y' is assigned twice on this line"),
 ])
-def test_targets_cannot_shadow_inputs_or_layers(tmp_path, line, col, message):
+def test_targets_cannot_shadow_inputs(tmp_path, line, col, message):
     path = write(tmp_path, small(line, "y = dense(a)", outputs="y"))
     assert one_error(path) == f"{path}:8:{col}: model.functional.graph[0]: {message}"
+
+
+def test_a_result_may_share_its_layers_name_as_in_the_docs(tmp_path):
+    cfg = load_config(write(tmp_path, small("dense = dense(a)", outputs="dense")))
+    assert cfg.output_names() == ["dense"]
 
 
 def test_outputs_must_be_computed(tmp_path):

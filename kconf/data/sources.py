@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kconf.engine.backend import floatx
+from kconf.engine.layers.base import format_shape
 from kconf.errors import ConfigError, Problem
 
 SPLITS = ("train", "validation", "test")
@@ -19,10 +20,11 @@ SPLITS = ("train", "validation", "test")
 
 @dataclass
 class Split:
-    """Arrays of one split, with the config path they came from (for error messages)."""
+    """Arrays of one split — one per model input and output, in model order — with the config
+    path they came from (for error messages)."""
 
-    x: np.ndarray
-    y: np.ndarray
+    x: list[np.ndarray]
+    y: list[np.ndarray]
     path: tuple
 
 
@@ -45,7 +47,8 @@ def load_splits(cfg) -> dict[str, Split]:
     """Every split the config names, loaded; all data errors of the file reported at once.
 
     Raises:
-        ConfigError: a missing file, a missing array name, an unreadable file.
+        ConfigError: a missing file, a missing array name, an unreadable file, arrays whose
+            sample counts differ.
     """
     out, problems = {}, []
     for split in SPLITS:
@@ -58,9 +61,11 @@ def load_splits(cfg) -> dict[str, Split]:
         except _DataProblem as exc:
             problems.append(Problem(exc.message, exc.path, cfg.source.locate(exc.path)))
             continue
-        if len(x) != len(y):
-            problems.append(Problem(f"x has {len(x)} samples but y has {len(y)}", path,
-                                    cfg.source.locate(path)))
+        counts = {len(a) for a in (*x, *y)}
+        if len(counts) > 1:
+            problems.append(Problem(
+                f"the arrays have different sample counts: x {[len(a) for a in x]}, "
+                f"y {[len(a) for a in y]}", path, cfg.source.locate(path)))
             continue
         out[split] = Split(x, y, path)
     if problems:
@@ -75,32 +80,49 @@ class _DataProblem(Exception):
 
 
 def _load(kind: str, args, cfg, split: str, path: tuple):
+    inputs, outputs, aliases = cfg.input_names(), cfg.output_names(), cfg.output_aliases()
     if kind == "random":
-        return _random(args, split_rng(cfg.seed, split))
+        rng = split_rng(cfg.seed, split)
+        samples = args.samples
+        xs = [_random_array(spec, samples, rng) for spec in args.x_for(inputs)]
+        ys = [_random_target(spec, samples, rng) for spec in args.y_for(outputs, aliases)]
+        return xs, ys
     base = cfg.source.base_dir
     if kind == "npz":
         arrays = _read(base, args.path, (*path, "path"))
-        found = {}
-        for key in ("x", "y"):
-            name = getattr(args, key)
+        if not isinstance(arrays, dict):
+            raise _DataProblem(f"{args.path} is not an .npz archive", (*path, "path"))
+
+        def pick(name: str, key: str):
             if name not in arrays:
                 raise _DataProblem(f"{args.path} has no array {name!r}; it has "
                                    f"{sorted(arrays)}", (*path, key))
-            found[key] = arrays[name]
-        return _floats(found["x"]), found["y"]
+            return arrays[name]
+
+        return ([_floats(pick(n, "x")) for n in args.x_for(inputs)],
+                [pick(n, "y") for n in args.y_for(outputs, aliases)])
     if kind == "npy":
-        return (_floats(_read(base, args.x, (*path, "x"))), _read(base, args.y, (*path, "y")))
+        return ([_floats(_read(base, f, (*path, "x"))) for f in args.x_for(inputs)],
+                [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)])
     raise AssertionError(f"unhandled data source {kind!r}")  # the schema admits no other kind
 
 
-def _random(args, rng: np.random.Generator):
-    x = rng.random((args.samples, *args.x), dtype=floatx)
-    if args.classes is not None:
-        labels = rng.integers(args.classes, size=(args.samples, 1))
-        y = to_categorical(labels, args.classes) if args.one_hot else labels
-    else:
-        y = rng.random((args.samples, *args.y), dtype=floatx)
-    return x, y
+def _random_array(spec, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform values in [low, high): floats, or integers (token ids) for an integer dtype."""
+    low, high = spec.bounds()
+    shape = (samples, *spec.shape)
+    if np.dtype(spec.dtype).kind in "iu":
+        return rng.integers(low, high, size=shape).astype(spec.dtype)
+    x = rng.random(shape, dtype=floatx)
+    return x if (low, high) == (0, 1) else (low + (high - low) * x).astype(floatx)
+
+
+def _random_target(spec, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """The docs' dummy targets: labels of shape (N, 1) (one-hot if asked), or uniform floats."""
+    if spec.classes is not None:
+        labels = rng.integers(spec.classes, size=(samples, 1))
+        return to_categorical(labels, spec.classes) if spec.one_hot else labels
+    return rng.random((samples, *spec.shape), dtype=floatx)
 
 
 def _read(base: Path, name: str, path: tuple):
@@ -123,37 +145,41 @@ def _floats(x: np.ndarray) -> np.ndarray:
 
 
 def check_shapes(splits: dict[str, Split], graph, cfg) -> None:
-    """Every split's arrays fit the model's input and output; all mismatches at once.
+    """Every split's arrays fit the model's inputs and outputs; all mismatches at once.
 
     Raises:
         ConfigError: located at the data source in the YAML, naming both shapes.
     """
     problems = []
-    (x_tensor,) = graph.inputs
-    (y_tensor,) = graph.outputs
-    sparse = cfg.compile.loss.startswith("sparse")
+    losses = cfg.compile.loss_for([t.name for t in graph.outputs])
     for split in splits.values():
-        want_x = x_tensor.shape[1:]
-        if not _fits(split.x.shape[1:], want_x):
-            problems.append(Problem(
-                f"x has samples of shape {tuple(split.x.shape[1:])} but the model's input "
-                f"takes {want_x}", split.path, cfg.source.locate(split.path)))
-        out = y_tensor.shape[1:]
-        label = tuple(split.y.shape[1:])
-        if sparse:
-            ok = label in (tuple(out[:-1]), (*out[:-1], 1))
-            want = f"integer labels of shape {(*out[:-1], 1)}"
-        else:
-            ok = _fits(label, out) or (out[-1] == 1 and _fits(label, out[:-1]))
-            want = f"targets of shape {tuple(out)}"
-            if not ok and out[-1] not in (None, 1) and label[-1:] == (1,):
-                want += " (integer labels: use one_hot: true, or a sparse_ loss)"
-        if not ok:
-            problems.append(Problem(
-                f"y has samples of shape {label} but the model's output needs {want}",
-                split.path, cfg.source.locate(split.path)))
+        where = (split.path, cfg.source.locate(split.path))
+        for t, x in zip(graph.inputs, split.x):
+            if not _fits(x.shape[1:], t.shape[1:]):
+                problems.append(Problem(
+                    f"x{_named(t, graph.inputs)} has samples of shape {tuple(x.shape[1:])} but "
+                    f"the model's input takes {format_shape(t.shape[1:])}", *where))
+        for t, y, loss in zip(graph.outputs, split.y, losses):
+            out = tuple(t.shape[1:])
+            label = tuple(y.shape[1:])
+            if loss.startswith("sparse"):
+                ok = _fits(label, out[:-1]) or _fits(label, (*out[:-1], 1))
+                want = f"integer labels of shape {format_shape((*out[:-1], 1))}"
+            else:
+                ok = _fits(label, out) or (out[-1] == 1 and _fits(label, out[:-1]))
+                want = f"targets of shape {format_shape(out)}"
+                if not ok and out[-1] not in (None, 1) and label[-1:] == (1,):
+                    want += " (integer labels: use one_hot: true, or a sparse_ loss)"
+            if not ok:
+                problems.append(Problem(
+                    f"y{_named(t, graph.outputs)} has samples of shape {label} but the model's "
+                    f"output needs {want}", *where))
     if problems:
         raise ConfigError(problems, cfg.source.file)
+
+
+def _named(tensor, tensors) -> str:
+    return f" ({tensor.name})" if len(tensors) > 1 else ""
 
 
 def _fits(shape, want) -> bool:

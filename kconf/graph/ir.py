@@ -9,8 +9,8 @@ import graphlib
 import itertools
 from dataclasses import dataclass, field
 
-from kconf.engine.layers.base import Layer, Shape
-from kconf.errors import ConfigPath
+from kconf.engine.layers.base import Layer, Shape, format_shape
+from kconf.errors import ConfigPath, ShapeError
 
 
 @dataclass(eq=False)
@@ -70,19 +70,45 @@ def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
     Raises:
         ShapeError: the layer cannot take these input shapes.
     """
+    kind = type(layer).__name__
     if layer.n_inputs == 1:
+        if len(inputs) != 1:
+            raise ShapeError(f"{kind} takes one tensor, got {len(inputs)}")
         shape_in = inputs[0].shape
     elif layer.n_inputs == 0:
         shape_in = None
     else:
         shape_in = [t.shape for t in inputs]
     shape_out = layer.compute_output_shape(shape_in)
+    if layer.inbound_nodes and layer.n_inputs != 0:
+        _check_shared(layer, shape_in)
     shapes = shape_out if isinstance(shape_out, list) else [shape_out]
+    if len(names) != len(shapes):
+        raise ShapeError(f"{kind} returns {len(shapes)} tensor(s) but {len(names)} name(s) "
+                         f"are given for them")
     node = Node(layer, len(layer.inbound_nodes), list(inputs), [], path)
-    node.outputs = [SymbolicTensor(tuple(s), name, node, i) for i, (s, name) in
+    dtype = getattr(layer, "dtype", "float32") if layer.n_inputs == 0 else "float32"
+    node.outputs = [SymbolicTensor(tuple(s), name, node, i, dtype) for i, (s, name) in
                     enumerate(zip(shapes, names))]
     layer.inbound_nodes.append(node)
     return node.outputs
+
+
+def _check_shared(layer: Layer, shape_in) -> None:
+    """A layer called again must fit the weights its first call gave it."""
+    first = build_shape(layer)
+    for old, new in zip(layer.weight_specs(first), layer.weight_specs(shape_in)):
+        if old.shape != new.shape:
+            raise ShapeError(
+                f"{type(layer).__name__} {layer.name!r} was first called on {_fmt(first)}, "
+                f"which gave it a {old.name} of shape {old.shape}; it cannot also take "
+                f"{_fmt(shape_in)}, which would need {new.shape}")
+
+
+def _fmt(shape) -> str:
+    if isinstance(shape, list):
+        return ", ".join(format_shape(s) for s in shape)
+    return format_shape(shape)
 
 
 class Graph:
