@@ -3,11 +3,43 @@
     import kconf
     model = kconf.build_model("configs/mlp_softmax.yaml")
     model.fit(x, y, epochs=2)
+
+The public names are loaded on first use (PEP 562), so that ``import kconf`` and the CLI's
+start-up stay fast and NumPy is not imported before ``--threads`` has set its thread count.
 """
-from kconf.api import build_model, load_config, model_from_config
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from kconf.errors import ConfigError, KconfError, TrainingError
-from kconf.model import Model
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from kconf.api import build_model, load_config, model_from_config
+    from kconf.model import Model
+
+# public name -> module that defines it, imported on first access
+_LAZY = {
+    "build_model": "kconf.api",
+    "load_config": "kconf.api",
+    "model_from_config": "kconf.api",
+    "Model": "kconf.model",
+}
 
 __all__ = ["build_model", "load_config", "model_from_config", "Model", "ConfigError",
            "KconfError", "TrainingError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import a lazy public name's module on first access, then keep the name here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kconf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

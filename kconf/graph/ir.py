@@ -149,3 +149,17 @@ def _topological_nodes(outputs: list[SymbolicTensor]) -> list[Node]:
             sorter.done(key)
     return result
 
+
+def node_flops(node) -> int:
+    """Forward FLOPs of one sample through one node (one call of a layer), at its shapes."""
+    layer = node.layer
+    if layer.n_inputs == 0:
+        return layer.flops(None)
+    shapes = node.input_shapes
+    return layer.flops(shapes[0] if layer.n_inputs == 1 else shapes)
+
+
+def graph_flops(graph: Graph) -> int:
+    """Forward FLOPs of one sample through a whole graph: the sum over its nodes, so a shared
+    layer counts once per call (see ``Layer.flops`` for the convention)."""
+    return sum(node_flops(node) for node in graph.nodes)

@@ -9,7 +9,7 @@ from kconf.engine.backend import floatx
 from kconf.engine.layers.base import Layer, format_shape
 from kconf.errors import ShapeError
 from kconf.graph.execute import run_graph
-from kconf.graph.ir import Graph, build_shape
+from kconf.graph.ir import Graph, build_shape, graph_flops
 
 
 class ModelLayer(Layer):
@@ -61,6 +61,11 @@ class ModelLayer(Layer):
 
     def count_params(self, input_shape=None) -> int:
         return sum(l.count_params(build_shape(l)) for l in self.graph.layers)
+
+    def flops(self, input_shape=None) -> int:
+        """Forward FLOPs of one sample through the nested graph: the sum over its nodes (a
+        layer called twice in it counts twice), at the shapes the nested graph was built on."""
+        return graph_flops(self.graph)
 
     def build(self, input_shape, rng, dtype=floatx) -> None:
         """Build the nested layers that are not built yet (a shared model keeps its weights)."""

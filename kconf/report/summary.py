@@ -1,4 +1,9 @@
-"""The model summary as rich renderables: Keras's layer table, totals, and the node table."""
+"""The model summary as rich renderables: Keras's layer table, totals, and the node table.
+
+Beyond Keras, the layer table has a ``FLOPs`` column: each layer's forward floating-point
+operations for one sample, summed over its calls in the graph (see ``Layer.flops`` for what
+is counted), and a line with the model's total.
+"""
 from __future__ import annotations
 
 import io
@@ -10,6 +15,7 @@ from rich.text import Text
 
 from kconf.engine.layers.base import format_shape
 from kconf.graph.ir import build_shape
+from kconf.graph.ir import graph_flops, node_flops
 
 
 def _param_count(layer) -> int:
@@ -21,6 +27,20 @@ def _output_shape(layer) -> str:
     return ", ".join(format_shape(s) for s in shapes)
 
 
+def _layer_flops(layer, graph) -> int:
+    """Forward FLOPs of one sample through every call of ``layer`` in ``graph``."""
+    return sum(node_flops(node) for node in graph.nodes_of(layer))
+
+
+def format_flops(n: int) -> str:
+    """``169.9M``: a FLOP count in powers of 1000 (K, M, G, T), one decimal."""
+    for unit in ("", "K", "M", "G"):
+        if abs(n) < 1000:
+            return f"{n:.1f}{unit}" if unit else str(int(n))
+        n /= 1000
+    return f"{n:.1f}T"
+
+
 def _type_name(layer) -> str:
     return getattr(layer, "kind", None) or type(layer).__name__
 
@@ -28,7 +48,9 @@ def _type_name(layer) -> str:
 def layer_table(model, title: str | None = None, expand: bool = False) -> Table:
     """Keras's ``model.summary()`` table; functional models get the ``Connected to`` column.
 
-    With ``expand``, the layers of nested models follow their model's row, indented.
+    With ``expand``, the layers of nested models follow their model's row, indented (their
+    FLOPs are those of one call of the nested model). The last column is kconf's own: forward
+    FLOPs per sample, summed over the layer's calls.
     """
     functional = not model.sequential
     table = Table(title=title, box=box.HEAVY_HEAD, title_justify="left")
@@ -37,26 +59,33 @@ def layer_table(model, title: str | None = None, expand: bool = False) -> Table:
     table.add_column("Param #", justify="right")
     if functional:
         table.add_column("Connected to")
+    table.add_column("FLOPs", justify="right")
 
-    def add_rows(layers, depth: int) -> None:
+    def add_rows(layers, graph, depth: int) -> None:
         for layer in layers:
             row = ["  " * depth + ("└ " if depth else "") + f"{layer.name} ({_type_name(layer)})",
                    _output_shape(layer), f"{_param_count(layer):,}"]
             if functional:
                 refs = [t.ref() for node in layer.inbound_nodes for t in node.inputs]
                 row.append(", ".join(refs) or "-")
+            row.append(format_flops(_layer_flops(layer, graph)))
             table.add_row(*row)
-            inner = _nested_layers(layer)
-            if expand and inner:
-                add_rows(inner, depth + 1)
+            inner_graph = _nested_graph(layer)
+            if expand and inner_graph is not None:
+                add_rows(_nested_layers(layer), inner_graph, depth + 1)
 
-    add_rows(model.layers, 0)
+    add_rows(model.layers, model.graph, 0)
     return table
+
+
+def _nested_graph(layer):
+    """The graph of a nested model (also through TimeDistributed), or None."""
+    return getattr(layer, "graph", None) or getattr(getattr(layer, "layer", None), "graph", None)
 
 
 def _nested_layers(layer) -> list:
     """The layers inside a nested model (also through TimeDistributed), without InputLayers."""
-    graph = getattr(layer, "graph", None) or getattr(getattr(layer, "layer", None), "graph", None)
+    graph = _nested_graph(layer)
     if graph is None:
         return []
     return [l for l in graph.layers if l.n_inputs != 0]
@@ -68,6 +97,13 @@ def totals_line(model) -> Text:
     total = sum(_param_count(l) for l in model.graph.layers)
     return Text(f"Total params: {total:,} ({_bytes(total * 4)})  Trainable: {trainable:,}  "
                 f"Non-trainable: {total - trainable:,}")
+
+
+def flops_line(model) -> Text:
+    """``Forward FLOPs per sample: 423.1M (training step ≈ 3×: 1.3G)``"""
+    forward = graph_flops(model.graph)
+    return Text(f"Forward FLOPs per sample: {format_flops(forward)}  "
+                f"(training ≈ 3× forward: {format_flops(3 * forward)})")
 
 
 def node_table(model) -> Table | None:
@@ -101,7 +137,7 @@ def summary_renderables(model, source: str | None = None, import_paths=(),
                         expand: bool = False) -> Group:
     """Everything ``kconf summary`` shows, as one renderable."""
     title = f'Model "{model.name}"' + (f" ({source})" if source else "")
-    parts = [layer_table(model, title, expand), totals_line(model)]
+    parts = [layer_table(model, title, expand), totals_line(model), flops_line(model)]
     for extra in (node_table(model), imports_text(import_paths)):
         if extra is not None:
             parts += [Text(""), extra]

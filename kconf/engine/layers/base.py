@@ -5,6 +5,13 @@ nothing the schema already did; ``compute_output_shape`` and ``weight_specs`` wo
 alone (so ``validate``/``summary`` need no arrays); ``build`` creates the weights; ``forward``
 returns ``(y, backward)`` where ``backward(dy)`` returns ``dx`` and *adds* into ``self.grads``.
 Nothing about one call is stored on ``self``: a layer called twice (shared) just works.
+
+``flops(input_shape)`` is the forward cost of one sample, by one convention for every layer:
+2 FLOPs per multiply-add of the matrix products (Dense, Conv2D, the recurrent layers' input
+and recurrent products, Dot); elementwise work (activations, bias, pooling, dropout, merges,
+embedding lookups) counts 0. A training step costs about 3 × forward (forward, gradient of
+the inputs, gradient of the weights), the convention of the issue's numbers and of the
+reference scripts. A size that is unknown (None outside the batch axis) makes the count 0.
 """
 from __future__ import annotations
 
@@ -58,6 +65,19 @@ class Layer:
                 n *= d
             total += n
         return total
+
+    def flops(self, input_shape: Shape) -> int:
+        """Forward floating-point operations for ONE sample (see the module docstring).
+
+        Args:
+            input_shape: the shape of one call's input, batch axis first (None); a list of
+                shapes for layers with several inputs.
+
+        Returns:
+            2 per multiply-add of the layer's matrix products; 0 for layers without any, and
+            0 where a size the count needs is unknown.
+        """
+        return 0
 
     # --- weights -----------------------------------------------------------------------
     def build(self, input_shape: Shape, rng, dtype=floatx) -> None:
@@ -155,6 +175,16 @@ def require_rank(layer: Layer, input_shape: Shape, rank: int, what: str) -> None
             f"{type(layer).__name__} expects {what} (rank {rank} with the batch axis), "
             f"got input shape {format_shape(input_shape)}"
         )
+
+
+def known_size(dims) -> int | None:
+    """The product of ``dims`` (1 for none), or None when any of them is unknown (None)."""
+    total = 1
+    for d in dims:
+        if d is None:
+            return None
+        total *= d
+    return total
 
 
 def format_shape(shape: Shape) -> str:

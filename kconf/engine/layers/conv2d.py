@@ -124,6 +124,14 @@ class Conv2D(Layer):
             specs.append(WeightSpec("bias", (self.filters,), self.bias_initializer))
         return specs
 
+    def flops(self, input_shape):
+        """2 · kh · kw · cin · filters per output pixel (the im2col product)."""
+        _, ho, wo, filters = self.compute_output_shape(input_shape)
+        if ho is None or wo is None:
+            return 0
+        kh, kw = self.kernel_size
+        return 2 * ho * wo * kh * kw * input_shape[3] * filters
+
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]
         kh, kw = self.kernel_size

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kconf.engine import activations
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec
+from kconf.engine.layers.base import Layer, WeightSpec, known_size
 from kconf.errors import ShapeError
 
 
@@ -29,6 +29,13 @@ class Dense(Layer):
         if self.use_bias:
             specs.append(WeightSpec("bias", (self.units,), self.bias_initializer))
         return specs
+
+    def flops(self, input_shape):
+        """2 · features · units per position: ``x @ kernel`` at each entry of the middle axes."""
+        positions = known_size(input_shape[1:-1])
+        if positions is None or input_shape[-1] is None:
+            return 0
+        return 2 * positions * input_shape[-1] * self.units
 
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]

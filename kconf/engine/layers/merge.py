@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import reduce
 
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer, format_shape, known_size
 from kconf.errors import ShapeError
 
 NORM_EPSILON = 1e-7  # Dot(normalize=True): smallest L2 norm divided by (zero vectors give 0)
@@ -249,6 +249,18 @@ class Dot(_Merge):
                              f"differ")
         out = (_merge_dims(s1[0], s2[0]), *s1[1:a1], *s1[a1 + 1:], *s2[1:a2], *s2[a2 + 1:])
         return out if len(out) > 1 else (*out, 1)
+
+    def flops(self, input_shapes):
+        """2 · P · k · Q per sample: the (P, k) @ (k, Q) product of the flattened inputs
+        (the normalisation, if any, is elementwise and not counted)."""
+        s1, s2 = (tuple(s) for s in input_shapes)
+        a1, a2 = self._resolve_axes((len(s1), len(s2)))
+        left = known_size(s1[1:a1] + s1[a1 + 1:])
+        right = known_size(s2[1:a2] + s2[a2 + 1:])
+        k = s1[a1] if s1[a1] is not None else s2[a2]
+        if left is None or right is None or k is None:
+            return 0
+        return 2 * left * k * right
 
     def forward(self, xs, training=False, rng=None):
         x1, x2 = xs

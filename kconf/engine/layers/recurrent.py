@@ -143,6 +143,15 @@ class Recurrent(Layer):
         """The part of the bias added to the input projection of every step."""
         return self.weights["bias"]
 
+    def flops(self, input_shape):
+        """Per step, the input product (F × G) and the recurrent product (units × G), where
+        G = n_gates · units; times the number of steps, 0 when that is unknown (None)."""
+        steps, features = input_shape[1], input_shape[-1]
+        if steps is None or features is None:
+            return 0
+        width = self.n_gates * self.units
+        return 2 * steps * (features * width + self.units * width)
+
     # --- compute -----------------------------------------------------------------------
     def forward(self, x, training=False, rng=None):
         n, t, f = x.shape

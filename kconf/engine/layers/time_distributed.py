@@ -87,6 +87,14 @@ class TimeDistributed(Layer):
     def count_params(self, input_shape) -> int:
         return self.layer.count_params(self._step_shape(input_shape))
 
+    def flops(self, input_shape):
+        """The inner layer's per-sample count on one step, times the number of steps (0 when
+        that is unknown)."""
+        steps = input_shape[1]
+        if steps is None:
+            return 0
+        return steps * self.layer.flops((None, *tuple(input_shape)[2:]))
+
     def build(self, input_shape, rng, dtype=floatx) -> None:
         """Build the inner layer for one step's shape, unless it is built (then share it)."""
         if not self.layer.built:

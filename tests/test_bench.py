@@ -1,0 +1,284 @@
+"""``kconf bench`` and ``bench/run.py`` on tiny configs: the result's keys and their consistency,
+the CLI's JSON and errors, thread limits, lazy start-up. No timing thresholds: speed is
+measured by the benchmarks, not asserted by unit tests.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from kconf.bench import THREAD_VARIABLES, bench, limit_threads
+from kconf.cli import app
+from kconf.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+TINY = """\
+name: tiny
+seed: 0
+model:
+  sequential:
+    - Dense: {units: 8, activation: relu, input_dim: 4}
+    - Dense: {units: 1, activation: sigmoid}
+compile:
+  optimizer: sgd
+  loss: binary_crossentropy
+  metrics: [accuracy]
+data:
+  train: {random: {samples: 64, x: [4], classes: 2}}
+  test: {random: {samples: 16, x: [4], classes: 2}}
+fit: {epochs: 1, batch_size: 16}
+"""
+TINY_FORWARD_FLOPS = 2 * (4 * 8 + 8 * 1)
+
+KEYS = {"config", "name", "epochs", "warmup", "samples", "batch_size", "steps_per_epoch",
+        "epoch_seconds", "steady_epochs", "median_epoch_seconds", "samples_per_second",
+        "peak_rss_mb", "epoch_rss_mb", "forward_flops_per_sample", "flops_per_epoch",
+        "gflops_per_second", "threads", "threads_limited", "numpy_matmul_peak_gflops",
+        "fraction_of_peak", "final_loss", "setup_seconds", "machine", "kconf_version",
+        "unix_time"}
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def restore_thread_variables(monkeypatch):
+    """``--threads`` writes the BLAS variables into os.environ; undo that after each test."""
+    for name in THREAD_VARIABLES:
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+
+
+def test_bench_returns_every_key_with_consistent_values(tiny):
+    result = bench(tiny, epochs=3, warmup=1, peak_size=64)
+    assert KEYS <= set(result)
+    json.dumps(result)  # serialisable as it is
+    assert result["epochs"] == 3 and result["samples"] == 64 and result["batch_size"] == 16
+    assert result["steps_per_epoch"] == 4
+    seconds = result["epoch_seconds"]
+    assert len(seconds) == 3 and all(s > 0 for s in seconds)
+    assert result["steady_epochs"] == 2
+    assert result["median_epoch_seconds"] == statistics.median(seconds[1:])
+    assert result["samples_per_second"] == pytest.approx(64 / result["median_epoch_seconds"])
+    assert result["forward_flops_per_sample"] == TINY_FORWARD_FLOPS
+    assert result["flops_per_epoch"] == 3 * TINY_FORWARD_FLOPS * 64
+    assert result["gflops_per_second"] == pytest.approx(
+        result["flops_per_epoch"] / result["median_epoch_seconds"] / 1e9)
+    assert result["numpy_matmul_peak_gflops"] > 0
+    assert result["fraction_of_peak"] == pytest.approx(
+        result["gflops_per_second"] / result["numpy_matmul_peak_gflops"])
+    assert result["peak_rss_mb"] > 0 and len(result["epoch_rss_mb"]) == 3
+    assert result["threads"] >= 1
+    assert np.isfinite(result["final_loss"])
+    machine = result["machine"]
+    assert machine["numpy"] == np.__version__ and machine["cpu_count"] >= 1
+
+
+def test_without_steady_epochs_the_median_is_over_all(tiny):
+    result = bench(tiny, epochs=2, warmup=5, peak_size=0)
+    assert result["steady_epochs"] == 2
+    assert result["median_epoch_seconds"] == statistics.median(result["epoch_seconds"])
+    assert result["numpy_matmul_peak_gflops"] is None and result["fraction_of_peak"] is None
+
+
+def test_samples_and_batch_size_override_the_config(tiny):
+    result = bench(tiny, epochs=1, samples=40, batch_size=8, peak_size=0)
+    assert result["samples"] == 40 and result["batch_size"] == 8
+    assert result["steps_per_epoch"] == 5
+    assert result["flops_per_epoch"] == 3 * TINY_FORWARD_FLOPS * 40
+
+
+def test_samples_need_random_training_data(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((10, 4), "f4"), y=np.zeros((10, 1), "f4"))
+    path = tmp_path / "npz.yaml"
+    path.write_text(TINY.replace("{random: {samples: 64, x: [4], classes: 2}}",
+                                 "{npz: {path: d.npz, x: x, y: y}}"))
+    with pytest.raises(ConfigError, match="'npz' data"):
+        bench(path, epochs=1, samples=5, peak_size=0)
+    assert bench(path, epochs=1, peak_size=0)["samples"] == 10  # as configured: fine
+    result = runner.invoke(app, ["bench", str(path), "--samples", "5"])
+    assert result.exit_code == 2
+    assert f"{path}:12:" in result.output and "data.train.npz" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_arguments_are_value_errors(tiny):
+    with pytest.raises(ValueError):
+        bench(tiny, epochs=0)
+    with pytest.raises(ValueError):
+        limit_threads(0)
+
+
+def test_cli_json_is_one_parseable_object(tiny):
+    result = runner.invoke(app, ["bench", str(tiny), "--json", "--epochs", "2",
+                                 "--samples", "32", "--peak-size", "0"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert data["samples"] == 32 and len(data["epoch_seconds"]) == 2
+    assert data["flops_per_epoch"] == 3 * TINY_FORWARD_FLOPS * 32
+
+
+def test_cli_table(tiny):
+    result = runner.invoke(app, ["bench", str(tiny), "--epochs", "2", "--peak-size", "32"])
+    assert result.exit_code == 0, result.output
+    for text in ("seconds / epoch", "samples / s", "GFLOP/s", "peak RSS",
+                 "NumPy float32 matmul peak", "64 × 2"):
+        assert text in result.output, text
+
+
+def test_cli_config_error_exits_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(TINY.replace("units: 8", "units: -8"))
+    result = runner.invoke(app, ["bench", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:5:22: model.sequential[0].Dense.units:" in result.output
+
+
+def test_threads_option_sets_the_blas_variables(tiny):
+    result = runner.invoke(app, ["--threads", "1", "bench", str(tiny), "--json",
+                                 "--epochs", "1", "--peak-size", "0"])
+    assert result.exit_code == 0, result.output
+    assert all(os.environ[name] == "1" for name in THREAD_VARIABLES)
+    data = json.loads(result.stdout)
+    # NumPy is loaded in this test process already: the limit cannot apply, and says so
+    assert data["threads"] == 1 and data["threads_limited"] is False
+    result = runner.invoke(app, ["train", "--help"])
+    assert "--threads" in result.output
+
+
+def test_threads_apply_in_a_fresh_process(tiny):
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    proc = subprocess.run([sys.executable, "-m", "kconf.cli", "bench", str(tiny), "--json",
+                           "--epochs", "1", "--peak-size", "0", "--threads", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["threads"] == 1 and data["threads_limited"] is True
+
+
+def test_start_up_imports_no_numpy():
+    code = ("import sys, kconf, kconf.cli, kconf.bench; "
+            "assert 'numpy' not in sys.modules, 'numpy imported at start-up'; "
+            "assert 'pydantic' not in sys.modules, 'pydantic imported at start-up'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "kconf.cli", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "bench" in proc.stdout
+
+
+def test_lazy_public_names():
+    import kconf
+
+    from kconf.api import build_model
+    from kconf.model import Model
+
+    assert kconf.build_model is build_model and kconf.Model is Model
+    assert set(kconf.__all__) <= set(dir(kconf))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        kconf.nope
+
+
+# --- bench/run.py -------------------------------------------------------------------------
+
+FAKE_REFERENCE = """\
+import json, os, sys
+workload = sys.argv[1]
+args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+backend = os.environ.get("KERAS_BACKEND")
+print("some log line")
+print(json.dumps({"workload": workload, "framework": FRAMEWORK, "version": "0.fake",
+                  "samples": int(args["--n"]), "batch": int(args["--batch"]),
+                  "threads": int(args["--threads"]),
+                  "epoch_seconds": [9.0] + [SECONDS] * (int(args["--epochs"]) - 1)}))
+"""
+
+
+def test_run_py_help():
+    proc = subprocess.run([sys.executable, "bench/run.py", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--ref-python" in proc.stdout and "--rounds" in proc.stdout
+
+
+def test_run_py_interleaves_kconf_and_references(tmp_path):
+    refs = tmp_path / "ref"
+    refs.mkdir()
+    (refs / "torch_ref.py").write_text(
+        FAKE_REFERENCE.replace("FRAMEWORK", '"torch"').replace("SECONDS", "0.001"))
+    (refs / "keras_ref.py").write_text(
+        FAKE_REFERENCE.replace("FRAMEWORK", '"keras-" + backend').replace("SECONDS", "1000.0"))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--workloads", "mlp_binary", "--scale", "0.001",
+         "--epochs", "2", "--rounds", "2", "--threads", "1", "--peak-size", "0",
+         "--ref-python", sys.executable, "--ref-dir", str(refs), "--out-dir", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["runner"] for r in records] == ["kconf", "torch", "keras-torch", "keras-jax"] * 2
+    assert [r["round"] for r in records] == [1] * 4 + [2] * 4
+    assert all(r["error"] is None for r in records)
+    kconf_run = records[0]["result"]
+    assert kconf_run["samples"] == 128 and kconf_run["batch_size"] == 128  # one batch minimum
+    assert kconf_run["threads"] == 1 and kconf_run["threads_limited"] is True
+    assert records[2]["result"]["framework"] == "keras-torch"  # KERAS_BACKEND passed on
+    assert records[3]["result"]["framework"] == "keras-jax"
+    assert records[1]["result"]["samples"] == 128 and records[1]["result"]["threads"] == 1
+    table = (out / "results.md").read_text()
+    assert "| workload | size | kconf s/epoch | torch s/epoch | keras-torch s/epoch |" in table
+    row = next(line for line in table.splitlines() if line.startswith("| mlp_binary"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3].startswith("0.001 ") and cells[4].startswith("1e+03 ")
+    kconf_median = statistics.median(
+        [s for r in records if r["runner"] == "kconf" for s in r["result"]["epoch_seconds"][1:]])
+    assert cells[6] == f"{kconf_median / 0.001:.2f}"  # ratio to the fastest reference
+
+
+def _run_module(monkeypatch):
+    """bench/run.py imported as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_run", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_py_table_notes_skipped_workloads_and_failures(monkeypatch):
+    run = _run_module(monkeypatch)
+    workloads = [w for w in run.WORKLOADS if w.name in ("vgg", "shared_lstm")]
+    records = [{"workload": "vgg", "runner": "kconf", "round": 1, "error": None,
+                "result": {"epoch_seconds": [3.0, 2.0, 4.0], "warmup": 1, "samples": 320,
+                           "epochs": 3, "batch_size": 32, "flops_per_epoch": 300e9,
+                           "numpy_matmul_peak_gflops": 130.0, "peak_rss_mb": 700.0}},
+               {"workload": "vgg", "runner": "torch", "round": 1, "error": "exit status 1: x",
+                "result": None}]
+    table = run.markdown(records, workloads, ["kconf", "torch"],
+                         {"shared_lstm": "configs/shared_lstm.yaml does not exist yet"}, "# t")
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| workload")}
+    cells = [c.strip() for c in rows["vgg"].strip("|").split("|")]
+    assert cells == ["vgg", "320 × 3 ep, batch 32", "3 (2–4)", "failed", "-", "100.0", "130",
+                     "700"]
+    assert "skipped: configs/shared_lstm.yaml does not exist yet" in rows["shared_lstm"]
+    assert rows["shared_lstm"].count("|") == rows["vgg"].count("|")
+    assert "- vgg / torch (round 1): exit status 1: x" in table
