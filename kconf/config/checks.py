@@ -513,8 +513,8 @@ def _check_compile(compile_: CompileConfig, io: _ModelIO, source: Source) -> lis
 
 def _check_data(data: DataConfig, io: _ModelIO, source: Source) -> list[Problem]:
     problems: list[Problem] = []
-    for split, spec in data.splits().items():
-        base = ("data", split, spec.kind)
+    for key, spec in data.sources().items():
+        base = ("data", key, spec.kind)
         args = spec.args
         if spec.kind == "random":
             problems += _check_arrays(args.x, (*base, "x"), io.inputs, io, "input", "x",
@@ -527,12 +527,44 @@ def _check_data(data: DataConfig, io: _ModelIO, source: Source) -> list[Problem]
                     f"classes gives labels for one output; the model has {len(io.outputs)} "
                     f"outputs ({_listing(io.outputs)}): give y as a mapping by output name",
                     (*base, "classes"), source.locate_key((*base, "classes"))))
+        elif spec.kind == "csv":
+            problems += _check_columns(args.x, (*base, "x"), io.inputs, io, "input", "x",
+                                       source)
+            problems += _check_columns(args.y, (*base, "y"), io.outputs, io, "output", "y",
+                                       source)
+        elif spec.kind == "digits":
+            for names, what in ((io.inputs, "input"), (io.outputs, "output")):
+                if names is not None and len(names) > 1:
+                    problems.append(Problem(
+                        f"the digits data set has one x and one y; the model has "
+                        f"{len(names)} {what}s ({_listing(names)})", base, source.locate(base)))
         else:
             problems += _check_arrays(args.x, (*base, "x"), io.inputs, io, "input", "x",
                                       source, by_position=True)
             problems += _check_arrays(args.y, (*base, "y"), io.outputs, io, "output", "y",
                                       source, by_position=True)
+    for i, step in enumerate(data.preprocess):
+        for key, names, what in (("x", io.inputs, "input"), ("y", io.outputs, "output")):
+            value = getattr(step.args, key)
+            if isinstance(value, dict):
+                aliases = io.aliases if what == "output" else {}
+                problems += _check_keys(value, ("data", "preprocess", i, step.tag, key), names,
+                                        io, what, key, False, source, aliases)
     return problems
+
+
+def _check_columns(value: Any, path: ConfigPath, names: list[str] | None, io: _ModelIO,
+                   what: str, key: str, source: Source) -> list[Problem]:
+    """CSV columns: a mapping by input/output name, else the columns of the only one."""
+    if isinstance(value, dict):
+        aliases = io.aliases if what == "output" else {}
+        return _check_keys(value, path, names, io, what, key, True, source, aliases)
+    if names is not None and len(names) > 1:
+        given = "" if value is not None else " (without it, x is every column not in y)"
+        return [Problem(f"the model has {len(names)} {what}s ({_listing(names)}): give {key} "
+                        f"as a mapping {what} name -> columns{given}", path,
+                        source.locate(path))]
+    return []
 
 
 def _check_arrays(value: Any, path: ConfigPath, names: list[str] | None, io: _ModelIO,

@@ -1,23 +1,47 @@
-"""The ``data`` section: where the train / validation / test arrays come from.
+"""The ``data`` section: where the train / validation / test arrays come from, and how they
+are preprocessed.
 
-Each split is one source, ``{kind: {args}}`` with kind ``random``, ``npz`` or ``npy``. Paths
-are kept as written; the data loader resolves them against ``cfg.source.base_dir``.
+Two forms. Each split its own source::
+
+    data:
+      train: {npz: {path: train.npz}}
+      test:  {npz: {path: test.npz}}
+
+or one source split by fractions, with a seed (scikit-learn's ``train_test_split``)::
+
+    data:
+      source: {digits: {}}
+      split: {validation: 0.1, test: 0.2, seed: 0, stratify: true}
+
+A source is ``{kind: {args}}`` with kind ``random``, ``npz``, ``npy``, ``csv`` or ``digits``.
+Paths are kept as written; the data loader resolves them against ``cfg.source.base_dir``.
 
 For a model with several inputs or outputs, ``x`` and ``y`` give one array per input/output:
-by name (a mapping) or, for files, by position (a list). ``x_for`` / ``y_for`` put them in
-the model's order; ``load_config`` checks the names against the model.
+by name (a mapping) or, for ``.npz``/``.npy`` files, by position (a list); a CSV list is the
+columns of one array. ``x_for`` / ``y_for`` put them in the model's order; ``load_config``
+checks the names against the model.
+
+``preprocess`` lists steps applied in order to every split, each fitted on the training split
+only (``scale``, ``standardize``), or stateless (``reshape``, ``one_hot``)::
+
+    preprocess:
+      - scale: {x: minmax}        # to [0, 1] by the training split's min and max
+      - reshape: {x: [8, 8, 1]}
+      - one_hot: {y: 10}          # Keras's to_categorical
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence, Union
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema, model_validator
 
 from kconf.config.fields import (
     Bool,
     ConfigModel,
     FixedShape,
+    Fraction,
     Name,
+    NonNegativeInt,
     Number,
     PositiveInt,
     SingleKey,
@@ -31,7 +55,7 @@ from kconf.config.fields import (
     show,
     tagged_union,
 )
-from kconf.config.names import DTYPE_NAMES
+from kconf.config.names import DTYPE_NAMES, SCALING_NAMES, STATISTICS_SCOPES
 
 Path = Annotated[Str, Field(min_length=1)]
 DType = choice("dtype", DTYPE_NAMES)
@@ -262,12 +286,147 @@ class NpyArgs(_ByName, ConfigModel):
     y: _arrays(Path, "a path")
 
 
+def _check_column(value: Any) -> str | int:
+    """A CSV column: a name from the header, or a 0-based index."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise config_error("column", "expected a column name or a 0-based column index, "
+                                     f"got {show(value)}")
+    if isinstance(value, int) and value < 0:
+        raise config_error("column", f"a column index counts from 0, got {value}")
+    if isinstance(value, str) and not value:
+        raise config_error("column", "a column name must not be empty")
+    return value
+
+
+#: A CSV column: its name in the header (a string) or its 0-based index (an integer).
+Column = Annotated[Union[str, int], PlainValidator(_check_column), WithJsonSchema({"anyOf": [
+    {"type": "string", "minLength": 1}, {"type": "integer", "minimum": 0}]})]
+_ColumnList = Annotated[list[Column], Field(min_length=1)]
+_ArrayColumns = by_kind(scalar=Column, list=_ColumnList,
+                        expected="a column or a list of columns")
+
+
+def _columns(noun: str) -> Any:
+    """One array's columns (one, or a list), or a mapping input/output name -> columns."""
+    return by_kind(scalar=Column, list=_ColumnList,
+                   mapping=Annotated[dict[Name, _ArrayColumns], Field(min_length=1)],
+                   expected=f"a column, a list of columns or a mapping {noun} -> columns")
+
+
+def _as_list(columns: Any) -> list[Any]:
+    return list(columns) if isinstance(columns, list) else [columns]
+
+
+class CsvArgs(ConfigModel):
+    """Columns of a CSV file (read with the standard ``csv`` module, every value a number).
+
+    ``x`` and ``y`` name columns: one column (an array of shape ``(N, 1)``), a list of them
+    (``(N, k)``), or a mapping input/output name -> columns. Columns are named by the header
+    (``header: true``, the default) or by 0-based index. Without ``x``, every column that is
+    not in ``y`` is a feature. Target columns whose values are all integers are labels.
+    """
+
+    path: Path
+    x: _columns("input") | None = Field(
+        None, description="feature columns; default: every column not in y")
+    y: _columns("output") = Field(description="target column(s)")
+    header: Bool = Field(True, description="the first row (after skip_rows) names the "
+                                           "columns; false: columns by 0-based index")
+    delimiter: Annotated[Str, Field(min_length=1, max_length=1)] = Field(
+        ",", description="one character between values")
+    skip_rows: NonNegativeInt = Field(0, description="lines skipped at the top of the file, "
+                                                     "before the header")
+
+    @model_validator(mode="after")
+    def _names_need_a_header(self):
+        if self.header:
+            return self
+        for key in ("x", "y"):
+            for at, column in self.column_paths(key):
+                if isinstance(column, str):
+                    dotted = ".".join(str(p) for p in (key, *at))
+                    raise config_error("column", f"{show(column)} names a column, but the file "
+                                                 "has no header (header: false): give its "
+                                                 "0-based index", at=dotted)
+        return self
+
+    def column_paths(self, key: str) -> list[tuple[tuple, str | int]]:
+        """Every column ``x`` or ``y`` names, with its path below the key.
+
+        Args:
+            key: ``"x"`` or ``"y"``.
+
+        Returns:
+            ``(path below key, column)`` pairs: ``()`` for a single column, ``(i,)`` in a
+            list, ``(name,)`` or ``(name, i)`` in a mapping.
+        """
+        value = getattr(self, key)
+        if value is None:
+            return []
+        if not isinstance(value, dict):
+            return _column_paths((), value)
+        return [item for name, cols in value.items() for item in _column_paths((name,), cols)]
+
+    def x_for(self, inputs: Sequence[str] | None) -> list[list[tuple[tuple, str | int]] | None]:
+        """The columns of each model input, in order, with their config paths below ``x``.
+
+        Args:
+            inputs: ``RunConfig.input_names()`` (None for a sequential model).
+
+        Returns:
+            One list of ``(path below x, column)`` per input; ``[None]`` when ``x`` is not
+            given (every column not in ``y``).
+        """
+        return self._for("x", inputs, None)
+
+    def y_for(self, outputs: Sequence[str] | None,
+              aliases: Mapping[str, str] | None = None) -> list[list[tuple[tuple, str | int]]]:
+        """The columns of each model output, in order, with their config paths below ``y``.
+
+        Args:
+            outputs: ``RunConfig.output_names()`` (None for a sequential model).
+            aliases: ``RunConfig.output_aliases()``.
+
+        Returns:
+            One list of ``(path below y, column)`` per output.
+        """
+        return self._for("y", outputs, aliases)
+
+    def _for(self, key: str, names, aliases) -> list:
+        value = getattr(self, key)
+        if value is None:
+            return [None]
+        if not isinstance(value, dict):
+            return [_column_paths((), value)]
+        if names is None:
+            return [_column_paths((k,), cols) for k, cols in value.items()]
+        aliases = aliases or {}
+        keyed = {(k if k in names else aliases.get(k, k)): k for k in value}
+        missing = [n for n in names if n not in keyed]
+        if missing:
+            raise ValueError(f"nothing given for {', '.join(missing)}")
+        return [_column_paths((keyed[n],), value[keyed[n]]) for n in names]
+
+
+def _column_paths(prefix: tuple, columns: Any) -> list[tuple[tuple, str | int]]:
+    if isinstance(columns, list):
+        return [((*prefix, i), c) for i, c in enumerate(columns)]
+    return [(prefix, columns)]
+
+
+class DigitsArgs(ConfigModel):
+    """scikit-learn's handwritten digits (``load_digits``): 1,797 images of 8x8 pixels as 64
+    features with values 0-16, and labels 0-9 of shape ``(N, 1)``. Shipped inside
+    scikit-learn, so nothing is downloaded; needs the ``digits`` extra."""
+
+
 class DataSourceBase(TaggedSpec):
-    """One data split: ``{random: {...}}``, ``{npz: {...}}`` or ``{npy: {...}}``."""
+    """One data source: ``{random: {...}}``, ``{npz: {...}}``, ``{npy: {...}}``,
+    ``{csv: {...}}`` or ``{digits: {}}``."""
 
     @property
     def kind(self) -> str:
-        """``"random"``, ``"npz"`` or ``"npy"``."""
+        """``"random"``, ``"npz"``, ``"npy"``, ``"csv"`` or ``"digits"``."""
         return self.tag
 
 
@@ -283,8 +442,17 @@ class NpySource(DataSourceBase):
     npy: args_of(NpyArgs)
 
 
+class CsvSource(DataSourceBase):
+    csv: args_of(CsvArgs)
+
+
+class DigitsSource(DataSourceBase):
+    digits: args_of(DigitsArgs)
+
+
 DATA_SOURCES: dict[str, type[DataSourceBase]] = {
-    "random": RandomSource, "npz": NpzSource, "npy": NpySource,
+    "random": RandomSource, "npz": NpzSource, "npy": NpySource, "csv": CsvSource,
+    "digits": DigitsSource,
 }
 
 DataSource = tagged_union(
@@ -292,14 +460,225 @@ DataSource = tagged_union(
 )
 
 
-class DataConfig(ConfigModel):
-    """The splits: ``train`` is required, ``validation`` and ``test`` are optional."""
+# --- one source split by fractions ------------------------------------------------------------
 
-    train: DataSource
+
+class SplitConfig(ConfigModel):
+    """How ``data.source`` is split: seeded fractions, as scikit-learn's ``train_test_split``.
+
+    The samples are shuffled with ``seed`` (default: the config's ``seed``); the first
+    ``ceil(test * N)`` go to the test split, the next ``ceil(validation * N)`` to the
+    validation split, the rest to the training split. ``stratify`` keeps each class's share
+    the same in every split (the one output's labels: integers, or one-hot rows).
+    """
+
+    validation: Fraction = Field(0.0, description="fraction of the samples for validation")
+    test: Fraction = Field(0.0, description="fraction of the samples for the test split")
+    seed: NonNegativeInt | None = Field(None, description="seed of the shuffle; default: the "
+                                                          "config's seed")
+    stratify: Bool = Field(False, description="the same share of each class in every split")
+
+    @model_validator(mode="after")
+    def _room_for_training(self):
+        if self.validation + self.test >= 1:
+            raise config_error("split", f"validation + test must leave samples for training, "
+                                        f"got {show(self.validation)} + {show(self.test)}",
+                               at="test")
+        return self
+
+
+# --- preprocessing steps ----------------------------------------------------------------------
+
+
+def _per_array(item: Any, noun: str, example: str, kind: str = "scalar") -> Any:
+    """A step's setting (written as a YAML ``kind``: scalar or list) for every input (or
+    output), or a mapping name -> setting."""
+    return by_kind(**{kind: item}, mapping=Annotated[dict[Name, item], Field(min_length=1)],
+                   expected=f"{example} or a mapping {noun} -> setting")
+
+
+class StepArgs(ConfigModel):
+    """``x`` and/or ``y``: the arrays a step changes. A single setting applies to every model
+    input (``x``) or output (``y``); a mapping by input/output name to the named ones."""
+
+    @model_validator(mode="after")
+    def _x_or_y(self):
+        if self.x is None and self.y is None:
+            raise config_error("preprocess", "give x (inputs) and/or y (targets): the arrays "
+                                             "this step changes")
+        return self
+
+    def settings(self, key: str, names: Sequence[str] | None,
+                 aliases: Mapping[str, str] | None = None) -> list[Any]:
+        """The setting of each model input (``key="x"``) or output (``"y"``), in order.
+
+        Args:
+            key: ``"x"`` or ``"y"``.
+            names: the model's input (or output) names; None for a sequential model.
+            aliases: ``RunConfig.output_aliases()`` for outputs.
+
+        Returns:
+            One setting per array (None where the step leaves the array alone); for
+            ``names=None`` a one-item list.
+        """
+        value = getattr(self, key)
+        count = 1 if names is None else len(names)
+        if not isinstance(value, dict):
+            return [value] * count
+        if names is None:
+            return list(value.values())[:1]
+        aliases = aliases or {}
+        keyed = {(k if k in names else aliases.get(k, k)): v for k, v in value.items()}
+        return [keyed.get(n) for n in names]
+
+
+Scaling = choice("scaling", SCALING_NAMES)
+Scope = choice("statistics scope", STATISTICS_SCOPES)
+
+
+class ScaleArgs(StepArgs):
+    """Scale to ``range`` (default [0, 1]) by the training split's minimum and maximum, as
+    scikit-learn's ``MinMaxScaler``: ``{x: minmax}``."""
+
+    x: _per_array(Scaling, "input", "minmax") | None = None
+    y: _per_array(Scaling, "output", "minmax") | None = None
+    range: Annotated[tuple[Number, Number], Field(
+        description="the [low, high] that the training split's minimum and maximum map to")
+    ] = (0.0, 1.0)
+    per: Scope = Field("feature", description="statistics per feature (each value of a "
+                                              "sample) or over all values")
+
+    @model_validator(mode="after")
+    def _increasing(self):
+        low, high = self.range
+        if not high > low:
+            raise config_error("scale_range", f"range must be [low, high] with high > low, "
+                                              f"got [{show(low)}, {show(high)}]", at="range")
+        return self
+
+
+class StandardizeArgs(StepArgs):
+    """Subtract the training split's mean and divide by its standard deviation, as
+    scikit-learn's ``StandardScaler``: ``{x: true}``."""
+
+    x: _per_array(Bool, "input", "true") | None = None
+    y: _per_array(Bool, "output", "true") | None = None
+    per: Scope = Field("feature", description="statistics per feature (each value of a "
+                                              "sample) or over all values")
+
+
+def _check_target_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    for i, d in enumerate(shape):
+        if d == 0 or d < -1:
+            raise config_error("shape", f"a dimension is a positive integer or -1 (inferred), "
+                                        f"got {d}", at=str(i))
+    if shape.count(-1) > 1:
+        raise config_error("shape", "only one dimension can be -1 (inferred)")
+    return shape
+
+
+#: The shape of one sample after ``reshape`` (Keras's ``Reshape``: one dimension may be -1).
+TargetShape = Annotated[tuple[bounded(int, ge=-1), ...], Field(min_length=1),
+                        AfterValidator(_check_target_shape)]
+
+
+class ReshapeArgs(StepArgs):
+    """Give each sample a new shape, as Keras's ``Reshape``: ``{x: [8, 8, 1]}`` turns 64
+    features into an 8x8 image with one channel."""
+
+    x: _per_array(TargetShape, "input", "a shape", kind="list") | None = None
+    y: _per_array(TargetShape, "output", "a shape", kind="list") | None = None
+
+
+NumClasses = bounded(int, ge=2)
+
+
+class OneHotArgs(StepArgs):
+    """Integer class labels to one-hot rows, as Keras's ``to_categorical``: ``{y: 10}`` gives
+    the number of classes."""
+
+    x: _per_array(NumClasses, "input", "the number of classes") | None = None
+    y: _per_array(NumClasses, "output", "the number of classes") | None = None
+
+
+class PreprocessStepBase(TaggedSpec):
+    """One preprocessing step: ``{scale: {...}}``, ``{standardize: {...}}``,
+    ``{reshape: {...}}`` or ``{one_hot: {...}}``."""
+
+    @property
+    def kind(self) -> str:
+        """``"scale"``, ``"standardize"``, ``"reshape"`` or ``"one_hot"``."""
+        return self.tag
+
+
+class ScaleStep(PreprocessStepBase):
+    scale: ScaleArgs
+
+
+class StandardizeStep(PreprocessStepBase):
+    standardize: StandardizeArgs
+
+
+class ReshapeStep(PreprocessStepBase):
+    reshape: ReshapeArgs
+
+
+class OneHotStep(PreprocessStepBase):
+    one_hot: OneHotArgs
+
+
+PREPROCESS_STEPS: dict[str, type[PreprocessStepBase]] = {
+    "scale": ScaleStep, "standardize": StandardizeStep, "reshape": ReshapeStep,
+    "one_hot": OneHotStep,
+}
+
+PreprocessStep = tagged_union(
+    SingleKey("preprocessing step", PREPROCESS_STEPS, "{scale: {x: minmax}}"),
+    PREPROCESS_STEPS,
+)
+
+
+class DataConfig(ConfigModel):
+    """The splits, and the preprocessing applied to them.
+
+    Either ``train`` (required) with optional ``validation`` and ``test``, each its own
+    source; or one ``source`` split by ``split``'s fractions.
+    """
+
+    train: DataSource | None = Field(None, description="the training data's source")
     validation: DataSource | None = None
     test: DataSource | None = None
+    source: DataSource | None = Field(
+        None, description="one source for every split, divided as split says")
+    split: SplitConfig | None = Field(
+        None, description="fractions of source for validation and test, and the seed")
+    preprocess: list[PreprocessStep] = Field(
+        default_factory=list, description="steps applied in order to every split; "
+                                          "statistics come from the training split only")
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        if self.source is None:
+            if self.train is None:
+                raise config_error("data_form", "give train (and optionally validation and "
+                                                "test), or one source with split")
+            if self.split is not None:
+                raise config_error("data_form", "split divides data.source; with train, give "
+                                                "validation and test as sources", at="split")
+            return self
+        for key in ("train", "validation", "test"):
+            if getattr(self, key) is not None:
+                raise config_error("data_form", f"give source (split by split) or {key}, not "
+                                                "both; with source, split: {validation: 0.1, "
+                                                "test: 0.2} makes the other splits", at=key)
+        return self
 
     def splits(self) -> dict[str, DataSourceBase]:
-        """The splits that are given, by name (``train`` first)."""
+        """The splits given as sources of their own, by name (``train`` first); empty for
+        the ``source`` form."""
         return {k: v for k, v in (("train", self.train), ("validation", self.validation),
                                   ("test", self.test)) if v is not None}
+
+    def sources(self) -> dict[str, DataSourceBase]:
+        """Every source of the section by its key: the splits, or ``{"source": ...}``."""
+        return {"source": self.source} if self.source is not None else self.splits()

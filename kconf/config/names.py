@@ -44,3 +44,12 @@ MERGE_HELPERS: dict[str, str] = {
     "multiply": "Multiply", "average": "Average", "maximum": "Maximum",
     "minimum": "Minimum", "dot": "Dot",
 }
+
+#: How the ``scale`` preprocessing step maps values: ``minmax`` to ``range`` (default [0, 1])
+#: by the training split's minimum and maximum (scikit-learn's ``MinMaxScaler``).
+SCALING_NAMES: tuple[str, ...] = ("minmax",)
+
+#: Over what ``scale`` and ``standardize`` compute their statistics: each ``feature`` (every
+#: value of a sample on its own, over the training samples; scikit-learn's scalers) or ``all``
+#: values at once (one minimum / mean for a whole image).
+STATISTICS_SCOPES: tuple[str, ...] = ("feature", "all")

@@ -1,41 +1,30 @@
-"""Data sources named in a config: the docs' seeded dummy data, and arrays from .npz/.npy files.
+"""Data sources named in a config: the docs' seeded dummy data, arrays from .npz/.npy files,
+columns of CSV files and scikit-learn's digits; the seeded split of one source; the
+``preprocess`` steps.
 
-Each split (train / validation / test) draws from its own random stream derived from the
-config's seed, so adding a test split never changes the training data.
+Each split given as its own ``random`` source draws from its own random stream derived from
+the config's seed, so adding a test split never changes the training data.
 """
 from __future__ import annotations
 
+import math
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kconf.data.csv_source import column_index, column_values, read_table
+from kconf.data.digits import load_digits
+from kconf.data.preprocess import apply_steps, to_categorical
+from kconf.data.problem import DataProblem
+from kconf.data.split import Split, split_indices
 from kconf.engine.backend import floatx
 from kconf.engine.layers.base import format_shape
 from kconf.errors import ConfigError, Problem
 
 SPLITS = ("train", "validation", "test")
 
-
-@dataclass
-class Split:
-    """Arrays of one split — one per model input and output, in model order — with the config
-    path they came from (for error messages)."""
-
-    x: list[np.ndarray]
-    y: list[np.ndarray]
-    path: tuple
-
-
-def to_categorical(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Keras's ``to_categorical``: integer labels (N,) or (N, 1) -> one-hot (N, num_classes)."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.ndim > 1 and labels.shape[-1] == 1:
-        labels = labels[..., 0]
-    out = np.zeros((*labels.shape, num_classes), dtype=floatx)
-    np.put_along_axis(out, labels[..., None], 1.0, axis=-1)
-    return out
+__all__ = ["SPLITS", "Split", "check_shapes", "load_splits", "split_rng", "to_categorical"]
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
@@ -43,40 +32,119 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, 2, SPLITS.index(split)])
 
 
+def shuffle_rng(seed: int) -> np.random.Generator:
+    """The stream ``data.split`` shuffles the samples of ``data.source`` with.
+
+    Args:
+        seed: ``data.split.seed``, else the config's seed.
+
+    Returns:
+        A generator independent of the weights', training's and dummy data's streams.
+    """
+    return np.random.default_rng([seed, 3])
+
+
 def load_splits(cfg) -> dict[str, Split]:
-    """Every split the config names, loaded; all data errors of the file reported at once.
+    """Every split the config names, loaded and preprocessed; all data errors at once.
+
+    Args:
+        cfg: a ``RunConfig`` from ``load_config``.
+
+    Returns:
+        ``"train"`` and, when the config has them, ``"validation"`` and ``"test"``.
 
     Raises:
-        ConfigError: a missing file, a missing array name, an unreadable file, arrays whose
-            sample counts differ.
+        ConfigError: a missing file, a missing array name or column, a cell that is not a
+            number, arrays whose sample counts differ, scikit-learn missing for the digits, a
+            preprocessing step that does not fit its data; each located in the YAML.
     """
-    out, problems = {}, []
-    for split in SPLITS:
-        spec = getattr(cfg.data, split)
-        if spec is None:
-            continue
+    problems: list[Problem] = []
+
+    def report(exc: DataProblem) -> None:
+        problems.extend(Problem(m, p, cfg.source.locate(p)) for m, p in exc.items)
+
+    data = cfg.data
+    out: dict[str, Split] = {}
+    if data.source is not None:
+        try:
+            out = _split_source(cfg)
+        except DataProblem as exc:
+            report(exc)
+    for split, spec in data.splits().items():
         path = ("data", split, spec.kind)
         try:
-            x, y = _load(spec.kind, spec.args, cfg, split, path)
-        except _DataProblem as exc:
-            problems.append(Problem(exc.message, exc.path, cfg.source.locate(exc.path)))
-            continue
-        counts = {len(a) for a in (*x, *y)}
-        if len(counts) > 1:
-            problems.append(Problem(
-                f"the arrays have different sample counts: x {[len(a) for a in x]}, "
-                f"y {[len(a) for a in y]}", path, cfg.source.locate(path)))
-            continue
-        out[split] = Split(x, y, path)
+            out[split] = _counted(*_load(spec.kind, spec.args, cfg, split, path), path)
+        except DataProblem as exc:
+            report(exc)
+    if not problems and data.preprocess:
+        try:
+            apply_steps(out, data.preprocess, cfg.input_names(), cfg.output_names(),
+                        cfg.output_aliases(), _fit_samples(cfg, len(out["train"].x[0])))
+        except DataProblem as exc:
+            report(exc)
     if problems:
-        raise ConfigError(problems, cfg.source.file)
+        raise ConfigError(sorted(problems, key=_position), cfg.source.file)
     return out
 
 
-class _DataProblem(Exception):
-    def __init__(self, message: str, path: tuple):
-        super().__init__(message)
-        self.message, self.path = message, path
+def _position(problem: Problem) -> tuple[int, int]:
+    """Problems of a file in the order of their lines (those without a line last)."""
+    pos = problem.pos
+    if pos is None or pos.line is None:
+        return (1 << 30, 0)
+    return (pos.line, pos.col or 0)
+
+
+def _fit_samples(cfg, n: int) -> int:
+    """The training samples that ``fit`` trains on (what ``validation_split`` leaves)."""
+    fraction = cfg.fit.validation_split
+    return int(math.floor(n * (1.0 - fraction))) if fraction else n
+
+
+def _counted(x: list[np.ndarray], y: list[np.ndarray], path: tuple) -> Split:
+    """A split of arrays with one sample count."""
+    counts = {len(a) for a in (*x, *y)}
+    if len(counts) > 1:
+        raise DataProblem(f"the arrays have different sample counts: x {[len(a) for a in x]}, "
+                          f"y {[len(a) for a in y]}", path)
+    return Split(x, y, path)
+
+
+def _split_source(cfg) -> dict[str, Split]:
+    """``data.source`` loaded and divided as ``data.split`` says (all training data without
+    ``split``)."""
+    spec, split = cfg.data.source, cfg.data.split
+    path = ("data", "source", spec.kind)
+    whole = _counted(*_load(spec.kind, spec.args, cfg, "train", path), path)
+    if split is None:
+        return {"train": whole}
+    if split.validation > 0 and cfg.fit.validation_split > 0:
+        raise DataProblem("give data.split.validation or fit.validation_split, not both",
+                          ("fit", "validation_split"))
+    labels = None
+    if split.stratify:
+        labels = _class_labels(whole.y, ("data", "split", "stratify"))
+    seed = cfg.seed if split.seed is None else split.seed
+    try:
+        parts = split_indices(len(whole.x[0]), split.validation, split.test,
+                              shuffle_rng(seed), labels)
+    except ValueError as exc:
+        raise DataProblem(str(exc), ("data", "split")) from None
+    return {name: whole.take(indices) for name, indices in parts.items()}
+
+
+def _class_labels(ys: list[np.ndarray], path: tuple) -> np.ndarray:
+    """One class per sample, to stratify by: integer labels, or the index of one-hot rows."""
+    if len(ys) != 1:
+        raise DataProblem(f"stratify needs one output's class labels; the data has {len(ys)} "
+                          "targets", path)
+    y = ys[0]
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1)
+    if y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.array_equal(y, np.round(y))):
+        return y.reshape(len(y), -1)[:, 0].astype(np.int64)
+    raise DataProblem("stratify needs class labels (integers or one-hot rows); the targets "
+                      "are not whole numbers", path)
 
 
 def _load(kind: str, args, cfg, split: str, path: tuple):
@@ -87,16 +155,21 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
         xs = [_random_array(spec, samples, rng) for spec in args.x_for(inputs)]
         ys = [_random_target(spec, samples, rng) for spec in args.y_for(outputs, aliases)]
         return xs, ys
+    if kind == "digits":
+        x, y = load_digits(path)
+        return [x], [y]
     base = cfg.source.base_dir
+    if kind == "csv":
+        return _load_csv(args, _file(base, args.path), inputs, outputs, aliases, path)
     if kind == "npz":
         arrays = _read(base, args.path, (*path, "path"))
         if not isinstance(arrays, dict):
-            raise _DataProblem(f"{args.path} is not an .npz archive", (*path, "path"))
+            raise DataProblem(f"{args.path} is not an .npz archive", (*path, "path"))
 
         def pick(name: str, key: str):
             if name not in arrays:
-                raise _DataProblem(f"{args.path} has no array {name!r}; it has "
-                                   f"{sorted(arrays)}", (*path, key))
+                raise DataProblem(f"{args.path} has no array {name!r}; it has "
+                                  f"{sorted(arrays)}", (*path, key))
             return arrays[name]
 
         return ([_floats(pick(n, "x")) for n in args.x_for(inputs)],
@@ -105,6 +178,50 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
         return ([_floats(_read(base, f, (*path, "x"))) for f in args.x_for(inputs)],
                 [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)])
     raise AssertionError(f"unhandled data source {kind!r}")  # the schema admits no other kind
+
+
+def _load_csv(args, file: Path, inputs, outputs, aliases, path: tuple):
+    """The x and y columns of a CSV file; every unknown column and bad cell at once."""
+    table = read_table(file, header=args.header, delimiter=args.delimiter,
+                       skip_rows=args.skip_rows, path=(*path, "path"))
+    found: list[tuple[str, tuple]] = []
+
+    def resolve(key: str, refs) -> list[tuple[tuple, int]]:
+        """(config path, column index) of each column that exists; the others are found."""
+        out = []
+        for sub, column in refs:
+            at = (*path, key, *sub)
+            try:
+                out.append((at, column_index(table, (at, column))))
+            except DataProblem as exc:
+                found.extend(exc.items)
+        return out
+
+    y_cols = [resolve("y", refs) for refs in args.y_for(outputs, aliases)]
+    targets = {j for cols in y_cols for _, j in cols}
+    x_refs = args.x_for(inputs)
+    if x_refs == [None]:
+        x_cols = [[((*path, "x"), j) for j in range(table.width) if j not in targets]]
+        if not x_cols[0]:
+            raise DataProblem("every column is a target (y): give x, the feature columns",
+                              (*path, "y"))
+    else:
+        x_cols = [resolve("x", refs) for refs in x_refs]
+        found += [(f"{table.label(j)} is also a target (y); a feature must not be the label",
+                   at) for cols in x_cols for at, j in cols if j in targets]
+    if found:
+        raise DataProblem(found[0][0], found[0][1], found[1:])
+    arrays: dict[str, list[np.ndarray]] = {"x": [], "y": []}
+    for key, per_array in (("x", x_cols), ("y", y_cols)):
+        for cols in per_array:
+            try:
+                arrays[key].append(column_values(table, [j for _, j in cols], path,
+                                                 labels=key == "y"))
+            except DataProblem as exc:
+                found.extend(exc.items)
+    if found:
+        raise DataProblem(found[0][0], found[0][1], found[1:])
+    return arrays["x"], arrays["y"]
 
 
 def _random_array(spec, samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -125,15 +242,20 @@ def _random_target(spec, samples: int, rng: np.random.Generator) -> np.ndarray:
     return rng.random((samples, *spec.shape), dtype=floatx)
 
 
+def _file(base: Path, name: str) -> Path:
+    """A data path as written, relative to the config's folder."""
+    return Path(name) if Path(name).is_absolute() else base / name
+
+
 def _read(base: Path, name: str, path: tuple):
     """Load a .npy array or a .npz archive (as a dict) relative to the config's folder."""
-    file = Path(name) if Path(name).is_absolute() else base / name
+    file = _file(base, name)
     if not file.is_file():
-        raise _DataProblem(f"data file not found: {file}", path)
+        raise DataProblem(f"data file not found: {file}", path)
     try:
         loaded = np.load(file, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise _DataProblem(f"cannot read {file}: {exc}", path) from None
+        raise DataProblem(f"cannot read {file}: {exc}", path) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             return {k: loaded[k] for k in loaded.files}
@@ -169,11 +291,14 @@ def check_shapes(splits: dict[str, Split], graph, cfg) -> None:
                 ok = _fits(label, out) or (out[-1] == 1 and _fits(label, out[:-1]))
                 want = f"targets of shape {format_shape(out)}"
                 if not ok and out[-1] not in (None, 1) and label[-1:] == (1,):
-                    want += " (integer labels: use one_hot: true, or a sparse_ loss)"
+                    want += (" (integer labels: add the preprocess step {one_hot: {y: "
+                             f"{out[-1]}}}}} (one_hot: true for random data), or use a "
+                             "sparse_ loss)")
             if not ok:
                 problems.append(Problem(
                     f"y{_named(t, graph.outputs)} has samples of shape {label} but the model's "
                     f"output needs {want}", *where))
+    problems = list(dict.fromkeys(problems))  # the splits of one source repeat its problems
     if problems:
         raise ConfigError(problems, cfg.source.file)
 
