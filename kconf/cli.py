@@ -6,6 +6,7 @@ count before NumPy is first imported.
 """
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -98,40 +99,188 @@ def summary(file: Path = typer.Argument(..., help="Config file."),
     _print_table(summary_renderables(model, str(file), cfg.import_paths(), expand))
 
 
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+OVERRIDES_HELP = ("Overrides key.path=value, typed by the schema: fit.epochs=3 "
+                  "compile.optimizer.SGD.lr=0.001 model.sequential.0.Dense.units=32")
+INTERRUPTED = 130  # the shell's status for Ctrl-C (128 + SIGINT)
+
+
 @app.command()
 def train(
     file: Path = typer.Argument(..., help="Config file."),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
+                                                    show_default=False),
     epochs: Optional[int] = typer.Option(None, help="Override fit.epochs."),
     batch_size: Optional[int] = typer.Option(None, help="Override fit.batch_size."),
     seed: Optional[int] = typer.Option(None, help="Override seed."),
     output_dir: Path = typer.Option(Path("runs"), help="Where run folders go."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress: only the final lines."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.text, "--log-format",
+        help="text: a live bar on a terminal, one line per epoch elsewhere; json: one JSON "
+             "object per epoch on stdout, everything else on stderr."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=THREADS_HELP),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
     _limit_threads(threads)
-    from kconf.api import load_config
-    from kconf.report.progress import ProgressBar, format_logs
+    import sys
+
+    from kconf.report.progress import JsonLines, ProgressBar, format_logs
+    from kconf.train.resolve import resolve_config
     from kconf.train.run import prepare_run
 
-    overrides = {k: v for k, v in
-                 {"fit.epochs": epochs, "fit.batch_size": batch_size, "seed": seed}.items()
-                 if v is not None}
+    options = {key: (value, f"{flag} {value}") for key, flag, value in
+               (("fit.epochs", "--epochs", epochs), ("fit.batch_size", "--batch-size", batch_size),
+                ("seed", "--seed", seed)) if value is not None}
     try:
-        cfg = load_config(file, overrides=overrides)
-        run = prepare_run(cfg, output_dir)
+        cfg, applied = resolve_config(file, overrides or [], options)
+        run = prepare_run(cfg, output_dir, applied)
     except ConfigError as exc:
         _fail(exc)
-    out.print(f"Training {cfg.name!r} ({run.model.count_params():,} params) -> {run.run_dir}")
+    json_logs = log_format is LogFormat.json
+    say = err if json_logs else out  # with --log-format json, stdout holds only the epochs
+    progress = [] if quiet else [JsonLines(sys.stdout)] if json_logs else [ProgressBar(out)]
+    if not quiet:
+        say.print(f"Training {cfg.name!r} ({run.model.count_params():,} params) -> "
+                  f"{run.run_dir}", markup=False)
     try:
-        run.fit(callbacks=[ProgressBar(out)])
+        run.fit(callbacks=progress)
+        evaluation = run.evaluate()
     except TrainingError as exc:
+        _close(progress)
         err.print(f"training stopped: {exc}", markup=False)
         err.print(f"what was written so far is in {run.run_dir}", markup=False)
         raise typer.Exit(1)
-    evaluation = run.evaluate()
+    except KeyboardInterrupt:
+        _close(progress)
+        err.print(f"interrupted: the run folder keeps everything written so far: "
+                  f"{run.run_dir}", markup=False)
+        raise typer.Exit(INTERRUPTED)
     if evaluation is not None:
-        out.print(f"Test: {format_logs(evaluation)}")
-    out.print(f"Run folder: {run.run_dir}")
+        say.print(f"Test: {format_logs(evaluation)}")
+    say.print(f"Run folder: {run.run_dir}", markup=False)
+    if quiet:
+        return
+    from kconf.report.chart import run_loss_chart
+
+    chart = run_loss_chart(run.run_dir, width=max(16, min(56, say.width - 12)))
+    if chart is not None:  # two epochs or more
+        say.print(chart)
+
+
+def _close(callbacks) -> None:
+    """Stop a live progress display that an exception left running."""
+    for cb in callbacks:
+        close = getattr(cb, "close", None)
+        if close is not None:
+            close()
+
+
+@app.command("config")
+def config_command(
+    file: Path = typer.Argument(..., help="Config file."),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
+                                                    show_default=False),
+) -> None:
+    """Print the resolved config as YAML: overrides applied, every default filled in."""
+    from kconf.api import model_from_config
+    from kconf.train.resolve import resolve_config, resolved_yaml
+
+    try:
+        cfg, _ = resolve_config(file, overrides or [])
+        model_from_config(cfg)  # graph and shape errors too, as validate reports them
+    except ConfigError as exc:
+        _fail(exc)
+    typer.echo(resolved_yaml(cfg), nl=False)
+
+
+TARGET_HELP = "A run folder (its resolved.yaml and weights.npz), or a config file with --weights."
+WEIGHTS_HELP = "A weights.npz written by kconf (arrays named layer/weight)."
+
+
+@app.command()
+def evaluate(
+    target: Path = typer.Argument(..., help=TARGET_HELP),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
+                                                    show_default=False),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    data: Optional[list[Path]] = typer.Option(
+        None, "--data", help="Data instead of the config's test split: one .npz (arrays named "
+                             "like the model's inputs and outputs; x and y for one of each), "
+                             "or .npy files, one per input then one per output."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="Samples per batch (default: fit.batch_size)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
+) -> None:
+    """Loss and metrics of a trained model on the test data (or on a file)."""
+    import json
+
+    from kconf.report.results import metrics_table
+    from kconf.train.evaluate import evaluate as run_evaluate
+
+    try:
+        result = run_evaluate(target, weights, data or [], overrides or [], batch_size)
+    except ConfigError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result.logs))
+        return
+    title = (f"{result.trained.cfg.name}: {result.data} ({result.samples:,} samples, "
+             f"weights {result.trained.weights})")
+    _print_table(metrics_table(result.logs, title))
+
+
+@app.command()
+def predict(
+    target: Path = typer.Argument(..., help=TARGET_HELP),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
+                                                    show_default=False),
+    input: Path = typer.Option(..., "--input", "-i",
+                               help=".npz (arrays named like the inputs; x for one), .npy "
+                                    "(one input) or .csv (one row per sample)."),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help=".npz (one array per output) or .csv (columns "
+                                     "<output>_<i>)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="Samples per batch (default: fit.batch_size)."),
+) -> None:
+    """Write a trained model's outputs for the inputs in a file, batch by batch."""
+    from kconf.train.predict import predict as run_predict
+
+    try:
+        result = run_predict(target, input, output, weights, batch_size, overrides or [])
+    except ConfigError as exc:
+        _fail(exc)
+    shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
+    out.print(f"wrote {result.samples:,} predictions to {result.output}: {shapes}", markup=False)
+
+
+@app.command()
+def runs(
+    root: Path = typer.Argument(Path("runs"), help="A folder of run folders."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array, nothing else."),
+) -> None:
+    """List run folders: time, status, epochs, best and final loss and accuracy."""
+    from kconf.train.listing import list_runs
+
+    found = list_runs(root)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([r.to_json() for r in found], indent=2))
+        return
+    if not found:
+        out.print(f"no run folders in {root}", markup=False)
+        return
+    from kconf.report.results import runs_table
+
+    _print_table(runs_table(found, str(root)))
 
 
 @app.command()
@@ -177,6 +326,69 @@ def schema(output: Path = typer.Option(Path("schemas/kconf.schema.json"), "-o", 
 
     write_json_schema(output)
     out.print(f"wrote {output}")
+
+
+@app.command()
+def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/<name>/<time>/)."),
+         output: Optional[Path] = typer.Option(
+             None, "-o", "--output", help="Folder for the PNG files (default: RUN_DIR/plots).")
+         ) -> None:
+    """Write PNG learning curves of a run: one per quantity, train vs validation per epoch."""
+    from kconf.report.plot import PlotError, plot_run
+
+    try:
+        written = plot_run(run_dir, output)
+    except PlotError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(USER_ERROR)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+
+
+class GraphFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+    both = "both"
+
+
+class RenderFormat(str, Enum):
+    svg = "svg"
+    png = "png"
+
+
+@app.command()
+def graph(
+    file: Path = typer.Argument(..., help="Config file."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Path stem (OUT.dot, OUT.mmd) or an existing folder "
+                                     "(default: ./<config name>)."),
+    fmt: GraphFormat = typer.Option(GraphFormat.both, "--format", help="Text to write."),
+    render: Optional[RenderFormat] = typer.Option(
+        None, "--render", help="Also draw OUT.svg/OUT.png with Graphviz's `dot` (if installed)."),
+    expand: bool = typer.Option(False, "--expand",
+                                help="Draw nested models as clusters of their layers."),
+) -> None:
+    """Write the model graph as Graphviz DOT and Mermaid text (one box per layer, like Keras's
+    plot_model; a shared layer is one box with an edge per call)."""
+    from kconf.api import as_config, model_from_config
+    from kconf.report.graph import RenderError, graph_stem, graph_view, render_dot, write_graph
+
+    try:
+        model = model_from_config(as_config(file))
+    except ConfigError as exc:
+        _fail(exc)
+    stem = graph_stem(file, output)
+    view = graph_view(model, expand=expand, source=str(file))
+    written = write_graph(view, stem, fmt.value, render.value if render else None)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if render is not None:
+        try:
+            rendered = render_dot(written[0], render.value)
+        except RenderError as exc:
+            err.print(str(exc), markup=False)
+            raise typer.Exit(USER_ERROR)
+        out.print(f"wrote {rendered}", markup=False)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
-"""Training progress: a live rich bar per epoch on a terminal, one plain line per epoch elsewhere."""
+"""Training progress: a live rich bar per epoch on a terminal, one plain line per epoch
+elsewhere, or one JSON object per epoch for machines (``JsonLines``)."""
 from __future__ import annotations
 
+import json
+import math
 import time
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -53,6 +57,42 @@ class ProgressBar(Callback):
                            f"{format_logs(logs or {})}", highlight=False)
 
     def on_train_end(self, logs=None):
-        if self.progress is not None:  # interrupted mid-epoch
+        self.close()
+
+    def close(self) -> None:
+        """Stop the live display, if one is showing (training stopped mid-epoch: an error
+        or Ctrl-C skips ``on_train_end``)."""
+        if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class JsonLines(Callback):
+    """Writes one JSON object per epoch, and nothing else, to a stream:
+    ``{"epoch": 1, "epochs": 10, "steps": 4, "seconds": 0.51, "loss": 2.29, ...}``.
+
+    Args:
+        stream: where the lines go (the CLI passes stdout); flushed after every line.
+    """
+
+    def __init__(self, stream: TextIO):
+        super().__init__()
+        self.stream = stream
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, "epochs": self.params.get("epochs"),
+                  "steps": self.params.get("steps"),
+                  "seconds": round(time.perf_counter() - self.started, 6)}
+        record.update({k: _json_number(v) for k, v in (logs or {}).items()})
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+def _json_number(value) -> float | str:
+    """A float, or the strings 'nan' / 'inf' / '-inf' (JSON has no such numbers)."""
+    value = float(value)
+    return value if math.isfinite(value) else str(value)

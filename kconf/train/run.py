@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 import yaml
 
@@ -13,7 +14,16 @@ from kconf.errors import TrainingError
 from kconf.model import Model
 from kconf.report.summary import render_text, summary_renderables
 from kconf.train.callbacks import History
-from kconf.train.runs import RunRecorder, create_run_dir, save_weights, write_atomic
+from kconf.train.resolve import overrides_yaml
+from kconf.train.runs import (
+    SOURCE_FILE,
+    RunRecorder,
+    create_run_dir,
+    save_weights,
+    source_info,
+    versions,
+    write_atomic,
+)
 
 
 @dataclass
@@ -57,18 +67,32 @@ class Run:
         """The docs' ``model.evaluate`` on the test split, if the config has one."""
         test = self.splits.get("test")
         if test is not None:
-            self.evaluation = self.model.evaluate(test.x, test.y,
-                                                  batch_size=self.cfg.fit.batch_size,
-                                                  return_dict=True)
+            try:
+                self.evaluation = self.model.evaluate(test.x, test.y,
+                                                      batch_size=self.cfg.fit.batch_size,
+                                                      return_dict=True)
+            except KeyboardInterrupt:
+                self.recorder.write_status("interrupted")
+                raise
             write_atomic(self.run_dir / "evaluation.json",
                          json.dumps(self.evaluation, indent=2) + "\n")
         self.recorder.write_status("finished")
         return self.evaluation
 
 
-def prepare_run(cfg, output_dir: Path | str = "runs") -> Run:
+def prepare_run(cfg, output_dir: Path | str = "runs",
+                overrides: Mapping[str, Any] | None = None) -> Run:
     """Build the model and load the data (so config mistakes surface before any folder is
-    made), then create the run folder with the config as written, resolved, and the summary.
+    made), then create the run folder with the config as written, resolved, the overrides,
+    the package versions, where the config came from (``source.json``) and the summary.
+
+    Args:
+        cfg: the validated config (overrides already applied).
+        output_dir: where ``<name>/<timestamp>/`` folders go.
+        overrides: the dotted overrides that were applied, recorded in ``overrides.yaml``.
+
+    Returns:
+        The prepared ``Run``.
 
     Raises:
         ConfigError: anything wrong in the config or its data, located in the YAML.
@@ -82,6 +106,9 @@ def prepare_run(cfg, output_dir: Path | str = "runs") -> Run:
         source = yaml.safe_dump(cfg.to_data(), sort_keys=False)
     write_atomic(run_dir / "config.yaml", source)
     write_atomic(run_dir / "resolved.yaml", yaml.safe_dump(cfg.to_data(), sort_keys=False))
+    write_atomic(run_dir / "overrides.yaml", overrides_yaml(overrides or {}))
+    write_atomic(run_dir / "versions.json", json.dumps(versions(), indent=2) + "\n")
+    write_atomic(run_dir / SOURCE_FILE, json.dumps(source_info(cfg), indent=2) + "\n")
     write_atomic(run_dir / "summary.txt", render_text(
         summary_renderables(model, cfg.source.file, cfg.import_paths())))
     return Run(cfg, model, splits, run_dir, RunRecorder(run_dir))

@@ -9,6 +9,9 @@ import csv
 import io
 import json
 import os
+import platform
+import socket
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +54,61 @@ def save_weights(path: Path, named: dict[str, np.ndarray]) -> None:
     write_atomic(Path(path), buf.getvalue())
 
 
+SOURCE_FILE = "source.json"
+
+
+def source_info(cfg) -> dict[str, str]:
+    """Where a run's config came from: its file, and the folder its relative paths (data
+    files, metric modules, model files) are resolved against, both absolute.
+
+    Args:
+        cfg: a loaded ``RunConfig``.
+
+    Returns:
+        ``{"config_file": ..., "base_dir": ...}`` as ``source.json`` records it, so that the
+        run folder's ``resolved.yaml`` can be loaded again from anywhere.
+    """
+    file = cfg.source.file
+    path = Path(file)
+    return {"config_file": str(path.resolve()) if path.exists() else file,
+            "base_dir": str(Path(cfg.source.base_dir).resolve())}
+
+
+def read_source_info(run_dir: Path) -> dict[str, str]:
+    """``source.json`` of a run folder (empty if absent or unreadable)."""
+    try:
+        info = json.loads((Path(run_dir) / SOURCE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+VERSIONED = ("numpy", "pydantic", "typer", "rich", "pyyaml", "kconf")
+
+
+def versions() -> dict[str, str]:
+    """The versions a run depends on, as ``versions.json`` records them.
+
+    Returns:
+        ``{"python": ..., "platform": ..., "numpy": ..., ..., "kconf": ...}``; a package that
+        is not installed as a distribution reads ``"unknown"``.
+    """
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "platform": platform.platform(),
+           "implementation": sys.implementation.name}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    if out["kconf"] == "unknown":
+        from kconf import __version__
+
+        out["kconf"] = __version__
+    return out
+
+
 def load_weights(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
@@ -66,8 +124,11 @@ class RunRecorder(Callback):
         self.started = time.time()
 
     def write_status(self, status: str, **extra) -> None:
+        """Replace ``status.json``: the status, times, epochs completed, and the process (pid
+        and host) so that ``kconf runs`` can tell a live 'running' from a dead one."""
         info = {"status": status, "started": self.started, "updated": time.time(),
-                "epochs_completed": len(self.rows), **extra}
+                "epochs_completed": len(self.rows), "pid": os.getpid(),
+                "host": socket.gethostname(), **extra}
         write_atomic(self.run_dir / "status.json", json.dumps(info, indent=2) + "\n")
 
     def on_train_begin(self, logs=None):

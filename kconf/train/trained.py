@@ -1,0 +1,157 @@
+"""A trained model from a run folder, or from a config plus a weights file.
+
+    trained = load_trained("runs/mlp_softmax/20240101-120000")        # resolved.yaml + weights.npz
+    trained = load_trained("configs/mlp_softmax.yaml", weights="w.npz")
+
+Weights are matched by name (``layer/weight``, as ``weights.npz`` stores them), never by
+position, so a weights file of another model is refused with the layer that does not fit.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from kconf.api import build_model
+from kconf.errors import ConfigError, Problem, SourcePos
+from kconf.model import Model
+from kconf.train.resolve import resolve_config
+from kconf.train.runs import read_source_info
+
+RESOLVED = "resolved.yaml"
+WEIGHTS = "weights.npz"
+
+
+@dataclass
+class Trained:
+    """A compiled model with trained weights, the config it came from, and where from."""
+
+    cfg: Any
+    model: Model
+    weights: Path
+    run_dir: Path | None = None
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run folder (a directory holding ``resolved.yaml``)."""
+    return Path(path).is_dir() and (Path(path) / RESOLVED).is_file()
+
+
+def load_trained(target: str | os.PathLike, weights: str | os.PathLike | None = None,
+                 overrides: Sequence[str] = ()) -> Trained:
+    """Build the model of a run folder or a config and load trained weights into it.
+
+    Args:
+        target: a run folder (its ``resolved.yaml`` and ``weights.npz`` are used) or a config
+            file (then ``weights`` is required).
+        weights: a ``.npz`` written by kconf (arrays named ``layer/weight``); for a run folder
+            it replaces the folder's ``weights.npz``.
+        overrides: command-line ``path=value`` overrides applied to the config.
+
+    Returns:
+        A ``Trained`` with the compiled model holding the weights.
+
+    Raises:
+        ConfigError: a target that is neither, a missing weights file, a config problem, or
+            weights that do not fit the model (naming the layer).
+    """
+    target = Path(target)
+    run_dir = None
+    if target.is_dir():
+        if not is_run_dir(target):
+            raise ConfigError([Problem(f"is a folder but not a run folder (it has no {RESOLVED})",
+                                       (), SourcePos(str(target)))])
+        run_dir = target
+        base = read_source_info(run_dir).get("base_dir")
+        config_file = target / RESOLVED
+        if weights is None:
+            weights = target / WEIGHTS
+    else:
+        base = None
+        config_file = target
+        if weights is None and target.is_file():
+            raise ConfigError([Problem("a config needs --weights FILE (a weights.npz written by "
+                                       "kconf train); or give a run folder instead",
+                                       (), SourcePos(str(target)))])
+    if base is not None and not Path(base).is_dir():
+        base = None  # the original folder is gone: paths resolve against the run folder
+    cfg, _ = resolve_config(config_file, overrides, base_dir=base)
+    model = build_model(cfg)
+    weights = Path(weights)
+    set_named_weights(model, read_weights(weights), str(weights))
+    return Trained(cfg, model, weights, run_dir)
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` weights file, by name.
+
+    Args:
+        path: a ``.npz`` file written by kconf (``weights.npz``).
+
+    Returns:
+        ``{"dense/kernel": array, ...}``.
+
+    Raises:
+        ConfigError: a missing or unreadable file, or one that is not an ``.npz`` archive.
+    """
+    path = Path(path)
+    pos = SourcePos(str(path))
+    if not path.is_file():
+        raise ConfigError([Problem("weights file not found", (), pos)])
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ConfigError([Problem(f"cannot read the weights: {exc}", (), pos)]) from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ConfigError([Problem("is not a weights file: expected an .npz archive of arrays "
+                                   "named layer/weight, as kconf train writes", (), pos)])
+    try:
+        with loaded:
+            return {k: loaded[k] for k in loaded.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ConfigError([Problem(f"cannot read the weights: {exc}", (), pos)]) from None
+
+
+def set_named_weights(model: Model, named: Mapping[str, np.ndarray], file: str) -> None:
+    """Load weights by name into a built model; every mismatch reported at once.
+
+    Args:
+        model: a built model.
+        named: ``layer/weight`` -> array (what ``Model.named_weights`` gives).
+        file: the weights file's name, for messages.
+
+    Raises:
+        ConfigError: a layer's weight missing from ``named`` or of the wrong shape, or arrays
+            in ``named`` that no layer has; each problem names the layer and its type.
+    """
+    problems, pos, used = [], SourcePos(file), set()
+    plan = []
+    for layer in model.graph.layers:
+        kind = getattr(layer, "kind", None) or type(layer).__name__
+        for key, current in layer.weights.items():
+            name = f"{layer.name}/{key}"
+            used.add(name)
+            if name not in named:
+                problems.append(Problem(f"layer {layer.name!r} ({kind}): the file has no array "
+                                        f"{name!r} (is it the weights of another model?)",
+                                        (), pos))
+                continue
+            value = named[name]
+            if tuple(value.shape) != tuple(current.shape):
+                problems.append(Problem(f"layer {layer.name!r} ({kind}): weight {key!r} has shape "
+                                        f"{tuple(current.shape)} in the model but "
+                                        f"{tuple(value.shape)} in the file", (), pos))
+                continue
+            plan.append((current, value))
+    extra = sorted(set(named) - used)
+    if extra:
+        problems.append(Problem(f"arrays that no layer of model {model.name!r} has: "
+                                f"{', '.join(extra)}", (), pos))
+    if problems:
+        raise ConfigError(problems, file)
+    for current, value in plan:
+        current[...] = value  # in place: the optimizer keeps referring to the same arrays
