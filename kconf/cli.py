@@ -111,7 +111,7 @@ INTERRUPTED = 130  # the shell's status for Ctrl-C (128 + SIGINT)
 
 @app.command()
 def train(
-    file: Path = typer.Argument(..., help="Config file."),
+    file: Optional[Path] = typer.Argument(None, help="Config file (not with --resume)."),
     overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
                                                     show_default=False),
     epochs: Optional[int] = typer.Option(None, help="Override fit.epochs."),
@@ -125,6 +125,9 @@ def train(
         help="text: a live bar on a terminal, one line per epoch elsewhere; json: one JSON "
              "object per epoch on stdout, everything else on stderr."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=THREADS_HELP),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue this run folder from its last checkpoint "
+                               "(needs nothing else; no config file or overrides)."),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
     _limit_threads(threads)
@@ -132,21 +135,30 @@ def train(
 
     from kconf.report.progress import JsonLines, ProgressBar, format_logs
     from kconf.train.resolve import resolve_config
-    from kconf.train.run import prepare_run
+    from kconf.train.run import prepare_run, resume_run
 
     options = {key: (value, f"{flag} {value}") for key, flag, value in
                (("fit.epochs", "--epochs", epochs), ("fit.batch_size", "--batch-size", batch_size),
                 ("seed", "--seed", seed)) if value is not None}
+    if (resume is None) == (file is None) or (resume is not None and (overrides or options)):
+        err.print("give a config file (with optional overrides), or --resume RUN_DIR alone",
+                  markup=False)
+        raise typer.Exit(USER_ERROR)
     try:
-        cfg, applied = resolve_config(file, overrides or [], options)
-        run = prepare_run(cfg, output_dir, applied)
+        if resume is not None:
+            run = resume_run(resume)
+            cfg = run.cfg
+        else:
+            cfg, applied = resolve_config(file, overrides or [], options)
+            run = prepare_run(cfg, output_dir, applied)
     except ConfigError as exc:
         _fail(exc)
     json_logs = log_format is LogFormat.json
     say = err if json_logs else out  # with --log-format json, stdout holds only the epochs
     progress = [] if quiet else [JsonLines(sys.stdout)] if json_logs else [ProgressBar(out)]
     if not quiet:
-        say.print(f"Training {cfg.name!r} ({run.model.count_params():,} params) -> "
+        start = f" from epoch {run.initial_epoch + 1}" if run.initial_epoch else ""
+        say.print(f"Training {cfg.name!r} ({run.model.count_params():,} params){start} -> "
                   f"{run.run_dir}", markup=False)
     try:
         run.fit(callbacks=progress)
@@ -159,7 +171,8 @@ def train(
     except KeyboardInterrupt:
         _close(progress)
         err.print(f"interrupted: the run folder keeps everything written so far: "
-                  f"{run.run_dir}", markup=False)
+                  f"{run.run_dir}; continue with: kconf train --resume {run.run_dir}",
+                  markup=False)
         raise typer.Exit(INTERRUPTED)
     if evaluation is not None:
         say.print(f"Test: {format_logs(evaluation)}")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Mapping
 import yaml
 from pydantic import AfterValidator, Field, PrivateAttr, WithJsonSchema, model_validator
 
+from kconf.config.callbacks import CallbackSpec
 from kconf.config.compile import CompileConfig
 from kconf.config.data import DataConfig
 from kconf.config.fields import (
@@ -142,7 +143,7 @@ def locate_graph_part(cfg: RunConfig, index: int, part: Any = "line",
 
 
 class FitConfig(ConfigModel):
-    """``model.fit(epochs, batch_size, shuffle, validation_split)``."""
+    """``model.fit(epochs, batch_size, shuffle, validation_split, callbacks)``."""
 
     epochs: PositiveInt = 1
     batch_size: PositiveInt = 32
@@ -150,6 +151,12 @@ class FitConfig(ConfigModel):
     validation_split: Fraction = Field(
         0.0, description="fraction of the training data held out for validation",
     )
+    callbacks: list[CallbackSpec] = Field(
+        default_factory=list, description="Keras callbacks: EarlyStopping, ReduceLROnPlateau, "
+                                          "ModelCheckpoint, CSVLogger")
+    terminate_on_nan: Bool = Field(
+        True, description="stop with an error when the loss becomes NaN or infinite "
+                          "(Keras's TerminateOnNaN; on by default)")
 
 
 class RunConfig(ConfigModel):

@@ -1,6 +1,10 @@
 """Callbacks as Keras has them: hooks the fit loop calls; ``History`` is always attached."""
 from __future__ import annotations
 
+import csv
+import io
+import os
+
 
 class Callback:
     """Base class: override what you need. ``model`` and ``params`` are set by ``fit``."""
@@ -67,7 +71,7 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
-def _mode_op(monitor: str, mode: str):
+def mode_op(monitor: str, mode: str):
     """'min' or 'max' for a monitored quantity; 'auto' reads accuracy-like names as max."""
     if mode == "auto":
         name = monitor.removeprefix("val_")
@@ -109,7 +113,7 @@ class EarlyStopping(_Monitoring):
                  restore_best_weights: bool = False, start_from_epoch: int = 0):
         super().__init__()
         self.monitor = monitor
-        self.mode = _mode_op(monitor, mode)
+        self.mode = mode_op(monitor, mode)
         self.min_delta = abs(min_delta) if self.mode == "max" else -abs(min_delta)
         self.patience = patience
         self.baseline = baseline
@@ -164,7 +168,7 @@ class ReduceLROnPlateau(_Monitoring):
         if factor >= 1.0:
             raise ValueError("ReduceLROnPlateau does not support a factor >= 1.0")
         self.monitor, self.factor, self.patience = monitor, factor, patience
-        self.mode = _mode_op(monitor, mode)
+        self.mode = mode_op(monitor, mode)
         self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
         self.wait, self.best, self.cooldown_counter = 0, None, 0
 
@@ -199,3 +203,34 @@ class ReduceLROnPlateau(_Monitoring):
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
 
+
+
+class CSVLogger(Callback):
+    """Keras's CSVLogger: one row per epoch (``epoch`` from 0, then the logs) in ``filename``,
+    written out whole after every epoch so the file is always complete."""
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename = filename
+        self.separator = separator
+        self.append = append
+        self.rows: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        self.rows = []
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename, newline="") as f:
+                self.rows = list(csv.DictReader(f, delimiter=self.separator))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **(logs or {})})
+        columns: list[str] = []
+        for row in self.rows:
+            columns += [k for k in row if k not in columns]
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, delimiter=self.separator,
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        from kconf.train.runs import write_atomic
+        write_atomic(self.filename, out.getvalue())

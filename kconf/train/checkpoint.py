@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kconf.errors import KconfError
+from kconf.train.callbacks import Callback, mode_op
 from kconf.train.runs import write_atomic
 
 FORMAT = "kconf-checkpoint-1"
@@ -113,3 +114,80 @@ def load_checkpoint(path: Path) -> Checkpoint:
         rng_state=header["rng_state"], history=header["history"],
         callbacks=[_join_arrays(s, arrays) for s in header["callbacks"]],
         meta=header.get("meta", {}))
+
+
+def snapshot(model, epoch: int, history: dict, stateful=()) -> Checkpoint:
+    """Everything needed to continue after ``epoch`` completed epochs."""
+    optimizer = model.optimizer
+    meta = {}
+    if isinstance(optimizer.learning_rate, (int, float)):
+        meta["learning_rate"] = float(optimizer.learning_rate)  # ReduceLROnPlateau changes it
+    return Checkpoint(epoch=epoch, weights=dict(model.named_weights()),
+                      optimizer=optimizer.get_state(),
+                      rng_state=model.train_rng.bit_generator.state,
+                      history={k: list(v) for k, v in history.items()},
+                      callbacks=[cb.get_state() for cb in stateful], meta=meta)
+
+
+def restore(model, ckpt: Checkpoint, stateful=()) -> None:
+    """Put a checkpoint back into a freshly built model (and its stateful callbacks).
+
+    Raises:
+        CheckpointError: the checkpoint does not fit this model (a layer or shape differs).
+    """
+    named = model.named_weights()
+    missing = sorted(set(named) - set(ckpt.weights))
+    extra = sorted(set(ckpt.weights) - set(named))
+    if missing or extra:
+        raise CheckpointError(f"the checkpoint does not fit the model: missing {missing}, "
+                              f"unexpected {extra}")
+    for key, array in named.items():
+        if array.shape != ckpt.weights[key].shape:
+            raise CheckpointError(f"the checkpoint's {key} has shape {ckpt.weights[key].shape}, "
+                                  f"the model's {array.shape}")
+        array[...] = ckpt.weights[key]
+    model.optimizer.set_state(ckpt.optimizer)
+    if "learning_rate" in ckpt.meta:
+        model.optimizer.learning_rate = ckpt.meta["learning_rate"]
+    model.train_rng.bit_generator.state = ckpt.rng_state
+    for cb, state in zip(stateful, ckpt.callbacks):
+        cb.set_state(state)
+
+
+class Checkpointer(Callback):
+    """Writes ``checkpoints/last.npz`` after every epoch; with a ``monitor`` also
+    ``checkpoints/best.npz`` when it improves, and ``epoch-NNN.npz`` unless
+    ``save_best_only`` (Keras's ModelCheckpoint, with paths kconf chooses).
+
+    Put it after the callbacks listed in ``stateful`` so their state includes the epoch."""
+
+    def __init__(self, run_dir: Path, stateful=(), monitor: str | None = None,
+                 mode: str = "auto", save_best_only: bool = True, history: dict | None = None,
+                 best: float | None = None):
+        super().__init__()
+        self.folder = Path(run_dir) / "checkpoints"
+        self.stateful = list(stateful)
+        self.monitor = monitor
+        self.mode = mode_op(monitor, mode) if monitor else None
+        self.save_best_only = save_best_only
+        self.history = dict(history or {})
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        self.folder.mkdir(exist_ok=True)
+        ckpt = snapshot(self.model, epoch + 1, self.history, self.stateful)
+        if self.monitor is not None:
+            current = logs.get(self.monitor)
+            if current is not None and (self.best is None or (
+                    current > self.best if self.mode == "max" else current < self.best)):
+                self.best = float(current)
+                ckpt.meta["best"] = self.best
+                save_checkpoint(self.folder / "best.npz", ckpt)
+            ckpt.meta["best"] = self.best
+            if not self.save_best_only:
+                save_checkpoint(self.folder / f"epoch-{epoch + 1:03d}.npz", ckpt)
+        save_checkpoint(self.folder / "last.npz", ckpt)
+

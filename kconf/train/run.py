@@ -10,10 +10,11 @@ import yaml
 
 from kconf.api import build_model
 from kconf.data.sources import Split, check_shapes, load_splits
-from kconf.errors import TrainingError
+from kconf.errors import ConfigError, Problem, TrainingError
 from kconf.model import Model
 from kconf.report.summary import render_text, summary_renderables
-from kconf.train.callbacks import History
+from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnPlateau
+from kconf.train.checkpoint import Checkpointer
 from kconf.train.resolve import overrides_yaml
 from kconf.train.runs import (
     SOURCE_FILE,
@@ -24,6 +25,8 @@ from kconf.train.runs import (
     versions,
     write_atomic,
 )
+
+CALLBACKS = {"EarlyStopping": EarlyStopping, "ReduceLROnPlateau": ReduceLROnPlateau}
 
 
 @dataclass
@@ -37,10 +40,16 @@ class Run:
     recorder: RunRecorder
     history: History | None = None
     evaluation: dict | None = None
-    extras: dict = field(default_factory=dict)
+    callbacks: list = field(default_factory=list)
+    checkpointer: Checkpointer | None = None
+    initial_epoch: int = 0
 
     def fit(self, callbacks=()) -> History:
-        """Train as the config's ``fit`` section says; the run folder follows every epoch.
+        """Train as the config's ``fit`` section says; the run folder follows every epoch:
+        metrics, then ``checkpoints/last.npz`` (what ``--resume`` continues from).
+
+        Args:
+            callbacks: extra callbacks (progress display), called after the run's own.
 
         Raises:
             TrainingError: training stopped (e.g. NaN loss); status.json says 'failed'.
@@ -48,12 +57,14 @@ class Run:
         fit = self.cfg.fit
         train = self.splits["train"]
         val = self.splits.get("validation")
+        self.model.terminate_on_nan = fit.terminate_on_nan
         try:
             self.history = self.model.fit(
                 train.x, train.y, batch_size=fit.batch_size, epochs=fit.epochs,
                 shuffle=fit.shuffle, validation_split=fit.validation_split,
                 validation_data=(val.x, val.y) if val else None,
-                callbacks=[self.recorder, *callbacks])
+                initial_epoch=self.initial_epoch,
+                callbacks=[*self.callbacks, self.recorder, self.checkpointer, *callbacks])
         except TrainingError as exc:
             self.recorder.write_status("failed", error=str(exc))
             raise
@@ -100,6 +111,7 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     model = build_model(cfg)
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)
+    check_monitors(cfg, model, splits)
     run_dir = create_run_dir(Path(output_dir), cfg.name)
     source = cfg.source.text
     if source is None:
@@ -111,4 +123,91 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     write_atomic(run_dir / SOURCE_FILE, json.dumps(source_info(cfg), indent=2) + "\n")
     write_atomic(run_dir / "summary.txt", render_text(
         summary_renderables(model, cfg.source.file, cfg.import_paths())))
-    return Run(cfg, model, splits, run_dir, RunRecorder(run_dir))
+    callbacks, checkpointer = make_callbacks(cfg, run_dir)
+    return Run(cfg, model, splits, run_dir, RunRecorder(run_dir), callbacks=callbacks,
+               checkpointer=checkpointer)
+
+
+def logged_names(model, validation: bool) -> list[str]:
+    """The names a run logs each epoch: ``loss``, ``<output>_loss``, the metrics, and their
+    ``val_`` twins when there is validation data."""
+    names = ["loss"]
+    if len(model.output_names) > 1:
+        names += [f"{n}_loss" for n in model.output_names]
+    names += [m.name for ms in model.metrics for m in ms]
+    if validation:
+        names += [f"val_{n}" for n in names]
+    return names
+
+
+def make_callbacks(cfg, run_dir: Path) -> tuple[list, Checkpointer]:
+    """The config's callbacks (in its order) and the checkpoint writer that follows them."""
+    made, checkpoint_args = [], {}
+    for spec in cfg.fit.callbacks:
+        kwargs = spec.kwargs()
+        if spec.class_name == "ModelCheckpoint":
+            checkpoint_args = kwargs
+        elif spec.class_name == "CSVLogger":
+            made.append(CSVLogger(run_dir / kwargs.pop("filename"), **kwargs))
+        else:
+            made.append(CALLBACKS[spec.class_name](**kwargs))
+    stateful = [cb for cb in made if hasattr(cb, "get_state")]
+    return made, Checkpointer(run_dir, stateful, **checkpoint_args)
+
+
+def check_monitors(cfg, model, splits) -> None:
+    """Every monitored quantity is one the run logs.
+
+    Raises:
+        ConfigError: located at the callback's ``monitor``, listing what is logged.
+    """
+    logged = logged_names(model, "validation" in splits or bool(cfg.fit.validation_split))
+    problems = []
+    for i, spec in enumerate(cfg.fit.callbacks):
+        monitor = spec.kwargs().get("monitor")
+        if monitor is not None and monitor not in logged:
+            path = ("fit", "callbacks", i, spec.class_name, "monitor")
+            problems.append(Problem(f"{monitor!r} is not logged by this run; logged: "
+                                    f"{', '.join(logged)}", path, cfg.source.locate(path)))
+    if problems:
+        raise ConfigError(problems, cfg.source.file)
+
+
+def resume_run(run_dir: Path | str) -> Run:
+    """Continue a run from its folder alone: its resolved config, and the last checkpoint.
+
+    The metrics of epochs after the checkpoint (a run killed between writing an epoch's
+    metrics and its checkpoint) are dropped, so the resumed run rewrites them identically.
+
+    Raises:
+        ConfigError: not a run folder, no readable checkpoint (a truncated or corrupted one
+            is named, never loaded), or a config that no longer builds.
+    """
+    from kconf.config import load_config
+    from kconf.errors import SourcePos
+    from kconf.train.checkpoint import CheckpointError, load_checkpoint, restore
+    from kconf.train.runs import read_source_info, read_metrics_rows
+
+    run_dir = Path(run_dir)
+    where = SourcePos(str(run_dir))
+    if not (run_dir / "resolved.yaml").is_file():
+        raise ConfigError([Problem("not a run folder (it has no resolved.yaml)", (), where)])
+    base = read_source_info(run_dir).get("base_dir")
+    cfg = load_config(run_dir / "resolved.yaml",
+                      base_dir=base if base and Path(base).is_dir() else None)
+    model = build_model(cfg)
+    splits = load_splits(cfg)
+    check_shapes(splits, model.graph, cfg)
+    callbacks, checkpointer = make_callbacks(cfg, run_dir)
+    try:
+        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.npz")
+        restore(model, ckpt, checkpointer.stateful)
+    except CheckpointError as exc:
+        raise ConfigError([Problem(str(exc), (), where)]) from None
+    checkpointer.history = {k: list(v) for k, v in ckpt.history.items()}
+    checkpointer.best = ckpt.meta.get("best")
+    model.resumed = True
+    recorder = RunRecorder(run_dir)
+    recorder.restore_rows([r for r in read_metrics_rows(run_dir) if r["epoch"] <= ckpt.epoch])
+    return Run(cfg, model, splits, run_dir, recorder, callbacks=callbacks,
+               checkpointer=checkpointer, initial_epoch=ckpt.epoch)

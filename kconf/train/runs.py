@@ -131,6 +131,13 @@ class RunRecorder(Callback):
                 "host": socket.gethostname(), **extra}
         write_atomic(self.run_dir / "status.json", json.dumps(info, indent=2) + "\n")
 
+    def restore_rows(self, rows: list[dict]) -> None:
+        """Continue a resumed run: keep these epochs' rows, rewrite both metric files."""
+        self.rows = list(rows)
+        write_atomic(self.run_dir / "metrics.jsonl",
+                     "".join(json.dumps(row) + "\n" for row in self.rows))
+        write_atomic(self.run_dir / "metrics.csv", _csv(self.rows))
+
     def on_train_begin(self, logs=None):
         self.write_status("running")
 
@@ -146,6 +153,19 @@ class RunRecorder(Callback):
 
     def on_train_end(self, logs=None):
         save_weights(self.run_dir / "weights.npz", self.model.named_weights())
+
+
+def read_metrics_rows(run_dir: Path) -> list[dict]:
+    """The complete rows of a run's metrics.jsonl (a line cut off by a kill is skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
 
 
 def _csv(rows: list[dict]) -> str:
