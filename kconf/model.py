@@ -16,6 +16,7 @@ from kconf.engine import metrics as metrics_mod
 from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
+from kconf.engine.optimizers import RowGrad
 from kconf.errors import TrainingError
 from kconf.graph.execute import run_graph
 from kconf.graph.ir import Graph, build_shape
@@ -38,11 +39,12 @@ class Metric:
         """(sum of values, count): per-sample values count each sample; a scalar counts once."""
         if self.fn is None:
             self.fn = metrics_mod.resolve(self.spec, y_true.shape, y_pred.shape)
-        v = np.asarray(self.fn(y_true, y_pred), dtype=np.float64)
+        v = np.asarray(self.fn(y_true, y_pred))
         if v.ndim == 0:
             return float(v), 1.0
-        v = v.reshape(v.shape[0], -1).mean(axis=1)
-        return float(v.sum()), float(v.shape[0])
+        if v.ndim > 1:
+            v = v.reshape(v.shape[0], -1).mean(axis=1, dtype=np.float64)
+        return float(np.add.reduce(v, dtype=np.float64)), float(v.shape[0])
 
 
 class Mean:
@@ -79,10 +81,14 @@ class Model:
         self.loss_weights: list[float] = []
         self.metrics: list[list[Metric]] = []
         self.stop_training = False
+        self.terminate_on_nan = True  # Keras's TerminateOnNaN, on by default
+        self.resumed = False  # set when a checkpoint was restored: callbacks keep their state
         self.train_rng = np.random.default_rng(0)
         self.built = False
-        self._params: list = []
-        self._grads: list = []
+        self._params: list = []  # trainable weights, each once (shared layers dedupe)
+        self._grads: list = []  # their gradients, same order: arrays or RowGrad
+        self._dense_grads: list = []  # the array gradients, zeroed by a fill
+        self._row_grads: list[RowGrad] = []  # the row-sparse ones, zeroed by dropping parts
 
     # --- structure ----------------------------------------------------------------------
     @property
@@ -115,20 +121,36 @@ class Model:
         return sum(l.count_params(build_shape(l)) for l in self.graph.layers)
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
-        """Create every layer's weights, in layer order, from ``rng``."""
+        """Create every layer's weights, in layer order, from ``rng``; collect once the
+        trainable weights (each once) and their gradients, which every step hands the
+        optimizer."""
         for layer in self.graph.layers:
             layer.build(build_shape(layer), rng, dtype=dtype)
         self._params, self._grads, seen = [], [], set()
+        row_grads: dict[int, RowGrad] = {}
         for layer in self.graph.layers:
+            grads = layer.grads
+            for g in grads.values():  # frozen layers' too: their parts must not pile up
+                if isinstance(g, RowGrad):
+                    row_grads[id(g)] = g
             if not layer.trainable:
                 continue
-            grads = layer.grads
             for key, w in layer.weights.items():
                 if id(w) not in seen:  # a nested model's layer may also appear directly
                     seen.add(id(w))
                     self._params.append(w)
                     self._grads.append(grads[key])
+        self._dense_grads = [g for g in self._grads if not isinstance(g, RowGrad)]
+        self._row_grads = list(row_grads.values())
         self.built = True
+
+    def _zero_grads(self) -> None:
+        """Zero the gradients: a fill of each trainable array, and the parts of every
+        ``RowGrad`` dropped (no pass over an embedding table)."""
+        for g in self._dense_grads:
+            g.fill(0)
+        for g in self._row_grads:
+            g.clear()
 
     def get_weights(self) -> list:
         """All weights in Keras order (layer order, then each layer's own order)."""
@@ -191,18 +213,21 @@ class Model:
         return total, per_output, douts
 
     def _train_step(self, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
-        """One optimizer step; returns ({log name: (sum, count)}, batch size)."""
+        """One optimizer step; returns ({log name: (sum, count)}, batch size).
+
+        Gradients are zeroed first, so a step that fails leaves nothing behind for the next,
+        and after a step ``layer.grads`` hold that step's gradients.
+        """
         n = len(xs[0])
+        self._zero_grads()
         # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
             total, per_output, douts = self._losses(ys, outputs)
-            if not math.isfinite(total):
+            if self.terminate_on_nan and not math.isfinite(total):
                 raise TrainingError(f"the loss became {total} (not finite)")
             backward(douts)
             self.optimizer.apply(self._params, self._grads)
-        for g in self._grads:
-            g.fill(0)
         return self._batch_logs(total, per_output, ys, outputs, n), n
 
     def _batch_logs(self, total, per_output, ys, outputs, n):
@@ -267,11 +292,15 @@ class Model:
                 cbs.on_train_batch_begin(step)
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 try:
-                    batch_logs, _ = self._train_step([a[idx] for a in xs], [a[idx] for a in ys])
+                    batch_logs, _ = self._train_step([xp.take(a, idx, axis=0) for a in xs],
+                                                     [xp.take(a, idx, axis=0) for a in ys])
                 except TrainingError as exc:
                     raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
                 for key, (s, c) in batch_logs.items():
-                    trackers.setdefault(key, Mean()).add(s, c)
+                    tracker = trackers.get(key)
+                    if tracker is None:
+                        tracker = trackers[key] = Mean()
+                    tracker.add(s, c)
                 cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
             logs = {k: t.result() for k, t in trackers.items()}
             if validation_data is not None:

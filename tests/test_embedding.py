@@ -1,4 +1,5 @@
-"""Embedding: shapes, row lookup, gradients that add up for repeated indices, errors."""
+"""Embedding: shapes, row lookup, row-sparse gradients that add up for repeated indices (checked
+through their dense view against finite differences), errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from tests.gradcheck import assert_close_grad, numeric_grad
 from kconf.engine.layers import LAYERS, Embedding, WeightSpec
-from kconf.engine.layers.embedding import scatter_add_rows
+from kconf.engine.optimizers import RowGrad, coalesce_rows
 from kconf.errors import ShapeError
 
 KERAS_UNIFORM = {"random_uniform": {"minval": -0.05, "maxval": 0.05}}
@@ -72,27 +73,49 @@ def test_float_indices_are_accepted_and_output_has_the_weights_dtype():
     y, backward = layer.forward(np.array([[1, 1, 3]], dtype=np.int32))
     assert y.dtype == np.float32
     backward(np.ones_like(y))
-    assert layer.grads["embeddings"].dtype == np.float32
+    grad = layer.grads["embeddings"]
+    assert grad.dtype == np.float32
+    assert grad.values.dtype == np.float32 and grad.to_dense().dtype == np.float32
 
 
-def test_gradient_adds_up_for_repeated_indices_and_input_has_none():
+def test_gradient_is_row_sparse_adds_up_for_repeated_indices_and_input_has_none():
     layer = _built(Embedding(6, 3), (None, 4))
     idx = np.array([[1, 1, 5, 1], [0, 5, 1, 1]])
     y, backward = layer.forward(idx)
     dy = np.random.default_rng(3).standard_normal(y.shape)
     layer.zero_grads()
     assert backward(dy) is None  # integer indices have no gradient
+    grad = layer.grads["embeddings"]
+    assert isinstance(grad, RowGrad) and grad.shape == (6, 3)
+    np.testing.assert_array_equal(grad.indices, [0, 1, 5])  # only the rows read, once each
     expected = np.zeros((6, 3))
     for pos in np.ndindex(*idx.shape):
         expected[idx[pos]] += dy[pos]
-    np.testing.assert_allclose(layer.grads["embeddings"], expected, rtol=1e-12)
-    assert not layer.grads["embeddings"][[2, 3, 4]].any()
+    np.testing.assert_allclose(grad.values, expected[[0, 1, 5]], rtol=1e-12)
+    np.testing.assert_allclose(grad.to_dense(), expected, rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(grad), grad.to_dense())
+    assert not grad.to_dense()[[2, 3, 4]].any()
 
     def loss():
         return float((layer.forward(idx)[0] * dy).sum())
 
-    assert_close_grad(layer.grads["embeddings"], numeric_grad(loss, layer.weights["embeddings"]),
+    # the float64 finite-difference check, through the dense view
+    assert_close_grad(grad.to_dense(), numeric_grad(loss, layer.weights["embeddings"]),
                       "d embeddings")
+    assert_close_grad(layer.grads["embeddings"], numeric_grad(loss, layer.weights["embeddings"]),
+                      "d embeddings (np.asarray)")
+
+
+def test_zero_grads_empties_the_same_row_grad():
+    layer = _built(Embedding(6, 2), (None, 3))
+    grad = layer.grads["embeddings"]
+    y, backward = layer.forward(np.array([[0, 1, 1]]))
+    backward(np.ones_like(y))
+    assert grad.indices.size == 2
+    layer.zero_grads()
+    assert layer.grads["embeddings"] is grad  # a model's reference to it stays valid
+    assert grad.indices.size == 0 and grad.values.shape == (0, 2)
+    assert not grad.to_dense().any()
 
 
 def test_shared_layer_gradients_add():
@@ -107,7 +130,10 @@ def test_shared_layer_gradients_add():
     expected[0] = 2.0
     expected[1] = 2.0 * 2 + 1.0
     expected[2] = expected[5] = 1.0
-    np.testing.assert_allclose(layer.grads["embeddings"], expected)
+    grad = layer.grads["embeddings"]
+    np.testing.assert_array_equal(grad.indices, [0, 1, 2, 5])  # two parts merged, row 1 in both
+    np.testing.assert_allclose(grad.values, expected[[0, 1, 2, 5]])
+    np.testing.assert_allclose(grad.to_dense(), expected)
 
 
 @pytest.mark.parametrize("idx", [
@@ -117,14 +143,16 @@ def test_shared_layer_gradients_add():
     np.array([3]),
     np.zeros(0, int),
 ])
-def test_scatter_add_rows_matches_add_at(idx):
+def test_coalesce_rows_matches_add_at(idx):
     rng = np.random.default_rng(4)
     rows = rng.standard_normal((idx.size, 5))
-    target = rng.standard_normal((120, 5))
-    expected = target.copy()
+    expected = np.zeros((120, 5))
     np.add.at(expected, idx, rows)
-    scatter_add_rows(target, idx, rows)
-    np.testing.assert_allclose(target, expected, rtol=1e-12, atol=1e-12)
+    unique, sums = coalesce_rows(idx, rows)
+    np.testing.assert_array_equal(unique, np.unique(idx))
+    assert sums.shape == (unique.size, 5)
+    np.testing.assert_allclose(sums, expected[unique], rtol=1e-12, atol=1e-12)
+    assert not np.shares_memory(sums, rows)
 
 
 @pytest.mark.parametrize("bad", [-1, 6, 100])

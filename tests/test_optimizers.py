@@ -227,11 +227,14 @@ def test_set_state_rejects_foreign_slots():
 
 def test_configs_and_registry():
     assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
-                                  "decay": 0.0}
+                                  "decay": 0.0, "lazy_sparse": False}
     assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0,
-                                      "epsilon": 1e-7, "centered": False, "decay": 0.0}
+                                      "epsilon": 1e-7, "centered": False, "decay": 0.0,
+                                      "lazy_sparse": False}
     assert Adam().get_config() == {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
-                                   "epsilon": 1e-7, "amsgrad": False, "decay": 0.0}
+                                   "epsilon": 1e-7, "amsgrad": False, "decay": 0.0,
+                                   "lazy_sparse": False}
+    assert Adam(lazy_sparse=True).get_config()["lazy_sparse"] is True
     assert set(optimizers.OPTIMIZERS) == {"SGD", "RMSprop", "Adam"}
     for alias, cls in [("sgd", SGD), ("rmsprop", RMSprop), ("adam", Adam), ("Adam", Adam),
                        ("RMSProp", RMSprop)]:

@@ -1,37 +1,266 @@
 """Optimizers with Keras semantics: SGD, RMSprop, Adam — one small class each.
 
-``apply(params, grads)`` updates the parameter arrays in place and then counts the step.
+``apply(params, grads)`` updates the parameter arrays in place and then counts the step. A
+gradient is an array of its parameter's shape, or a ``RowGrad``: the row-sparse gradient of
+a table of which a step reads a few rows (an Embedding's), kept as those rows' indices and
+values instead of a mostly-zero (rows × dim) array.
+
 Slots (momentum, velocity, ...) are zeros created on the first ``apply``, one per parameter.
 The learning rate of step k (from 1) is ``lr / (1 + decay·(k − 1))`` (Keras-2 ``decay``,
 evaluated before the step count increments). Coefficients stay Python floats, which NumPy 2
-treats as weak, so float32 parameters and slots stay float32.
+treats as weak, so float32 parameters and slots stay float32. Updates run in place; their
+temporaries go to two small scratch buffers per dtype that every step reuses, and a large
+weight is updated block by block, each block's operands staying in cache.
+
+Each optimizer writes its rule twice, side by side:
+
+* ``update(param, grad, lr, slots, tmp)``: Keras's step of one parameter;
+* ``update_untouched(param, lr, slots, tmp)``: the same step with a zero gradient, bit for
+  bit — what Keras's dense formula does to the rows a sparse gradient leaves out: slots
+  decay, and momentum keeps moving the weights (plain SGD and RMSprop without momentum
+  leave them where they are).
+
+A ``RowGrad`` is applied with one of two semantics:
+
+* **dense** (the default, ``lazy_sparse=False``; Keras's): bit for bit the step the dense
+  gradient (zeros in untouched rows) would take. The touched rows of the parameter and its
+  slots are gathered, ``update_untouched`` runs over the whole arrays, ``update`` runs on
+  the gathered rows with their gradient, and they are written back. The only full passes
+  are ``update_untouched``'s (SGD without momentum: none; RMSprop: one per slot, plus the
+  weights' with momentum; Adam: one blocked pass over slots and weights — every row with
+  m ≠ 0 moves), instead of a dense scatter, a zero fill and the dense formula's passes.
+* **lazy** (``lazy_sparse=True``; TensorFlow's LazyAdam semantics): ``update`` runs on the
+  touched rows only, so a step costs O(touched rows). Untouched rows keep their weights
+  *and* slots: their momentum does not carry them on and their averages do not decay, so
+  once a row has been left out of a step its trajectory differs from Keras's. Adam's bias
+  correction still uses the global step count. Plain SGD is the same under both.
 
 ``get_state()`` returns ``{"iterations": int, "<slot>.<i>": array, ...}`` (copies) and
 ``set_state`` restores it bit-exactly, so a checkpoint resumes as if never interrupted.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from kconf.engine.backend import xp
 
+# Once at most this many indices still have rows left to add, each is summed on its own.
+_FEW_GROUPS = 32
+# Updates of contiguous arrays of at least twice this many elements run block by block (see
+# ``Optimizer._blockwise``); 64K float32 elements: a block's operands stay in cache.
+_BLOCK = 1 << 16
+
+
+# --- row-sparse gradients ------------------------------------------------------------------------
+
+class RowGrad:
+    """The gradient of a (rows, ...) weight of which a step touched only some rows.
+
+    Backward passes ``add`` parts (indices with repeats, in any order, and their rows); each
+    part is coalesced on arrival (sorted unique indices, the rows of an index summed) into
+    the RowGrad's own storage, so it never aliases the caller's buffers. ``indices`` /
+    ``values`` merge all parts into one (once per step; a layer called twice just adds two
+    parts). ``clear()`` empties it without touching a (rows × dim) array, and keeps the
+    storage for the next step (no fresh pages to fault in each step).
+
+    Where an array is expected, ``to_dense()`` — or ``numpy.asarray(grad)`` — gives the
+    dense gradient (zeros in untouched rows): finite-difference checks use that view.
+
+    Args:
+        shape: the weight's shape.
+        dtype: the weight's dtype (values are kept in it).
+    """
+
+    __slots__ = ("shape", "dtype", "_parts", "_store", "_used")
+
+    def __init__(self, shape: Sequence[int], dtype):
+        self.shape = tuple(shape)
+        self.dtype = xp.dtype(dtype)
+        self._parts: list[tuple[Any, Any]] = []
+        self._store = xp.empty(0, self.dtype)  # flat; parts' values are consecutive views
+        self._used = 0
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def add(self, indices, values) -> None:
+        """Add ``values[k]`` into row ``indices[k]`` for every k (repeated indices add up).
+
+        Args:
+            indices: integer row indices in ``[0, shape[0])``, any shape (flattened).
+            values: one row per index: shape ``(indices.size, *shape[1:])`` or anything that
+                reshapes to it.
+
+        Raises:
+            IndexError: an index outside ``[0, shape[0])``.
+        """
+        indices = xp.asarray(indices).reshape(-1)
+        values = xp.asarray(values).reshape(indices.size, *self.shape[1:])
+        unique, sums = coalesce_rows(indices, values, self.dtype,
+                                     out=self._reserve(values.size))
+        if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
+            bad = unique[0] if unique[0] < 0 else unique[-1]
+            raise IndexError(f"row index {int(bad)} is out of range [0, {self.shape[0]})")
+        if xp.may_share_memory(sums, self._store):
+            self._used += sums.size
+        self._parts.append((unique, sums))
+
+    def _reserve(self, size: int):
+        """``size`` free elements of the storage (a bigger storage once it is too small; the
+        old one lives on in the parts that use it)."""
+        if self._used + size > self._store.size:
+            self._store = xp.empty(max(size, 2 * self._store.size), self.dtype)
+            self._used = 0
+        return self._store[self._used:self._used + size]
+
+    def clear(self) -> None:
+        """Back to zero: drops the parts, keeps the storage (values read before are void)."""
+        self._parts.clear()
+        self._used = 0
+
+    def coalesce(self) -> tuple[Any, Any]:
+        """``(indices, values)``: sorted unique row indices and their summed rows (views of
+        the stored part, valid until ``clear``; the parts are merged into one the first
+        time)."""
+        parts = self._parts
+        if not parts:
+            return (xp.zeros(0, dtype=xp.intp), xp.zeros((0, *self.shape[1:]), self.dtype))
+        if len(parts) > 1:
+            merged = coalesce_rows(xp.concatenate([i for i, _ in parts]),
+                                   xp.concatenate([v for _, v in parts]), self.dtype)
+            parts[:] = [merged]
+        return parts[0]
+
+    @property
+    def indices(self):
+        """The touched rows: sorted, unique."""
+        return self.coalesce()[0]
+
+    @property
+    def values(self):
+        """The gradient of each touched row, ``(len(indices), *shape[1:])``."""
+        return self.coalesce()[1]
+
+    def to_dense(self, dtype=None):
+        """The dense gradient: a new ``shape`` array, zeros in untouched rows."""
+        indices, values = self.coalesce()
+        dense = xp.zeros(self.shape, dtype or self.dtype)
+        dense[indices] = values
+        return dense
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError("a RowGrad has no dense array to share; np.asarray makes one")
+        return self.to_dense(dtype)
+
+    def __repr__(self) -> str:
+        return (f"RowGrad(shape={self.shape}, dtype={self.dtype}, "
+                f"parts={len(self._parts)})")
+
+
+def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
+    """Sorted unique ``indices`` and, for each, the sum of its rows of ``values``.
+
+    Vectorized: the indices are sorted once; the first occurrence of every index is
+    gathered, then round after round the k-th occurrences are added (no index repeats inside
+    a round, so a fancy-indexed ``+=`` is exact); once few indices still have rows left,
+    each is summed on its own. Rows of one index add in their original order.
+
+    Args:
+        indices: 1-D integer array.
+        values: ``(indices.size, ...)``.
+        dtype: the result's dtype (default: ``values``').
+        out: optional flat array of ``dtype`` with room for ``values.size`` elements, that
+            the sums are written to (from its start); a new array otherwise.
+
+    Returns:
+        ``(unique_indices, sums)`` with ``sums[j]`` = Σ ``values[k]`` over k where
+        ``indices[k] == unique_indices[j]`` (a view of ``out`` when given).
+    """
+    dtype = values.dtype if dtype is None else xp.dtype(dtype)
+    if indices.size == 0:
+        return indices.copy(), xp.zeros((0, *values.shape[1:]), dtype)
+    order = xp.argsort(indices, kind="stable")
+    sorted_idx = indices[order]
+    first = xp.empty(indices.size, dtype=bool)
+    first[0] = True
+    xp.not_equal(sorted_idx[1:], sorted_idx[:-1], out=first[1:])
+    starts = xp.flatnonzero(first)  # where each index's run begins in ``order``
+    if out is not None and values.dtype == dtype and values.flags.c_contiguous:
+        row = values.size // indices.size
+        sums = out[:starts.size * row].reshape(starts.size, *values.shape[1:])
+        xp.take(values, order[starts], axis=0, out=sums, mode="clip")  # valid: no clipping
+    else:
+        sums = values[order[starts]].astype(dtype, copy=False)
+    if starts.size == indices.size:  # no index repeats
+        return sorted_idx, sums
+    counts = xp.diff(xp.append(starts, indices.size))
+    alive = counts > 1
+    starts, counts, rows = starts[alive], counts[alive], xp.flatnonzero(alive)
+    k = 1
+    while starts.size > _FEW_GROUPS:
+        sums[rows] += values[order[starts + k]]  # the k-th occurrence of each index
+        k += 1
+        alive = counts > k
+        starts, counts, rows = starts[alive], counts[alive], rows[alive]
+    for start, count, row in zip(starts.tolist(), counts.tolist(), rows.tolist()):
+        sums[row] += values[order[start + k:start + count]].sum(axis=0)
+    return sorted_idx[first], sums
+
+
+# --- optimizers ----------------------------------------------------------------------------------
+
+class _Scratch:
+    """Two flat temporaries per dtype, grown to the largest size asked for, reused."""
+
+    def __init__(self):
+        self._buffers: dict[Any, tuple[Any, Any]] = {}
+
+    def reserve(self, size: int, dtype) -> None:
+        """Make room for two temporaries of ``size`` elements of ``dtype``."""
+        dtype = xp.dtype(dtype)
+        buffers = self._buffers.get(dtype)
+        if buffers is None or buffers[0].size < size:
+            self._buffers[dtype] = (xp.empty(size, dtype), xp.empty(size, dtype))
+
+    def get(self, shape: tuple[int, ...], dtype) -> tuple[Any, Any]:
+        """Two temporaries of ``shape`` (views of the shared buffers: valid until the next
+        update)."""
+        size = math.prod(shape)
+        self.reserve(size, dtype)
+        first, second = self._buffers[xp.dtype(dtype)]
+        return first[:size].reshape(shape), second[:size].reshape(shape)
+
 
 class Optimizer:
-    """Shared bookkeeping: learning rate and decay, step count, lazily created slots, state."""
+    """Shared bookkeeping: learning rate and decay, step count, lazily created slots, state,
+    and the application of row-sparse gradients (see the module docstring)."""
 
-    def __init__(self, learning_rate: float, decay: float = 0.0):
+    def __init__(self, learning_rate: float, decay: float = 0.0, lazy_sparse: bool = False):
         self.learning_rate = learning_rate
         self.decay = decay
+        self.lazy_sparse = lazy_sparse
         self.iterations = 0
         self._slots: dict[str, list[Any]] | None = None
+        self._per_param: list[dict[str, Any]] | None = None  # slots of each parameter
+        self._scratch = _Scratch()
+        self._tmps: list[tuple[Any, Any] | None] | None = None  # per parameter (small ones)
+        self._row_buffers: dict[int, list[Any]] = {}  # by parameter index: its rows, slots'
 
     # --- what each optimizer defines -----------------------------------------------------
     def slot_names(self) -> tuple[str, ...]:
         """Names of the per-parameter slots this configuration needs."""
         return ()
 
-    def update(self, param, grad, lr: float, slots: dict[str, Any]) -> None:
-        """Update one parameter (and its slots) in place for the current step."""
+    def update(self, param, grad, lr: float, slots: dict[str, Any], tmp) -> None:
+        """Update one parameter (and its slots) in place for the current step; ``tmp`` is two
+        scratch arrays of the parameter's shape."""
+        raise NotImplementedError
+
+    def update_untouched(self, param, lr: float, slots: dict[str, Any], tmp) -> None:
+        """``update`` with a zero gradient (bit for bit), in place."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -40,34 +269,123 @@ class Optimizer:
 
     # --- shared ----------------------------------------------------------------------------
     def current_learning_rate(self) -> float:
-        """The learning rate the next step will use: ``lr / (1 + decay·iterations)``.
+        """The learning rate the next step will use: a schedule's value at the steps taken so
+        far (``kconf.engine.schedules``), or ``lr / (1 + decay·iterations)``.
 
         Returns:
             A Python float.
         """
-        return self.learning_rate / (1.0 + self.decay * self.iterations)
+        lr = self.learning_rate
+        if callable(lr):
+            lr = lr(self.iterations)
+        return lr / (1.0 + self.decay * self.iterations)
 
     def apply(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
         """Take one step: update each parameter in place from its gradient, then count it.
 
         Args:
             params: the parameter arrays, in a fixed order from call to call.
-            grads: their gradients, same order and shapes.
+            grads: their gradients, same order: arrays of the parameters' shapes, or
+                ``RowGrad`` for row-sparse ones (applied as the module docstring says).
         """
         if len(params) != len(grads):
             raise ValueError(f"{len(params)} parameters but {len(grads)} gradients")
         if self._slots is None:
             self._slots = {name: [xp.zeros_like(p) for p in params] for name in self.slot_names()}
-        for name, arrays in self._slots.items():
-            if len(arrays) != len(params):
-                raise ValueError(
-                    f"optimizer has slots for {len(arrays)} parameters, got {len(params)}"
-                )
+            self._per_param = None
+        if self._per_param is None:
+            self._per_param = self._slots_by_parameter(len(params))
+        if len(self._per_param) != len(params):
+            raise ValueError(
+                f"optimizer has slots for {len(self._per_param)} parameters, got {len(params)}"
+            )
+        if self._tmps is None or len(self._tmps) != len(params):
+            self._tmps = self._temporaries(params)
         lr = self.current_learning_rate()
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            slots = {name: arrays[i] for name, arrays in self._slots.items()}
-            self.update(param, grad, lr, slots)
+        for i, (param, grad, slots, tmp) in enumerate(
+                zip(params, grads, self._per_param, self._tmps)):
+            if isinstance(grad, RowGrad):
+                self._apply_rows(i, param, grad, lr, slots)
+            elif tmp is not None:  # a small parameter: its temporaries are ready
+                self.update(param, grad, lr, slots, tmp)
+            else:
+                self._blockwise(param, grad, lr, slots)
         self.iterations += 1
+
+    def _apply_rows(self, i: int, param, grad: RowGrad, lr: float,
+                    slots: dict[str, Any]) -> None:
+        """One step of parameter ``i`` from a row-sparse gradient: dense semantics, or lazy
+        (touched rows only)."""
+        indices, values = grad.coalesce()
+        arrays = [param, *slots.values()]
+        rows = self._gather_rows(i, arrays, indices)  # the touched rows, before the step
+        if not self.lazy_sparse:
+            self._blockwise(param, None, lr, slots)
+        self._blockwise(rows[0], values, lr, dict(zip(slots, rows[1:])))
+        for array, array_rows in zip(arrays, rows):
+            array[indices] = array_rows
+
+    def _gather_rows(self, i: int, arrays: list, indices) -> list:
+        """Rows ``indices`` (valid, as a RowGrad's are) of each of ``arrays``, copied into
+        buffers parameter ``i`` keeps from step to step."""
+        k = indices.size
+        size = k * (arrays[0].size // max(arrays[0].shape[0], 1))
+        buffers = self._row_buffers.get(i)
+        if buffers is None or buffers[0].size < size or buffers[0].dtype != arrays[0].dtype:
+            size_kept = min(arrays[0].size, size + size // 4)  # room for a few more rows
+            buffers = self._row_buffers[i] = [xp.empty(size_kept, a.dtype) for a in arrays]
+        rows = []
+        for array, buffer in zip(arrays, buffers):
+            out = buffer[:size].reshape(k, *array.shape[1:])
+            xp.take(array, indices, axis=0, out=out, mode="clip")  # in range: no clipping
+            rows.append(out)
+        return rows
+
+    def _blockwise(self, param, grad, lr: float, slots: dict[str, Any]) -> None:
+        """``update`` (``update_untouched`` where ``grad`` is None), over consecutive flat
+        blocks of ``_BLOCK`` elements when the arrays are large and contiguous.
+
+        A rule is several NumPy operations; on whole large arrays each one streams every
+        operand through memory, while a block's operands and temporaries stay in cache
+        across them (about a third less time for Adam or Nesterov SGD on a 20-32 MB weight),
+        and the temporaries are one block, not one weight. The rules are elementwise, so
+        the result is the same bit for bit.
+        """
+        arrays = [param, *slots.values()] if grad is None else [param, grad, *slots.values()]
+        if param.size < 2 * _BLOCK or not all(a.flags.c_contiguous for a in arrays):
+            tmp = self._scratch.get(param.shape, param.dtype)
+            if grad is None:
+                self.update_untouched(param, lr, slots, tmp)
+            else:
+                self.update(param, grad, lr, slots, tmp)
+            return
+        flat = [a.reshape(-1) for a in arrays]
+        names = list(slots)
+        first, second = self._scratch.get((_BLOCK,), param.dtype)
+        size = param.size
+        for start in range(0, size, _BLOCK):
+            stop = min(start + _BLOCK, size)
+            block = [a[start:stop] for a in flat]
+            tmp = (first[:stop - start], second[:stop - start])
+            if grad is None:
+                self.update_untouched(block[0], lr, dict(zip(names, block[1:])), tmp)
+            else:
+                self.update(block[0], block[1], lr, dict(zip(names, block[2:])), tmp)
+
+    def _slots_by_parameter(self, n: int) -> list[dict[str, Any]]:
+        """``[{slot name: array}]``, one dict per parameter (built once, not per step)."""
+        for name, arrays in self._slots.items():
+            if len(arrays) != n:
+                raise ValueError(f"optimizer has slots for {len(arrays)} parameters, got {n}")
+        return [{name: arrays[i] for name, arrays in self._slots.items()} for i in range(n)]
+
+    def _temporaries(self, params: Sequence[Any]) -> list[tuple[Any, Any] | None]:
+        """Scratch views of each small parameter's shape (None for a large one: it is
+        updated block by block), on buffers of 2·_BLOCK elements per dtype."""
+        for p in params:
+            self._scratch.reserve(2 * _BLOCK, p.dtype)
+        return [self._scratch.get(p.shape, p.dtype) if p.size < 2 * _BLOCK else None
+                for p in params]
 
     def get_state(self) -> dict[str, Any]:
         """The step count and copies of all slots.
@@ -115,36 +433,55 @@ class Optimizer:
             }
         else:
             self._slots = None
+        self._per_param = None
         self.iterations = int(state["iterations"])
 
 
 class SGD(Optimizer):
-    """Gradient descent with optional (Nesterov) momentum: ``b = μ·b − lr·g``, ``w += b``."""
+    """Gradient descent with optional (Nesterov) momentum: ``b = μ·b − lr·g``, ``w += b``
+    (Nesterov: ``w += μ·b − lr·g``); without momentum ``w −= lr·g``.
+
+    ``lazy_sparse``: see the module docstring (no difference without momentum).
+    """
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, decay: float = 0.0):
-        super().__init__(learning_rate, decay)
+                 nesterov: bool = False, decay: float = 0.0, lazy_sparse: bool = False):
+        super().__init__(learning_rate, decay, lazy_sparse)
         self.momentum = momentum
         self.nesterov = nesterov
 
     def slot_names(self):
         return ("momentum",) if self.momentum else ()
 
-    def update(self, param, grad, lr, slots):
+    def update(self, param, grad, lr, slots, tmp):
+        step = xp.multiply(grad, lr, out=tmp[0])  # lr·g
         if not self.momentum:
-            param -= lr * grad
+            param -= step
             return
         b = slots["momentum"]
         b *= self.momentum
-        b -= lr * grad
+        b -= step
         if self.nesterov:
-            param += self.momentum * b - lr * grad
+            ahead = xp.multiply(b, self.momentum, out=tmp[1])
+            ahead -= step
+            param += ahead
+        else:
+            param += b
+
+    def update_untouched(self, param, lr, slots, tmp):
+        if not self.momentum:
+            return
+        b = slots["momentum"]
+        b *= self.momentum
+        if self.nesterov:
+            param += xp.multiply(b, self.momentum, out=tmp[1])
         else:
             param += b
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum,
-                "nesterov": self.nesterov, "decay": self.decay}
+                "nesterov": self.nesterov, "decay": self.decay,
+                "lazy_sparse": self.lazy_sparse}
 
 
 class RMSprop(Optimizer):
@@ -152,11 +489,13 @@ class RMSprop(Optimizer):
 
     ``centered`` subtracts the squared running mean of g under the root; ``momentum`` > 0
     accumulates the increments: ``m = μ·m + lr·g / sqrt(...)``, ``w −= m``.
+    ``lazy_sparse``: see the module docstring.
     """
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-7, centered: bool = False, decay: float = 0.0):
-        super().__init__(learning_rate, decay)
+                 epsilon: float = 1e-7, centered: bool = False, decay: float = 0.0,
+                 lazy_sparse: bool = False):
+        super().__init__(learning_rate, decay, lazy_sparse)
         self.rho = rho
         self.momentum = momentum
         self.epsilon = epsilon
@@ -170,18 +509,25 @@ class RMSprop(Optimizer):
             names += ("momentum",)
         return names
 
-    def update(self, param, grad, lr, slots):
+    def update(self, param, grad, lr, slots, tmp):
+        t, u = tmp
         v = slots["velocity"]
         v *= self.rho
-        v += (1.0 - self.rho) * grad * grad
+        square = xp.multiply(grad, 1.0 - self.rho, out=t)
+        square *= grad  # (1 − ρ)·g·g
+        v += square
         if self.centered:
             ag = slots["average_gradient"]
             ag *= self.rho
-            ag += (1.0 - self.rho) * grad
-            denominator = v - ag * ag + self.epsilon
+            ag += xp.multiply(grad, 1.0 - self.rho, out=t)
+            denominator = xp.multiply(ag, ag, out=u)
+            xp.subtract(v, denominator, out=denominator)
+            denominator += self.epsilon  # v − ag² + ε
         else:
-            denominator = v + self.epsilon
-        increment = lr * grad / xp.sqrt(denominator)
+            denominator = xp.add(v, self.epsilon, out=u)
+        xp.sqrt(denominator, out=denominator)
+        increment = xp.multiply(grad, lr, out=t)
+        increment /= denominator  # lr·g / sqrt(...)
         if self.momentum:
             m = slots["momentum"]
             m *= self.momentum
@@ -190,22 +536,33 @@ class RMSprop(Optimizer):
         else:
             param -= increment
 
+    def update_untouched(self, param, lr, slots, tmp):
+        slots["velocity"] *= self.rho
+        if self.centered:
+            slots["average_gradient"] *= self.rho
+        if self.momentum:
+            m = slots["momentum"]
+            m *= self.momentum
+            param -= m
+
     def get_config(self):
         return {"learning_rate": self.learning_rate, "rho": self.rho,
                 "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered, "decay": self.decay}
+                "centered": self.centered, "decay": self.decay,
+                "lazy_sparse": self.lazy_sparse}
 
 
 class Adam(Optimizer):
     """Adam: ``α = lr·sqrt(1 − β₂ᵗ)/(1 − β₁ᵗ)``, ``w −= α·m / (sqrt(v) + ε)`` (ε outside).
 
     ``amsgrad`` keeps ``v̂ = max(v̂, v)`` and uses it in the denominator.
+    ``lazy_sparse``: see the module docstring (with it: TensorFlow's LazyAdam).
     """
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
-                 decay: float = 0.0):
-        super().__init__(learning_rate, decay)
+                 decay: float = 0.0, lazy_sparse: bool = False):
+        super().__init__(learning_rate, decay, lazy_sparse)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -214,24 +571,41 @@ class Adam(Optimizer):
     def slot_names(self):
         return ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
 
-    def update(self, param, grad, lr, slots):
-        t = self.iterations + 1
-        alpha = lr * (1.0 - self.beta_2 ** t) ** 0.5 / (1.0 - self.beta_1 ** t)
+    def update(self, param, grad, lr, slots, tmp):
+        t = tmp[0]
         m, v = slots["m"], slots["v"]
         m *= self.beta_1
-        m += (1.0 - self.beta_1) * grad
+        m += xp.multiply(grad, 1.0 - self.beta_1, out=t)
         v *= self.beta_2
-        v += (1.0 - self.beta_2) * grad * grad
+        square = xp.multiply(grad, 1.0 - self.beta_2, out=t)
+        square *= grad  # (1 − β₂)·g·g
+        v += square
+        self._move(param, lr, slots, tmp)
+
+    def update_untouched(self, param, lr, slots, tmp):
+        slots["m"] *= self.beta_1
+        slots["v"] *= self.beta_2
+        self._move(param, lr, slots, tmp)
+
+    def _move(self, param, lr, slots, tmp) -> None:
+        """``w −= α·m / (sqrt(v) + ε)`` (amsgrad: v̂ = max(v̂, v) in place of v)."""
+        t, u = tmp
+        step = self.iterations + 1
+        alpha = lr * (1.0 - self.beta_2 ** step) ** 0.5 / (1.0 - self.beta_1 ** step)
+        v = slots["v"]
         if self.amsgrad:
-            v_hat = slots["v_hat"]
-            xp.maximum(v_hat, v, out=v_hat)
-            v = v_hat
-        param -= alpha * m / (xp.sqrt(v) + self.epsilon)
+            v = xp.maximum(slots["v_hat"], v, out=slots["v_hat"])
+        denominator = xp.sqrt(v, out=u)
+        denominator += self.epsilon
+        delta = xp.multiply(slots["m"], alpha, out=t)
+        delta /= denominator
+        param -= delta
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1,
                 "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad, "decay": self.decay}
+                "amsgrad": self.amsgrad, "decay": self.decay,
+                "lazy_sparse": self.lazy_sparse}
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"SGD": SGD, "RMSprop": RMSprop, "Adam": Adam}
@@ -243,7 +617,8 @@ def get(name: str, **kwargs) -> Optimizer:
     Args:
         name: ``"SGD"``, ``"RMSprop"``, ``"Adam"``, or an alias matched case-insensitively
             (``"sgd"``, ``"rmsprop"``, ``"adam"``).
-        **kwargs: constructor arguments (``learning_rate``, ``momentum``, ...).
+        **kwargs: constructor arguments (``learning_rate``, ``momentum``, ``lazy_sparse``,
+            ...).
 
     Returns:
         A new optimizer instance.

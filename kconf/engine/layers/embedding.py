@@ -1,19 +1,19 @@
 """Embedding: integer indices (N, ...) → rows of ``embeddings`` (input_dim, output_dim).
 
-Backward adds each output gradient into the row it was read from; repeated indices add up.
-The scatter is vectorized by sorting the indices once and adding, round after round, the
-k-th occurrence of every index (no index repeats inside a round, so a plain fancy-indexed
-``+=`` is exact); the few indices still left after most groups are exhausted are summed one
-group each. That is several times faster than ``numpy.add.at`` on a (10000, 512) table.
+A step reads only the rows its indices name (a batch of 32 × 100 tokens: at most 3,200 of
+a 10,000-word table), so the gradient is row-sparse: ``grads["embeddings"]`` is a
+``RowGrad`` (``kconf.engine.optimizers``), to which each backward adds its indices and
+output gradients, coalesced (sorted unique rows, repeated indices summed) — no (input_dim ×
+output_dim) array is written. Optimizers apply it with Keras's dense semantics (or lazily,
+with ``lazy_sparse``); ``grads["embeddings"].to_dense()`` (or ``numpy.asarray``) is the
+dense gradient, for checks.
 """
 from __future__ import annotations
 
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape
+from kconf.engine.optimizers import RowGrad
 from kconf.errors import ShapeError
-
-# Once at most this many indices still have rows left to add, each is summed on its own.
-_FEW_GROUPS = 32
 
 
 class Embedding(Layer):
@@ -59,6 +59,19 @@ class Embedding(Layer):
         return [WeightSpec("embeddings", (self.input_dim, self.output_dim),
                            self.embeddings_initializer)]
 
+    def zero_grads(self) -> None:
+        """``grads["embeddings"]``: an empty ``RowGrad``; one that fits is emptied in place,
+        so whoever holds it (the model's gradient list) keeps a valid reference."""
+        table = self.weights.get("embeddings")
+        if table is None:
+            self.grads = {}
+            return
+        grad = self.grads.get("embeddings")
+        if isinstance(grad, RowGrad) and grad.shape == table.shape and grad.dtype == table.dtype:
+            grad.clear()
+        else:
+            self.grads = {"embeddings": RowGrad(table.shape, table.dtype)}
+
     def forward(self, x, training=False, rng=None):
         x = xp.asarray(x)
         idx = x if xp.issubdtype(x.dtype, xp.integer) else x.astype(xp.intp)
@@ -72,30 +85,7 @@ class Embedding(Layer):
         y = xp.take(table, idx, axis=0)
 
         def backward(dy):
-            scatter_add_rows(self.grads["embeddings"], idx.reshape(-1),
-                             dy.reshape(-1, self.output_dim))
+            self.grads["embeddings"].add(idx.reshape(-1), dy.reshape(-1, self.output_dim))
             return None  # integer indices have no gradient
 
         return y, backward
-
-
-def scatter_add_rows(target, idx, rows) -> None:
-    """``target[idx[k]] += rows[k]`` for every k, repeated indices adding up (vectorized)."""
-    if idx.size == 0:
-        return
-    order = xp.argsort(idx, kind="stable")
-    sorted_idx = idx[order]
-    first = xp.empty(idx.size, dtype=bool)
-    first[0] = True
-    xp.not_equal(sorted_idx[1:], sorted_idx[:-1], out=first[1:])
-    starts = xp.flatnonzero(first)  # where each index's run begins in ``order``
-    counts = xp.diff(xp.append(starts, idx.size))
-    k = 0
-    while starts.size > _FEW_GROUPS:
-        at = starts + k  # the k-th occurrence of every index that has one
-        target[sorted_idx[at]] += rows[order[at]]
-        k += 1
-        alive = counts > k
-        starts, counts = starts[alive], counts[alive]
-    for start, count in zip(starts.tolist(), counts.tolist()):
-        target[sorted_idx[start]] += rows[order[start + k:start + count]].sum(axis=0)
