@@ -7,6 +7,7 @@ import numpy as np
 
 from kconf.config import RunConfig, load_config
 from kconf.engine import optimizers
+from kconf.engine.schedules import SCHEDULES
 from kconf.errors import ConfigError, Problem
 from kconf.graph.construct import build_graph
 from kconf.imports import import_object
@@ -41,7 +42,11 @@ def build_model(config: RunConfig | str | Path | dict) -> Model:
     model.train_rng = train_rng(cfg.seed)
     comp = cfg.compile
     outputs = [t.name for t in model.graph.outputs]  # the config names outputs by tensor
-    opt = optimizers.get(comp.optimizer.class_name, **comp.optimizer.kwargs())
+    kwargs = comp.optimizer.kwargs()
+    if isinstance(kwargs["learning_rate"], dict):  # {ExponentialDecay: {...}}
+        ((name, args),) = kwargs["learning_rate"].items()
+        kwargs["learning_rate"] = SCHEDULES[name](**args)
+    opt = optimizers.get(comp.optimizer.class_name, **kwargs)
     metrics = resolve_metrics(cfg)
     model.compile(optimizer=opt, loss=comp.loss_for(outputs),
                   metrics=[[metrics[m] for m in ms] for ms in comp.metrics_for(outputs)],

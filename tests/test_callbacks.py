@@ -116,3 +116,29 @@ def test_schedules_follow_keras_formulas():
     warm = CosineDecay(0.0, 10, warmup_target=1.0, warmup_steps=5)
     assert warm(0) == 0.0 and warm(5) == pytest.approx(1.0) and warm(15) == pytest.approx(0.0)
     assert warm(2) == pytest.approx(0.4)
+
+
+def test_a_schedule_in_the_config_drives_the_optimizer():
+    import kconf
+    from kconf.engine.schedules import ExponentialDecay
+
+    config = {
+        "model": {"sequential": [{"Dense": {"units": 1, "input_dim": 2}}]},
+        "compile": {"optimizer": {"SGD": {"learning_rate": {"ExponentialDecay": {
+            "initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5}}}},
+            "loss": "mse"},
+        "data": {"train": {"random": {"samples": 8, "x": [2], "y": [1]}}},
+    }
+    model = kconf.build_model(config)
+    assert isinstance(model.optimizer.learning_rate, ExponentialDecay)
+    x, y = np.ones((4, 2), np.float32), np.zeros((4, 1), np.float32)
+    rates = []
+    for _ in range(3):
+        rates.append(model.optimizer.current_learning_rate())
+        model.train_on_batch(x, y)
+    assert rates == pytest.approx([0.1, 0.1 * 0.5 ** 0.5, 0.05])
+    with pytest.raises(ValueError, match="schedule"):
+        cb = ReduceLROnPlateau(patience=0)
+        cb.set_model(model)
+        cb.on_train_begin()
+        cb.on_epoch_end(0, {"val_loss": 1.0})

@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     WithJsonSchema,
+    model_validator,
 )
 
 from kconf.config.fields import (
@@ -19,7 +20,9 @@ from kconf.config.fields import (
     ConfigModel,
     Fraction,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
+    PositiveInt,
     SingleKey,
     Str,
     TaggedSpec,
@@ -34,37 +37,116 @@ from kconf.config.fields import (
 from kconf.config.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES, OPTIMIZER_NAMES
 
 
+# --- learning-rate schedules (keras.optimizers.schedules) -------------------------------------
+
+
+class ExponentialDecayArgs(ConfigModel):
+    initial_learning_rate: PositiveFloat
+    decay_steps: PositiveInt
+    decay_rate: PositiveFloat
+    staircase: Bool = False
+
+
+class InverseTimeDecayArgs(ExponentialDecayArgs):
+    pass
+
+
+class PiecewiseConstantDecayArgs(ConfigModel):
+    boundaries: list[PositiveInt]
+    values: list[PositiveFloat]
+
+    @model_validator(mode="after")
+    def _one_more_value(self):
+        if len(self.values) != len(self.boundaries) + 1:
+            raise config_error("schedule", "give one more value than boundaries", at="values")
+        return self
+
+
+class CosineDecayArgs(ConfigModel):
+    initial_learning_rate: NonNegativeFloat
+    decay_steps: PositiveInt
+    alpha: NonNegativeFloat = 0.0
+    warmup_target: PositiveFloat | None = None
+    warmup_steps: NonNegativeInt = 0
+
+
+class ScheduleSpecBase(TaggedSpec):
+    """A schedule as ``{ExponentialDecay: {args}}``."""
+
+
+class ExponentialDecaySpec(ScheduleSpecBase):
+    ExponentialDecay: args_of(ExponentialDecayArgs)
+
+
+class InverseTimeDecaySpec(ScheduleSpecBase):
+    InverseTimeDecay: args_of(InverseTimeDecayArgs)
+
+
+class PiecewiseConstantDecaySpec(ScheduleSpecBase):
+    PiecewiseConstantDecay: args_of(PiecewiseConstantDecayArgs)
+
+
+class CosineDecaySpec(ScheduleSpecBase):
+    CosineDecay: args_of(CosineDecayArgs)
+
+
+SCHEDULE_SPECS = {"ExponentialDecay": ExponentialDecaySpec,
+                  "InverseTimeDecay": InverseTimeDecaySpec,
+                  "PiecewiseConstantDecay": PiecewiseConstantDecaySpec,
+                  "CosineDecay": CosineDecaySpec}
+
+LearningRate = by_kind(
+    "a positive number or a schedule like {ExponentialDecay: {...}}",
+    scalar=PositiveFloat,
+    mapping=tagged_union(SingleKey("learning-rate schedule", SCHEDULE_SPECS,
+                                   "{ExponentialDecay: {initial_learning_rate: 0.1, "
+                                   "decay_steps: 1000, decay_rate: 0.9}}"), SCHEDULE_SPECS))
+
+
 def learning_rate(default: float) -> Any:
     """A ``learning_rate`` field that also reads Keras 2's ``lr`` (giving both is an error)."""
     return Field(default, validation_alias=AliasChoices("learning_rate", "lr"))
+
+
+#: kconf's option (not Keras's): how a row-sparse gradient (an Embedding's) is applied. Left
+#: out (or null), the engine's default: false, Keras's dense semantics.
+LazySparse = Annotated[Bool | None, Field(
+    None,
+    description="true: update only the rows a sparse (Embedding) gradient touches, their "
+                "slots included (TensorFlow's LazyAdam semantics); false (default): Keras's "
+                "dense semantics, the same result as the dense gradient",
+)]
 
 
 # --- optimizers: one small args model each ----------------------------------------------------
 
 
 class SGDArgs(ConfigModel):
-    learning_rate: PositiveFloat = learning_rate(0.01)
+    learning_rate: LearningRate = learning_rate(0.01)
     momentum: NonNegativeFloat = 0.0
     nesterov: Bool = False
     decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
 
 
 class RMSpropArgs(ConfigModel):
-    learning_rate: PositiveFloat = learning_rate(0.001)
+    learning_rate: LearningRate = learning_rate(0.001)
     rho: Fraction = 0.9
     momentum: NonNegativeFloat = 0.0
     epsilon: PositiveFloat = 1e-7
     centered: Bool = False
     decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
 
 
 class AdamArgs(ConfigModel):
-    learning_rate: PositiveFloat = learning_rate(0.001)
+    learning_rate: LearningRate = learning_rate(0.001)
     beta_1: Fraction = 0.9
     beta_2: Fraction = 0.999
     epsilon: PositiveFloat = 1e-7
     amsgrad: Bool = False
     decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
 
 
 class OptimizerSpecBase(TaggedSpec):
@@ -76,9 +158,9 @@ class OptimizerSpecBase(TaggedSpec):
         return self.tag
 
     def kwargs(self) -> dict[str, Any]:
-        """Every keyword argument of the engine optimizer's constructor (``learning_rate``,
-        never ``lr``), defaults filled."""
-        return self.args.model_dump()
+        """The keyword arguments of the engine optimizer's constructor (``learning_rate``,
+        never ``lr``), defaults filled; ``lazy_sparse`` only when the config sets it."""
+        return self.args.model_dump(exclude_none=True)
 
 
 class SGDSpec(OptimizerSpecBase):

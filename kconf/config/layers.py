@@ -362,42 +362,14 @@ class SimpleRNNArgs(RecurrentArgs):
     input_length: PositiveInt | None = None
 
 
-class LSTMArgs(RecurrentArgs):
-    units: PositiveInt
-    activation: Activation | None = "tanh"
+class LSTMArgs(SimpleRNNArgs):
     recurrent_activation: Activation | None = "sigmoid"
-    use_bias: Bool = True
-    kernel_initializer: Initializer = "glorot_uniform"
-    recurrent_initializer: Initializer = "orthogonal"
-    bias_initializer: Initializer = "zeros"
     unit_forget_bias: Bool = True
-    return_sequences: Bool = False
-    return_state: Bool = False
-    go_backwards: Bool = False
-    dropout: Fraction = 0.0
-    recurrent_dropout: Fraction = 0.0
-    stateful: Bool = False
-    input_dim: PositiveInt | None = None
-    input_length: PositiveInt | None = None
 
 
-class GRUArgs(RecurrentArgs):
-    units: PositiveInt
-    activation: Activation | None = "tanh"
+class GRUArgs(SimpleRNNArgs):
     recurrent_activation: Activation | None = "sigmoid"
-    use_bias: Bool = True
-    kernel_initializer: Initializer = "glorot_uniform"
-    recurrent_initializer: Initializer = "orthogonal"
-    bias_initializer: Initializer = "zeros"
-    return_sequences: Bool = False
-    return_state: Bool = False
-    go_backwards: Bool = False
     reset_after: Bool = True
-    dropout: Fraction = 0.0
-    recurrent_dropout: Fraction = 0.0
-    stateful: Bool = False
-    input_dim: PositiveInt | None = None
-    input_length: PositiveInt | None = None
 
 
 class MergeArgs(LayerArgs):

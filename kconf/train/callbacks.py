@@ -186,6 +186,9 @@ class ReduceLROnPlateau(_Monitoring):
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
+        if callable(optimizer.learning_rate):
+            raise ValueError("ReduceLROnPlateau cannot change a learning rate that follows a "
+                             "schedule; use one or the other")
         if logs is not None:
             logs["learning_rate"] = float(optimizer.learning_rate)
         current = self._current(logs)
