@@ -142,3 +142,48 @@ def test_a_schedule_in_the_config_drives_the_optimizer():
         cb.set_model(model)
         cb.on_train_begin()
         cb.on_epoch_end(0, {"val_loss": 1.0})
+
+
+def _config_with(callbacks, tmp_path):
+    import yaml
+    data = {
+        "name": "cb",
+        "model": {"sequential": [{"Dense": {"units": 2, "activation": "softmax",
+                                            "input_dim": 3}}]},
+        "compile": {"optimizer": "adam", "loss": "categorical_crossentropy",
+                    "metrics": ["accuracy"]},
+        "data": {"train": {"random": {"samples": 32, "x": [3], "classes": 2, "one_hot": True}}},
+        "fit": {"epochs": 3, "batch_size": 8, "validation_split": 0.25, "callbacks": callbacks},
+    }
+    path = tmp_path / "cb.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_csv_logger_and_early_stopping_from_the_config(tmp_path):
+    import csv
+    from typer.testing import CliRunner
+    from kconf.cli import app
+
+    path = _config_with([{"CSVLogger": {"filename": "log.csv", "separator": ";"}},
+                         {"EarlyStopping": {"monitor": "val_accuracy", "patience": 0,
+                                            "min_delta": 0.99}}], tmp_path)
+    result = CliRunner().invoke(app, ["train", str(path), "--output-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "r").glob("*/*")
+    with open(run / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    # min_delta 0.99 means no epoch counts as an improvement: stops after the second epoch
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+
+
+def test_a_monitor_that_is_not_logged_is_a_located_error(tmp_path):
+    from typer.testing import CliRunner
+    from kconf.cli import app
+
+    path = _config_with([{"EarlyStopping": {"monitor": "val_acc"}}], tmp_path)
+    result = CliRunner().invoke(app, ["train", str(path), "--output-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "fit.callbacks[0].EarlyStopping.monitor: 'val_acc' is not logged" in result.output
+    assert "val_accuracy" in result.output
