@@ -7,6 +7,7 @@ layer. The value tests compare against naive loop references written here.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -355,6 +356,42 @@ def test_conv2d_matches_naive_loops(filters, kernel_size, strides, padding, shap
     y, _ = layer.forward(x)
     expected = _naive_conv(x, layer.weights["kernel"], layer.weights["bias"], strides, padding)
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+CONV_CASES = [case for case in CASES if case.id.startswith("conv")]
+
+
+@pytest.mark.parametrize("block", [1, 2])
+@pytest.mark.parametrize("case", CONV_CASES, ids=[case.id for case in CONV_CASES])
+def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypatch):
+    """The im2col matrix is built a block of images at a time; blocks of 1 and of 2 images
+    (3 images: the last block is short) give what one block of the whole batch gives."""
+    from kconf.engine.layers import conv2d
+
+    x = _input(dataclasses.replace(case, shape=(3, *case.shape[1:])))
+    layer = _built(case)
+    y, backward = layer.forward(x)
+    r = np.random.default_rng(11).standard_normal(y.shape)
+    layer.zero_grads()
+    dx = backward(r)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+
+    monkeypatch.setattr(conv2d, "batch_block", lambda n, bytes_per_image: min(n, block))
+    y_blocked, backward = layer.forward(x)
+    layer.zero_grads()
+    np.testing.assert_allclose(y_blocked, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(backward(r), dx, rtol=1e-12, atol=1e-12)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(layer.grads[name], grad, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_block_size_follows_the_byte_budget(monkeypatch):
+    from kconf.engine.layers import conv2d
+
+    monkeypatch.setattr(conv2d, "BLOCK_BYTES", 1000)
+    assert conv2d.batch_block(32, 300) == 3
+    assert conv2d.batch_block(32, 5000) == 1  # an image larger than the budget: one at a time
+    assert conv2d.batch_block(2, 10) == 2
 
 
 def test_conv2d_same_padding_puts_the_odd_pixel_bottom_right():

@@ -1,9 +1,17 @@
 """Conv2D: channels-last 2-D cross-correlation, ``y = activation(conv(x, kernel) + bias)``.
 
 Forward is im2col: a strided view of the (padded) input gathers every receptive field into
-one ``(N·Ho·Wo, kh·kw·cin)`` matrix, multiplied by the kernel reshaped to
-``(kh·kw·cin, cout)``. Backward: ``dkernel = cols.T @ dy``; ``dx`` scatters back with one
+an ``(N·Ho·Wo, kh·kw·cin)`` matrix, multiplied by the kernel reshaped to
+``(kh·kw·cin, cout)``. Backward: ``dkernel = cols.T @ dz``; ``dx`` scatters back with one
 vectorized slice-add per kernel offset (kh·kw iterations), so overlapping windows add up.
+
+That matrix is kh·kw times the size of the input (vgg's second convolution: 340 MB at batch
+32), so it is never whole and never kept: it is built a block of images at a time into one
+scratch buffer, used by the block's product at once, and built again in backward for dkernel.
+Backward's closure holds only the input (which the graph keeps anyway) and what the
+activation's backward needs, so one layer's scratch is alive at a time, and a block of a few
+MB is still in the CPU's cache when its product reads it. The loops over blocks are memory
+blocking: their length is set by a byte budget, and each step works on whole images.
 
 The padding helpers here are shared with the pooling layers (TensorFlow's rule for 'same').
 """
@@ -78,6 +86,53 @@ def pad_spatial(x, pads, value=0.0):
     return xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
 
 
+# The scratch budget of one block (see the module docstring): big enough that a block's
+# products keep BLAS busy, small enough to stay in the cache.
+BLOCK_BYTES = 4 * 2**20
+
+
+def batch_block(n: int, bytes_per_image: int) -> int:
+    """Images per block so that a block's scratch stays within ``BLOCK_BYTES`` (at least 1)."""
+    return max(1, min(n, BLOCK_BYTES // max(bytes_per_image, 1)))
+
+
+def windows(xpad, out_hw, window, strides):
+    """The ``(n, ho, wo, kh, kw, c)`` strided view of all receptive fields of ``xpad`` (no copy)."""
+    n, _, _, c = xpad.shape
+    s0, s1, s2, s3 = xpad.strides
+    return as_strided(xpad, shape=(n, *out_hw, *window, c),
+                      strides=(s0, s1 * strides[0], s2 * strides[1], s1, s2, s3),
+                      writeable=False)
+
+
+def im2col_blocks(x, pads, window, strides, out_hw, dtype):
+    """Yield ``(images, cols)`` for consecutive blocks of the images of ``x``.
+
+    ``images`` is the block's slice of the batch; ``cols`` is the block's ``(b·ho·wo, kh·kw·c)``
+    im2col matrix of ``x`` zero-padded by ``pads``: rows in (image, row, column) order, columns
+    in the kernel's (kh, kw, c) order. Every block is written into the same scratch buffer, so
+    use ``cols`` before asking for the next block.
+    """
+    n, h, w, c = x.shape
+    (kh, kw), (ho, wo) = window, out_hw
+    (top, bottom), (left, right) = pads
+    block = batch_block(n, ho * wo * kh * kw * c * xp.dtype(dtype).itemsize)
+    scratch = xp.empty((block * ho * wo, kh * kw * c), dtype=dtype)
+    padded = None
+    if top or bottom or left or right:  # zero borders written once, interiors per block
+        padded = xp.zeros((block, h + top + bottom, w + left + right, c), dtype=dtype)
+    for start in range(0, n, block):
+        images = slice(start, min(start + block, n))
+        src = x[images]
+        b = src.shape[0]
+        if padded is not None:
+            padded[:b, top:top + h, left:left + w] = src
+            src = padded[:b]
+        cols = scratch[:b * ho * wo]
+        xp.copyto(cols.reshape(b, ho, wo, kh, kw, c), windows(src, out_hw, window, strides))
+        yield images, cols
+
+
 class Conv2D(Layer):
     """2-D convolution layer (Keras ``Conv2D``, channels_last, no dilation or groups).
 
@@ -135,34 +190,96 @@ class Conv2D(Layer):
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]
         kh, kw = self.kernel_size
-        sh, sw = self.strides
         n, h, w, cin = x.shape
-        ho, wo = spatial_output_shape(self, x.shape, self.kernel_size, self.strides,
+        out_hw = spatial_output_shape(self, x.shape, self.kernel_size, self.strides,
                                       self.padding, "images (batch, height, width, channels)")
-        pads = (padding_amounts(h, kh, sh, self.padding), padding_amounts(w, kw, sw, self.padding))
-        xpad = pad_spatial(x, pads)
-        s0, s1, s2, s3 = xpad.strides
-        windows = as_strided(xpad, shape=(n, ho, wo, kh, kw, cin),
-                             strides=(s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
-        cols = windows.reshape(n * ho * wo, kh * kw * cin)  # copies: one row per output pixel
-        kmat = kernel.reshape(kh * kw * cin, self.filters)
-        z = (cols @ kmat).reshape(n, ho, wo, self.filters)
+        pads = (padding_amounts(h, kh, self.strides[0], self.padding),
+                padding_amounts(w, kw, self.strides[1], self.padding))
+        dtype = xp.result_type(x, kernel)
+        z = convolve(x, kernel.reshape(kh * kw * cin, self.filters).astype(dtype, copy=False),
+                     pads, self.kernel_size, self.strides, out_hw)
         if self.use_bias:
             z += self.weights["bias"]
         y, act_backward = self.activation(z)
 
         def backward(dy):
-            dz = act_backward(dy).reshape(n * ho * wo, self.filters)
-            self.grads["kernel"] += (cols.T @ dz).reshape(kernel.shape)
+            dz = xp.ascontiguousarray(act_backward(dy))
+            dtype = xp.result_type(dz, kernel)
+            dkernel, dbias = weight_gradients(x, dz, pads, self.kernel_size, self.strides, dtype)
+            self.grads["kernel"] += dkernel.reshape(kernel.shape)
             if self.use_bias:
-                self.grads["bias"] += dz.sum(axis=0)
-            dxpad = xp.zeros(xpad.shape, dtype=xp.result_type(dz, kernel))
-            for i in range(kh):
-                for j in range(kw):
-                    dxpad[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += (
-                        (dz @ kernel[i, j].T).reshape(n, ho, wo, cin)
-                    )
-            (top, _), (left, _) = pads
-            return dxpad[:, top:top + h, left:left + w, :]
+                self.grads["bias"] += dbias
+            return input_gradient(dz, kernel.astype(dtype, copy=False), (h, w), pads,
+                                  self.strides)
 
         return y, backward
+
+
+def convolve(x, kmat, pads, window, strides, out_hw):
+    """``im2col(x) @ kmat`` as ``(n, ho, wo, cout)``, with ``kmat`` the kernel as
+    ``(kh·kw·cin, cout)``; each block's product is written straight into its rows."""
+    cout = kmat.shape[1]
+    z = xp.empty((x.shape[0], *out_hw, cout), dtype=kmat.dtype)
+    for images, cols in im2col_blocks(x, pads, window, strides, out_hw, kmat.dtype):
+        xp.matmul(cols, kmat, out=z[images].reshape(-1, cout))
+    return z
+
+
+def weight_gradients(x, dz, pads, window, strides, dtype):
+    """``(im2col(x).T @ dz, dz summed over images and pixels)``, with the im2col matrix built
+    again block by block rather than kept from forward."""
+    cout = dz.shape[3]
+    dkernel = xp.zeros((window[0] * window[1] * x.shape[3], cout), dtype=dtype)
+    dbias = xp.zeros(cout, dtype=dtype)
+    for images, cols in im2col_blocks(x, pads, window, strides, dz.shape[1:3], dtype):
+        dzb = dz[images].reshape(-1, cout)
+        dkernel += cols.T @ dzb
+        dbias += dzb.sum(axis=0)  # per block: shorter float32 sums
+    return dkernel, dbias
+
+
+def input_gradient(dz, kernel, in_hw, pads, strides):
+    """dx of a convolution: each kernel offset (i, j) adds ``dz @ kernel[i, j].T`` into its
+    strided slice of the (padded) dx, so overlapping windows add up.
+
+    A block of images at a time, so that the products and the adds stay in the cache; the
+    first offset sets its slice, so only the rest of dx needs zeros. These kh·kw small
+    products beat one ``dz @ kernel.T`` followed by col2im (whose adds read rows strided by
+    kh·kw·cin) and dx as a convolution of the padded dz with the flipped kernel (an im2col of
+    dz as large as the forward one).
+    """
+    n, ho, wo, cout = dz.shape
+    kh, kw, cin, _ = kernel.shape
+    sh, sw = strides
+    h, w = in_hw
+    (top, bottom), (left, right) = pads
+    padded = top or bottom or left or right
+    hp, wp = h + top + bottom, w + left + right
+    bytes_per_image = (ho * wo + (hp * wp if padded else 0)) * cin * dz.dtype.itemsize
+    block = batch_block(n, bytes_per_image)
+    dx = xp.empty((n, h, w, cin), dtype=dz.dtype)
+    product = xp.empty((block * ho * wo, cin), dtype=dz.dtype)
+    scratch = xp.empty((block, hp, wp, cin), dtype=dz.dtype) if padded else None
+    for start in range(0, n, block):
+        dzb = dz[start:start + block]
+        b = dzb.shape[0]
+        dxp = dx[start:start + b] if scratch is None else scratch[:b]
+        dzrows = dzb.reshape(-1, cout)
+        prod = product[:b * ho * wo]
+        for i in range(kh):
+            for j in range(kw):
+                xp.matmul(dzrows, kernel[i, j].T, out=prod)
+                part = prod.reshape(b, ho, wo, cin)
+                target = dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                if i or j:
+                    target += part
+                    continue
+                if sh == sw == 1:  # the first offset sets its ho x wo corner; zero the rest
+                    dxp[:, ho:] = 0
+                    dxp[:, :ho, wo:] = 0
+                else:
+                    dxp.fill(0)
+                target[...] = part
+        if scratch is not None:
+            dx[start:start + b] = dxp[:, top:top + h, left:left + w]
+    return dx

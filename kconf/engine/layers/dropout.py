@@ -29,12 +29,15 @@ class Dropout(Layer):
             return x, _identity
         if rng is None:
             raise ValueError("Dropout in training needs a numpy.random.Generator (rng)")
-        keep = rng.random(x.shape) >= self.rate
-        multiplier = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
-        y = x * multiplier
+        keep = rng.random(x.shape) >= self.rate  # bool: a quarter of a float32 mask
+        scale = x.dtype.type(1.0 / (1.0 - self.rate))
+        y = x * scale
+        y *= keep
 
         def backward(dy):
-            return dy * multiplier
+            dx = dy * scale
+            dx *= keep
+            return dx
 
         return y, backward
 

@@ -1,10 +1,15 @@
 """MaxPooling2D: the maximum of each (ph, pw) window, channels-last.
 
-Forward and backward loop only over the ph·pw offsets inside a window; each iteration works
-on a strided slice of the whole batch. 'same' pads with -inf, so padded cells never win.
-Forward keeps only the maxima (an elementwise ``maximum`` per offset); backward finds, offset
-by offset in row-major order, the first cell equal to its window's maximum and routes the
-gradient there, adding, so overlapping windows (strides < pool_size) accumulate correctly.
+Forward and backward loop only over the offsets inside a window; each iteration works on a
+strided slice of the whole batch. Backward finds, offset by offset in row-major order, the
+first cell equal to its window's maximum and routes the gradient there (ties go to the first).
+
+When the windows tile the input (strides == pool_size, 'valid') the input is viewed as
+``(n, ho, ph, wo, pw, c)``: forward takes the maximum over the ph rows (slices whose
+contiguous inner part is a whole output row) and then over the pw columns, and backward
+writes each offset's share of dy straight into its slice of dx, with no zero-fill and no
+adds. Otherwise ('same' pads with -inf, so padded cells never win; overlapping windows)
+backward adds each offset's share into a zeroed padded dx, so overlaps accumulate.
 """
 from __future__ import annotations
 
@@ -47,6 +52,8 @@ class MaxPooling2D(Layer):
         n, h, w, c = x.shape
         ho, wo = spatial_output_shape(self, x.shape, self.pool_size, self.strides,
                                       self.padding, _WHAT)
+        if self.padding == "valid" and self.strides == self.pool_size:
+            return _tiled_max_pool(x, ho, wo, ph, pw)
         pads = (padding_amounts(h, ph, sh, self.padding), padding_amounts(w, pw, sw, self.padding))
         xpad = pad_spatial(x, pads, value=-xp.inf)
 
@@ -61,12 +68,50 @@ class MaxPooling2D(Layer):
 
         def backward(dy):
             dxpad = xp.zeros(xpad.shape, dtype=dy.dtype)
-            unrouted = xp.ones(y.shape, dtype=bool)  # windows whose maximum is not found yet
-            for i, j in offsets:
-                first = (window(xpad, i, j) == y) & unrouted
-                unrouted &= ~first
+            for (i, j), first in zip(offsets, _first_maxima(
+                    (window(xpad, i, j) for i, j in offsets), y)):
                 window(dxpad, i, j)[...] += dy * first
             (top, _), (left, _) = pads
             return dxpad[:, top:top + h, left:left + w, :]
 
         return y, backward
+
+
+def _tiled_max_pool(x, ho, wo, ph, pw):
+    """Max pooling when the (ph, pw) windows tile x (cropped to ho·ph × wo·pw): (y, backward)."""
+    n, h, w, c = x.shape
+    tiles = x[:, :ho * ph, :wo * pw].reshape(n, ho, ph, wo, pw, c)  # a view: axes only split
+    rows = tiles[:, :, 0].copy()  # (n, ho, wo, pw, c): the maximum over the ph rows
+    for i in range(1, ph):
+        xp.maximum(rows, tiles[:, :, i], out=rows)
+    y = rows[:, :, :, 0].copy()
+    for j in range(1, pw):
+        xp.maximum(y, rows[:, :, :, j], out=y)
+    del rows
+
+    def backward(dy):
+        cropped = ho * ph != h or wo * pw != w
+        dx = (xp.zeros if cropped else xp.empty)(x.shape, dtype=dy.dtype)
+        dtiles = dx[:, :ho * ph, :wo * pw].reshape(n, ho, ph, wo, pw, c)
+        offsets = [(i, j) for i in range(ph) for j in range(pw)]
+        for (i, j), first in zip(offsets, _first_maxima(
+                (tiles[:, :, i, :, j] for i, j in offsets), y)):
+            xp.multiply(dy, first, out=dtiles[:, :, i, :, j])
+        return dx
+
+    return y, backward
+
+
+def _first_maxima(candidates, y):
+    """For each candidate slice in order, the bool mask of the cells where it is the first one
+    equal to ``y`` (each window's maximum): one True per window across all the slices (none
+    where the maximum is NaN)."""
+    unrouted = None  # windows whose maximum is not found yet
+    for candidate in candidates:
+        equal = candidate == y
+        if unrouted is None:
+            first, unrouted = equal, ~equal
+        else:
+            first = equal & unrouted
+            unrouted &= ~equal
+        yield first
