@@ -37,8 +37,13 @@ def _clip_bounds(dtype):
     return eps, one - eps
 
 
-def _align(y_true, y_pred):
-    """``y_true`` in ``y_pred``'s dtype and shape: expanded (or squeezed) on the last axis."""
+def align_targets(y_true, y_pred):
+    """``y_true`` with ``y_pred``'s rank (expanded or squeezed on the last axis) and shape —
+    never broadcast (N,) against (N, 1) into (N, N).
+
+    Raises:
+        ShapeError: the targets do not fit the predictions.
+    """
     y_true = xp.asarray(y_true)
     if y_true.ndim == y_pred.ndim - 1:
         y_true = y_true[..., None]
@@ -49,7 +54,12 @@ def _align(y_true, y_pred):
             f"targets of shape {tuple(y_true.shape)} do not fit predictions of shape "
             f"{tuple(y_pred.shape)}"
         )
-    return y_true.astype(y_pred.dtype, copy=False)
+    return y_true
+
+
+def _align(y_true, y_pred):
+    """``y_true`` in ``y_pred``'s dtype and shape."""
+    return align_targets(y_true, y_pred).astype(y_pred.dtype, copy=False)
 
 
 def _sparse_labels(y_true, y_pred):

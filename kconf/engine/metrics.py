@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from kconf.engine.backend import floatx, xp
+from kconf.engine.losses import align_targets
 from kconf.errors import ShapeError
 
 MetricFn = Callable[[Any, Any], Any]
@@ -34,19 +35,6 @@ def _per_sample(values, dtype):
     return values.reshape(values.shape[0], -1).mean(axis=1)
 
 
-def _align(y_true, y_pred):
-    """``y_true`` with ``y_pred``'s rank (expanded or squeezed on the last axis) and shape."""
-    if y_true.ndim == y_pred.ndim - 1:
-        y_true = y_true[..., None]
-    elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
-        y_true = y_true[..., 0]
-    if y_true.shape != y_pred.shape:
-        raise ShapeError(
-            f"targets of shape {tuple(y_true.shape)} do not fit predictions of shape "
-            f"{tuple(y_pred.shape)}"
-        )
-    return y_true
-
 
 # --- metrics ---------------------------------------------------------------------------------
 
@@ -61,7 +49,7 @@ def binary_accuracy(y_true, y_pred):
         Per-sample accuracy, shape ``(N,)``.
     """
     y_pred = xp.asarray(y_pred)
-    y_true = _align(xp.asarray(y_true), y_pred)
+    y_true = align_targets(y_true, y_pred)
     hits = (y_pred > 0.5).astype(y_true.dtype) == y_true
     dtype = _float_dtype(y_pred)
     return _per_sample(hits.astype(dtype).mean(axis=-1), dtype)
@@ -80,7 +68,7 @@ def categorical_accuracy(y_true, y_pred):
         Per-sample accuracy, shape ``(N,)``.
     """
     y_pred = xp.asarray(y_pred)
-    y_true = _align(xp.asarray(y_true), y_pred)
+    y_true = align_targets(y_true, y_pred)
     hits = xp.argmax(y_true, axis=-1) == xp.argmax(y_pred, axis=-1)
     return _per_sample(hits, _float_dtype(y_pred))
 
@@ -120,7 +108,7 @@ def mean_squared_error(y_true, y_pred):
     """
     y_pred = xp.asarray(y_pred)
     dtype = _float_dtype(y_pred)
-    diff = y_pred.astype(dtype, copy=False) - _align(xp.asarray(y_true), y_pred).astype(dtype)
+    diff = y_pred.astype(dtype, copy=False) - align_targets(y_true, y_pred).astype(dtype)
     return _per_sample((diff * diff).mean(axis=-1), dtype)
 
 
@@ -136,7 +124,7 @@ def mean_absolute_error(y_true, y_pred):
     """
     y_pred = xp.asarray(y_pred)
     dtype = _float_dtype(y_pred)
-    diff = y_pred.astype(dtype, copy=False) - _align(xp.asarray(y_true), y_pred).astype(dtype)
+    diff = y_pred.astype(dtype, copy=False) - align_targets(y_true, y_pred).astype(dtype)
     return _per_sample(xp.abs(diff).mean(axis=-1), dtype)
 
 
