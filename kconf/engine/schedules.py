@@ -16,8 +16,8 @@ class Schedule:
         return dict(vars(self))
 
 
-class ExponentialDecay(Schedule):
-    """``initial_learning_rate · decay_rate ^ (step / decay_steps)`` (floored with staircase)."""
+class _StepDecay(Schedule):
+    """Shared by the decays that follow ``step / decay_steps`` (floored with staircase)."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False):
@@ -26,29 +26,24 @@ class ExponentialDecay(Schedule):
         self.decay_rate = decay_rate
         self.staircase = staircase
 
-    def __call__(self, step):
+    def _progress(self, step) -> float:
         p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
 
-class InverseTimeDecay(Schedule):
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate · decay_rate ^ (step / decay_steps)``."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
+class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate · step / decay_steps)``; Keras-2's ``decay``
     is this with decay_steps 1."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class PiecewiseConstantDecay(Schedule):
