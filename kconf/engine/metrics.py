@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from kconf.engine.backend import floatx, xp
+from kconf.engine import losses
 from kconf.engine.losses import align_targets
 from kconf.errors import ShapeError
 
@@ -97,35 +98,18 @@ def sparse_categorical_accuracy(y_true, y_pred):
 
 
 def mean_squared_error(y_true, y_pred):
-    """Mean of ``(y_pred − y_true)²`` over the last axis, per sample.
-
-    Args:
-        y_true: targets with ``y_pred``'s shape (or one rank less).
-        y_pred: predictions ``(N, ..., K)``.
-
-    Returns:
-        Per-sample values, shape ``(N,)``.
-    """
-    y_pred = xp.asarray(y_pred)
-    dtype = _float_dtype(y_pred)
-    diff = y_pred.astype(dtype, copy=False) - align_targets(y_true, y_pred).astype(dtype)
-    return _per_sample((diff * diff).mean(axis=-1), dtype)
+    """Per-sample mean of ``(y_pred − y_true)²`` over the last axis: the loss's own values."""
+    return losses.per_sample("mean_squared_error", y_true, _as_float(y_pred))
 
 
 def mean_absolute_error(y_true, y_pred):
-    """Mean of ``|y_pred − y_true|`` over the last axis, per sample.
+    """Per-sample mean of ``|y_pred − y_true|`` over the last axis: the loss's own values."""
+    return losses.per_sample("mean_absolute_error", y_true, _as_float(y_pred))
 
-    Args:
-        y_true: targets with ``y_pred``'s shape (or one rank less).
-        y_pred: predictions ``(N, ..., K)``.
 
-    Returns:
-        Per-sample values, shape ``(N,)``.
-    """
+def _as_float(y_pred):
     y_pred = xp.asarray(y_pred)
-    dtype = _float_dtype(y_pred)
-    diff = y_pred.astype(dtype, copy=False) - align_targets(y_true, y_pred).astype(dtype)
-    return _per_sample(xp.abs(diff).mean(axis=-1), dtype)
+    return y_pred.astype(_float_dtype(y_pred), copy=False)
 
 
 # --- registry and resolution -----------------------------------------------------------------
