@@ -71,8 +71,8 @@ def instrument(monkeypatch, model, problems: list[str]) -> list:
             name = f"{type(_layer).__name__} {_layer.name!r}"
             problems.extend(float64_arrays(y, f"{name} output"))
 
-            def checked_backward(dy):
-                dx = backward(dy)
+            def checked_backward(dy, **kwargs):  # kwargs: need_dx
+                dx = backward(dy, **kwargs)
                 problems.extend(float64_arrays(dx, f"{name} dx"))
                 for key, grad in _layer.grads.items():
                     problems.extend(float64_arrays(grad, f"{name} grads[{key!r}]"))

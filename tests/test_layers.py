@@ -513,12 +513,23 @@ def test_dropout_inference_is_identity():
 def test_dropout_training_mask_and_scale():
     x = np.random.default_rng(0).standard_normal((50, 40)).astype(np.float32)
     y, backward = Dropout(0.3).forward(x, training=True, rng=np.random.default_rng(5))
-    keep = np.random.default_rng(5).random(x.shape) >= 0.3
+    # 32 random bits per unit (the generator's raw 64-bit words, low half first) against
+    # rate · 2**32
+    bits = np.random.default_rng(5).bit_generator.random_raw(1000).view(np.uint32)
+    keep = (bits >= round(0.3 * 2**32)).reshape(x.shape)
     np.testing.assert_allclose(y, np.where(keep, x / np.float32(0.7), 0.0), rtol=1e-6)
     assert y.dtype == np.float32
     assert abs((~keep).mean() - 0.3) < 0.03
     dy = np.ones_like(x)
     np.testing.assert_allclose(backward(dy), np.where(keep, 1 / 0.7, 0.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_dropout_drops_the_rate_on_average_and_keeps_the_expectation(rate):
+    x = np.ones((400, 500), dtype=np.float32)
+    y, _ = Dropout(rate).forward(x, training=True, rng=np.random.default_rng(0))
+    assert abs((y == 0).mean() - rate) < 0.005  # 200,000 units: the std is at most 0.0012
+    assert abs(y.mean() - 1.0) < 0.02
 
 
 def test_dropout_needs_an_rng_in_training_and_a_valid_rate():

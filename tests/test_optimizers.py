@@ -203,6 +203,59 @@ def test_state_round_trip_is_bit_exact(name, kwargs):
         assert np.array_equal(final_a[key], final_b[key]), key
 
 
+def _packed(arrays):
+    """Copies of ``arrays`` as views lying back to back in one flat buffer (as Model packs
+    weights and gradients)."""
+    flat = np.empty(sum(a.size for a in arrays), arrays[0].dtype)
+    views, start = [], 0
+    for a in arrays:
+        view = flat[start:start + a.size].reshape(a.shape)
+        view[...] = a
+        views.append(view)
+        start += a.size
+    return views
+
+
+@pytest.mark.parametrize("name, kwargs", VARIANTS)
+def test_parameters_packed_in_one_buffer_update_bit_for_bit_as_separate_ones(name, kwargs):
+    # a large middle weight (> 2 blocks) makes the joined unit go block by block
+    rng = np.random.default_rng(7)
+    shapes = [(3, 2), (400, 400), (2,)]
+    params = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    steps = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(4)]
+    separate, packed = [p.copy() for p in params], _packed(params)
+    grads = _packed([np.zeros(s, np.float32) for s in shapes])
+    opt_separate, opt_packed = optimizers.get(name, **kwargs), optimizers.get(name, **kwargs)
+    for step in steps:
+        opt_separate.apply(separate, step)
+        for g, value in zip(grads, step):
+            g[...] = value
+        opt_packed.apply(packed, grads)
+    assert len(opt_packed._units) == 1  # the three parameters were updated as one
+    for a, b in zip(separate, packed):
+        assert np.array_equal(a, b)
+    state_separate, state_packed = opt_separate.get_state(), opt_packed.get_state()
+    assert state_separate.keys() == state_packed.keys()
+    for key in state_separate:
+        assert np.array_equal(state_separate[key], state_packed[key]), key
+
+
+def test_packing_is_only_used_for_arrays_back_to_back_and_replanned_for_new_arrays():
+    opt = SGD(0.1, momentum=0.9)
+    params = _packed([np.ones((2, 2), np.float32), np.ones(3, np.float32)])
+    grads = [np.ones((2, 2), np.float32), np.ones(3, np.float32)]  # separate arrays
+    opt.apply(params, grads)
+    assert len(opt._units) == 2
+    reversed_params = params[::-1]  # in one buffer, but not in this order
+    opt2 = SGD(0.1)
+    opt2.apply(reversed_params, _packed([np.ones(3, np.float32), np.ones((2, 2), np.float32)]))
+    assert len(opt2._units) == 2
+    # other arrays than last step's: a new plan, updating the arrays given
+    others = [np.zeros((2, 2), np.float32), np.zeros(3, np.float32)]
+    opt.apply(others, grads)
+    assert all(np.all(p != 0) for p in others)
+
+
 def test_state_before_first_step_and_through_npz(tmp_path):
     opt = Adam(0.01)
     assert opt.get_state() == {"iterations": 0}

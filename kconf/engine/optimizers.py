@@ -244,9 +244,11 @@ class Optimizer:
         self.lazy_sparse = lazy_sparse
         self.iterations = 0
         self._slots: dict[str, list[Any]] | None = None
-        self._per_param: list[dict[str, Any]] | None = None  # slots of each parameter
         self._scratch = _Scratch()
-        self._tmps: list[tuple[Any, Any] | None] | None = None  # per parameter (small ones)
+        # what a step updates: (index, param, grad, slots, temporaries or None), see _plan;
+        # made for the (params, grads) lists in _planned
+        self._units: list[tuple[int, Any, Any, dict[str, Any], Any]] = []
+        self._planned: tuple[list, list] | None = None
         self._row_buffers: dict[int, list[Any]] = {}  # by parameter index: its rows, slots'
 
     # --- what each optimizer defines -----------------------------------------------------
@@ -290,27 +292,60 @@ class Optimizer:
         """
         if len(params) != len(grads):
             raise ValueError(f"{len(params)} parameters but {len(grads)} gradients")
-        if self._slots is None:
-            self._slots = {name: [xp.zeros_like(p) for p in params] for name in self.slot_names()}
-            self._per_param = None
-        if self._per_param is None:
-            self._per_param = self._slots_by_parameter(len(params))
-        if len(self._per_param) != len(params):
-            raise ValueError(
-                f"optimizer has slots for {len(self._per_param)} parameters, got {len(params)}"
-            )
-        if self._tmps is None or len(self._tmps) != len(params):
-            self._tmps = self._temporaries(params)
+        planned = self._planned
+        if (planned is None or len(planned[0]) != len(params)
+                or not all(a is b for a, b in zip(planned[0], params))
+                or not all(a is b for a, b in zip(planned[1], grads))):
+            self._plan(params, grads)
         lr = self.current_learning_rate()
-        for i, (param, grad, slots, tmp) in enumerate(
-                zip(params, grads, self._per_param, self._tmps)):
+        for i, param, grad, slots, tmp in self._units:
             if isinstance(grad, RowGrad):
                 self._apply_rows(i, param, grad, lr, slots)
-            elif tmp is not None:  # a small parameter: its temporaries are ready
+            elif tmp is not None:  # small: its temporaries are ready
                 self.update(param, grad, lr, slots, tmp)
             else:
                 self._blockwise(param, grad, lr, slots)
         self.iterations += 1
+
+    def _plan(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
+        """Create the slots if needed and split the parameters into the units a step
+        updates: runs of dense parameters whose arrays, and gradients, lie back to back in
+        one buffer (as ``Model`` packs them) become one flat unit; the others stay alone.
+
+        The rules are elementwise, so a joined run updates bit for bit as its parts would.
+        A run's slots are moved into one buffer too; ``_slots`` keeps views of each
+        parameter's, so ``get_state`` is unchanged.
+        """
+        if self._slots is None:
+            self._slots = {name: [xp.zeros_like(p) for p in params] for name in self.slot_names()}
+        per_param = self._slots_by_parameter(len(params))
+        units, i = [], 0
+        while i < len(params):
+            j = i + 1
+            if not isinstance(grads[i], RowGrad):
+                while (j < len(params) and not isinstance(grads[j], RowGrad)
+                       and _joined(params[i:j + 1]) is not None
+                       and _joined(grads[i:j + 1]) is not None):
+                    j += 1
+            if j - i == 1:
+                param, grad, slots = params[i], grads[i], per_param[i]
+            else:
+                param, grad = _joined(params[i:j]), _joined(grads[i:j])
+                slots = {}
+                for name, arrays in self._slots.items():
+                    flat = slots[name] = xp.concatenate([a.reshape(-1) for a in arrays[i:j]])
+                    start = 0
+                    for k in range(i, j):
+                        arrays[k] = flat[start:start + params[k].size].reshape(params[k].shape)
+                        start += params[k].size
+            small = not isinstance(grad, RowGrad) and param.size < 2 * _BLOCK
+            if small:
+                self._scratch.reserve(2 * _BLOCK, param.dtype)
+            tmp = self._scratch.get(param.shape, param.dtype) if small else None
+            units.append((i, param, grad, slots, tmp))
+            i = j
+        self._units = units
+        self._planned = (list(params), list(grads))
 
     def _apply_rows(self, i: int, param, grad: RowGrad, lr: float,
                     slots: dict[str, Any]) -> None:
@@ -379,14 +414,6 @@ class Optimizer:
                 raise ValueError(f"optimizer has slots for {len(arrays)} parameters, got {n}")
         return [{name: arrays[i] for name, arrays in self._slots.items()} for i in range(n)]
 
-    def _temporaries(self, params: Sequence[Any]) -> list[tuple[Any, Any] | None]:
-        """Scratch views of each small parameter's shape (None for a large one: it is
-        updated block by block), on buffers of 2·_BLOCK elements per dtype."""
-        for p in params:
-            self._scratch.reserve(2 * _BLOCK, p.dtype)
-        return [self._scratch.get(p.shape, p.dtype) if p.size < 2 * _BLOCK else None
-                for p in params]
-
     def get_state(self) -> dict[str, Any]:
         """The step count and copies of all slots.
 
@@ -433,7 +460,7 @@ class Optimizer:
             }
         else:
             self._slots = None
-        self._per_param = None
+        self._planned = None
         self.iterations = int(state["iterations"])
 
 
@@ -606,6 +633,25 @@ class Adam(Optimizer):
                 "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "amsgrad": self.amsgrad, "decay": self.decay,
                 "lazy_sparse": self.lazy_sparse}
+
+
+def _joined(arrays: Sequence[Any]):
+    """One flat view spanning ``arrays`` if they are C-contiguous views of one flat buffer
+    lying back to back in this order, with one dtype; else None."""
+    first = arrays[0]
+    base = getattr(first, "base", None)
+    if (base is None or not isinstance(base, xp.ndarray) or base.ndim != 1
+            or not base.flags.c_contiguous or base.dtype != first.dtype):
+        return None
+    itemsize = first.dtype.itemsize
+    start = (first.ctypes.data - base.ctypes.data) // itemsize
+    end = start
+    for a in arrays:
+        if (a.base is not base or a.dtype != first.dtype or not a.flags.c_contiguous
+                or a.ctypes.data != base.ctypes.data + end * itemsize):
+            return None
+        end += a.size
+    return base[start:end]
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"SGD": SGD, "RMSprop": RMSprop, "Adam": Adam}

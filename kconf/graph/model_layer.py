@@ -15,6 +15,8 @@ from kconf.graph.ir import Graph, build_shape, graph_flops
 class ModelLayer(Layer):
     """Wraps a ``Graph``; ``kind`` ('Sequential' or 'Functional') is what summaries show."""
 
+    input_grads_optional = True
+
     def __init__(self, graph: Graph, kind: str = "Functional", **kwargs):
         self.graph = graph
         self.kind = kind
@@ -82,8 +84,10 @@ class ModelLayer(Layer):
         xs = [x] if self.n_inputs == 1 else list(x)
         outputs, backward = run_graph(self.graph, xs, training, rng, need_input_grads=True)
 
-        def model_backward(dy):
-            dxs = backward([dy] if len(outputs) == 1 else dy)
+        def model_backward(dy, need_dx=True):
+            dxs = backward([dy] if len(outputs) == 1 else dy, need_input_grads=need_dx)
+            if not need_dx:
+                return None
             return dxs[0] if self.n_inputs == 1 else dxs
 
         return (outputs[0] if len(outputs) == 1 else outputs), model_backward

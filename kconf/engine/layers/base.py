@@ -38,9 +38,15 @@ class WeightSpec:
 
 class Layer:
     """Base class. Subclasses set ``n_inputs`` (1, or None for any number >= 2) and implement
-    ``compute_output_shape``, ``forward`` and, if they have weights, ``weight_specs``."""
+    ``compute_output_shape``, ``forward`` and, if they have weights, ``weight_specs``.
+
+    ``forward`` returns ``(y, backward)``; ``backward(dy)`` adds the weight gradients into
+    ``grads`` and returns the input gradient(s). Layers with ``input_grads_optional`` also
+    take ``backward(dy, need_dx=False)``, which only adds the weight gradients (the graph
+    runner asks for that where no gradient flows further back)."""
 
     n_inputs: int | None = 1
+    input_grads_optional: bool = False
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""

@@ -148,6 +148,8 @@ class Conv2D(Layer):
     Weights: ``kernel`` (kh, kw, cin, filters), then ``bias`` (filters,).
     """
 
+    input_grads_optional = True
+
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
@@ -202,13 +204,15 @@ class Conv2D(Layer):
             z += self.weights["bias"]
         y, act_backward = self.activation(z)
 
-        def backward(dy):
+        def backward(dy, need_dx=True):
             dz = xp.ascontiguousarray(act_backward(dy))
             dtype = xp.result_type(dz, kernel)
             dkernel, dbias = weight_gradients(x, dz, pads, self.kernel_size, self.strides, dtype)
             self.grads["kernel"] += dkernel.reshape(kernel.shape)
             if self.use_bias:
                 self.grads["bias"] += dbias
+            if not need_dx:
+                return None
             return input_gradient(dz, kernel.astype(dtype, copy=False), (h, w), pads,
                                   self.strides)
 

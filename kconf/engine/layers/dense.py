@@ -8,6 +8,8 @@ from kconf.errors import ShapeError
 
 
 class Dense(Layer):
+    input_grads_optional = True
+
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -44,13 +46,13 @@ class Dense(Layer):
             z += self.weights["bias"]
         y, act_backward = self.activation(z)
 
-        def backward(dy):
+        def backward(dy, need_dx=True):
             dz = act_backward(dy)
             flat_x = x.reshape(-1, x.shape[-1])
             flat_dz = dz.reshape(-1, dz.shape[-1])
             self.grads["kernel"] += flat_x.T @ flat_dz
             if self.use_bias:
                 self.grads["bias"] += flat_dz.sum(axis=0)
-            return dz @ kernel.T
+            return dz @ kernel.T if need_dx else None
 
         return y, backward

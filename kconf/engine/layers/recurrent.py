@@ -93,6 +93,7 @@ class Recurrent(Layer):
         **kwargs: ``name`` and ``trainable`` (see ``Layer``).
     """
 
+    input_grads_optional = True
     n_gates: int = 1  # column blocks of the kernels
     n_states: int = 1  # h, or h and c
 
@@ -173,7 +174,7 @@ class Recurrent(Layer):
         out = h[:, 1:].copy() if self.return_sequences else h[:, t].copy()
         y = [out, *(a[:, t].copy() for a in states)] if self.return_state else out
 
-        def backward(dy):
+        def backward(dy, need_dx=True):
             if self.return_state:
                 dout, *dfinal = dy
             else:
@@ -194,6 +195,8 @@ class Recurrent(Layer):
             flat_dz = dz.reshape(n * t, -1)
             self.grads["kernel"] += flat_x.T @ flat_dz
             self._recurrent_grads(h[:, :-1].reshape(n * t, units), gates, dz, cache)
+            if not need_dx:
+                return None
             dx = (flat_dz @ kernel.T).reshape(n, t, f)
             return xp.ascontiguousarray(dx[:, ::-1]) if self.go_backwards else dx
 

@@ -29,6 +29,10 @@ class TimeDistributed(Layer):
         super().__init__(**kwargs)
         self.layer = layer
 
+    @property
+    def input_grads_optional(self) -> bool:
+        return self.layer.input_grads_optional
+
     # --- weights: the inner layer's, read through ----------------------------------------
     @property
     def weights(self):
@@ -107,8 +111,11 @@ class TimeDistributed(Layer):
         y, inner_backward = self.layer.forward(x.reshape(n * t, *x.shape[2:]),
                                                training=training, rng=rng)
 
-        def backward(dy):
-            dx = inner_backward(dy.reshape(n * t, *dy.shape[2:]))
-            return dx.reshape(x.shape)
+        def backward(dy, need_dx=True):
+            dy = dy.reshape(n * t, *dy.shape[2:])
+            if not need_dx:  # only asked when the inner layer's input_grads_optional
+                inner_backward(dy, need_dx=False)
+                return None
+            return inner_backward(dy).reshape(x.shape)
 
         return y.reshape(n, t, *y.shape[1:]), backward
