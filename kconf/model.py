@@ -317,14 +317,14 @@ class Model:
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            order = self.train_rng.permutation(n) if shuffle else np.arange(n)
+            order = self.train_rng.permutation(n) if shuffle else None
+            batches = _batches([*xs, *ys], order, batch_size)
             trackers: dict[str, Mean] = {}
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
-                idx = order[step * batch_size:(step + 1) * batch_size]
+                batch = next(batches)
                 try:
-                    batch_logs, _ = self._train_step([xp.take(a, idx, axis=0) for a in xs],
-                                                     [xp.take(a, idx, axis=0) for a in ys])
+                    batch_logs, _ = self._train_step(batch[:len(xs)], batch[len(xs):])
                 except TrainingError as exc:
                     raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
                 for key, (s, c) in batch_logs.items():
@@ -401,6 +401,33 @@ class Model:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
+
+
+# Batches are gathered this many bytes at a time (see ``_batches``).
+_GATHER_BYTES = 4 << 20
+
+
+def _batches(arrays: list, order, batch_size: int):
+    """Yield the batches of an epoch, each a list with one array per entry of ``arrays``:
+    consecutive slices of each array, or, with ``order`` (a permutation), of the rows in that
+    order.
+
+    Shuffled rows are gathered for several batches at once (about ``_GATHER_BYTES``): one
+    ``take`` per array per chunk instead of per step, and each batch is then a contiguous
+    slice of the chunk. The chunk bounds the extra memory, whatever the data set's size.
+    """
+    n = len(arrays[0])
+    if order is None:
+        for start in range(0, n, batch_size):
+            yield [a[start:start + batch_size] for a in arrays]
+        return
+    row_bytes = sum(a[:1].nbytes for a in arrays) or 1
+    per_chunk = max(1, _GATHER_BYTES // (row_bytes * batch_size)) * batch_size
+    for chunk_start in range(0, n, per_chunk):
+        idx = order[chunk_start:chunk_start + per_chunk]
+        chunk = [xp.take(a, idx, axis=0) for a in arrays]
+        for start in range(0, len(idx), batch_size):
+            yield [a[start:start + batch_size] for a in chunk]
 
 
 def _weight_owners(layers):

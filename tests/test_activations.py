@@ -139,3 +139,18 @@ def test_erf_matches_math_erf():
     out32 = activations.erf(x32)
     assert out32.dtype == np.float32
     assert np.abs(out32 - ref32).max() <= 6e-8  # correctly rounded: half an ulp below 1
+
+
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_in_place_variant_gives_the_same_values_and_gradients_bit_for_bit(name):
+    fn = activations.get(name)
+    z = np.random.default_rng(4).standard_normal((6, 5)).astype(np.float32)
+    z[0, :3] = 0.0  # relu's kink
+    dy = np.random.default_rng(5).standard_normal(z.shape).astype(np.float32)
+    y, backward = fn(z.copy())
+    owned = z.copy()
+    y_in_place, backward_in_place = activations.in_place(fn)(owned)
+    assert np.array_equal(y, y_in_place)
+    assert np.array_equal(backward(dy), backward_in_place(dy))
+    if activations.in_place(fn) is not fn:
+        assert np.shares_memory(y_in_place, owned)  # it did write into its input

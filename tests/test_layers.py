@@ -513,8 +513,8 @@ def test_dropout_inference_is_identity():
 def test_dropout_training_mask_and_scale():
     x = np.random.default_rng(0).standard_normal((50, 40)).astype(np.float32)
     y, backward = Dropout(0.3).forward(x, training=True, rng=np.random.default_rng(5))
-    # 32 random bits per unit (the generator's raw 64-bit words, low half first) against
-    # rate · 2**32
+    # 0.3 · 2**b is whole for no b < 32: 32 random bits per unit (the generator's raw 64-bit
+    # words, low half first) against rate · 2**32
     bits = np.random.default_rng(5).bit_generator.random_raw(1000).view(np.uint32)
     keep = (bits >= round(0.3 * 2**32)).reshape(x.shape)
     np.testing.assert_allclose(y, np.where(keep, x / np.float32(0.7), 0.0), rtol=1e-6)
@@ -522,6 +522,18 @@ def test_dropout_training_mask_and_scale():
     assert abs((~keep).mean() - 0.3) < 0.03
     dy = np.ones_like(x)
     np.testing.assert_allclose(backward(dy), np.where(keep, 1 / 0.7, 0.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rate, dtype", [(0.5, np.uint8), (0.25, np.uint8),
+                                         (2 ** -12, np.uint16), (0.1, np.uint32)])
+def test_dropout_draws_the_fewest_bits_that_give_the_rate_exactly(rate, dtype):
+    x = np.ones((7, 9), dtype=np.float32)
+    y, _ = Dropout(rate).forward(x, training=True, rng=np.random.default_rng(3))
+    per_word = 8 // np.dtype(dtype).itemsize
+    words = np.random.default_rng(3).bit_generator.random_raw(-(-63 // per_word))
+    bits = words.view(dtype)[:63].reshape(x.shape)
+    threshold = round(rate * 2 ** (8 * np.dtype(dtype).itemsize))
+    np.testing.assert_array_equal(y != 0, bits >= threshold)
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])

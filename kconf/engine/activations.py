@@ -5,6 +5,10 @@ closure over what that call computed. Everything is elementwise and vectorized (
 on the last axis), and the input dtype is kept: float32 in, float32 out (and the same for
 ``dz``). Constants are Python floats, which NumPy treats as weakly typed, so they never
 promote a float32 array.
+
+``in_place(f)`` is a variant of ``f`` that may overwrite its argument: layers whose
+pre-activation array is theirs alone (Dense's, Conv2D's) save an allocation and a pass with it.
+It computes the same values bit for bit.
 """
 from __future__ import annotations
 
@@ -76,6 +80,18 @@ def relu(z):
     return xp.maximum(z, 0), lambda dy: dy * mask
 
 
+def _relu_in_place(z):
+    """``relu`` writing into ``z``; y > 0 exactly where z > 0, so backward masks with y."""
+    y = xp.maximum(z, 0, out=z)
+    return y, lambda dy: dy * (y > 0)
+
+
+def _tanh_in_place(z):
+    """``tanh`` writing into ``z``."""
+    y = xp.tanh(z, out=z)
+    return y, lambda dy: dy * (1.0 - y * y)
+
+
 def sigmoid(z):
     """1 / (1 + exp(-z)), stable for large |z|."""
     y = _sigmoid(z)
@@ -90,7 +106,8 @@ def tanh(z):
 
 def softmax(z):
     """Softmax over the last axis (shifted by the row max, so it never overflows)."""
-    e = xp.exp(z - z.max(axis=-1, keepdims=True))
+    # fmax: the row max (a NaN row stays NaN through exp), faster than max on short rows
+    e = xp.exp(z - xp.fmax.reduce(z, axis=-1, keepdims=True))
     y = e / e.sum(axis=-1, keepdims=True)
 
     def backward(dy):
@@ -168,6 +185,15 @@ ACTIVATIONS = {
     "swish": swish,
     "silu": swish,
 }
+
+
+_IN_PLACE = {relu: _relu_in_place, tanh: _tanh_in_place}
+
+
+def in_place(fn):
+    """The variant of activation ``fn`` that may overwrite its input (``fn`` itself where
+    there is none)."""
+    return _IN_PLACE.get(fn, fn)
 
 
 def get(name):

@@ -30,6 +30,7 @@ LossFn = Callable[[Any, Any], tuple[Any, Callable[..., Any]]]
 
 # --- helpers ---------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def _clip_bounds(dtype):
     """ε and 1 − ε computed in ``dtype`` (float32: 1e-7 and 0.99999988)."""
     one = xp.asarray(1, dtype=dtype)
@@ -109,8 +110,8 @@ def _normalised_crossentropy(one_hot, y_pred):
     eps, one_minus_eps = _clip_bounds(y_pred.dtype)
     total = y_pred.sum(axis=-1, keepdims=True)
     p = y_pred / total
-    inside = (p >= eps) & (p <= one_minus_eps)
-    p_clipped = xp.clip(p, eps, one_minus_eps)
+    p_clipped = xp.minimum(xp.maximum(p, eps), one_minus_eps)
+    inside = p_clipped == p  # False where clipped (and for NaN)
     values = -(one_hot * xp.log(p_clipped)).sum(axis=-1)
 
     def backward(d_values):
@@ -167,8 +168,8 @@ def binary_crossentropy(y_true, y_pred):
     """
     y_true = _align(y_true, y_pred)
     eps, one_minus_eps = _clip_bounds(y_pred.dtype)
-    inside = (y_pred >= eps) & (y_pred <= one_minus_eps)
-    p = xp.clip(y_pred, eps, one_minus_eps)
+    p = xp.minimum(xp.maximum(y_pred, eps), one_minus_eps)
+    inside = p == y_pred  # False where clipped (and for NaN)
     values = -(y_true * xp.log(p) + (1 - y_true) * xp.log(1 - p)).mean(axis=-1)
     width = y_pred.shape[-1]
 

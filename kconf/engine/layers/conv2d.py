@@ -202,7 +202,7 @@ class Conv2D(Layer):
                      pads, self.kernel_size, self.strides, out_hw)
         if self.use_bias:
             z += self.weights["bias"]
-        y, act_backward = self.activation(z)
+        y, act_backward = activations.in_place(self.activation)(z)  # z is ours
 
         def backward(dy, need_dx=True):
             dz = xp.ascontiguousarray(act_backward(dy))

@@ -44,15 +44,16 @@ class Dense(Layer):
         z = x @ kernel
         if self.use_bias:
             z += self.weights["bias"]
-        y, act_backward = self.activation(z)
+        y, act_backward = activations.in_place(self.activation)(z)  # z is ours
 
         def backward(dy, need_dx=True):
             dz = act_backward(dy)
-            flat_x = x.reshape(-1, x.shape[-1])
-            flat_dz = dz.reshape(-1, dz.shape[-1])
+            flat_x, flat_dz = x, dz
+            if x.ndim != 2:
+                flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
             self.grads["kernel"] += flat_x.T @ flat_dz
             if self.use_bias:
-                self.grads["bias"] += flat_dz.sum(axis=0)
+                self.grads["bias"] += xp.add.reduce(flat_dz, axis=0)
             return dz @ kernel.T if need_dx else None
 
         return y, backward

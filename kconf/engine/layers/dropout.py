@@ -9,10 +9,10 @@ from kconf.engine.layers.base import Layer
 class Dropout(Layer):
     """Randomly zero a fraction ``rate`` of the inputs while training.
 
-    The keep mask compares 32 random bits per unit, drawn from the ``numpy.random.Generator``
-    passed to ``forward``, with ``rate · 2**32``: a unit is kept with probability ``1 - rate``
-    to within 2**-32 (finer than Keras's float32 uniforms), and drawing raw bits costs about
-    half of drawing floats. Kept values are multiplied by ``1 / (1 - rate)`` (in x's dtype),
+    The keep mask compares b random bits per unit, drawn from the ``numpy.random.Generator``
+    passed to ``forward``, with ``rate · 2**b``: b is 8 or 16 where that product is a whole
+    number (rate 0.5, 0.25, ...: then exact), else 32 (exact to 2**-32, finer than Keras's
+    float32 uniforms). Raw bits cost about half of float draws; 8 of them an eighth. Kept values are multiplied by ``1 / (1 - rate)`` (in x's dtype),
     so the expected output equals the input and inference needs no rescaling.
 
     Args:
@@ -24,7 +24,12 @@ class Dropout(Layer):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
-        self._threshold = np.uint32(min(round(self.rate * 2.0 ** 32), 2 ** 32 - 1))
+        for bits, dtype in ((8, np.uint8), (16, np.uint16), (32, np.uint32)):
+            threshold = self.rate * 2.0 ** bits
+            if threshold == int(threshold):
+                break
+        self._bits = dtype  # the last, uint32, where no exact one is found
+        self._threshold = dtype(min(round(threshold), 2 ** bits - 1))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -34,7 +39,7 @@ class Dropout(Layer):
             return x, _identity
         if rng is None:
             raise ValueError("Dropout in training needs a numpy.random.Generator (rng)")
-        keep = _random_uint32(rng, x.size).reshape(x.shape) >= self._threshold
+        keep = _random_bits(rng, x.size, self._bits).reshape(x.shape) >= self._threshold
         scale = x.dtype.type(1.0 / (1.0 - self.rate))
         y = x * scale
         y *= keep
@@ -52,6 +57,8 @@ def _identity(dy):
     return dy
 
 
-def _random_uint32(rng, n: int):
-    """``n`` uniformly random uint32 values from the generator's raw 64-bit output."""
-    return rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+def _random_bits(rng, n: int, dtype):
+    """``n`` uniformly random unsigned integers of ``dtype`` from the generator's raw 64-bit
+    output (each word split into 8 / 4 / 2 of them, low bytes first)."""
+    per_word = 8 // np.dtype(dtype).itemsize
+    return rng.bit_generator.random_raw(-(-n // per_word)).view(dtype)[:n]
