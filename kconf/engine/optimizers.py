@@ -11,6 +11,10 @@ evaluated before the step count increments). Coefficients stay Python floats, wh
 treats as weak, so float32 parameters and slots stay float32. Updates run in place; their
 temporaries go to two small scratch buffers per dtype that every step reuses, and a large
 weight is updated block by block, each block's operands staying in cache.
+Parameters that lie back to back in one buffer, with gradients that do too (``Model`` packs
+its weights so), are updated as one flat array: a step costs a handful of NumPy calls
+whatever the number of weights, and the result is the same bit for bit, since every rule
+is elementwise.
 
 Each optimizer writes its rule twice, side by side:
 
