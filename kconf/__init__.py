@@ -16,6 +16,7 @@ from kconf.errors import ConfigError, KconfError, TrainingError
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from kconf.api import build_model, load_config, model_from_config
+    from kconf.keras_io import from_keras
     from kconf.model import Model
 
 # public name -> module that defines it, imported on first access
@@ -24,10 +25,11 @@ _LAZY = {
     "load_config": "kconf.api",
     "model_from_config": "kconf.api",
     "Model": "kconf.model",
+    "from_keras": "kconf.keras_io",
 }
 
-__all__ = ["build_model", "load_config", "model_from_config", "Model", "ConfigError",
-           "KconfError", "TrainingError"]
+__all__ = ["build_model", "load_config", "model_from_config", "from_keras", "Model",
+           "ConfigError", "KconfError", "TrainingError"]
 __version__ = "0.1.0"
 
 

@@ -65,9 +65,13 @@ def validate(files: list[Path] = typer.Argument(..., help="Config files to check
     """Load, validate and build each config (shapes and data included) without training."""
     from kconf.api import as_config, model_from_config
     from kconf.data.sources import check_shapes, load_splits
+    from kconf.sweep.load import is_sweep_file
 
     failed = 0
     for file in files:
+        if is_sweep_file(file):
+            failed += not _validate_sweep(file)
+            continue
         try:
             cfg = as_config(file)
             model = model_from_config(cfg)
@@ -81,6 +85,22 @@ def validate(files: list[Path] = typer.Argument(..., help="Config files to check
             out.print(f"  runs Python code: {spec}  ({format_path(path)})", markup=False)
     if failed:
         raise typer.Exit(USER_ERROR)
+
+
+def _validate_sweep(file: Path) -> bool:
+    """``kconf validate`` of a sweep file: the file and every trial it makes."""
+    from kconf.sweep.plan import plan_sweep
+
+    try:
+        plan = plan_sweep(file)
+        if plan.all_problems():
+            raise ConfigError(plan.all_problems(), str(file))
+    except ConfigError as exc:
+        err.print(exc.format(), markup=False)
+        return False
+    out.print(f"{file}: OK (sweep of {len(plan.trials)} trials of {plan.sweep.base_path})",
+              markup=False)
+    return True
 
 
 @app.command()
@@ -128,6 +148,9 @@ def train(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue this run folder from its last checkpoint "
                                "(needs nothing else; no config file or overrides)."),
+    init_weights: Optional[Path] = typer.Option(
+        None, "--init-weights", help="Start from these weights (fine-tuning): a weights.npz "
+                                     "(kconf train, kconf import-keras) or a checkpoint."),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
     _limit_threads(threads)
@@ -140,9 +163,10 @@ def train(
     options = {key: (value, f"{flag} {value}") for key, flag, value in
                (("fit.epochs", "--epochs", epochs), ("fit.batch_size", "--batch-size", batch_size),
                 ("seed", "--seed", seed)) if value is not None}
-    if (resume is None) == (file is None) or (resume is not None and (overrides or options)):
-        err.print("give a config file (with optional overrides), or --resume RUN_DIR alone",
-                  markup=False)
+    if (resume is None) == (file is None) or (resume is not None and (
+            overrides or options or init_weights)):
+        err.print("give a config file (with optional overrides and --init-weights), or "
+                  "--resume RUN_DIR alone", markup=False)
         raise typer.Exit(USER_ERROR)
     try:
         if resume is not None:
@@ -150,7 +174,14 @@ def train(
             cfg = run.cfg
         else:
             cfg, applied = resolve_config(file, overrides or [], options)
+            initial = None
+            if init_weights is not None:
+                from kconf.train.trained import read_initial_weights, start_from_weights
+
+                initial = read_initial_weights(init_weights, cfg)
             run = prepare_run(cfg, output_dir, applied)
+            if initial is not None:
+                start_from_weights(run, initial, init_weights)
     except ConfigError as exc:
         _fail(exc)
     json_logs = log_format is LogFormat.json
@@ -158,6 +189,8 @@ def train(
     progress = [] if quiet else [JsonLines(sys.stdout)] if json_logs else [ProgressBar(out)]
     if not quiet:
         start = f" from epoch {run.initial_epoch + 1}" if run.initial_epoch else ""
+        if init_weights is not None:
+            start = f" from the weights in {init_weights}"
         say.print(f"Training {cfg.name!r} ({run.model.count_params():,} params){start} -> "
                   f"{run.run_dir}", markup=False)
     try:
@@ -274,6 +307,55 @@ def predict(
     out.print(f"wrote {result.samples:,} predictions to {result.output}: {shapes}", markup=False)
 
 
+@app.command("import-keras")
+def import_keras(
+    model: Path = typer.Argument(..., help="Keras model: model.to_json()'s JSON (Keras 3 or "
+                                           "2), a .keras archive, or a Keras 2 .h5 model."),
+    output: Path = typer.Option(..., "-o", "--output", help="The kconf config to write."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Keras weights (.weights.h5, .keras, Keras 2 .h5); default: "
+                                "the model file's own, if it has any."),
+    weights_output: Optional[Path] = typer.Option(
+        None, "--weights-output", help="The kconf weights.npz to write (default: OUTPUT with "
+                                       ".weights.npz)."),
+) -> None:
+    """Convert a Keras model into a kconf config (and its weights into a weights.npz)."""
+    from kconf.keras_io import import_keras as run_import
+
+    try:
+        result = run_import(model, output, weights, weights_output)
+    except ConfigError as exc:
+        _fail(exc)
+    out.print(f"wrote {result.config_file}: {result.description}, {result.params:,} params",
+              markup=False)
+    if result.weights_file is not None:
+        out.print(f"wrote {result.weights_file}: {result.arrays} weight arrays; use them with "
+                  f"kconf evaluate/predict {result.config_file} --weights {result.weights_file}"
+                  f", or kconf train {result.config_file} --init-weights "
+                  f"{result.weights_file}", markup=False)
+
+
+@app.command("export-keras")
+def export_keras(
+    config: Path = typer.Argument(..., help="A config file, or a run folder (its "
+                                            "resolved.yaml and weights.npz)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Path stem: writes OUT.json, and "
+                                                            "OUT.keras with weights."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="A run folder or a weights.npz / checkpoint; without it (and "
+                                "for a config file) only OUT.json is written."),
+) -> None:
+    """Write the model as Keras 3 JSON and, with weights, a .keras archive Keras loads."""
+    from kconf.keras_io.export import export_model
+
+    try:
+        written = export_model(config, output, weights)
+    except ConfigError as exc:
+        _fail(exc)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+
+
 @app.command()
 def runs(
     root: Path = typer.Argument(Path("runs"), help="A folder of run folders."),
@@ -294,6 +376,151 @@ def runs(
     from kconf.report.results import runs_table
 
     _print_table(runs_table(found, str(root)))
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep file: base config, parameters, search, metric."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-w", min=1, help="Trials at once (default: CPU cores // "
+                                             "resources.cpus)."),
+    backend: str = typer.Option("local", "--backend",
+                                help="Where trials run: local (processes on this machine)."),
+    output_dir: Path = typer.Option(Path("runs"), help="Where sweep folders go: "
+                                                       "<output-dir>/<name>/<time>/."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Validate every trial and list them; run nothing."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new sweep folder even if this "
+                                                      "sweep ran before."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No live table: only the final lines."),
+) -> None:
+    """Train every trial of a sweep in parallel and rank them; run again to carry on."""
+    from kconf.sweep.backends import BackendError, get_backend
+
+    try:
+        runner = get_backend(backend)
+    except BackendError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(USER_ERROR)
+    if dry_run:
+        _sweep_dry_run(file, output_dir, workers)
+        return
+    from kconf.sweep.driver import open_sweep
+    from kconf.sweep.load import describe
+    from kconf.sweep.tables import leaderboard_table, progress_lines, trials_table
+
+    try:
+        run = open_sweep(file, output_dir, fresh)
+    except ConfigError as exc:
+        _fail(exc)
+    plan, name = run.plan, run.plan.sweep.name
+    for planned in plan.trials:
+        for problem in planned.problems:
+            err.print(f"{planned.trial_id} will not run: {problem.format()}", markup=False)
+    todo = len(run.remaining())
+    verb = "carrying on with" if run.resumed else "running"
+    if not quiet:
+        out.print(f"Sweep {name!r}: {verb} {todo} of {len(plan.trials)} trials -> "
+                  f"{run.folder}", markup=False)
+    live, seen = None, {r.trial_id: r.status for r in run.records.values()}
+    if quiet:
+        on_update = None
+    elif out.is_terminal:
+        from rich.live import Live
+
+        def table(records):
+            return trials_table(records, plan.varying, plan.sweep.metric)
+
+        live = Live(table(list(run.records.values())), console=out, refresh_per_second=4,
+                    transient=True)
+        live.start()
+
+        def on_update(records):
+            live.update(table(records))
+    else:
+        def on_update(records):
+            for line in progress_lines(seen, records, plan.varying, plan.sweep.metric):
+                out.print(line, markup=False)
+    try:
+        rows = run.run(runner, workers, on_update)
+    except KeyboardInterrupt:
+        if live is not None:
+            live.stop()
+        err.print(f"interrupted: finished trials are kept and the others resume from their "
+                  f"checkpoints; carry on with: kconf sweep {file}", markup=False)
+        raise typer.Exit(INTERRUPTED)
+    except BackendError as exc:
+        if live is not None:
+            live.stop()
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1)
+    if live is not None:
+        live.stop()
+    if not quiet:
+        _print_table(leaderboard_table(rows, plan.varying,
+                                       f"{name}: {plan.sweep.metric} ({plan.sweep.mode})"))
+    best = rows[0] if rows and rows[0].rank == 1 else None
+    if best is not None:
+        values = ", ".join(f"{k}={describe(best.params[k])}" for k in plan.varying)
+        out.print(f"Best: {best.trial_id} {best.metric} {best.value:.4f}"
+                  + (f" ({values})" if values else "") + f" -> {run.folder / best.run_dir}",
+                  markup=False)
+    out.print(f"Leaderboard: {run.folder / 'leaderboard.csv'}, "
+              f"{run.folder / 'leaderboard.md'}", markup=False)
+    if best is None:
+        err.print("no trial finished: see the leaderboard's notes", markup=False)
+        raise typer.Exit(1)
+
+
+def _sweep_dry_run(file: Path, output_dir: Path, workers: Optional[int]) -> None:
+    """``kconf sweep --dry-run``: validate every trial, list them, say where they would go."""
+    from kconf.bench import available_cpus
+    from kconf.sweep.folders import find_sweep_folder
+    from kconf.sweep.plan import plan_sweep
+    from kconf.sweep.tables import plan_table
+
+    try:
+        plan = plan_sweep(file)
+        problems = plan.all_problems()
+        if problems:
+            raise ConfigError(problems, str(file))
+    except ConfigError as exc:
+        _fail(exc)
+    sweep = plan.sweep
+    _print_table(plan_table(plan, f"Sweep {sweep.name!r} ({file}): {len(plan.trials)} trials, "
+                                  f"base {sweep.base_path}"))
+    at_once = min(workers or max(1, available_cpus() // sweep.resources.cpus), len(plan.trials))
+    out.print(f"All {len(plan.trials)} trials are valid; {at_once} would run at once with "
+              f"{sweep.resources.cpus} CPU each, ranked by {sweep.metric} ({sweep.mode}).",
+              markup=False)
+    folder = find_sweep_folder(output_dir, sweep.name, plan.key)
+    if folder is not None:
+        out.print(f"This sweep ran before: it would carry on in {folder}", markup=False)
+    else:
+        out.print(f"It would write {output_dir / sweep.name}/<time>/", markup=False)
+
+
+@app.command()
+def sweeps(
+    root: Path = typer.Argument(Path("runs"), help="A folder of sweep folders."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array, nothing else."),
+) -> None:
+    """List sweeps: time, status, trials by status, the best trial and its values."""
+    from kconf.sweep.listing import list_sweeps
+
+    found = list_sweeps(root)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([s.to_json() for s in found], indent=2))
+        return
+    if not found:
+        out.print(f"no sweeps in {root}", markup=False)
+        return
+    from kconf.sweep.tables import sweeps_table
+
+    _print_table(sweeps_table(found, str(root)))
 
 
 @app.command()
@@ -332,12 +559,21 @@ def bench(
 
 
 @app.command()
-def schema(output: Path = typer.Option(Path("schemas/kconf.schema.json"), "-o", "--output",
-                                       help="Where to write the JSON Schema.")) -> None:
+def schema(output: Optional[Path] = typer.Option(
+               None, "-o", "--output", help="Where to write the JSON Schema (default: "
+                                            "schemas/kconf.schema.json, with --sweep "
+                                            "schemas/kconf-sweep.schema.json)."),
+           sweep: bool = typer.Option(False, "--sweep",
+                                      help="The schema of sweep files instead.")) -> None:
     """Export the config's JSON Schema (for editor completion and validation)."""
-    from kconf.config import write_json_schema
+    if sweep:
+        from kconf.sweep.config import write_sweep_json_schema as write
+    else:
+        from kconf.config import write_json_schema as write
 
-    write_json_schema(output)
+    if output is None:
+        output = Path("schemas/kconf-sweep.schema.json" if sweep else "schemas/kconf.schema.json")
+    write(output)
     out.print(f"wrote {output}")
 
 

@@ -202,6 +202,17 @@ class Model:
         """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order."""
         return {f"{l.name}/{k}": w for l in self.graph.layers for k, w in l.weights.items()}
 
+    def save_keras(self, path) -> Any:
+        """Save as Keras 3 does: a ``.keras`` archive with these weights (or, for a ``.json``
+        path, only the model's JSON); ``keras.saving.load_model`` opens it. Needs h5py.
+
+        Returns:
+            The path written (see ``kconf.keras_io.save_keras``).
+        """
+        from kconf.keras_io import save_keras
+
+        return save_keras(self, path)
+
     # --- compile ------------------------------------------------------------------------
     def compile(self, optimizer, loss, metrics=None, loss_weights=None) -> None:
         """Attach optimizer, loss(es) and metrics, Keras-style.

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from kconf.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml")
+                 if not p.name.startswith("sweep_"))  # sweep files: tests/test_sweep*.py
 runner = CliRunner()
 
 

@@ -18,7 +18,8 @@ from kconf.config import load_config
 from kconf.train.trained import load_trained
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml")
+                 if not p.name.startswith("sweep_"))  # sweep files: tests/test_sweep*.py
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/kconf.schema.json"
 runner = CliRunner()
 

@@ -18,7 +18,8 @@ import kconf
 from kconf.data.sources import load_splits
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml")
+                 if not p.name.startswith("sweep_"))  # sweep files: tests/test_sweep*.py
 SAMPLES = 3  # one small batch: enough to run every layer, small enough for vgg's 100x100 images
 
 

@@ -115,7 +115,7 @@ def read_run(path: str | os.PathLike) -> RunInfo:
     status = _read_json(path / "status.json")
     rows = _read_rows(path / "metrics.jsonl")
     state = str(status.get("status", "unknown"))
-    if state == "running" and not _process_alive(status.get("pid"), status.get("host")):
+    if state == "running" and not process_alive(status.get("pid"), status.get("host")):
         state = "interrupted"
     started = status.get("started")
     when = (datetime.fromtimestamp(started).isoformat(timespec="seconds")
@@ -181,7 +181,7 @@ def _planned_epochs(path: Path) -> int | None:
     return epochs if isinstance(epochs, int) else None
 
 
-def _process_alive(pid, host) -> bool:
+def process_alive(pid, host) -> bool:
     """Whether the process that wrote a 'running' status still exists. A run on another host,
     or a status without a pid, cannot be checked and counts as alive."""
     if not isinstance(pid, int) or (host and host != socket.gethostname()):

@@ -19,6 +19,7 @@ from kconf.train.resolve import overrides_yaml
 from kconf.train.runs import (
     SOURCE_FILE,
     RunRecorder,
+    claim_run_dir,
     create_run_dir,
     save_weights,
     source_info,
@@ -74,8 +75,9 @@ class Run:
             raise
         return self.history
 
-    def evaluate(self) -> dict | None:
-        """The docs' ``model.evaluate`` on the test split, if the config has one."""
+    def evaluate(self, status: str = "finished", **info) -> dict | None:
+        """The docs' ``model.evaluate`` on the test split, if the config has one; then
+        ``status.json`` says ``status`` (a sweep's ``stopped``), with ``info`` added."""
         test = self.splits.get("test")
         if test is not None:
             try:
@@ -87,12 +89,13 @@ class Run:
                 raise
             write_atomic(self.run_dir / "evaluation.json",
                          json.dumps(self.evaluation, indent=2) + "\n")
-        self.recorder.write_status("finished")
+        self.recorder.write_status(status, **info)
         return self.evaluation
 
 
 def prepare_run(cfg, output_dir: Path | str = "runs",
-                overrides: Mapping[str, Any] | None = None) -> Run:
+                overrides: Mapping[str, Any] | None = None,
+                run_dir: Path | str | None = None) -> Run:
     """Build the model and load the data (so config mistakes surface before any folder is
     made), then create the run folder with the config as written, resolved, the overrides,
     the package versions, where the config came from (``source.json``) and the summary.
@@ -101,6 +104,8 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         cfg: the validated config (overrides already applied).
         output_dir: where ``<name>/<timestamp>/`` folders go.
         overrides: the dotted overrides that were applied, recorded in ``overrides.yaml``.
+        run_dir: this folder instead of a new ``<output_dir>/<name>/<timestamp>/`` (a
+            sweep's trial folder); created if missing, refused if it already holds a run.
 
     Returns:
         The prepared ``Run``.
@@ -112,7 +117,10 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)
     check_monitors(cfg, model, splits)
-    run_dir = create_run_dir(Path(output_dir), cfg.name)
+    if run_dir is None:
+        run_dir = create_run_dir(Path(output_dir), cfg.name)
+    else:
+        run_dir = claim_run_dir(Path(run_dir))
     source = cfg.source.text
     if source is None:
         source = yaml.safe_dump(cfg.to_data(), sort_keys=False)

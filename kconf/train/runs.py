@@ -36,6 +36,22 @@ def create_run_dir(root: Path, name: str, now: datetime | None = None) -> Path:
     raise FileExistsError(f"too many runs named {name!r} at {stamp}")
 
 
+RUN_FILES = ("status.json", "metrics.jsonl", "config.yaml")
+
+
+def claim_run_dir(path: Path) -> Path:
+    """A given folder for a new run (a sweep's trial folder): created if missing.
+
+    Raises:
+        FileExistsError: the folder already holds a run (continue it with ``resume_run``).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if any((path / name).exists() for name in RUN_FILES):
+        raise FileExistsError(f"{path} already holds a run; resume it or choose another folder")
+    return path
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write to a temporary sibling, fsync, then rename over ``path``."""
     path = Path(path)

@@ -155,3 +155,60 @@ def set_named_weights(model: Model, named: Mapping[str, np.ndarray], file: str) 
         raise ConfigError(problems, file)
     for current, value in plan:
         current[...] = value  # in place: the optimizer keeps referring to the same arrays
+
+
+def read_initial_weights(path: str | os.PathLike, cfg) -> dict[str, np.ndarray]:
+    """The weights ``kconf train --init-weights`` starts from, checked against the config's
+    model before any run folder is made.
+
+    Args:
+        path: a ``weights.npz`` written by kconf (``kconf train``, ``kconf import-keras``) or
+            a checkpoint (``checkpoints/last.npz``, ``best.npz``), whose weights are used.
+        cfg: the run's validated config.
+
+    Returns:
+        ``layer/weight`` -> array, every one of the model's weights.
+
+    Raises:
+        ConfigError: an unreadable file, or weights that do not fit the model (each layer
+            named).
+    """
+    named = read_weight_file(path)
+    set_named_weights(build_model(cfg), named, str(path))
+    return named
+
+
+def read_weight_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The weights of a ``weights.npz`` or of a checkpoint (``checkpoints/last.npz``).
+
+    Raises:
+        ConfigError: a missing, unreadable or corrupted file.
+    """
+    from kconf.train.checkpoint import CheckpointError, load_checkpoint
+
+    named = read_weights(path)
+    if "header" in named:  # a checkpoint: its weights are stored as weights/<layer>/<name>
+        try:
+            return load_checkpoint(Path(path)).weights
+        except CheckpointError as exc:
+            raise ConfigError([Problem(str(exc), (), SourcePos(str(path)))]) from None
+    return named
+
+
+def start_from_weights(run, named: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Put initial weights into a prepared run's model (fine-tuning) and record where they
+    came from in the run's ``source.json`` (``init_weights``).
+
+    Args:
+        run: a ``Run`` from ``prepare_run``.
+        named: what ``read_initial_weights`` returned.
+        path: the weights file, recorded as an absolute path.
+    """
+    import json
+
+    from kconf.train.runs import SOURCE_FILE, read_source_info, write_atomic
+
+    set_named_weights(run.model, named, str(path))
+    info = dict(read_source_info(run.run_dir))
+    info["init_weights"] = str(Path(path).resolve())
+    write_atomic(run.run_dir / SOURCE_FILE, json.dumps(info, indent=2) + "\n")

@@ -1,0 +1,308 @@
+"""A kconf model as Keras 3 writes one: ``model.to_json()``'s JSON, and a ``.keras`` archive
+(config.json, metadata.json, model.weights.h5) that ``keras.saving.load_model`` opens.
+
+Keras is not needed: the JSON and the weight file's layout are written here. Two Keras facts
+matter for the weights: ``load_model`` finds a layer's variables by its position among the
+layers of its class (``layers/dense_1/vars``) in the order Keras gives a rebuilt model's
+layers, so the layers are listed in that order (``keras_layer_order``, the order of Keras's
+``map_graph``: by depth from the outputs, then by first visit); and a recurrent layer's
+variables belong to its cell (``layers/lstm/cell/vars``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from kconf.engine.layers.input import InputLayer
+from kconf.engine.layers.recurrent import Recurrent
+from kconf.engine.layers.time_distributed import TimeDistributed
+from kconf.errors import ConfigError, Problem
+from kconf.graph.construct import snake_case
+from kconf.graph.model_layer import ModelLayer
+from kconf.keras_io.compile import keras_compile_config
+from kconf.keras_io.h5 import Group, write_weights
+from kconf.keras_io.layers import keras_args
+from kconf.keras_io.source import ARCHIVE_CONFIG, ARCHIVE_METADATA, ARCHIVE_WEIGHTS
+
+#: The Keras version whose formats kconf writes (and was checked against).
+KERAS_VERSION = "3.15.1"
+
+#: Keras 3's float32 dtype policy, as every layer config carries it.
+FLOAT32 = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+           "registered_name": None}
+
+
+def keras_json(model) -> dict[str, Any]:
+    """What Keras 3's ``model.to_json()`` writes for this model (parsed).
+
+    Args:
+        model: a kconf ``Model``; when compiled, its optimizer, losses and metrics become
+            ``compile_config``.
+
+    Returns:
+        The model's JSON as a dict.
+
+    Raises:
+        ConfigError: a setting Keras cannot express (a lazy sparse optimizer...), all listed.
+    """
+    problems: list[str] = []
+    entry = _model_entry(model.graph, model.name, model.sequential)
+    if model.optimizer is not None:
+        entry["compile_config"] = keras_compile_config(model, problems.append)
+    if problems:
+        raise ConfigError([Problem(p) for p in problems])
+    return entry
+
+
+def export_keras(model, out: str | os.PathLike, weights: bool = True) -> list[Path]:
+    """Write ``OUT.json`` and, with ``weights``, ``OUT.keras`` (the model and its weights).
+
+    Args:
+        model: a kconf ``Model`` (built when ``weights``).
+        out: the path stem; a ``.json`` or ``.keras`` suffix is dropped.
+        weights: also write the ``.keras`` archive.
+
+    Returns:
+        The files written.
+    """
+    stem = Path(out)
+    if stem.suffix in (".json", ".keras"):
+        stem = stem.with_suffix("")
+    data = keras_json(model)
+    written = [stem.with_name(stem.name + ".json")]
+    _write(written[0], json.dumps(data, indent=1) + "\n")
+    if weights:
+        written.append(stem.with_name(stem.name + ".keras"))
+        _write(written[1], _archive(model, data))
+    return written
+
+
+def export_model(config: str | os.PathLike, out: str | os.PathLike,
+                 weights: str | os.PathLike | None = None) -> list[Path]:
+    """``kconf export-keras``: a config (or run folder) and its weights, as Keras files.
+
+    Args:
+        config: a config file, or a run folder (its ``resolved.yaml``, and its
+            ``weights.npz`` unless ``weights`` is given).
+        out: the path stem (``OUT.json``, ``OUT.keras``).
+        weights: a run folder, a ``weights.npz`` or a checkpoint; without weights (and a
+            config file) only ``OUT.json`` is written.
+
+    Returns:
+        The files written.
+
+    Raises:
+        ConfigError: a config problem, weights that do not fit (naming the layer), or a
+            setting Keras cannot express.
+    """
+    from kconf.api import build_model
+    from kconf.train.resolve import resolve_config
+    from kconf.train.runs import read_source_info
+    from kconf.train.trained import (RESOLVED, WEIGHTS, is_run_dir, read_weight_file,
+                                     set_named_weights)
+
+    config = Path(config)
+    base = None
+    if is_run_dir(config):
+        base = read_source_info(config).get("base_dir")
+        if weights is None:
+            weights = config / WEIGHTS
+        config = config / RESOLVED
+    if weights is not None and is_run_dir(weights):
+        weights = Path(weights) / WEIGHTS
+    cfg, _ = resolve_config(config, (), base_dir=base if base and Path(base).is_dir() else None)
+    model = build_model(cfg)
+    if weights is not None:
+        set_named_weights(model, read_weight_file(weights), str(weights))
+    return export_keras(model, out, weights=weights is not None)
+
+
+def save_keras(model, path: str | os.PathLike) -> Path:
+    """Save a built model as a ``.keras`` archive (or only its JSON for a ``.json`` path).
+
+    Args:
+        model: a built kconf ``Model``.
+        path: ``something.keras`` (or ``something.json``).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    data = keras_json(model)
+    if path.suffix == ".json":
+        _write(path, json.dumps(data, indent=1) + "\n")
+    else:
+        _write(path, _archive(model, data))
+    return path
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    """Write a file atomically, making its folder."""
+    from kconf.train.runs import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+
+
+def _archive(model, data: dict[str, Any]) -> bytes:
+    """The bytes of a ``.keras`` zip: config, metadata and weights."""
+    import io
+
+    metadata = {"keras_version": KERAS_VERSION,
+                "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(ARCHIVE_METADATA, json.dumps(metadata))
+        archive.writestr(ARCHIVE_CONFIG, json.dumps(data))
+        archive.writestr(ARCHIVE_WEIGHTS, write_weights(weight_groups(model)))
+    return buffer.getvalue()
+
+
+# --- the model's JSON ------------------------------------------------------------------------
+
+
+def _model_entry(graph, name: str, sequential: bool) -> dict[str, Any]:
+    """A Sequential or Functional model's entry (its layers, its connections)."""
+    if sequential:
+        layers = [_layer_entry(l) for l in graph.layers]
+        return {"module": "keras", "class_name": "Sequential",
+                "config": {"name": name, "trainable": True, "dtype": FLOAT32,
+                           "layers": layers},
+                "registered_name": None}
+    entries = []
+    for layer in keras_layer_order(graph):
+        entry = _layer_entry(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [_node(n) for n in layer.inbound_nodes
+                                  if not isinstance(layer, InputLayer)]
+        entries.append(entry)
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {"name": name, "trainable": True, "layers": entries,
+                       "input_layers": _refs(graph.inputs),
+                       "output_layers": _refs(graph.outputs)},
+            "registered_name": "Functional"}
+
+
+def _refs(tensors) -> list:
+    """``[layer, node, tensor]`` triples; one bare triple for one tensor, as Keras writes."""
+    refs = [[t.node.layer.name, t.node.index, t.index] for t in tensors]
+    return refs[0] if len(refs) == 1 else refs
+
+
+def _node(node) -> dict[str, Any]:
+    """One call: its tensors as ``__keras_tensor__`` objects (a list for merge layers)."""
+    tensors = [{"class_name": "__keras_tensor__",
+                "config": {"shape": list(t.shape), "dtype": t.dtype,
+                           "keras_history": [t.node.layer.name, t.node.index, t.index]}}
+               for t in node.inputs]
+    args = [tensors] if node.layer.n_inputs != 1 else tensors
+    return {"args": args, "kwargs": {}}
+
+
+def _layer_entry(layer) -> dict[str, Any]:
+    """A layer's ``{module, class_name, config, registered_name}``."""
+    if isinstance(layer, ModelLayer):
+        return _model_entry(layer.graph, layer.name, layer.kind == "Sequential")
+    if isinstance(layer, InputLayer):
+        return {"module": "keras.layers", "class_name": "InputLayer",
+                "config": {"batch_shape": [layer.batch_size, *layer.shape],
+                           "dtype": layer.dtype, "sparse": False, "name": layer.name},
+                "registered_name": None}
+    cls = type(layer).__name__
+    config = {"name": layer.name, "trainable": layer.trainable, "dtype": FLOAT32}
+    if isinstance(layer, TimeDistributed):
+        config["layer"] = _layer_entry(layer.layer)
+    else:
+        config.update(keras_args(cls, layer))
+    return {"module": "keras.layers", "class_name": cls, "config": config,
+            "registered_name": None}
+
+
+def keras_layer_order(graph) -> list:
+    """A functional graph's layers in the order Keras's ``map_graph`` gives them: by
+    decreasing depth (the longest path to an output), ties by first visit in a depth-first
+    walk from the outputs; inputs no output depends on last."""
+    visited_first: dict[int, int] = {}
+    ordered_nodes: list = []
+    finished: set[int] = set()
+
+    def visit(node) -> None:
+        if id(node) in finished:
+            return
+        visited_first.setdefault(id(node.layer), len(visited_first))
+        for tensor in node.inputs:
+            visit(tensor.node)
+        finished.add(id(node))
+        ordered_nodes.append(node)
+
+    for tensor in graph.outputs:
+        visit(tensor.node)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    layers = {}
+    for node in reversed(ordered_nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        layers[id(node.layer)] = node.layer
+        node_depth[id(node)] = depth
+        for tensor in node.inputs:
+            parent = id(tensor.node)
+            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    for tensor in graph.inputs:
+        if id(tensor.node.layer) not in layer_depth:
+            layer_depth[id(tensor.node.layer)] = 0
+            visited_first[id(tensor.node.layer)] = -1
+            layers[id(tensor.node.layer)] = tensor.node.layer
+    return [layers[key] for key in sorted(layer_depth, key=lambda k: (-layer_depth[k],
+                                                                      visited_first[k]))]
+
+
+# --- the weights file --------------------------------------------------------------------------
+
+
+def weight_groups(model) -> list[Group]:
+    """The groups of the ``model.weights.h5`` Keras 3 writes for this model."""
+    groups = [Group("", model.name)]
+    _container(groups, "", model.graph, model.sequential)
+    return groups
+
+
+def _container(groups: list[Group], path: str, graph, sequential: bool) -> None:
+    """A model's ``layers/<class>[_<n>]`` groups, numbered per class in Keras's order."""
+    layers = graph.layers if sequential else keras_layer_order(graph)
+    used: dict[str, int] = {}
+    for layer in layers:
+        if sequential and isinstance(layer, InputLayer):
+            continue  # a Sequential model's layers do not include its input
+        base = snake_case(_keras_class(layer))
+        count = used.get(base)
+        used[base] = 0 if count is None else count + 1
+        key = base if count is None else f"{base}_{count + 1}"
+        _layer_groups(groups, f"{path}layers/{key}", layer)
+
+
+def _layer_groups(groups: list[Group], path: str, layer) -> None:
+    """One layer's group(s): its own vars, its cell's, its wrapped layer's, its layers'."""
+    if isinstance(layer, ModelLayer):
+        groups.append(Group(path, layer.name))
+        _container(groups, path + "/", layer.graph, layer.kind == "Sequential")
+    elif isinstance(layer, TimeDistributed):
+        groups.append(Group(path, layer.name))
+        _layer_groups(groups, path + "/layer", layer.layer)
+    elif isinstance(layer, Recurrent):
+        groups.append(Group(path, layer.name))
+        cell = f"{snake_case(type(layer).__name__)}_cell"
+        groups.append(Group(path + "/cell", cell, list(layer.weights.values())))
+    else:
+        groups.append(Group(path, layer.name, list(layer.weights.values())))
+
+
+def _keras_class(layer) -> str:
+    """The Keras class a layer is saved as (Sequential or Functional for a model)."""
+    if isinstance(layer, ModelLayer):
+        return layer.kind
+    return type(layer).__name__

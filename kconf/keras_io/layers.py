@@ -1,0 +1,443 @@
+"""Keras layer arguments <-> kconf layer arguments: one ``Rule`` per layer class kconf has.
+
+kconf's argument names, meanings and defaults are Keras's, so most values pass through; a
+few need translating both ways (activations, initializers, int-or-pair sizes). Every key of a
+Keras layer config is one of:
+
+- an argument kconf implements (``Rule.args``): imported, and written to YAML only when it
+  differs from kconf's default (the config schema's, which are Keras's);
+- a Keras argument kconf implements only at the value(s) in ``Rule.fixed``
+  (``kernel_regularizer: null``, ``dilation_rate: [1, 1]``): any other value is reported;
+- an argument that changes no number (``Rule.ignored``, ``COMMON_IGNORED``: a name, a seed
+  for initial values kconf draws itself, ``unroll``);
+
+and anything else is reported too: an import never drops an argument silently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from kconf.config.layers import LAYER_SPECS
+from kconf.config.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
+from kconf.keras_io.findings import Unsupported
+
+# --- value converters ----------------------------------------------------------------------
+
+
+class Plain:
+    """A value that means the same in both: numbers, booleans, an axis."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        """A Keras value in kconf's form (``version``: the file's Keras major version).
+
+        Raises:
+            Unsupported: a value kconf cannot reproduce, saying why.
+        """
+        return value
+
+    def to_keras(self, value: Any) -> Any:
+        """An engine layer's value in Keras's form."""
+        return list(value) if isinstance(value, tuple) else value
+
+    def same(self, value: Any, default: Any) -> bool:
+        """Whether ``value`` (kconf's form) equals the schema's default."""
+        return _plain(value) == _plain(default)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, for comparisons."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+class Pair(Plain):
+    """Keras's int-or-pair sizes (``kernel_size: 3``), kept as written; None passes."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, (list, tuple)) and len(value) == 2)
+        if value is not None and not ok:
+            raise Unsupported(f"expected an integer or two, got {value!r}")
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    def same(self, value: Any, default: Any) -> bool:
+        return _pair(value) == _pair(default)
+
+
+def _pair(value: Any) -> Any:
+    """An int-or-pair as a pair (a list), for comparisons."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value, value]
+    return _plain(value)
+
+
+class Padding(Plain):
+    """``valid`` or ``same`` (Keras also has ``causal``, which kconf does not)."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        text = str(value).lower()
+        if text not in PADDING_NAMES:
+            raise Unsupported(f"padding {value!r} is not supported by kconf (only "
+                              f"{' and '.join(PADDING_NAMES)})")
+        return text
+
+
+#: Keras 2's hard_sigmoid was 0.2·x + 0.5; Keras 3's (and kconf's) is x/6 + 1/2.
+_KERAS2_HARD_SIGMOID = ("Keras 2's hard_sigmoid (clip(0.2·x + 0.5)) differs from kconf's, which "
+                        "is Keras 3's (clip(x/6 + 1/2)); use sigmoid, or save the model with "
+                        "Keras 3")
+
+
+class Activation(Plain):
+    """An activation by name; None and ``linear`` are the same."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        if value is None:
+            return "linear"
+        if isinstance(value, dict):  # Keras 3's serialised function, or an activation object
+            if value.get("class_name") == "function" and isinstance(value.get("config"), str):
+                value = value["config"]
+            else:
+                raise Unsupported(f"the activation {value.get('class_name')!r} object is not "
+                                  "supported by kconf (give an activation by name)")
+        if version < 3 and value == "hard_sigmoid":
+            raise Unsupported(_KERAS2_HARD_SIGMOID)
+        if value not in ACTIVATION_NAMES:
+            raise Unsupported(f"activation {value!r} is not supported by kconf (kconf has "
+                              f"{', '.join(ACTIVATION_NAMES)})")
+        return value
+
+    def to_keras(self, value: Any) -> Any:
+        return activation_name(value)
+
+    def same(self, value: Any, default: Any) -> bool:
+        return (value or "linear") == (default or "linear")
+
+
+def activation_name(fn: Any) -> str:
+    """The Keras name of an engine activation (a function, a recurrent ``StepActivation``,
+    a name or None)."""
+    from kconf.engine.activations import ACTIVATIONS
+
+    fn = getattr(fn, "fn", fn)
+    if fn is None:
+        return "linear"
+    if isinstance(fn, str):
+        return fn
+    for name, candidate in ACTIVATIONS.items():
+        if candidate is fn:
+            return name
+    raise ValueError(f"activation {fn!r} has no Keras name")
+
+
+#: Keras initializer class -> (kconf name, Keras's arguments with their defaults).
+INITIALIZERS: dict[str, tuple[str, dict[str, float]]] = {
+    "GlorotUniform": ("glorot_uniform", {}),
+    "GlorotNormal": ("glorot_normal", {}),
+    "HeUniform": ("he_uniform", {}),
+    "HeNormal": ("he_normal", {}),
+    "LecunUniform": ("lecun_uniform", {}),
+    "LecunNormal": ("lecun_normal", {}),
+    "Zeros": ("zeros", {}),
+    "Ones": ("ones", {}),
+    "RandomNormal": ("random_normal", {"mean": 0.0, "stddev": 0.05}),
+    "RandomUniform": ("random_uniform", {"minval": -0.05, "maxval": 0.05}),
+    "TruncatedNormal": ("truncated_normal", {"mean": 0.0, "stddev": 0.05}),
+    "Constant": ("constant", {"value": 0.0}),
+    "Orthogonal": ("orthogonal", {"gain": 1.0}),
+}
+_INITIALIZER_CLASS = {name: cls for cls, (name, _) in INITIALIZERS.items()}
+
+#: VarianceScaling(scale, mode, distribution) -> the named initializer it is (Keras 2 wrote
+#: glorot_uniform that way; its "normal" meant truncated normal).
+_VARIANCE_SCALING = {
+    (1.0, "fan_avg", "uniform"): "glorot_uniform",
+    (1.0, "fan_avg", "truncated_normal"): "glorot_normal",
+    (2.0, "fan_in", "uniform"): "he_uniform",
+    (2.0, "fan_in", "truncated_normal"): "he_normal",
+    (1.0, "fan_in", "uniform"): "lecun_uniform",
+    (1.0, "fan_in", "truncated_normal"): "lecun_normal",
+}
+
+#: Initializer arguments that change no number kconf computes: kconf draws initial values
+#: from its own seeded stream, so Keras's initializer seed cannot apply.
+_INITIALIZER_IGNORED = ("seed",)
+#: Keras 3.15's fan axes of variance-scaling initializers, supported at their default.
+_INITIALIZER_FIXED = {"input_axes": None, "output_axes": None}
+
+
+class Initializer(Plain):
+    """An initializer: a name, or ``{name: {non-default args}}`` in kconf; a
+    ``{class_name, config}`` object (or a name) in Keras."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        if isinstance(value, str):
+            if value in INITIALIZER_NAMES:
+                return value
+            value = {"class_name": value, "config": {}}
+        if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
+            raise Unsupported(f"cannot read the initializer {value!r}")
+        cls = value["class_name"]
+        config = dict(value.get("config") or {})
+        for key in _INITIALIZER_IGNORED:
+            config.pop(key, None)
+        for key, allowed in _INITIALIZER_FIXED.items():
+            if config.pop(key, allowed) != allowed:
+                raise Unsupported(f"initializer {cls} with {key} is not supported by kconf")
+        if cls == "VarianceScaling":
+            return _variance_scaling(config)
+        if cls not in INITIALIZERS:
+            raise Unsupported(f"initializer {cls!r} is not supported by kconf (kconf has "
+                              f"{', '.join(INITIALIZER_NAMES)})")
+        name, defaults = INITIALIZERS[cls]
+        unknown = sorted(set(config) - set(defaults))
+        if unknown:
+            raise Unsupported(f"initializer {cls} argument(s) {', '.join(unknown)} are not "
+                              "supported by kconf")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in config.values()):
+            raise Unsupported(f"initializer {cls} takes numbers in kconf, got {config!r}")
+        return compact_initializer(name, config)
+
+    def to_keras(self, value: Any) -> Any:
+        if isinstance(value, str):
+            name, args = value, {}
+        else:
+            ((name, args),) = value.items()
+        cls = _INITIALIZER_CLASS[name]
+        config = {"seed": None} if cls not in ("Zeros", "Ones", "Constant") else {}
+        config.update({**INITIALIZERS[cls][1], **args})
+        return {"module": "keras.initializers", "class_name": cls, "config": config,
+                "registered_name": None}
+
+    def same(self, value: Any, default: Any) -> bool:
+        return normal_initializer(value) == normal_initializer(default)
+
+
+def _variance_scaling(config: Mapping[str, Any]) -> str:
+    """The named initializer a VarianceScaling config is (glorot, he, lecun)."""
+    key = (float(config.get("scale", 1.0)), config.get("mode", "fan_in"),
+           config.get("distribution", "truncated_normal"))
+    if key[2] == "normal":
+        key = (key[0], key[1], "truncated_normal")
+    unknown = sorted(set(config) - {"scale", "mode", "distribution"})
+    if key not in _VARIANCE_SCALING or unknown:
+        raise Unsupported(f"VarianceScaling{key} is not one of kconf's initializers "
+                          "(glorot_*, he_*, lecun_*)")
+    return _VARIANCE_SCALING[key]
+
+
+def compact_initializer(name: str, args: Mapping[str, Any]) -> Any:
+    """``name``, or ``{name: {the args that differ from the defaults}}``."""
+    cls = _INITIALIZER_CLASS[name]
+    defaults = INITIALIZERS[cls][1]
+    changed = {k: v for k, v in args.items() if k not in defaults or v != defaults[k]}
+    return {name: changed} if changed else name
+
+
+def normal_initializer(value: Any) -> Any:
+    """An initializer in any kconf form (a name, ``{name: {args}}``, a validated spec) in its
+    compact form, for comparisons."""
+    if hasattr(value, "tag") and hasattr(value, "args"):  # a validated {name: {args}} spec
+        value = {value.tag: value.args.model_dump()}
+    if isinstance(value, dict):
+        ((name, args),) = value.items()
+        return compact_initializer(name, dict(args or {}))
+    return value
+
+
+# --- the rules -----------------------------------------------------------------------------
+
+PLAIN, PAIR, PADDING, ACTIVATION, INITIALIZER = (Plain(), Pair(), Padding(), Activation(),
+                                                 Initializer())
+
+_REGULARIZERS = "regularizers are not implemented in kconf"
+_CONSTRAINTS = "constraints are not implemented in kconf"
+
+
+def _none(*names: str, reason: str) -> dict[str, tuple[tuple[Any, ...], str]]:
+    """``fixed`` entries for arguments kconf supports only when null."""
+    return {n: ((None,), reason) for n in names}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one Keras layer class's config maps to kconf.
+
+    Attributes:
+        args: argument -> converter, for the arguments kconf implements (same name in both).
+        fixed: Keras argument -> (the values kconf's layer behaves like, why no other value
+            is supported).
+        ignored: arguments that change no number.
+    """
+
+    args: dict[str, Plain]
+    fixed: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
+    ignored: frozenset[str] = frozenset()
+
+
+#: Keys any layer config may have that change no number, or are read elsewhere (the input
+#: shape of a Sequential model's first layer; ``trainable`` and ``dtype`` are checked apart).
+COMMON_IGNORED = frozenset({"name", "trainable", "dtype", "batch_input_shape", "batch_shape",
+                            "input_shape", "batch_size", "autocast", "lora_alpha"})
+#: Keys any layer config may have that kconf supports at one value.
+COMMON_FIXED = {
+    **_none("activity_regularizer", reason=_REGULARIZERS),
+    **_none("quantization_config", "lora_rank", reason="quantized and LoRA layers are not "
+                                                       "implemented in kconf"),
+}
+
+_DENSE_WEIGHTS = {"kernel_initializer": INITIALIZER, "bias_initializer": INITIALIZER}
+_DENSE_FIXED = {**_none("kernel_regularizer", "bias_regularizer", reason=_REGULARIZERS),
+                **_none("kernel_constraint", "bias_constraint", reason=_CONSTRAINTS)}
+_CHANNELS_LAST = {"data_format": (("channels_last", None), "kconf is channels_last only")}
+_RECURRENT_ARGS = {
+    "units": PLAIN, "activation": ACTIVATION, "use_bias": PLAIN,
+    "kernel_initializer": INITIALIZER, "recurrent_initializer": INITIALIZER,
+    "bias_initializer": INITIALIZER, "return_sequences": PLAIN, "return_state": PLAIN,
+    "go_backwards": PLAIN,
+}
+_RECURRENT_FIXED = {
+    **_none("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+            reason=_REGULARIZERS),
+    **_none("kernel_constraint", "recurrent_constraint", "bias_constraint",
+            reason=_CONSTRAINTS),
+    "dropout": ((0, 0.0), "dropout inside recurrent layers is not implemented in kconf; put "
+                          "a Dropout layer before or after"),
+    "recurrent_dropout": ((0, 0.0), "recurrent dropout is not implemented in kconf"),
+    "stateful": ((False,), "stateful recurrent layers are not implemented in kconf"),
+    "time_major": ((False,), "kconf's sequences are batch-major"),
+}
+#: unroll and implementation choose how the same numbers are computed; masks are not
+#: supported at all, so zero_output_for_mask changes nothing.
+_RECURRENT_IGNORED = frozenset({"unroll", "implementation", "zero_output_for_mask", "seed",
+                                "use_cudnn"})
+_MERGE = Rule({})
+
+RULES: dict[str, Rule] = {
+    "Dense": Rule({"units": PLAIN, "activation": ACTIVATION, "use_bias": PLAIN,
+                   **_DENSE_WEIGHTS}, _DENSE_FIXED),
+    "Activation": Rule({"activation": ACTIVATION}),
+    "Dropout": Rule({"rate": PLAIN},
+                    _none("noise_shape", reason="kconf's Dropout has no noise_shape"),
+                    frozenset({"seed"})),
+    "Flatten": Rule({}, _CHANNELS_LAST),
+    "Conv2D": Rule({"filters": PLAIN, "kernel_size": PAIR, "strides": PAIR, "padding": PADDING,
+                    "activation": ACTIVATION, "use_bias": PLAIN, **_DENSE_WEIGHTS},
+                   {**_DENSE_FIXED, **_CHANNELS_LAST,
+                    "dilation_rate": ((1, [1, 1]), "dilated convolutions are not "
+                                                   "implemented in kconf"),
+                    "groups": ((1,), "grouped convolutions are not implemented in kconf")}),
+    "MaxPooling2D": Rule({"pool_size": PAIR, "strides": PAIR, "padding": PADDING},
+                         _CHANNELS_LAST),
+    "Embedding": Rule({"input_dim": PLAIN, "output_dim": PLAIN,
+                       "embeddings_initializer": INITIALIZER},
+                      {**_none("embeddings_regularizer", reason=_REGULARIZERS),
+                       **_none("embeddings_constraint", reason=_CONSTRAINTS),
+                       "mask_zero": ((False,), "masking is not implemented in kconf"),
+                       "sparse": ((False,), "sparse embeddings are not implemented in kconf")},
+                      # Keras 2's input_length only restates the input's shape
+                      frozenset({"input_length"})),
+    "SimpleRNN": Rule(dict(_RECURRENT_ARGS), _RECURRENT_FIXED, _RECURRENT_IGNORED),
+    "LSTM": Rule({**_RECURRENT_ARGS, "recurrent_activation": ACTIVATION,
+                  "unit_forget_bias": PLAIN}, _RECURRENT_FIXED, _RECURRENT_IGNORED),
+    "GRU": Rule({**_RECURRENT_ARGS, "recurrent_activation": ACTIVATION,
+                 "reset_after": PLAIN}, _RECURRENT_FIXED, _RECURRENT_IGNORED),
+    "Concatenate": Rule({"axis": PLAIN}),
+    "Add": _MERGE, "Subtract": _MERGE, "Multiply": _MERGE, "Average": _MERGE,
+    "Maximum": _MERGE, "Minimum": _MERGE,
+    "Dot": Rule({"axes": PLAIN, "normalize": PLAIN}),
+    "TimeDistributed": Rule({}, {}, frozenset({"layer"})),  # its layer is read apart
+}
+
+#: Layer classes without arguments of their own that combine several inputs.
+MERGE_CLASSES = ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+                 "Dot")
+
+
+def kconf_default(class_name: str, arg: str) -> Any:
+    """kconf's default of a layer argument (the config schema's), or a sentinel when the
+    argument is required."""
+    spec = LAYER_SPECS[class_name]
+    args_type = spec.model_fields[class_name].annotation
+    info = args_type.model_fields[arg]
+    if info.is_required():
+        return _REQUIRED
+    return info.get_default(call_default_factory=True)
+
+
+_REQUIRED = object()
+
+
+def float_policy(value: Any) -> str | None:
+    """The name of a layer's dtype (a Keras 3 policy object, a Keras 2 string or policy, or
+    None); None when there is none."""
+    if isinstance(value, dict):
+        return (value.get("config") or {}).get("name")
+    return value
+
+
+def layer_args(class_name: str, config: Mapping[str, Any], version: int,
+               report) -> dict[str, Any]:
+    """A Keras layer config as kconf arguments, defaults left out, in Keras's order.
+
+    Args:
+        class_name: a key of ``RULES``.
+        config: the layer's Keras config.
+        version: the Keras major version of the file (2 or 3): some names changed meaning.
+        report: ``report(key, message)`` for each argument kconf cannot honour.
+
+    Returns:
+        The kconf arguments (``trainable: false`` when the layer is frozen).
+    """
+    rule = RULES[class_name]
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in rule.args:
+            try:
+                converted = rule.args[key].to_kconf(value, version)
+            except Unsupported as why:
+                report(key, str(why))
+                continue
+            if not _is_default(class_name, key, converted, config):
+                out[key] = converted
+        elif key in rule.fixed or key in COMMON_FIXED:
+            allowed, why = rule.fixed.get(key) or COMMON_FIXED[key]
+            if value not in allowed:
+                report(key, f"{key}={_show(value)} is not supported by kconf"
+                            + (f" ({why})" if why else ""))
+        elif key == "dtype":
+            policy = float_policy(value)
+            if policy not in (None, "float32"):
+                report(key, f"dtype {policy!r} changes the numbers: kconf computes in float32")
+        elif key == "trainable":
+            if value is False:
+                out["trainable"] = False
+        elif key not in rule.ignored and key not in COMMON_IGNORED:
+            report(key, f"argument {key!r} is not supported by kconf")
+    return out
+
+
+def _is_default(class_name: str, key: str, value: Any, config: Mapping[str, Any]) -> bool:
+    """Whether an argument (kconf's form) has kconf's default, which the YAML leaves out;
+    MaxPooling2D's strides default to its pool_size, as Keras's do."""
+    if class_name == "MaxPooling2D" and key == "strides" and PAIR.same(
+            value, config.get("pool_size", (2, 2))):
+        return True
+    default = kconf_default(class_name, key)
+    return default is not _REQUIRED and RULES[class_name].args[key].same(value, default)
+
+
+def _show(value: Any) -> str:
+    """A Keras value, short, for messages (an object by its class)."""
+    if isinstance(value, dict) and "class_name" in value:
+        return value["class_name"]
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def keras_args(class_name: str, layer: Any) -> dict[str, Any]:
+    """An engine layer's arguments in Keras's form (the ``config`` of its layer entry,
+    without name, trainable and dtype)."""
+    rule = RULES[class_name]
+    return {key: conv.to_keras(getattr(layer, key)) for key, conv in rule.args.items()}
