@@ -204,6 +204,7 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
     from kconf.api import build_model
     from kconf.config import load_config
     from kconf.data.sources import check_shapes, load_splits
+    from kconf.engine.backend import retain_freed_memory
     from kconf.graph.ir import graph_flops
 
     overrides: dict = {"fit.epochs": epochs}
@@ -213,6 +214,7 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
         _require_random_train_data(load_config(config_path))
         overrides["data.train.random.samples"] = samples
     cfg = load_config(config_path, overrides=overrides)
+    retain_freed_memory()  # as kconf train does (see there)
     model = build_model(cfg)
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)

@@ -10,6 +10,7 @@ import yaml
 
 from kconf.api import build_model
 from kconf.data.sources import Split, check_shapes, load_splits
+from kconf.engine.backend import retain_freed_memory
 from kconf.errors import ConfigError, Problem, TrainingError
 from kconf.model import Model
 from kconf.report.summary import render_text, summary_renderables
@@ -113,6 +114,7 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     Raises:
         ConfigError: anything wrong in the config or its data, located in the YAML.
     """
+    retain_freed_memory()  # a training process: reuse each step's large temporaries
     model = build_model(cfg)
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)
@@ -203,6 +205,7 @@ def resume_run(run_dir: Path | str) -> Run:
     base = read_source_info(run_dir).get("base_dir")
     cfg = load_config(run_dir / "resolved.yaml",
                       base_dir=base if base and Path(base).is_dir() else None)
+    retain_freed_memory()  # as prepare_run
     model = build_model(cfg)
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)
