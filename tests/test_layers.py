@@ -70,6 +70,10 @@ CASES = [
                                           activation="relu"), (2, 5, 7, 2)),
     Case("conv_nonsquare_valid", lambda: Conv2D(2, (3, 1), strides=(2, 1), use_bias=False),
          (1, 7, 4, 3)),
+    # tanh runs block by block in place; sigmoid (no in-place form) after the loop
+    Case("conv_tanh_same", lambda: Conv2D(2, 3, padding="same", activation="tanh"),
+         (3, 4, 5, 2)),
+    Case("conv_sigmoid", lambda: Conv2D(2, 2, activation="sigmoid"), (3, 4, 4, 2)),
     Case("pool_valid", lambda: MaxPooling2D(), (2, 4, 4, 2)),
     Case("pool_valid_odd", lambda: MaxPooling2D(2), (2, 5, 5, 2)),
     Case("pool_same_odd", lambda: MaxPooling2D(2, padding="same"), (2, 5, 3, 2)),

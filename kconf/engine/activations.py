@@ -187,13 +187,18 @@ ACTIVATIONS = {
 }
 
 
-_IN_PLACE = {relu: _relu_in_place, tanh: _tanh_in_place}
+_IN_PLACE = {relu: _relu_in_place, tanh: _tanh_in_place, linear: linear}
 
 
 def in_place(fn):
     """The variant of activation ``fn`` that may overwrite its input (``fn`` itself where
     there is none)."""
     return _IN_PLACE.get(fn, fn)
+
+
+def has_in_place(fn) -> bool:
+    """Whether ``in_place(fn)`` returns its input array, written over, as the output."""
+    return fn in _IN_PLACE
 
 
 def get(name):

@@ -12,6 +12,9 @@ Backward's closure holds only the input (which the graph keeps anyway) and what 
 activation's backward needs, so one layer's scratch is alive at a time, and a block of a few
 MB is still in the CPU's cache when its product reads it. The loops over blocks are memory
 blocking: their length is set by a byte budget, and each step works on whole images.
+The bias and an activation with an in-place form (relu, tanh, linear) are applied to each
+block's rows right after its product, and backward goes block by block as well (the block's
+dz, its share of the kernel gradient, its dx), so no batch-sized dz is ever made.
 
 The padding helpers here are shared with the pooling layers (TensorFlow's rule for 'same').
 """
@@ -198,81 +201,93 @@ class Conv2D(Layer):
         pads = (padding_amounts(h, kh, self.strides[0], self.padding),
                 padding_amounts(w, kw, self.strides[1], self.padding))
         dtype = xp.result_type(x, kernel)
-        z = convolve(x, kernel.reshape(kh * kw * cin, self.filters).astype(dtype, copy=False),
-                     pads, self.kernel_size, self.strides, out_hw)
-        if self.use_bias:
-            z += self.weights["bias"]
-        y, act_backward = activations.in_place(self.activation)(z)  # z is ours
+        kmat = kernel.reshape(kh * kw * cin, self.filters).astype(dtype, copy=False)
+        bias = self.weights["bias"] if self.use_bias else None
+        # Bias and activation run on each block's rows right after its product, while they
+        # are in the cache (activations with an in-place form; the others after the loop).
+        blockwise = activations.has_in_place(self.activation)
+        act = activations.in_place(self.activation)
+        z = xp.empty((n, *out_hw, self.filters), dtype=dtype)
+        block_backwards = []  # per block: the backward of its activation
+        for images, cols in im2col_blocks(x, pads, self.kernel_size, self.strides, out_hw,
+                                          dtype):
+            zb = z[images]
+            xp.matmul(cols, kmat, out=zb.reshape(-1, self.filters))
+            if bias is not None:
+                zb += bias
+            if blockwise:
+                block_backwards.append(act(zb)[1])  # in place: z becomes y block by block
+        if blockwise:
+            y = z
+        else:
+            y, act_backward = self.activation(z)
+            del z
 
         def backward(dy, need_dx=True):
-            dz = xp.ascontiguousarray(act_backward(dy))
-            dtype = xp.result_type(dz, kernel)
-            dkernel, dbias = weight_gradients(x, dz, pads, self.kernel_size, self.strides, dtype)
+            """Block by block, as forward: the block's dz (its activation's backward), the
+            kernel and bias gradients from its im2col rows (built again, not kept), and its
+            images' dx."""
+            dz_all = None if blockwise else xp.ascontiguousarray(act_backward(dy))
+            dtype = xp.result_type(dy, kernel)
+            dkernel = xp.zeros((kh * kw * cin, self.filters), dtype=dtype)
+            dbias = xp.zeros(self.filters, dtype=dtype)
+            dx = (_InputGradient(n, (h, w), kernel.astype(dtype, copy=False), pads,
+                                 self.strides) if need_dx else None)
+            blocks = im2col_blocks(x, pads, self.kernel_size, self.strides, out_hw, dtype)
+            for number, (images, cols) in enumerate(blocks):
+                if dz_all is None:
+                    dzb = xp.ascontiguousarray(block_backwards[number](dy[images]))
+                else:
+                    dzb = dz_all[images]
+                rows = dzb.reshape(-1, self.filters)
+                dkernel += cols.T @ rows
+                dbias += rows.sum(axis=0)  # per block: shorter float32 sums
+                if dx is not None:
+                    dx.add_block(images, dzb)
             self.grads["kernel"] += dkernel.reshape(kernel.shape)
             if self.use_bias:
                 self.grads["bias"] += dbias
-            if not need_dx:
-                return None
-            return input_gradient(dz, kernel.astype(dtype, copy=False), (h, w), pads,
-                                  self.strides)
+            return None if dx is None else dx.dx
 
         return y, backward
 
 
-def convolve(x, kmat, pads, window, strides, out_hw):
-    """``im2col(x) @ kmat`` as ``(n, ho, wo, cout)``, with ``kmat`` the kernel as
-    ``(kh·kw·cin, cout)``; each block's product is written straight into its rows."""
-    cout = kmat.shape[1]
-    z = xp.empty((x.shape[0], *out_hw, cout), dtype=kmat.dtype)
-    for images, cols in im2col_blocks(x, pads, window, strides, out_hw, kmat.dtype):
-        xp.matmul(cols, kmat, out=z[images].reshape(-1, cout))
-    return z
+class _InputGradient:
+    """dx of a convolution, written a block of images at a time (``add_block``).
 
-
-def weight_gradients(x, dz, pads, window, strides, dtype):
-    """``(im2col(x).T @ dz, dz summed over images and pixels)``, with the im2col matrix built
-    again block by block rather than kept from forward."""
-    cout = dz.shape[3]
-    dkernel = xp.zeros((window[0] * window[1] * x.shape[3], cout), dtype=dtype)
-    dbias = xp.zeros(cout, dtype=dtype)
-    for images, cols in im2col_blocks(x, pads, window, strides, dz.shape[1:3], dtype):
-        dzb = dz[images].reshape(-1, cout)
-        dkernel += cols.T @ dzb
-        dbias += dzb.sum(axis=0)  # per block: shorter float32 sums
-    return dkernel, dbias
-
-
-def input_gradient(dz, kernel, in_hw, pads, strides):
-    """dx of a convolution: each kernel offset (i, j) adds ``dz @ kernel[i, j].T`` into its
-    strided slice of the (padded) dx, so overlapping windows add up.
-
-    A block of images at a time, so that the products and the adds stay in the cache; the
-    first offset sets its slice, so only the rest of dx needs zeros. These kh·kw small
-    products beat one ``dz @ kernel.T`` followed by col2im (whose adds read rows strided by
-    kh·kw·cin) and dx as a convolution of the padded dz with the flipped kernel (an im2col of
-    dz as large as the forward one).
+    Each kernel offset (i, j) adds ``dz @ kernel[i, j].T`` into its strided slice of the
+    (padded) dx, so overlapping windows add up; the first offset sets its slice, so only the
+    rest of dx needs zeros. These kh·kw small products beat one ``dz @ kernel.T`` followed by
+    col2im (whose adds read rows strided by kh·kw·cin) and dx as a convolution of the padded
+    dz with the flipped kernel (an im2col of dz as large as the forward one); per block, the
+    products and the adds stay in the cache.
     """
-    n, ho, wo, cout = dz.shape
-    kh, kw, cin, _ = kernel.shape
-    sh, sw = strides
-    h, w = in_hw
-    (top, bottom), (left, right) = pads
-    padded = top or bottom or left or right
-    hp, wp = h + top + bottom, w + left + right
-    bytes_per_image = (ho * wo + (hp * wp if padded else 0)) * cin * dz.dtype.itemsize
-    block = batch_block(n, bytes_per_image)
-    dx = xp.empty((n, h, w, cin), dtype=dz.dtype)
-    product = xp.empty((block * ho * wo, cin), dtype=dz.dtype)
-    scratch = xp.empty((block, hp, wp, cin), dtype=dz.dtype) if padded else None
-    for start in range(0, n, block):
-        dzb = dz[start:start + block]
-        b = dzb.shape[0]
-        dxp = dx[start:start + b] if scratch is None else scratch[:b]
-        dzrows = dzb.reshape(-1, cout)
-        prod = product[:b * ho * wo]
+
+    def __init__(self, n: int, in_hw, kernel, pads, strides):
+        (top, bottom), (left, right) = pads
+        h, w = in_hw
+        self.kernel, self.pads, self.strides, self.in_hw = kernel, pads, strides, in_hw
+        self.padded_hw = (h + top + bottom, w + left + right) if top or bottom or left or right \
+            else None
+        self.dx = xp.empty((n, h, w, kernel.shape[2]), dtype=kernel.dtype)
+        self._product = None  # scratch for one offset's product, and for the padded dx
+        self._padded = None
+
+    def add_block(self, images: slice, dz) -> None:
+        """Write the dx of the images ``images`` from their ``dz`` (b, ho, wo, cout)."""
+        b, ho, wo, cout = dz.shape
+        kh, kw, cin, _ = self.kernel.shape
+        sh, sw = self.strides
+        if self._product is None or self._product.shape[0] < b * ho * wo:
+            self._product = xp.empty((b * ho * wo, cin), dtype=self.kernel.dtype)
+            if self.padded_hw is not None:
+                self._padded = xp.empty((b, *self.padded_hw, cin), dtype=self.kernel.dtype)
+        dxp = self.dx[images] if self.padded_hw is None else self._padded[:b]
+        dzrows = dz.reshape(-1, cout)
+        prod = self._product[:b * ho * wo]
         for i in range(kh):
             for j in range(kw):
-                xp.matmul(dzrows, kernel[i, j].T, out=prod)
+                xp.matmul(dzrows, self.kernel[i, j].T, out=prod)
                 part = prod.reshape(b, ho, wo, cin)
                 target = dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
                 if i or j:
@@ -284,6 +299,7 @@ def input_gradient(dz, kernel, in_hw, pads, strides):
                 else:
                     dxp.fill(0)
                 target[...] = part
-        if scratch is not None:
-            dx[start:start + b] = dxp[:, top:top + h, left:left + w]
-    return dx
+        if self.padded_hw is not None:
+            (top, _), (left, _) = self.pads
+            h, w = self.in_hw
+            self.dx[images] = dxp[:, top:top + h, left:left + w]
