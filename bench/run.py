@@ -276,7 +276,9 @@ def header_text(args, records: list[dict]) -> str:
         f"- machine: {machine.get('cpu_model') or platform.processor() or '?'}, "
         f"{machine.get('available_cpus', _available_cpus())} CPUs, {platform.platform()}",
         f"- kconf: Python {machine.get('python', platform.python_version())}, "
-        f"NumPy {machine.get('numpy', '?')}, BLAS {machine.get('blas') or '?'}",
+        f"NumPy {machine.get('numpy', '?')}, BLAS {machine.get('blas') or '?'}"
+        + (f" (OPENBLAS_CORETYPE={machine['blas_coretype']})"
+           if machine.get("blas_coretype") else ""),
         f"- references: {', '.join(versions) if versions else 'not run'}",
         f"- threads: {args.threads} for every runner (Keras-on-JAX uses XLA's own thread pool)",
         f"- rounds: {args.rounds}, interleaved per workload "

@@ -144,6 +144,9 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": blas,
+        # set where a machine forces OpenBLAS's kernels (this project's: Haswell's AVX2 ones
+        # on a CPU that has AVX-512)
+        "blas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
     }
 
 
