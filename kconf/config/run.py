@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Mapping
 
 import yaml
-from pydantic import AfterValidator, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import (AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSchema,
+                      model_validator)
 
 from kconf.config.callbacks import CallbackSpec
 from kconf.config.compile import CompileConfig
@@ -263,22 +264,25 @@ class RunConfig(ConfigModel):
         return yaml.safe_dump(self.to_data(), sort_keys=False, default_flow_style=None)
 
 
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a config file (for editors' completion and checks).
-
-    Returns:
-        The schema of ``RunConfig`` (validation mode) as a dict.
-    """
-    schema = RunConfig.model_json_schema(mode="validation")
-    schema["title"] = "kconf config"
+def model_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a file validated by ``model``, for editors'
+    completion and checks: the model's validation-mode schema, titled."""
+    schema = model.model_json_schema(mode="validation")
+    schema["title"] = title
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
-def write_json_schema(path: str | os.PathLike) -> None:
-    """Write ``json_schema()`` to ``path``: 2-space indented JSON with a trailing newline.
+def write_schema(schema: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write a schema to ``path``: 2-space indented JSON with a trailing newline."""
+    Path(path).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
 
-    Args:
-        path: the file to write (``schemas/kconf.schema.json`` in the repository).
-    """
-    text = json.dumps(json_schema(), indent=2) + "\n"
-    Path(path).write_text(text, encoding="utf-8")
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a config file (``RunConfig``) as a dict."""
+    return model_schema(RunConfig, "kconf config")
+
+
+def write_json_schema(path: str | os.PathLike) -> None:
+    """Write ``json_schema()`` to ``path`` (``schemas/kconf.schema.json`` in the
+    repository)."""
+    write_schema(json_schema(), path)

@@ -17,7 +17,6 @@ at ``file:line:col`` with its path (``parameters.fit.batch_size``) and what woul
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -48,7 +47,7 @@ from kconf.config.fields import (
     tagged_union,
     unknown_name_message,
 )
-from kconf.config.run import RunName
+from kconf.config.run import RunName, model_schema, write_schema
 from kconf.config.source import Source
 
 # --- search spaces (the names of Ray Tune's tune.grid_search, tune.choice, ...) ---------------
@@ -314,21 +313,11 @@ class SweepConfig(ConfigModel):
 
 
 def sweep_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a sweep file (for editors' completion and checks).
-
-    Returns:
-        The schema of ``SweepConfig`` (validation mode) as a dict.
-    """
-    schema = SweepConfig.model_json_schema(mode="validation")
-    schema["title"] = "kconf sweep"
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    """The JSON Schema of a sweep file (``SweepConfig``) as a dict."""
+    return model_schema(SweepConfig, "kconf sweep")
 
 
 def write_sweep_json_schema(path: str | os.PathLike) -> None:
-    """Write ``sweep_json_schema()`` to ``path``, 2-space indented with a trailing newline.
-
-    Args:
-        path: the file (``schemas/kconf-sweep.schema.json`` in the repository).
-    """
-    text = json.dumps(sweep_json_schema(), indent=2) + "\n"
-    Path(path).write_text(text, encoding="utf-8")
+    """Write ``sweep_json_schema()`` to ``path`` (``schemas/kconf-sweep.schema.json`` in the
+    repository)."""
+    write_schema(sweep_json_schema(), path)
