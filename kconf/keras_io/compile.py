@@ -36,14 +36,7 @@ _OPTIMIZER_IGNORED = {"name", "ema_momentum", "ema_overwrite_frequency", "jit_co
 #: Keras 2 spellings of optimizer arguments.
 _OPTIMIZER_ALIASES = {"lr": "learning_rate"}
 
-_LOSS_CLASSES = {
-    "CategoricalCrossentropy": "categorical_crossentropy",
-    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
-    "BinaryCrossentropy": "binary_crossentropy",
-    "MeanSquaredError": "mean_squared_error",
-    "MeanAbsoluteError": "mean_absolute_error",
-}
-_LOSS_FIXED = {
+_LOSS_FIXED = {  # option -> (values kconf computes, why the others are refused)
     "from_logits": ((False,), "kconf's losses take probabilities (from_logits=False)"),
     "label_smoothing": ((0, 0.0), "label smoothing is not implemented in kconf"),
     "axis": ((-1,), "kconf's losses reduce over the last axis"),
@@ -51,16 +44,23 @@ _LOSS_FIXED = {
                   "kconf averages over the batch (sum_over_batch_size)"),
     "ignore_class": ((None,), "ignore_class is not implemented in kconf"),
 }
-_LOSS_IGNORED = {"name", "dtype"}
-
+# Keras class -> (kconf name, the options that must keep one of the values kconf computes)
+_LOSS_CLASSES = {
+    "CategoricalCrossentropy": ("categorical_crossentropy", _LOSS_FIXED),
+    "SparseCategoricalCrossentropy": ("sparse_categorical_crossentropy", _LOSS_FIXED),
+    "BinaryCrossentropy": ("binary_crossentropy", _LOSS_FIXED),
+    "MeanSquaredError": ("mean_squared_error", _LOSS_FIXED),
+    "MeanAbsoluteError": ("mean_absolute_error", _LOSS_FIXED),
+}
 _METRIC_CLASSES = {
-    "BinaryAccuracy": ("binary_accuracy", {"threshold": 0.5}),
+    "BinaryAccuracy": ("binary_accuracy",
+                       {"threshold": ((0.5,), "kconf's binary accuracy thresholds at 0.5")}),
     "CategoricalAccuracy": ("categorical_accuracy", {}),
     "SparseCategoricalAccuracy": ("sparse_categorical_accuracy", {}),
     "MeanSquaredError": ("mse", {}),
     "MeanAbsoluteError": ("mae", {}),
 }
-_METRIC_IGNORED = {"name", "dtype"}
+_FUNCTION_IGNORED = {"name", "dtype"}  # a loss's or metric's options that change no number
 
 
 # --- Keras -> kconf --------------------------------------------------------------------------
@@ -177,50 +177,39 @@ def tidy(value: Any) -> Any:
 
 def _loss(value: Any, at: ConfigPath, report: Report) -> str | None:
     """One loss: a name, or a serialised loss object at its default options."""
-    if isinstance(value, dict) and value.get("class_name") == "function":
-        value = value.get("config")
-    if isinstance(value, str):
-        if value not in LOSS_NAMES:
-            report(at, f"loss {value!r} is not supported by kconf (kconf has "
-                       f"{', '.join(LOSS_NAMES)})")
-            return None
-        return value
-    cls = value.get("class_name") if isinstance(value, dict) else None
-    if cls not in _LOSS_CLASSES:
-        report(at, f"loss {cls or value!r} is not supported by kconf")
-        return None
-    for key, given in (value.get("config") or {}).items():
-        if key in _LOSS_FIXED:
-            allowed, why = _LOSS_FIXED[key]
-            if given not in allowed:
-                report((*at, "config", key), f"{cls} {key}={given!r} is not supported by "
-                                             f"kconf ({why})")
-        elif key not in _LOSS_IGNORED:
-            report((*at, "config", key), f"{cls} argument {key!r} is not supported by kconf")
-    return _LOSS_CLASSES[cls]
+    return _function("loss", value, at, report, LOSS_NAMES, _LOSS_CLASSES)
 
 
 def _metric(value: Any, at: ConfigPath, report: Report) -> str | None:
     """One metric: a name, or a serialised metric object at its default options."""
+    return _function("metric", value, at, report, METRIC_NAMES, _METRIC_CLASSES)
+
+
+def _function(kind: str, value: Any, at: ConfigPath, report: Report, names,
+              classes: Mapping[str, tuple[str, Mapping]]) -> str | None:
+    """A loss or metric (``kind``): a kconf name from ``names``, or a serialised Keras object
+    of ``classes`` whose options keep values kconf computes; None (reported) otherwise."""
     if isinstance(value, dict) and value.get("class_name") == "function":
         value = value.get("config")
     if isinstance(value, str):
-        if value not in METRIC_NAMES:
-            report(at, f"metric {value!r} is not supported by kconf (kconf has "
-                       f"{', '.join(METRIC_NAMES)})")
+        if value not in names:
+            report(at, f"{kind} {value!r} is not supported by kconf (kconf has "
+                       f"{', '.join(names)})")
             return None
         return value
     cls = value.get("class_name") if isinstance(value, dict) else None
-    if cls not in _METRIC_CLASSES:
-        report(at, f"metric {cls or value!r} is not supported by kconf")
+    if cls not in classes:
+        report(at, f"{kind} {cls or value!r} is not supported by kconf")
         return None
-    name, fixed = _METRIC_CLASSES[cls]
+    name, fixed = classes[cls]
     for key, given in (value.get("config") or {}).items():
+        where = (*at, "config", key)
         if key in fixed:
-            if given != fixed[key]:
-                report((*at, "config", key), f"{cls} {key}={given!r} is not supported by kconf")
-        elif key not in _METRIC_IGNORED:
-            report((*at, "config", key), f"{cls} argument {key!r} is not supported by kconf")
+            allowed, why = fixed[key]
+            if given not in allowed:
+                report(where, f"{cls} {key}={given!r} is not supported by kconf ({why})")
+        elif key not in _FUNCTION_IGNORED:
+            report(where, f"{cls} argument {key!r} is not supported by kconf")
     return name
 
 
