@@ -139,3 +139,57 @@ def test_packed_weights_are_views_seen_by_every_holder_and_set_in_place():
     model.train_on_batch(x, RNG.normal(size=(4, 2)).astype(np.float32))
     assert not np.all(inner.weights["inner_dense/kernel"] == 0.5)
     assert np.shares_memory(inner.weights["inner_dense/kernel"], base)
+
+
+def _two_calls(shared, second_on_first: bool):
+    """x, y -> shared(x), shared(y) (or shared(shared(x))) -> concatenated by a Dense each."""
+    from kconf.engine.layers import Concatenate
+
+    a_in, b_in = InputLayer(shape=(3,), name="a"), InputLayer(shape=(3,), name="b")
+    (a,) = call_layer(a_in, [], ["a"])
+    (b,) = call_layer(b_in, [], ["b"])
+    (ea,) = call_layer(shared, [a], ["ea"])
+    (eb,) = call_layer(shared, [ea if second_on_first else b], ["eb"])
+    (m,) = call_layer(Concatenate(name="cat"), [ea, eb], ["m"])
+    (out,) = call_layer(Dense(2, name="head"), [m], ["out"])
+    model = Model(Graph([a, b], [out]))
+    model.build(np.random.default_rng(0), dtype=np.float64)
+    return model
+
+
+def test_a_shared_layer_called_on_ready_tensors_runs_once_on_their_stacked_batches():
+    from kconf.graph.execute import plan_of
+
+    shared = Dense(3, activation="tanh", name="shared")
+    model = _two_calls(shared, second_on_first=False)
+    assert list(plan_of(model.graph).stacked.values()) == [[(0, 2), (1, 3)]]
+    calls = []
+    original = shared.forward
+    shared.forward = lambda x, **kw: (calls.append(len(x)), original(x, **kw))[1]
+    xa, xb = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
+    (out,), backward = run_graph(model.graph, [xa, xb], training=True)
+    assert calls == [8]  # one call on both batches
+    # the same as calling it twice: outputs, and the weight gradients (a sum over both calls)
+    ya, _ = original(xa)
+    yb, _ = original(xb)
+    head = model.get_layer("head")
+    np.testing.assert_allclose(out, np.concatenate([ya, yb], axis=1) @ head.weights["kernel"]
+                               + head.weights["bias"], rtol=1e-12)
+    model._zero_grads()
+    dxa, dxb = backward([np.ones_like(out)], need_input_grads=True)
+    stacked = {k: g.copy() for k, g in shared.grads.items()}
+    model._zero_grads()
+    d_ea = np.ones_like(out) @ head.weights["kernel"].T
+    _, back_a = original(xa, training=True)
+    _, back_b = original(xb, training=True)
+    np.testing.assert_allclose(dxa, back_a(d_ea[:, :3]), rtol=1e-12)
+    np.testing.assert_allclose(dxb, back_b(d_ea[:, 3:]), rtol=1e-12)
+    for key, g in shared.grads.items():
+        np.testing.assert_allclose(stacked[key], g, rtol=1e-12)
+
+
+def test_a_shared_layer_fed_its_own_output_is_not_stacked():
+    from kconf.graph.execute import plan_of
+
+    model = _two_calls(Dense(3, name="shared"), second_on_first=True)
+    assert plan_of(model.graph).stacked == {}

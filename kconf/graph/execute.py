@@ -3,7 +3,10 @@ closure, and a backward pass in reverse order where the gradients of a tensor co
 several times simply add. Used by ``Model`` and by a model called as a layer.
 
 A graph's tensors get integer slots once (``Plan``), so a step indexes lists instead of
-hashing tensors. Backward computes only what some weight needs: a node whose inputs lead
+hashing tensors. A shared layer called on several tensors of one shape that are all ready by
+its first call (the docs' shared LSTM reading two tweets) runs once, on the calls' batches
+stacked: one pass over 2N samples instead of two over N, which halves the per-step work of a
+recurrent layer's loop over time; its outputs and gradients are split back per call. Backward computes only what some weight needs: a node whose inputs lead
 back to no weight (and to no graph input whose gradient was asked for) is not asked for its
 input gradient — layers with ``input_grads_optional`` then skip that product (the first
 Dense or Conv2D of a model) — and a weightless node with nothing upstream to reach is
@@ -27,12 +30,28 @@ class Plan:
         for t in graph.inputs:
             slots.setdefault(id(t), len(slots))
         self.steps: list[tuple[Any, tuple[int, ...], tuple[int, ...]]] = []
-        for node in graph.nodes:
-            if node.layer.n_inputs == 0:
+        # step index -> the (input slot, output slot) of each call it runs stacked
+        self.stacked: dict[int, list[tuple[int, int]]] = {}
+        nodes = [node for node in graph.nodes if node.layer.n_inputs != 0]
+        for node in nodes:  # every tensor's slot first: a stacked step fills later calls' too
+            for t in node.outputs:
+                slots.setdefault(id(t), len(slots))
+        ready = {slots[id(t)] for t in graph.inputs}  # slots computed before the next step
+        done: set[int] = set()
+        for position, node in enumerate(nodes):
+            if id(node) in done:
                 continue
             ins = tuple(slots[id(t)] for t in node.inputs)
-            outs = tuple(slots.setdefault(id(t), len(slots)) for t in node.outputs)
+            outs = tuple(slots[id(t)] for t in node.outputs)
+            calls = _stackable_calls(node, nodes[position + 1:], slots, ready)
+            if calls:
+                done.update(id(n) for n in calls)
+                self.stacked[len(self.steps)] = [
+                    (slots[id(n.inputs[0])], slots[id(n.outputs[0])]) for n in [node, *calls]]
+                ins = tuple(s for s, _ in self.stacked[len(self.steps)])
+                outs = tuple(s for _, s in self.stacked[len(self.steps)])
             self.steps.append((node.layer, ins, outs))
+            ready.update(outs)
         self.n_slots = len(slots)
         self.inputs = [slots[id(t)] for t in graph.inputs]
         self.outputs = [slots[id(t)] for t in graph.outputs]
@@ -58,6 +77,21 @@ class Plan:
         return flags
 
 
+def _stackable_calls(node, later: list, slots: dict[int, int], ready: set[int]) -> list:
+    """The later calls of ``node``'s layer that can run stacked with it: one input and one
+    output each, inputs of the same shape and dtype, every input computed already."""
+    layer = node.layer
+    if layer.n_inputs != 1 or len(node.outputs) != 1 or len(layer.inbound_nodes) < 2:
+        return []
+    first = node.inputs[0]
+    if slots[id(first)] not in ready:
+        return []
+    return [n for n in later
+            if n.layer is layer and len(n.outputs) == 1
+            and n.inputs[0].shape == first.shape and n.inputs[0].dtype == first.dtype
+            and slots[id(n.inputs[0])] in ready]
+
+
 def plan_of(graph: Graph) -> Plan:
     """The graph's ``Plan``, made on first use and kept on the graph (graphs do not change)."""
     plan = graph.__dict__.get("_plan")
@@ -80,9 +114,12 @@ def run_graph(graph: Graph, xs: list, training: bool, rng=None,
     for s, x in zip(plan.inputs, xs):
         values[s] = x
     tape: list = []
-    for layer, ins, outs in plan.steps:
-        x = values[ins[0]] if layer.n_inputs == 1 else [values[s] for s in ins]
-        y, node_backward = layer.forward(x, training=training, rng=rng)
+    for i, (layer, ins, outs) in enumerate(plan.steps):
+        if i in plan.stacked:
+            y, node_backward = _forward_stacked(layer, [values[s] for s in ins], training, rng)
+        else:
+            x = values[ins[0]] if layer.n_inputs == 1 else [values[s] for s in ins]
+            y, node_backward = layer.forward(x, training=training, rng=rng)
         if len(outs) == 1:
             values[outs[0]] = y
         else:
@@ -121,13 +158,30 @@ def run_graph(graph: Graph, xs: list, training: bool, rng=None,
                     tape[i](dy)
                 continue
             dx = tape[i](dy)
-            dxs = [dx] if layer.n_inputs == 1 else dx
+            dxs = [dx] if layer.n_inputs == 1 and i not in plan.stacked else dx
             for s, d in zip(ins, dxs):
                 if d is not None and requires[s]:
                     _accumulate(grads, s, d)
         return [grads[s] for s in plan.inputs]
 
     return outputs, backward
+
+
+def _forward_stacked(layer, xs: list, training: bool, rng):
+    """One call of ``layer`` on the batches ``xs`` stacked; returns (the outputs split back
+    per call, backward taking one gradient per call and returning one dx per call)."""
+    bounds = [0]
+    for x in xs:
+        bounds.append(bounds[-1] + len(x))
+    parts = list(zip(bounds[:-1], bounds[1:]))
+    y, backward = layer.forward(xp.concatenate(xs), training=training, rng=rng)
+
+    def stacked_backward(dys: list, need_dx: bool = True):
+        dy = xp.concatenate(dys)
+        dx = backward(dy, need_dx=False) if not need_dx else backward(dy)
+        return [None] * len(xs) if dx is None else [dx[a:b] for a, b in parts]
+
+    return [y[a:b] for a, b in parts], stacked_backward
 
 
 def _accumulate(grads: list, slot: int, d) -> None:
