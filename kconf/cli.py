@@ -385,7 +385,11 @@ def sweep(
         None, "--workers", "-w", min=1, help="Trials at once (default: CPU cores // "
                                              "resources.cpus)."),
     backend: str = typer.Option("local", "--backend",
-                                help="Where trials run: local (processes on this machine)."),
+                                help="Where trials run: local (processes on this machine) or "
+                                     "ray (Ray Tune; needs the ray extra)."),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="With --backend ray: HOST:PORT of a running Ray cluster's head "
+                                "(default: a Ray instance on this machine for the sweep)."),
     output_dir: Path = typer.Option(Path("runs"), help="Where sweep folders go: "
                                                        "<output-dir>/<name>/<time>/."),
     dry_run: bool = typer.Option(False, "--dry-run",
@@ -399,7 +403,7 @@ def sweep(
     from kconf.sweep.backends import BackendError, get_backend
 
     try:
-        runner = get_backend(backend)
+        runner = get_backend(backend, **({} if address is None else {"address": address}))
     except BackendError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)
@@ -454,7 +458,7 @@ def sweep(
         if live is not None:
             live.stop()
         err.print(str(exc), markup=False)
-        raise typer.Exit(1)
+        raise typer.Exit(USER_ERROR)
     if live is not None:
         live.stop()
     if not quiet:

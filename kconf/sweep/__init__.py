@@ -5,9 +5,10 @@
 
 Layout: ``config`` is the sweep file's schema and ``load`` reads it; ``space`` expands the
 trials (grid, random); ``plan`` validates every trial; ``driver`` finds or makes the sweep
-folder and runs what is left on a backend (``backends``: ``local`` worker processes);
-``trial`` is what a worker runs; ``asha`` stops poor trials; ``leaderboard`` ranks;
-``folders`` is the sweep folder's files; ``listing`` is ``kconf sweeps``; ``tables`` renders.
+folder and runs what is left on a backend (``backends``: ``local`` worker processes, ``ray``
+Ray Tune trials); ``trial`` is what a worker runs; ``asha`` stops poor trials;
+``leaderboard`` ranks; ``folders`` is the sweep folder's files; ``listing`` is ``kconf
+sweeps``; ``tables`` renders.
 """
 from kconf.sweep.config import SweepConfig, sweep_json_schema, write_sweep_json_schema
 from kconf.sweep.driver import SweepRun, open_sweep, run_sweep
