@@ -444,9 +444,8 @@ mode: min
     assert notes[0] == "" and "nan" in notes[1] and "must be a positive number" in notes[2]
 
 
-def test_asha_stops_a_clearly_bad_trial(tmp_path):
-    write(tmp_path, "tiny.yaml", tiny_config(samples=400, epochs=3))
-    path = write(tmp_path, "asha.yaml", """\
+#: Two trials on tiny.yaml: a learning rate that learns and one that cannot (1e-9).
+ASHA_SWEEP = """\
 name: asha
 base: tiny.yaml
 parameters:
@@ -454,7 +453,12 @@ parameters:
 metric: loss
 mode: min
 scheduler: {asha: {grace_period: 1, reduction_factor: 2}}
-""")
+"""
+
+
+def test_asha_stops_a_clearly_bad_trial(tmp_path):
+    write(tmp_path, "tiny.yaml", tiny_config(samples=400, epochs=3))
+    path = write(tmp_path, "asha.yaml", ASHA_SWEEP)
     result = invoke("sweep", path, "--workers", "1", "--output-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     folder = the_folder(tmp_path / "runs", "asha")

@@ -28,8 +28,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kconf.cli import app
-from tests.test_sweep import (GRID, rows_of, status_of, the_folder, tiny_config, trial_json,
-                              write)
+from tests.test_sweep import (ASHA_SWEEP, GRID, rows_of, status_of, the_folder, tiny_config,
+                              trial_json, write)
 
 TOOLS = ("ip", "unshare", "nsenter")
 namespaces = pytest.mark.skipif(
@@ -364,15 +364,7 @@ def test_ray_backend_gives_the_local_backends_leaderboard(head, tmp_path):
 @namespaces
 def test_asha_in_ray_tune_stops_a_clearly_bad_trial(head, tmp_path):
     write(tmp_path, "tiny.yaml", tiny_config(samples=400, epochs=3))
-    path = write(tmp_path, "asha.yaml", """\
-name: asha
-base: tiny.yaml
-parameters:
-  compile.optimizer.SGD.lr: [0.5, 1.0e-9]
-metric: loss
-mode: min
-scheduler: {asha: {grace_period: 1, reduction_factor: 2}}
-""")
+    path = write(tmp_path, "asha.yaml", ASHA_SWEEP)
     done = ray_sweep(head, path, tmp_path / "runs", "--workers", "1", "--quiet")
     assert done.returncode == 0, done.stdout + done.stderr
     folder = the_folder(tmp_path / "runs", "asha")
