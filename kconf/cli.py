@@ -364,18 +364,26 @@ def runs(
     """List run folders: time, status, epochs, best and final loss and accuracy."""
     from kconf.train.listing import list_runs
 
+    def table():
+        from kconf.report.results import runs_table
+
+        return runs_table(found, str(root))
+
     found = list_runs(root)
+    _print_listing(found, as_json, f"no run folders in {root}", table)
+
+
+def _print_listing(found: list, as_json: bool, nothing: str, table) -> None:
+    """What a listing command prints: one JSON array of ``found`` (each ``to_json()``), a
+    line saying there is ``nothing``, or the rich table that ``table()`` builds."""
     if as_json:
         import json
 
-        typer.echo(json.dumps([r.to_json() for r in found], indent=2))
-        return
-    if not found:
-        out.print(f"no run folders in {root}", markup=False)
-        return
-    from kconf.report.results import runs_table
-
-    _print_table(runs_table(found, str(root)))
+        typer.echo(json.dumps([item.to_json() for item in found], indent=2))
+    elif not found:
+        out.print(nothing, markup=False)
+    else:
+        _print_table(table())
 
 
 @app.command()
@@ -513,18 +521,13 @@ def sweeps(
     """List sweeps: time, status, trials by status, the best trial and its values."""
     from kconf.sweep.listing import list_sweeps
 
+    def table():
+        from kconf.sweep.tables import sweeps_table
+
+        return sweeps_table(found, str(root))
+
     found = list_sweeps(root)
-    if as_json:
-        import json
-
-        typer.echo(json.dumps([s.to_json() for s in found], indent=2))
-        return
-    if not found:
-        out.print(f"no sweeps in {root}", markup=False)
-        return
-    from kconf.sweep.tables import sweeps_table
-
-    _print_table(sweeps_table(found, str(root)))
+    _print_listing(found, as_json, f"no sweeps in {root}", table)
 
 
 @app.command()
