@@ -65,7 +65,7 @@ def validate(files: list[Path] = typer.Argument(..., help="Config files to check
     """Load, validate and build each config (shapes and data included) without training."""
     from kconf.api import as_config, model_from_config
     from kconf.data.sources import check_shapes, load_splits
-    from kconf.sweep.load import is_sweep_file
+    from kconf.config.load import is_sweep_file
 
     failed = 0
     for file in files:

@@ -114,3 +114,12 @@ def _read(source: Any, base_dir: str | os.PathLike | None) -> ParsedYaml:
         return parse_yaml(text, file, base)
     return ParsedYaml(None, Source(file, None, base), [Problem(message, (), SourcePos(file))],
                       fatal=True)
+
+
+def is_sweep_file(path: str | os.PathLike) -> bool:
+    """Whether a YAML file is a sweep (a mapping with ``parameters`` and no ``model``) rather
+    than a config; a file that cannot be read is not (loading it reports why). Here, not in
+    ``kconf.sweep``, so that telling them apart loads none of the sweep machinery."""
+    parsed = _read(path, None)
+    data = parsed.data
+    return isinstance(data, dict) and "parameters" in data and "model" not in data

@@ -93,9 +93,3 @@ def describe(value: Any) -> str:
     return show(value)
 
 
-def is_sweep_file(path: str | os.PathLike) -> bool:
-    """Whether a YAML file is a sweep (a mapping with ``parameters`` and no ``model``) rather
-    than a config; a file that cannot be read is not (loading it reports why)."""
-    parsed = _read(path, None)
-    data = parsed.data
-    return isinstance(data, dict) and "parameters" in data and "model" not in data
