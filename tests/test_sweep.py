@@ -560,10 +560,12 @@ def wait_until(proc: subprocess.Popen, ready, timeout: float = 120) -> bool:
     return False
 
 
-def test_ctrl_c_interrupts_the_running_trials_cleanly(tmp_path):
+def write_slow_sweep(tmp_path):
+    """Two trials of 8 epochs on 6,000 samples: long enough to interrupt; returns the sweep
+    file's path."""
     write(tmp_path, "slow.yaml", tiny_config(samples=6000, epochs=8, batch_size=8, units=64,
                                              name="slow"))
-    path = write(tmp_path, "int.yaml", """\
+    return write(tmp_path, "int.yaml", """\
 name: int
 base: slow.yaml
 parameters:
@@ -571,6 +573,10 @@ parameters:
 metric: val_loss
 mode: min
 """)
+
+
+def test_ctrl_c_interrupts_the_running_trials_cleanly(tmp_path):
+    path = write_slow_sweep(tmp_path)
     command = sweep_command(path, tmp_path / "runs", workers=2)
     proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

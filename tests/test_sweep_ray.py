@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from kconf.cli import app
 from tests.test_sweep import (ASHA_SWEEP, GRID, rows_of, status_of, the_folder, tiny_config,
-                              trial_json, write)
+                              trial_json, write, write_slow_sweep)
 
 TOOLS = ("ip", "unshare", "nsenter")
 namespaces = pytest.mark.skipif(
@@ -405,16 +405,7 @@ def record_status(run_dir: Path) -> str | None:
 
 @namespaces
 def test_ctrl_c_interrupts_ray_trials_and_a_rerun_resumes_them(head, tmp_path):
-    write(tmp_path, "slow.yaml", tiny_config(samples=6000, epochs=8, batch_size=8, units=64,
-                                             name="slow"))
-    path = write(tmp_path, "int.yaml", """\
-name: int
-base: slow.yaml
-parameters:
-  compile.optimizer.SGD.lr: [0.05, 0.01]
-metric: val_loss
-mode: min
-""")
+    path = write_slow_sweep(tmp_path)
     runs = tmp_path / "runs"
     proc = head.popen(sweep_args(path, runs, "--quiet"), stdout=subprocess.PIPE,
                       stderr=subprocess.PIPE, text=True)
