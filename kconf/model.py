@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kconf.engine import lanes
 from kconf.engine import losses as losses_mod
 from kconf.engine import metrics as metrics_mod
 from kconf.engine.backend import floatx, xp
@@ -89,6 +90,7 @@ class Model:
         self._grads: list = []  # their gradients, same order: arrays or RowGrad
         self._dense_grads: list = []  # the array gradients, zeroed by a fill
         self._row_grads: list[RowGrad] = []  # the row-sparse ones, zeroed by dropping parts
+        self._uses_lanes: bool | None = None  # found on first use
 
     # --- structure ----------------------------------------------------------------------
     @property
@@ -242,6 +244,13 @@ class Model:
         """Run the graph; returns (outputs, backward) where backward(douts) fills grads."""
         return run_graph(self.graph, xs, training, rng)
 
+    def _lanes(self):
+        """A lanes session (kconf.engine.lanes) for graphs with layers that use lanes."""
+        if self._uses_lanes is None:
+            self._uses_lanes = any(getattr(layer, "uses_lanes", False)
+                                   for layer in _weight_owners(self.graph.layers))
+        return lanes.session(self._uses_lanes)
+
     def _losses(self, ys: list, outputs: list):
         """Total weighted loss, per-output unweighted losses, and d total / d outputs."""
         total = 0.0
@@ -263,7 +272,7 @@ class Model:
         n = len(xs[0])
         self._zero_grads()
         # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), self._lanes():
             outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
             total, per_output, douts = self._losses(ys, outputs)
             if self.terminate_on_nan and not math.isfinite(total):
@@ -363,7 +372,8 @@ class Model:
         for start in range(0, len(xs[0]), batch_size):
             bx = [a[start:start + batch_size] for a in xs]
             by = [a[start:start + batch_size] for a in ys]
-            outputs, _ = self._forward(bx, training=False)
+            with self._lanes():
+                outputs, _ = self._forward(bx, training=False)
             total, per_output, _ = self._losses(by, outputs)
             for key, (s, c) in self._batch_logs(total, per_output, by, outputs, len(bx[0])).items():
                 trackers.setdefault(key, Mean()).add(s, c)
@@ -375,7 +385,9 @@ class Model:
         xs = self._inputs(x)
         chunks: list[list] = [[] for _ in self.graph.outputs]
         for start in range(0, len(xs[0]), batch_size):
-            outputs, _ = self._forward([a[start:start + batch_size] for a in xs], training=False)
+            with self._lanes():
+                outputs, _ = self._forward([a[start:start + batch_size] for a in xs],
+                                           training=False)
             for chunk, out in zip(chunks, outputs):
                 chunk.append(out)
         results = [xp.concatenate(c) for c in chunks]

@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from kconf.engine import lanes
 from kconf.engine.backend import xp
 
 # Once at most this many indices still have rows left to add, each is summed on its own.
@@ -54,6 +55,8 @@ _FEW_GROUPS = 32
 # Updates of contiguous arrays of at least twice this many elements run block by block (see
 # ``Optimizer._blockwise``); 64K float32 elements: a block's operands stay in cache.
 _BLOCK = 1 << 16
+# A flat update of at least this many blocks runs in lanes (kconf.engine.lanes).
+_LANE_BLOCKS = 16
 
 
 # --- row-sparse gradients ------------------------------------------------------------------------
@@ -217,24 +220,24 @@ def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
 # --- optimizers ----------------------------------------------------------------------------------
 
 class _Scratch:
-    """Two flat temporaries per dtype, grown to the largest size asked for, reused."""
+    """Two flat temporaries per dtype and lane, grown to the largest size asked for, reused."""
 
     def __init__(self):
         self._buffers: dict[Any, tuple[Any, Any]] = {}
 
-    def reserve(self, size: int, dtype) -> None:
-        """Make room for two temporaries of ``size`` elements of ``dtype``."""
-        dtype = xp.dtype(dtype)
-        buffers = self._buffers.get(dtype)
+    def reserve(self, size: int, dtype, lane: int = 0) -> None:
+        """Make room for two temporaries of ``size`` elements of ``dtype`` (for ``lane``)."""
+        key = (xp.dtype(dtype), lane)
+        buffers = self._buffers.get(key)
         if buffers is None or buffers[0].size < size:
-            self._buffers[dtype] = (xp.empty(size, dtype), xp.empty(size, dtype))
+            self._buffers[key] = (xp.empty(size, dtype), xp.empty(size, dtype))
 
-    def get(self, shape: tuple[int, ...], dtype) -> tuple[Any, Any]:
-        """Two temporaries of ``shape`` (views of the shared buffers: valid until the next
+    def get(self, shape: tuple[int, ...], dtype, lane: int = 0) -> tuple[Any, Any]:
+        """Two temporaries of ``shape`` (views of the lane's buffers: valid until the next
         update)."""
         size = math.prod(shape)
-        self.reserve(size, dtype)
-        first, second = self._buffers[xp.dtype(dtype)]
+        self.reserve(size, dtype, lane)
+        first, second = self._buffers[(xp.dtype(dtype), lane)]
         return first[:size].reshape(shape), second[:size].reshape(shape)
 
 
@@ -400,16 +403,23 @@ class Optimizer:
             return
         flat = [a.reshape(-1) for a in arrays]
         names = list(slots)
-        first, second = self._scratch.get((_BLOCK,), param.dtype)
         size = param.size
-        for start in range(0, size, _BLOCK):
-            stop = min(start + _BLOCK, size)
-            block = [a[start:stop] for a in flat]
-            tmp = (first[:stop - start], second[:stop - start])
-            if grad is None:
-                self.update_untouched(block[0], lr, dict(zip(names, block[1:])), tmp)
-            else:
-                self.update(block[0], block[1], lr, dict(zip(names, block[2:])), tmp)
+        blocks = [slice(start, min(start + _BLOCK, size)) for start in range(0, size, _BLOCK)]
+
+        def update_blocks(lane, mine):
+            first, second = self._scratch.get((_BLOCK,), param.dtype, lane)
+            for span in mine:
+                block = [a[span] for a in flat]
+                tmp = (first[:span.stop - span.start], second[:span.stop - span.start])
+                if grad is None:
+                    self.update_untouched(block[0], lr, dict(zip(names, block[1:])), tmp)
+                else:
+                    self.update(block[0], block[1], lr, dict(zip(names, block[2:])), tmp)
+
+        if len(blocks) >= _LANE_BLOCKS:  # large: the lanes take turns at blocks
+            lanes.run(update_blocks, blocks)
+        else:
+            update_blocks(0, blocks)
 
     def _slots_by_parameter(self, n: int) -> list[dict[str, Any]]:
         """``[{slot name: array}]``, one dict per parameter (built once, not per step)."""

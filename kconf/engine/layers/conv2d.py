@@ -6,7 +6,7 @@ an ``(N·Ho·Wo, kh·kw·cin)`` matrix, multiplied by the kernel reshaped to
 vectorized slice-add per kernel offset (kh·kw iterations), so overlapping windows add up.
 
 That matrix is kh·kw times the size of the input (vgg's second convolution: 340 MB at batch
-32), so it is never whole and never kept: it is built a block of images at a time into one
+32), so it is never whole and never kept: it is built a block of images at a time into a
 scratch buffer, used by the block's product at once, and built again in backward for dkernel.
 Backward's closure holds only the input (which the graph keeps anyway) and what the
 activation's backward needs, so one layer's scratch is alive at a time, and a block of a few
@@ -16,13 +16,19 @@ The bias and an activation with an in-place form (relu, tanh, linear) are applie
 block's rows right after its product, and backward goes block by block as well (the block's
 dz, its share of the kernel gradient, its dx), so no batch-sized dz is ever made.
 
+The blocks run in lanes (kconf.engine.lanes): each lane, one per core, works through its
+share of the blocks with its own scratch and single-threaded products, so the copies and
+elementwise passes use every core too. Each block writes only its own images' outputs, and
+its own share of the kernel and bias gradients, which are summed in block order: the
+results do not depend on the number of lanes.
+
 The padding helpers here are shared with the pooling layers (TensorFlow's rule for 'same').
 """
 from __future__ import annotations
 
 from numpy.lib.stride_tricks import as_strided
 
-from kconf.engine import activations
+from kconf.engine import activations, lanes
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
 from kconf.errors import ShapeError
@@ -108,32 +114,45 @@ def windows(xpad, out_hw, window, strides):
                       writeable=False)
 
 
-def im2col_blocks(x, pads, window, strides, out_hw, dtype):
-    """Yield ``(images, cols)`` for consecutive blocks of the images of ``x``.
+def image_blocks(n: int, bytes_per_image: int) -> list[tuple[int, slice]]:
+    """The batch's blocks of images, numbered: ``[(0, slice(0, b)), (1, slice(b, 2b)), ...]``,
+    ``b = batch_block(n, bytes_per_image)``."""
+    block = batch_block(n, bytes_per_image)
+    return [(number, slice(start, min(start + block, n)))
+            for number, start in enumerate(range(0, n, block))]
 
-    ``images`` is the block's slice of the batch; ``cols`` is the block's ``(b·ho·wo, kh·kw·c)``
-    im2col matrix of ``x`` zero-padded by ``pads``: rows in (image, row, column) order, columns
-    in the kernel's (kh, kw, c) order. Every block is written into the same scratch buffer, so
-    use ``cols`` before asking for the next block.
+
+class Im2col:
+    """One lane's im2col: ``self(images)`` is the block's ``(b·ho·wo, kh·kw·c)`` im2col matrix
+    of ``x[images]`` zero-padded by ``pads``: rows in (image, row, column) order, columns in
+    the kernel's (kh, kw, c) order.
+
+    Every block is written into the same scratch buffer (sized for ``block`` images), so use
+    the matrix before asking for the next one; each lane has its own ``Im2col``.
     """
-    n, h, w, c = x.shape
-    (kh, kw), (ho, wo) = window, out_hw
-    (top, bottom), (left, right) = pads
-    block = batch_block(n, ho * wo * kh * kw * c * xp.dtype(dtype).itemsize)
-    scratch = xp.empty((block * ho * wo, kh * kw * c), dtype=dtype)
-    padded = None
-    if top or bottom or left or right:  # zero borders written once, interiors per block
-        padded = xp.zeros((block, h + top + bottom, w + left + right, c), dtype=dtype)
-    for start in range(0, n, block):
-        images = slice(start, min(start + block, n))
-        src = x[images]
+
+    def __init__(self, x, pads, window, strides, out_hw, dtype, block: int):
+        n, h, w, c = x.shape
+        (kh, kw), (ho, wo) = window, out_hw
+        (top, bottom), (left, right) = pads
+        self.x, self.window, self.strides, self.out_hw = x, window, strides, out_hw
+        self.scratch = xp.empty((block * ho * wo, kh * kw * c), dtype=dtype)
+        self.padded = None
+        if top or bottom or left or right:  # zero borders written once, interiors per block
+            self.padded = xp.zeros((block, h + top + bottom, w + left + right, c), dtype=dtype)
+            self.interior = (slice(top, top + h), slice(left, left + w))
+
+    def __call__(self, images: slice):
+        src = self.x[images]
         b = src.shape[0]
-        if padded is not None:
-            padded[:b, top:top + h, left:left + w] = src
-            src = padded[:b]
-        cols = scratch[:b * ho * wo]
-        xp.copyto(cols.reshape(b, ho, wo, kh, kw, c), windows(src, out_hw, window, strides))
-        yield images, cols
+        if self.padded is not None:
+            self.padded[(slice(0, b), *self.interior)] = src
+            src = self.padded[:b]
+        (kh, kw), (ho, wo) = self.window, self.out_hw
+        cols = self.scratch[:b * ho * wo]
+        xp.copyto(cols.reshape(b, ho, wo, kh, kw, src.shape[3]),
+                  windows(src, self.out_hw, self.window, self.strides))
+        return cols
 
 
 class Conv2D(Layer):
@@ -152,6 +171,7 @@ class Conv2D(Layer):
     """
 
     input_grads_optional = True
+    uses_lanes = True  # its blocks of images run in lanes (kconf.engine.lanes)
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True,
@@ -208,15 +228,25 @@ class Conv2D(Layer):
         blockwise = activations.has_in_place(self.activation)
         act = activations.in_place(self.activation)
         z = xp.empty((n, *out_hw, self.filters), dtype=dtype)
-        block_backwards = []  # per block: the backward of its activation
-        for images, cols in im2col_blocks(x, pads, self.kernel_size, self.strides, out_hw,
-                                          dtype):
-            zb = z[images]
-            xp.matmul(cols, kmat, out=zb.reshape(-1, self.filters))
-            if bias is not None:
-                zb += bias
-            if blockwise:
-                block_backwards.append(act(zb)[1])  # in place: z becomes y block by block
+        blocks = image_blocks(n, out_hw[0] * out_hw[1] * kh * kw * cin * z.itemsize)
+        block_images = blocks[0][1].stop
+
+        def im2col():
+            return Im2col(x, pads, self.kernel_size, self.strides, out_hw, dtype, block_images)
+
+        block_backwards = [None] * len(blocks)  # per block: the backward of its activation
+
+        def forward_blocks(lane, mine):
+            cols_of = im2col()
+            for number, images in mine:
+                zb = z[images]
+                xp.matmul(cols_of(images), kmat, out=zb.reshape(-1, self.filters))
+                if bias is not None:
+                    zb += bias
+                if blockwise:
+                    block_backwards[number] = act(zb)[1]  # in place: z becomes y
+
+        lanes.run(forward_blocks, blocks)
         if blockwise:
             y = z
         else:
@@ -224,36 +254,41 @@ class Conv2D(Layer):
             del z
 
         def backward(dy, need_dx=True):
-            """Block by block, as forward: the block's dz (its activation's backward), the
-            kernel and bias gradients from its im2col rows (built again, not kept), and its
-            images' dx."""
+            """Block by block, as forward: the block's dz (its activation's backward), its
+            share of the kernel and bias gradients from its im2col rows (built again, not
+            kept), and its images' dx. The shares are summed in block order."""
             dz_all = None if blockwise else xp.ascontiguousarray(act_backward(dy))
             dtype = xp.result_type(dy, kernel)
-            dkernel = xp.zeros((kh * kw * cin, self.filters), dtype=dtype)
-            dbias = xp.zeros(self.filters, dtype=dtype)
-            dx = (_InputGradient(n, (h, w), kernel.astype(dtype, copy=False), pads,
-                                 self.strides) if need_dx else None)
-            blocks = im2col_blocks(x, pads, self.kernel_size, self.strides, out_hw, dtype)
-            for number, (images, cols) in enumerate(blocks):
-                if dz_all is None:
-                    dzb = xp.ascontiguousarray(block_backwards[number](dy[images]))
-                else:
-                    dzb = dz_all[images]
-                rows = dzb.reshape(-1, self.filters)
-                dkernel += cols.T @ rows
-                dbias += rows.sum(axis=0)  # per block: shorter float32 sums
-                if dx is not None:
-                    dx.add_block(images, dzb)
-            self.grads["kernel"] += dkernel.reshape(kernel.shape)
+            dkernels = xp.empty((len(blocks), kh * kw * cin, self.filters), dtype=dtype)
+            dbiases = xp.empty((len(blocks), self.filters), dtype=dtype)
+            dx = xp.empty((n, h, w, cin), dtype=dtype) if need_dx else None
+            kernel_d = kernel.astype(dtype, copy=False)
+
+            def backward_blocks(lane, mine):
+                cols_of = im2col()
+                dx_of = _InputGradient(dx, kernel_d, pads, self.strides) if need_dx else None
+                for number, images in mine:
+                    if dz_all is None:
+                        dzb = xp.ascontiguousarray(block_backwards[number](dy[images]))
+                    else:
+                        dzb = dz_all[images]
+                    rows = dzb.reshape(-1, self.filters)
+                    xp.matmul(cols_of(images).T, rows, out=dkernels[number])
+                    rows.sum(axis=0, out=dbiases[number])  # per block: shorter float32 sums
+                    if dx_of is not None:
+                        dx_of.add_block(images, dzb)
+
+            lanes.run(backward_blocks, blocks)
+            self.grads["kernel"] += dkernels.sum(axis=0).reshape(kernel.shape)
             if self.use_bias:
-                self.grads["bias"] += dbias
-            return None if dx is None else dx.dx
+                self.grads["bias"] += dbiases.sum(axis=0)
+            return dx
 
         return y, backward
 
 
 class _InputGradient:
-    """dx of a convolution, written a block of images at a time (``add_block``).
+    """One lane's writer of a convolution's dx, a block of images at a time (``add_block``).
 
     Each kernel offset (i, j) adds ``dz @ kernel[i, j].T`` into its strided slice of the
     (padded) dx, so overlapping windows add up; the first offset sets its slice, so only the
@@ -263,13 +298,12 @@ class _InputGradient:
     products and the adds stay in the cache.
     """
 
-    def __init__(self, n: int, in_hw, kernel, pads, strides):
+    def __init__(self, dx, kernel, pads, strides):
         (top, bottom), (left, right) = pads
-        h, w = in_hw
-        self.kernel, self.pads, self.strides, self.in_hw = kernel, pads, strides, in_hw
+        _, h, w, _ = dx.shape
+        self.dx, self.kernel, self.pads, self.strides = dx, kernel, pads, strides
         self.padded_hw = (h + top + bottom, w + left + right) if top or bottom or left or right \
             else None
-        self.dx = xp.empty((n, h, w, kernel.shape[2]), dtype=kernel.dtype)
         self._product = None  # scratch for one offset's product, and for the padded dx
         self._padded = None
 
@@ -301,5 +335,5 @@ class _InputGradient:
                 target[...] = part
         if self.padded_hw is not None:
             (top, _), (left, _) = self.pads
-            h, w = self.in_hw
+            _, h, w, _ = self.dx.shape
             self.dx[images] = dxp[:, top:top + h, left:left + w]

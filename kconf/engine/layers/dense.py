@@ -1,7 +1,7 @@
 """Dense: ``y = activation(x @ kernel + bias)`` on the last axis (so rank-3 inputs work per step)."""
 from __future__ import annotations
 
-from kconf.engine import activations
+from kconf.engine import activations, lanes
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, known_size
 from kconf.errors import ShapeError
@@ -41,7 +41,7 @@ class Dense(Layer):
 
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]
-        z = x @ kernel
+        z = lanes.matmul(x, kernel) if x.ndim == 2 else x @ kernel
         if self.use_bias:
             z += self.weights["bias"]
         y, act_backward = activations.in_place(self.activation)(z)  # z is ours
@@ -51,9 +51,11 @@ class Dense(Layer):
             flat_x, flat_dz = x, dz
             if x.ndim != 2:
                 flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
-            self.grads["kernel"] += flat_x.T @ flat_dz
+            self.grads["kernel"] += lanes.matmul(flat_x.T, flat_dz)
             if self.use_bias:
                 self.grads["bias"] += xp.add.reduce(flat_dz, axis=0)
-            return dz @ kernel.T if need_dx else None
+            if not need_dx:
+                return None
+            return lanes.matmul(dz, kernel.T) if dz.ndim == 2 else dz @ kernel.T
 
         return y, backward

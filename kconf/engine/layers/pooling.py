@@ -13,6 +13,7 @@ backward adds each offset's share into a zeroed padded dx, so overlaps accumulat
 """
 from __future__ import annotations
 
+from kconf.engine import lanes
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.conv2d import (
@@ -34,6 +35,8 @@ class MaxPooling2D(Layer):
         strides: int, pair, or None (= pool_size).
         padding: 'valid' (windows that fit; sizes floor) or 'same' (output ceil(in/stride)).
     """
+
+    uses_lanes = True  # the tiled case runs a chunk of the batch per lane
 
     def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", **kwargs):
         super().__init__(**kwargs)
@@ -78,25 +81,42 @@ class MaxPooling2D(Layer):
 
 
 def _tiled_max_pool(x, ho, wo, ph, pw):
-    """Max pooling when the (ph, pw) windows tile x (cropped to ho·ph × wo·pw): (y, backward)."""
+    """Max pooling when the (ph, pw) windows tile x (cropped to ho·ph × wo·pw): (y, backward).
+
+    Forward and backward each run as one chunk of the batch per lane (kconf.engine.lanes)."""
     n, h, w, c = x.shape
     tiles = x[:, :ho * ph, :wo * pw].reshape(n, ho, ph, wo, pw, c)  # a view: axes only split
-    rows = tiles[:, :, 0].copy()  # (n, ho, wo, pw, c): the maximum over the ph rows
-    for i in range(1, ph):
-        xp.maximum(rows, tiles[:, :, i], out=rows)
-    y = rows[:, :, :, 0].copy()
-    for j in range(1, pw):
-        xp.maximum(y, rows[:, :, :, j], out=y)
-    del rows
+    y = xp.empty((n, ho, wo, c), dtype=x.dtype)
+    offsets = [(i, j) for i in range(ph) for j in range(pw)]
+
+    def forward_chunks(lane, mine):
+        for images in mine:
+            part = tiles[images]
+            rows = part[:, :, 0].copy()  # (b, ho, wo, pw, c): the maximum over the ph rows
+            for i in range(1, ph):
+                xp.maximum(rows, part[:, :, i], out=rows)
+            out = y[images]
+            out[...] = rows[:, :, :, 0]
+            for j in range(1, pw):
+                xp.maximum(out, rows[:, :, :, j], out=out)
+
+    lanes.run(forward_chunks, lanes.chunks(n))
 
     def backward(dy):
         cropped = ho * ph != h or wo * pw != w
-        dx = (xp.zeros if cropped else xp.empty)(x.shape, dtype=dy.dtype)
+        dx = xp.empty(x.shape, dtype=dy.dtype)
         dtiles = dx[:, :ho * ph, :wo * pw].reshape(n, ho, ph, wo, pw, c)
-        offsets = [(i, j) for i in range(ph) for j in range(pw)]
-        for (i, j), first in zip(offsets, _first_maxima(
-                (tiles[:, :, i, :, j] for i, j in offsets), y)):
-            xp.multiply(dy, first, out=dtiles[:, :, i, :, j])
+
+        def backward_chunks(lane, mine):
+            for images in mine:
+                if cropped:
+                    dx[images] = 0
+                part, dpart, dyb = tiles[images], dtiles[images], dy[images]
+                for (i, j), first in zip(offsets, _first_maxima(
+                        (part[:, :, i, :, j] for i, j in offsets), y[images])):
+                    xp.multiply(dyb, first, out=dpart[:, :, i, :, j])
+
+        lanes.run(backward_chunks, lanes.chunks(n))
         return dx
 
     return y, backward
