@@ -74,6 +74,9 @@ CASES = [
     Case("conv_tanh_same", lambda: Conv2D(2, 3, padding="same", activation="tanh"),
          (3, 4, 5, 2)),
     Case("conv_sigmoid", lambda: Conv2D(2, 2, activation="sigmoid"), (3, 4, 4, 2)),
+    # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (shifted.py)
+    Case("conv_shifted_valid", lambda: Conv2D(3, 3, activation="relu"), (2, 5, 6, 24)),
+    Case("conv_shifted_same", lambda: Conv2D(2, (2, 4), padding="same"), (3, 4, 5, 16)),
     Case("pool_valid", lambda: MaxPooling2D(), (2, 4, 4, 2)),
     Case("pool_valid_odd", lambda: MaxPooling2D(2), (2, 5, 5, 2)),
     Case("pool_same_odd", lambda: MaxPooling2D(2, padding="same"), (2, 5, 3, 2)),
@@ -350,6 +353,8 @@ def _naive_pool(x, pool, strides, padding):
     (4, (2, 4), (3, 1), "same", (2, 7, 6, 2)),
     (4, (1, 3), (2, 3), "valid", (2, 7, 9, 2)),
     (1, (5, 5), (1, 1), "same", (1, 3, 4, 1)),
+    (3, (3, 3), (1, 1), "valid", (2, 6, 5, 24)),  # shifted rows
+    (2, (3, 2), (1, 1), "same", (3, 5, 4, 40)),  # shifted rows, padded
 ])
 def test_conv2d_matches_naive_loops(filters, kernel_size, strides, padding, shape):
     layer = Conv2D(filters, kernel_size, strides=strides, padding=padding)
@@ -387,6 +392,15 @@ def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypat
     np.testing.assert_allclose(backward(r), dx, rtol=1e-12, atol=1e-12)
     for name, grad in grads.items():
         np.testing.assert_allclose(layer.grads[name], grad, rtol=1e-12, atol=1e-12)
+
+
+def test_the_shifted_cases_run_on_shifted_rows_and_the_others_on_im2col():
+    from kconf.engine.layers import shifted
+
+    for case in CONV_CASES:
+        layer = case.make()
+        takes = shifted.applies(layer.kernel_size, layer.strides, case.shape[3], layer.filters)
+        assert takes == ("shifted" in case.id), case.id
 
 
 def test_conv2d_block_size_follows_the_byte_budget(monkeypatch):

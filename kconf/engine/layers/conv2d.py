@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from kconf.engine import activations, lanes
 from kconf.engine.backend import xp
+from kconf.engine.layers import shifted
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
 from kconf.errors import ShapeError
 
@@ -230,19 +231,31 @@ class Conv2D(Layer):
         z = xp.empty((n, *out_hw, self.filters), dtype=dtype)
         blocks = image_blocks(n, out_hw[0] * out_hw[1] * kh * kw * cin * z.itemsize)
         block_images = blocks[0][1].stop
+        rows_path = shifted.applies(self.kernel_size, self.strides, cin, self.filters)
+        kernel_c = kernel.astype(dtype, copy=False)
 
         def im2col():
             return Im2col(x, pads, self.kernel_size, self.strides, out_hw, dtype, block_images)
 
+        def shifted_rows():
+            return shifted.ShiftedRows(block_images, (h, w), pads, self.kernel_size, cin,
+                                       self.filters, dtype)
+
         block_backwards = [None] * len(blocks)  # per block: the backward of its activation
 
         def forward_blocks(lane, mine):
-            cols_of = im2col()
+            if rows_path:
+                rows_of = shifted_rows()
+            else:
+                cols_of = im2col()
             for number, images in mine:
                 zb = z[images]
-                xp.matmul(cols_of(images), kmat, out=zb.reshape(-1, self.filters))
-                if bias is not None:
-                    zb += bias
+                if rows_path:
+                    rows_of.forward(x[images], kernel_c, zb, bias)
+                else:
+                    xp.matmul(cols_of(images), kmat, out=zb.reshape(-1, self.filters))
+                    if bias is not None:
+                        zb += bias
                 if blockwise:
                     block_backwards[number] = act(zb)[1]  # in place: z becomes y
 
@@ -265,16 +278,24 @@ class Conv2D(Layer):
             kernel_d = kernel.astype(dtype, copy=False)
 
             def backward_blocks(lane, mine):
-                cols_of = im2col()
-                dx_of = _InputGradient(dx, kernel_d, pads, self.strides) if need_dx else None
+                if rows_path:
+                    rows_of = shifted_rows()
+                else:
+                    cols_of = im2col()
+                    dx_of = _InputGradient(dx, kernel_d, pads, self.strides) if need_dx else None
                 for number, images in mine:
                     if dz_all is None:
                         dzb = xp.ascontiguousarray(block_backwards[number](dy[images]))
                     else:
                         dzb = dz_all[images]
                     rows = dzb.reshape(-1, self.filters)
-                    xp.matmul(cols_of(images).T, rows, out=dkernels[number])
                     rows.sum(axis=0, out=dbiases[number])  # per block: shorter float32 sums
+                    if rows_path:
+                        rows_of.gradients(x[images], dzb, kernel_d,
+                                          dkernels[number].reshape(kh, kw * cin, self.filters),
+                                          None if dx is None else dx[images])
+                        continue
+                    xp.matmul(cols_of(images).T, rows, out=dkernels[number])
                     if dx_of is not None:
                         dx_of.add_block(images, dzb)
 
