@@ -108,6 +108,17 @@ def test_matmul_in_a_session_cuts_rows_or_columns_and_gives_the_full_product(lan
         np.testing.assert_allclose(product, a @ b, rtol=1e-12, atol=1e-12)
 
 
+def test_add_matmul_in_a_session_adds_the_product_block_by_block(lane_counts):
+    rng = np.random.default_rng(1)
+    lane_counts(3)
+    a, b = rng.standard_normal((4001, 40)), rng.standard_normal((40, 64))  # 20 MFLOP
+    start = rng.standard_normal((4001, 64))
+    out = start.copy()
+    with lanes.session():
+        lanes.add_matmul(out, a, b)
+    np.testing.assert_allclose(out, start + a @ b, rtol=1e-12, atol=1e-12)
+
+
 def test_run_deals_blocks_round_robin_and_chunks_cover_the_range(lane_counts):
     lane_counts(3)
     seen = {}

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
-__all__ = ["chunks", "lane_count", "matmul", "run", "session", "set_lanes"]
+__all__ = ["add_matmul", "chunks", "lane_count", "matmul", "run", "session", "set_lanes"]
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -228,3 +228,33 @@ def matmul(a, b):
                 numpy.matmul(a, b[:, cols], out=out[:, cols])
         run(work, chunks(n))
     return out
+
+
+# add_matmul's blocks of rows: about this many entries, so a lane's product is still in its
+# cache when it is added.
+_ADD_BLOCK = 2**16
+
+
+def add_matmul(out, a, b) -> None:
+    """``out += a @ b`` for 2-D arrays. Inside a session a large product with more rows than
+    columns (a weight gradient ``x.T @ dz``) goes in blocks of rows, dealt to the lanes,
+    each block's product added while it is in the cache: no product the size of ``out`` is
+    made and read again. Every entry is what ``out += a @ b`` gives."""
+    m, k = a.shape
+    n = b.shape[1]
+    if _session_lanes <= 1 or 2 * m * k * n < _MATMUL_FLOPS or m < n:
+        out += matmul(a, b)
+        return
+    import numpy
+
+    per_block = max(1, _ADD_BLOCK // n)
+    blocks = [slice(start, min(start + per_block, m)) for start in range(0, m, per_block)]
+
+    def work(lane, mine):
+        product = numpy.empty((per_block, n), dtype=out.dtype)
+        for rows in mine:
+            part = product[:rows.stop - rows.start]
+            numpy.matmul(a[rows], b, out=part)
+            out[rows] += part
+
+    run(work, blocks)

@@ -51,7 +51,7 @@ class Dense(Layer):
             flat_x, flat_dz = x, dz
             if x.ndim != 2:
                 flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
-            self.grads["kernel"] += lanes.matmul(flat_x.T, flat_dz)
+            lanes.add_matmul(self.grads["kernel"], flat_x.T, flat_dz)
             if self.use_bias:
                 self.grads["bias"] += xp.add.reduce(flat_dz, axis=0)
             if not need_dx:
