@@ -2,12 +2,13 @@
 
 Each layer that runs lanes is compared, forward and backward, with 1 lane and with 3 (more
 lanes than this machine may have cores, and blocks that do not divide evenly), in float64;
-the optimizer's flat update bit for bit. Then the machinery: the round-robin deal, errors
-from a lane, BLAS's thread count restored after a session and after a model's step.
+the optimizer's flat update bit for bit. Then the machinery: blocks handed out as lanes
+ask, errors from a lane, BLAS's thread count restored after a session and after a model's step.
 """
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -119,36 +120,49 @@ def test_add_matmul_in_a_session_adds_the_product_block_by_block(lane_counts):
     np.testing.assert_allclose(out, start + a @ b, rtol=1e-12, atol=1e-12)
 
 
-def test_run_deals_blocks_round_robin_and_chunks_cover_the_range(lane_counts):
+def test_run_hands_every_block_to_exactly_one_lane_and_chunks_cover_the_range(lane_counts):
     lane_counts(3)
     seen = {}
-    threads = set()
+    threads = {}
 
     def work(lane, mine):
-        seen[lane] = list(mine)
-        threads.add(threading.get_ident())
+        seen[lane] = []
+        threads[lane] = threading.get_ident()
+        for block in mine:
+            seen[lane].append(block)
+            time.sleep(0.002 if lane == 0 else 0.0005)  # lane 0 slow: the others take more
 
-    lanes.run(work, list(range(8)))
-    assert seen == {0: [0, 3, 6], 1: [1, 4, 7], 2: [2, 5]}
-    assert threading.get_ident() not in threads  # the caller waits; the lanes work
+    lanes.run(work, list(range(40)))
+    assert sorted(b for blocks in seen.values() for b in blocks) == list(range(40))
+    assert set(seen) == {0, 1, 2} and len(seen[0]) < 40 / 3
+    assert threads[0] == threading.get_ident()  # the caller is lane 0
+    assert len(set(threads.values())) == 3
     assert lanes.chunks(10) == [slice(0, 3), slice(3, 6), slice(6, 10)]
     assert lanes.chunks(2) == [slice(0, 1), slice(1, 2)]
-    lanes.run(work, ["only"])  # one block: on the calling thread
-    assert seen[0] == ["only"] and threading.get_ident() in threads
+    seen.clear()
+    lanes.run(work, ["only"])  # one block: on the calling thread, as a list
+    assert seen == {0: ["only"]}
 
 
-def test_an_error_in_a_lane_is_raised_after_every_lane_finished(lane_counts):
+@pytest.mark.parametrize("failing", [0, 1])
+def test_an_error_in_a_lane_stops_the_others_and_is_raised_after_they_finished(failing,
+                                                                               lane_counts):
     lane_counts(2)
-    finished = []
+    done = []
 
     def work(lane, mine):
-        if lane == 0:
-            raise ValueError("lane 0 failed")
-        finished.append(lane)
+        for block in mine:
+            if lane == failing:
+                raise ValueError(f"lane {lane} failed")
+            time.sleep(0.01)
+            done.append(block)
 
-    with pytest.raises(ValueError, match="lane 0 failed"):
-        lanes.run(work, [0, 1])
-    assert finished == [1]
+    with pytest.raises(ValueError, match=f"lane {failing} failed"):
+        lanes.run(work, list(range(20)))
+    assert len(done) < 5  # the other lane stopped taking blocks
+    finished = len(done)
+    time.sleep(0.05)
+    assert len(done) == finished  # and had stopped before run returned
     with pytest.raises(ValueError, match="positive"):
         lanes.set_lanes(0)
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 __all__ = ["add_matmul", "chunks", "lane_count", "matmul", "run", "session", "set_lanes"]
 
@@ -167,35 +168,53 @@ def session(active: bool = True) -> Iterator[None]:
             _session_lanes = 0
 
 
-def run(work: Callable[[int, Sequence], None], blocks: Sequence) -> None:
-    """Call ``work(lane, blocks_of_the_lane)`` for every lane, in parallel.
+def run(work: Callable[[int, Iterable], None], blocks: Sequence) -> None:
+    """Call ``work(lane, its_blocks)`` for every lane, in parallel; the calling thread is
+    lane 0, pool threads the others.
 
-    The blocks are dealt round-robin (lane ``i`` gets ``blocks[i::lanes]``), so lanes get
-    equal shares; ``work`` must touch only its blocks' outputs and its lane's scratch
-    (``lane`` indexes per-lane buffers). With one lane, or one block, ``work(0, blocks)``
-    runs on the calling thread. The first exception of any lane is raised here, after every
-    lane has stopped.
+    ``its_blocks`` is an iterator: each lane takes the next block not yet taken, so a lane
+    that is slowed down (by another process, say) takes fewer. ``work`` must touch only its
+    blocks' outputs and its lane's scratch (``lane`` indexes per-lane buffers); then which
+    lane ran a block changes nothing. With one lane, or one block, ``work(0, blocks)`` runs
+    on the calling thread alone. An exception in any lane stops the others taking blocks
+    and is raised here once every lane has stopped.
     """
     lanes = min(_session_lanes or lane_count(), len(blocks))
     if lanes <= 1:
         work(0, blocks)
         return
-    pool = _executor(lanes)
-    with _single_threaded_blas():  # already so inside a session
-        futures = [pool.submit(work, lane, blocks[lane::lanes]) for lane in range(lanes)]
+    taken = itertools.count()  # next() on it is atomic under the GIL
+    stop: list[bool] = []
+
+    def its_blocks() -> Iterator:
+        while not stop:
+            index = next(taken)
+            if index >= len(blocks):
+                return
+            yield blocks[index]
+
+    def lane_work(lane: int) -> None:
         try:
-            for future in futures:
-                future.exception()  # wait for all before raising any
+            work(lane, its_blocks())
+        except BaseException:
+            stop.append(True)
+            raise
+
+    pool = _executor(lanes - 1)
+    with _single_threaded_blas():  # already so inside a session
+        futures = [pool.submit(lane_work, lane) for lane in range(1, lanes)]
+        try:
+            lane_work(0)
         finally:
             for future in futures:
-                future.cancel()
+                future.exception()  # wait for every lane before raising anything
     for future in futures:
         future.result()
 
 
 def chunks(n: int) -> list[slice]:
     """``range(n)`` cut into one contiguous slice per lane (fewer when ``n`` is small): the
-    blocks for elementwise work that ``run`` deals one to a lane."""
+    blocks for elementwise work that ``run`` hands out."""
     lanes = max(1, min(_session_lanes or lane_count(), n))
     bounds = [n * i // lanes for i in range(lanes + 1)]
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
@@ -237,7 +256,7 @@ _ADD_BLOCK = 2**16
 
 def add_matmul(out, a, b) -> None:
     """``out += a @ b`` for 2-D arrays. Inside a session a large product with more rows than
-    columns (a weight gradient ``x.T @ dz``) goes in blocks of rows, dealt to the lanes,
+    columns (a weight gradient ``x.T @ dz``) goes in blocks of rows, shared out to the lanes,
     each block's product added while it is in the cache: no product the size of ``out`` is
     made and read again. Every entry is what ``out += a @ b`` gives."""
     m, k = a.shape
