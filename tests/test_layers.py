@@ -484,6 +484,25 @@ def test_max_pooling_ties_route_to_the_first_maximum_and_overlaps_add():
     assert dx[0, 1, 2, 0] == 10.0 and dx.sum() == 10.0
 
 
+@pytest.mark.parametrize("pool", [(2, 2), (3, 2)])
+def test_tiled_max_pooling_routes_ties_to_the_first_maximum(pool):
+    """Windows that tile the input (relu outputs: many all-zero windows, some with two equal
+    maxima) route each window's gradient to its first maximum in row-major order only."""
+    rng = np.random.default_rng(4)
+    x = np.maximum(rng.integers(-3, 3, size=(3, 6, 8, 2)), 0).astype(np.float32)
+    layer = MaxPooling2D(pool)
+    y, backward = layer.forward(x)
+    expected, where = _naive_pool(x, pool, pool, "valid")
+    np.testing.assert_array_equal(y, expected)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx_expected = np.zeros_like(x)
+    for out_index, in_index in where.items():
+        dx_expected[in_index] += dy[out_index]
+    dx = backward(dy)
+    np.testing.assert_array_equal(dx, dx_expected)
+    assert (dx != 0).sum() == (dy != 0).sum()  # one cell per window, ties included
+
+
 def test_max_pooling_same_padding_never_wins():
     # All-negative input: zero padding would win; -inf padding must not. 3x3, pool 2, 'same':
     # out 2x2, pad_total 1 -> the padding is after (bottom/right).

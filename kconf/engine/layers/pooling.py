@@ -6,9 +6,10 @@ first cell equal to its window's maximum and routes the gradient there (ties go 
 
 When the windows tile the input (strides == pool_size, 'valid') the input is viewed as
 ``(n, ho, ph, wo, pw, c)``: forward takes the maximum over the ph rows (slices whose
-contiguous inner part is a whole output row) and then over the pw columns, and backward
-writes each offset's share of dy straight into its slice of dx, with no zero-fill and no
-adds. Otherwise ('same' pads with -inf, so padded cells never win; overlapping windows)
+contiguous inner part is a whole output row) and then over the pw columns; backward compares
+every cell with its window's maximum in one broadcast pass, keeps the first True per window
+(offset by offset, on the boolean array), and writes dx as dy times that mask in one more
+pass, with no zero-fill and no adds. Both run a chunk of the batch per lane. Otherwise ('same' pads with -inf, so padded cells never win; overlapping windows)
 backward adds each offset's share into a zeroed padded dx, so overlaps accumulate.
 """
 from __future__ import annotations
@@ -111,10 +112,19 @@ def _tiled_max_pool(x, ho, wo, ph, pw):
             for images in mine:
                 if cropped:
                     dx[images] = 0
-                part, dpart, dyb = tiles[images], dtiles[images], dy[images]
-                for (i, j), first in zip(offsets, _first_maxima(
-                        (part[:, :, i, :, j] for i, j in offsets), y[images])):
-                    xp.multiply(dyb, first, out=dpart[:, :, i, :, j])
+                # every cell equal to its window's maximum, in one pass; then only the first
+                # in each window (row-major) keeps its True; then dy where True, 0 elsewhere
+                equal = xp.equal(tiles[images], y[images][:, :, None, :, None, :])
+                unrouted = None  # windows whose first maximum is not found yet
+                for number, (i, j) in enumerate(offsets):
+                    first = equal[:, :, i, :, j]
+                    if unrouted is None:
+                        unrouted = ~first
+                        continue
+                    first &= unrouted
+                    if number < len(offsets) - 1:
+                        unrouted ^= first
+                xp.multiply(dy[images][:, :, None, :, None, :], equal, out=dtiles[images])
 
         lanes.run(backward_chunks, lanes.chunks(n))
         return dx
