@@ -181,7 +181,12 @@ class Model:
         """Zero the gradients: a fill of each trainable array, and the parts of every
         ``RowGrad`` dropped (no pass over an embedding table)."""
         for g in self._dense_grads:
-            g.fill(0)
+            if g.size >= _LANE_FILL and g.flags.c_contiguous:  # large: a part per lane
+                flat = g.reshape(-1)
+                lanes.run(lambda lane, parts: [flat[part].fill(0) for part in parts],
+                          lanes.chunks(flat.size))
+            else:
+                g.fill(0)
         for g in self._row_grads:
             g.clear()
 
@@ -270,9 +275,9 @@ class Model:
         and after a step ``layer.grads`` hold that step's gradients.
         """
         n = len(xs[0])
-        self._zero_grads()
         # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
         with np.errstate(over="ignore", invalid="ignore"), self._lanes():
+            self._zero_grads()
             outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
             total, per_output, douts = self._losses(ys, outputs)
             if self.terminate_on_nan and not math.isfinite(total):
@@ -428,6 +433,8 @@ class Model:
 
 # Batches are gathered this many bytes at a time (see ``_batches``).
 _GATHER_BYTES = 4 << 20
+# Gradients of at least this many numbers are zeroed a part per lane (kconf.engine.lanes).
+_LANE_FILL = 1 << 20
 
 
 def _batches(arrays: list, order, batch_size: int):
