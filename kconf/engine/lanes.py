@@ -1,22 +1,30 @@
 """Lanes: a layer's independent blocks of work run on several threads at once.
 
 A convolution works through its batch a block of images at a time (see conv2d.py). Each block
-is an im2col copy, a matrix product and some elementwise passes; NumPy runs the elementwise
-passes on one core, and BLAS splits each medium-sized product over its threads and waits for
-the slowest. Lanes run whole blocks side by side instead, one worker thread per BLAS thread,
-each calling BLAS single-threaded: every core works on its own block, copies and elementwise
-passes included, with no hand-off inside a product. While lanes run, the calling thread
-waits, and OpenBLAS's thread count is set to 1 (it is one number for the whole process);
-it is set back when they finish. On the vgg workload the convolutions take about 20% less
-time than with one lane and two-thread products (bench/README.md).
+is a copy, some matrix products and some elementwise passes; NumPy runs the elementwise
+passes on one core, and a multi-threaded BLAS splits each medium-sized product over its
+threads and waits for the slowest part. Lanes run whole blocks side by side instead, one
+lane per BLAS thread (the calling thread and pool threads), each calling BLAS
+single-threaded: every core works on blocks of its own, copies and elementwise passes
+included, and takes the next free block when it is done, so a lane slowed by another process
+takes fewer. While lanes run, OpenBLAS's thread count (one number for the whole process) is
+1; it is set back afterwards.
 
-Results do not depend on the number of lanes: every block writes only its own slice of the
-outputs, and what blocks share (a kernel gradient) is written per block and summed by the
-caller in block order.
+A training step of a model with layers that use lanes runs in a ``session``: BLAS stays
+single-threaded for the whole step, since OpenBLAS's idle threads spin for a while after a
+multi-threaded product and would compete with the lanes; ``matmul`` and ``add_matmul`` share
+the large products of the layers in between (a convnet's Dense) out to the lanes instead.
+On the vgg workload a step takes about a quarter less time than with two-thread BLAS
+(bench/README.md).
+
+Results do not depend on the number of lanes, nor on which lane ran a block: every block
+writes only its own slice of the outputs, and what blocks share (a kernel gradient) is
+written per block and summed by the caller in block order.
 
 Lanes are used only with an OpenBLAS whose thread count can be read and set (NumPy's wheels
-bundle one), more than one BLAS thread, and more than one block. Otherwise ``run`` calls the work in order on the calling
-thread, which keeps BLAS's own threading.
+bundle one), more than one BLAS thread (``--threads 1`` turns them off), and more than one
+block. Otherwise ``run`` calls the work on the calling thread, and BLAS keeps its own
+threading.
 """
 from __future__ import annotations
 

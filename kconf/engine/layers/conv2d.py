@@ -123,37 +123,59 @@ def image_blocks(n: int, bytes_per_image: int) -> list[tuple[int, slice]]:
             for number, start in enumerate(range(0, n, block))]
 
 
-class Im2col:
-    """One lane's im2col: ``self(images)`` is the block's ``(b·ho·wo, kh·kw·c)`` im2col matrix
-    of ``x[images]`` zero-padded by ``pads``: rows in (image, row, column) order, columns in
-    the kernel's (kh, kw, c) order.
+class Im2colConvolution:
+    """One lane's im2col convolution (any strides), block by block.
 
-    Every block is written into the same scratch buffer (sized for ``block`` images), so use
-    the matrix before asking for the next one; each lane has its own ``Im2col``.
+    ``cols(x)`` is a block's ``(b·ho·wo, kh·kw·c)`` im2col matrix of ``x`` (b, h, w, c)
+    zero-padded by ``pads``: rows in (image, row, column) order, columns in the kernel's
+    (kh, kw, c) order. Every block is written into the same scratch buffer (sized for
+    ``images`` images), so use it before asking for the next one; each lane has its own.
+    ``forward`` and ``gradients`` have the signatures of ``shifted.ShiftedRows``'s.
     """
 
-    def __init__(self, x, pads, window, strides, out_hw, dtype, block: int):
-        n, h, w, c = x.shape
+    def __init__(self, images: int, in_hw, pads, window, strides, out_hw, cin: int,
+                 dtype):
+        h, w = in_hw
         (kh, kw), (ho, wo) = window, out_hw
         (top, bottom), (left, right) = pads
-        self.x, self.window, self.strides, self.out_hw = x, window, strides, out_hw
-        self.scratch = xp.empty((block * ho * wo, kh * kw * c), dtype=dtype)
+        self.pads, self.window, self.strides, self.out_hw = pads, window, strides, out_hw
+        self.scratch = xp.empty((images * ho * wo, kh * kw * cin), dtype=dtype)
         self.padded = None
         if top or bottom or left or right:  # zero borders written once, interiors per block
-            self.padded = xp.zeros((block, h + top + bottom, w + left + right, c), dtype=dtype)
+            self.padded = xp.zeros((images, h + top + bottom, w + left + right, cin),
+                                   dtype=dtype)
             self.interior = (slice(top, top + h), slice(left, left + w))
+        self._dx = None  # the input gradient's scratch, made on first use
 
-    def __call__(self, images: slice):
-        src = self.x[images]
-        b = src.shape[0]
+    def cols(self, x):
+        b = x.shape[0]
         if self.padded is not None:
-            self.padded[(slice(0, b), *self.interior)] = src
-            src = self.padded[:b]
+            self.padded[(slice(0, b), *self.interior)] = x
+            x = self.padded[:b]
         (kh, kw), (ho, wo) = self.window, self.out_hw
         cols = self.scratch[:b * ho * wo]
-        xp.copyto(cols.reshape(b, ho, wo, kh, kw, src.shape[3]),
-                  windows(src, self.out_hw, self.window, self.strides))
+        xp.copyto(cols.reshape(b, ho, wo, kh, kw, x.shape[3]),
+                  windows(x, self.out_hw, self.window, self.strides))
         return cols
+
+    def forward(self, x, kernel, z, bias=None) -> None:
+        """``z`` (b, ho, wo, cout) = the convolution of the block ``x`` with ``kernel``
+        (kh, kw, cin, cout), plus ``bias`` if given."""
+        cout = kernel.shape[3]
+        xp.matmul(self.cols(x), kernel.reshape(-1, cout), out=z.reshape(-1, cout))
+        if bias is not None:
+            z += bias
+
+    def gradients(self, x, dz, kernel, dkernel, dx) -> None:
+        """The block's kernel gradient into ``dkernel`` (kh·kw·cin, cout), and its input
+        gradient into ``dx`` (b, h, w, cin) unless that is None, from ``dz`` (b, ho, wo,
+        cout)."""
+        rows = dz.reshape(-1, dz.shape[3])
+        xp.matmul(self.cols(x).T, rows, out=dkernel)
+        if dx is not None:
+            if self._dx is None:
+                self._dx = _InputGradient(kernel, self.pads, self.strides)
+            self._dx.add_block(dz, dx)
 
 
 class Conv2D(Layer):
@@ -222,7 +244,7 @@ class Conv2D(Layer):
         pads = (padding_amounts(h, kh, self.strides[0], self.padding),
                 padding_amounts(w, kw, self.strides[1], self.padding))
         dtype = xp.result_type(x, kernel)
-        kmat = kernel.reshape(kh * kw * cin, self.filters).astype(dtype, copy=False)
+        kernel_c = kernel.astype(dtype, copy=False)
         bias = self.weights["bias"] if self.use_bias else None
         # Bias and activation run on each block's rows right after its product, while they
         # are in the cache (activations with an in-place form; the others after the loop).
@@ -231,31 +253,22 @@ class Conv2D(Layer):
         z = xp.empty((n, *out_hw, self.filters), dtype=dtype)
         blocks = image_blocks(n, out_hw[0] * out_hw[1] * kh * kw * cin * z.itemsize)
         block_images = blocks[0][1].stop
-        rows_path = shifted.applies(self.kernel_size, self.strides, cin, self.filters)
-        kernel_c = kernel.astype(dtype, copy=False)
 
-        def im2col():
-            return Im2col(x, pads, self.kernel_size, self.strides, out_hw, dtype, block_images)
-
-        def shifted_rows():
-            return shifted.ShiftedRows(block_images, (h, w), pads, self.kernel_size, cin,
-                                       self.filters, dtype)
+        def convolution():
+            """A lane's convolution: on shifted rows where that pays, else im2col."""
+            if shifted.applies(self.kernel_size, self.strides, cin, self.filters):
+                return shifted.ShiftedRows(block_images, (h, w), pads, self.kernel_size, cin,
+                                           self.filters, dtype)
+            return Im2colConvolution(block_images, (h, w), pads, self.kernel_size,
+                                     self.strides, out_hw, cin, dtype)
 
         block_backwards = [None] * len(blocks)  # per block: the backward of its activation
 
         def forward_blocks(lane, mine):
-            if rows_path:
-                rows_of = shifted_rows()
-            else:
-                cols_of = im2col()
+            conv = convolution()
             for number, images in mine:
                 zb = z[images]
-                if rows_path:
-                    rows_of.forward(x[images], kernel_c, zb, bias)
-                else:
-                    xp.matmul(cols_of(images), kmat, out=zb.reshape(-1, self.filters))
-                    if bias is not None:
-                        zb += bias
+                conv.forward(x[images], kernel_c, zb, bias)
                 if blockwise:
                     block_backwards[number] = act(zb)[1]  # in place: z becomes y
 
@@ -278,12 +291,8 @@ class Conv2D(Layer):
             kernel_d = kernel.astype(dtype, copy=False)
 
             def backward_blocks(lane, mine):
+                conv = convolution()
                 ones = None
-                if rows_path:
-                    rows_of = shifted_rows()
-                else:
-                    cols_of = im2col()
-                    dx_of = _InputGradient(dx, kernel_d, pads, self.strides) if need_dx else None
                 for number, images in mine:
                     if dz_all is None:
                         dzb = xp.ascontiguousarray(block_backwards[number](dy[images]))
@@ -295,14 +304,8 @@ class Conv2D(Layer):
                     # the bias gradient: column sums as a product with ones (a BLAS
                     # matrix-vector product; NumPy's sum along rows of 32 is far slower)
                     xp.matmul(ones[:len(rows)], rows, out=dbiases[number])
-                    if rows_path:
-                        rows_of.gradients(x[images], dzb, kernel_d,
-                                          dkernels[number].reshape(kh, kw * cin, self.filters),
-                                          None if dx is None else dx[images])
-                        continue
-                    xp.matmul(cols_of(images).T, rows, out=dkernels[number])
-                    if dx_of is not None:
-                        dx_of.add_block(images, dzb)
+                    conv.gradients(x[images], dzb, kernel_d, dkernels[number],
+                                   None if dx is None else dx[images])
 
             lanes.run(backward_blocks, blocks)
             self.grads["kernel"] += dkernels.sum(axis=0).reshape(kernel.shape)
@@ -324,25 +327,26 @@ class _InputGradient:
     products and the adds stay in the cache.
     """
 
-    def __init__(self, dx, kernel, pads, strides):
-        (top, bottom), (left, right) = pads
-        _, h, w, _ = dx.shape
-        self.dx, self.kernel, self.pads, self.strides = dx, kernel, pads, strides
-        self.padded_hw = (h + top + bottom, w + left + right) if top or bottom or left or right \
-            else None
+    def __init__(self, kernel, pads, strides):
+        self.kernel, self.pads, self.strides = kernel, pads, strides
         self._product = None  # scratch for one offset's product, and for the padded dx
         self._padded = None
 
-    def add_block(self, images: slice, dz) -> None:
-        """Write the dx of the images ``images`` from their ``dz`` (b, ho, wo, cout)."""
+    def add_block(self, dz, dx) -> None:
+        """Write ``dx`` (b, h, w, cin) of a block of images from their ``dz`` (b, ho, wo,
+        cout)."""
         b, ho, wo, cout = dz.shape
+        _, h, w, _ = dx.shape
         kh, kw, cin, _ = self.kernel.shape
         sh, sw = self.strides
+        (top, bottom), (left, right) = self.pads
+        padded = top or bottom or left or right
         if self._product is None or self._product.shape[0] < b * ho * wo:
             self._product = xp.empty((b * ho * wo, cin), dtype=self.kernel.dtype)
-            if self.padded_hw is not None:
-                self._padded = xp.empty((b, *self.padded_hw, cin), dtype=self.kernel.dtype)
-        dxp = self.dx[images] if self.padded_hw is None else self._padded[:b]
+            if padded:
+                self._padded = xp.empty((b, h + top + bottom, w + left + right, cin),
+                                        dtype=self.kernel.dtype)
+        dxp = self._padded[:b] if padded else dx
         dzrows = dz.reshape(-1, cout)
         prod = self._product[:b * ho * wo]
         for i in range(kh):
@@ -359,7 +363,5 @@ class _InputGradient:
                 else:
                     dxp.fill(0)
                 target[...] = part
-        if self.padded_hw is not None:
-            (top, _), (left, _) = self.pads
-            _, h, w, _ = self.dx.shape
-            self.dx[images] = dxp[:, top:top + h, left:left + w]
+        if padded:
+            dx[...] = dxp[:, top:top + h, left:left + w]

@@ -109,10 +109,11 @@ class ShiftedRows:
             xp.add(valid, bias, out=z)
 
     def gradients(self, x, dz, kernel, dkernel, dx) -> None:
-        """The block's kernel gradient into ``dkernel`` (kh, kw·cin, cout), and its input
+        """The block's kernel gradient into ``dkernel`` (kh·kw·cin, cout), and its input
         gradient into ``dx`` (b, h, w, cin) unless that is None, from ``dz`` (b, ho, wo, cout).
         """
         b = x.shape[0]
+        dkernel = dkernel.reshape(self.kh, self.kw * self.cin, self.cout)
         flat = self._flat(x)
         full4 = self.full[:b * self.hp * self.wp].reshape(b, self.hp, self.wp, self.cout)
         full4[:, :self.ho, :self.wo] = dz  # and zeros where the garbage outputs were
