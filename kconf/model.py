@@ -6,6 +6,7 @@ order where gradients of a tensor used twice simply add.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Callable, Sequence
 
@@ -250,11 +251,12 @@ class Model:
         return run_graph(self.graph, xs, training, rng)
 
     def _lanes(self):
-        """A lanes session (kconf.engine.lanes) for graphs with layers that use lanes."""
+        """A lanes session (kconf.engine.lanes) for graphs with layers that use lanes; for
+        the others a context that does nothing (at no per-step cost)."""
         if self._uses_lanes is None:
             self._uses_lanes = any(getattr(layer, "uses_lanes", False)
                                    for layer in _weight_owners(self.graph.layers))
-        return lanes.session(self._uses_lanes)
+        return lanes.session() if self._uses_lanes else _NO_SESSION
 
     def _losses(self, ys: list, outputs: list):
         """Total weighted loss, per-output unweighted losses, and d total / d outputs."""
@@ -433,6 +435,7 @@ class Model:
 
 # Batches are gathered this many bytes at a time (see ``_batches``).
 _GATHER_BYTES = 4 << 20
+_NO_SESSION = contextlib.nullcontext()
 # Gradients of at least this many numbers are zeroed a part per lane (kconf.engine.lanes).
 _LANE_FILL = 1 << 20
 

@@ -237,9 +237,11 @@ def matmul(a, b):
     along the longer of its output's axes (each lane's share is one single-threaded product
     of whole rows or columns: the sums along the shared axis are not split, so every entry
     is what one product gives)."""
+    if _session_lanes <= 1:  # first: the cheap test for the many small products outside
+        return a @ b
     m, k = a.shape
     n = b.shape[1]
-    if _session_lanes <= 1 or 2 * m * k * n < _MATMUL_FLOPS:
+    if 2 * m * k * n < _MATMUL_FLOPS:
         return a @ b
     import numpy
 
@@ -267,9 +269,12 @@ def add_matmul(out, a, b) -> None:
     columns (a weight gradient ``x.T @ dz``) goes in blocks of rows, shared out to the lanes,
     each block's product added while it is in the cache: no product the size of ``out`` is
     made and read again. Every entry is what ``out += a @ b`` gives."""
+    if _session_lanes <= 1:
+        out += a @ b
+        return
     m, k = a.shape
     n = b.shape[1]
-    if _session_lanes <= 1 or 2 * m * k * n < _MATMUL_FLOPS or m < n:
+    if 2 * m * k * n < _MATMUL_FLOPS or m < n:
         out += matmul(a, b)
         return
     import numpy
