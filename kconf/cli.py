@@ -40,7 +40,8 @@ def _print_table(renderable) -> None:
     wide.print(renderable)
 
 
-THREADS_HELP = "BLAS threads (default: every core); set before NumPy loads."
+THREADS_HELP = ("BLAS threads, and lanes for convnets (default: every core); set before "
+                "NumPy loads.")
 
 
 def _limit_threads(threads: Optional[int]) -> None:
