@@ -186,7 +186,8 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
         ``batch_size``, ``steps_per_epoch``, ``epoch_seconds`` (one per epoch),
         ``steady_epochs``, ``median_epoch_seconds``, ``samples_per_second``, ``peak_rss_mb``,
         ``epoch_rss_mb``, ``forward_flops_per_sample``, ``flops_per_epoch``,
-        ``gflops_per_second`` (None when the FLOP count is 0), ``threads``,
+        ``gflops_per_second`` (None when the FLOP count is 0), ``threads``, ``lanes`` (the
+        lanes a step of this model uses: kconf.engine.lanes),
         ``threads_limited``, ``numpy_matmul_peak_gflops`` (None when skipped),
         ``fraction_of_peak``, ``final_loss``, ``setup_seconds``, ``machine`` (see
         ``machine_info``), ``kconf_version`` and ``unix_time``.
@@ -208,6 +209,7 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
     from kconf.config import load_config
     from kconf.data.sources import check_shapes, load_splits
     from kconf.engine.backend import retain_freed_memory
+    from kconf.engine.lanes import lane_count
     from kconf.graph.ir import graph_flops
 
     overrides: dict = {"fit.epochs": epochs}
@@ -256,6 +258,7 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
         "gflops_per_second": gflops,
         "threads": threads if threads is not None else blas_threads(),
         "threads_limited": threads_limited,
+        "lanes": lane_count() if model.uses_lanes else 1,
         "numpy_matmul_peak_gflops": peak,
         "fraction_of_peak": gflops / peak if gflops and peak else None,
         "final_loss": losses[-1],
@@ -338,6 +341,7 @@ def results_table(result: dict):
         ("RSS at epoch ends", ", ".join(num(r, ",.0f") for r in result["epoch_rss_mb"]) + " MB"),
         ("threads", f"{result['threads']}" + ("" if result["threads_limited"]
                                                else " (not applied: NumPy already loaded)")),
+        ("lanes", f"{result['lanes']}"),
         ("machine", f"{machine['cpu_model'] or '?'}, {machine['available_cpus']} CPUs, "
                     f"NumPy {machine['numpy']}, BLAS {machine['blas'] or '?'}"),
     ]

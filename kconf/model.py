@@ -250,13 +250,19 @@ class Model:
         """Run the graph; returns (outputs, backward) where backward(douts) fills grads."""
         return run_graph(self.graph, xs, training, rng)
 
-    def _lanes(self):
-        """A lanes session (kconf.engine.lanes) for graphs with layers that use lanes; for
-        the others a context that does nothing (at no per-step cost)."""
+    @property
+    def uses_lanes(self) -> bool:
+        """Whether the graph has layers that run lanes (kconf.engine.lanes): its steps then
+        run in a lanes session."""
         if self._uses_lanes is None:
             self._uses_lanes = any(getattr(layer, "uses_lanes", False)
                                    for layer in _weight_owners(self.graph.layers))
-        return lanes.session() if self._uses_lanes else _NO_SESSION
+        return self._uses_lanes
+
+    def _lanes(self):
+        """A lanes session for graphs with layers that use lanes; for the others a context
+        that does nothing (at no per-step cost)."""
+        return lanes.session() if self.uses_lanes else _NO_SESSION
 
     def _losses(self, ys: list, outputs: list):
         """Total weighted loss, per-output unweighted losses, and d total / d outputs."""

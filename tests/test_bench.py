@@ -44,7 +44,7 @@ TINY_FORWARD_FLOPS = 2 * (4 * 8 + 8 * 1)
 KEYS = {"config", "name", "epochs", "warmup", "samples", "batch_size", "steps_per_epoch",
         "epoch_seconds", "steady_epochs", "median_epoch_seconds", "samples_per_second",
         "peak_rss_mb", "epoch_rss_mb", "forward_flops_per_sample", "flops_per_epoch",
-        "gflops_per_second", "threads", "threads_limited", "numpy_matmul_peak_gflops",
+        "gflops_per_second", "threads", "threads_limited", "lanes", "numpy_matmul_peak_gflops",
         "fraction_of_peak", "final_loss", "setup_seconds", "machine", "kconf_version",
         "unix_time"}
 
@@ -173,6 +173,7 @@ def test_threads_apply_in_a_fresh_process(tiny):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["threads"] == 1 and data["threads_limited"] is True
+    assert data["lanes"] == 1  # a Dense model: no lanes
 
 
 def test_start_up_imports_no_numpy():

@@ -195,3 +195,19 @@ def test_sessions_and_training_steps_leave_blas_thread_count_as_it_was():
         assert get_threads() == 2
     finally:
         set_threads(before)
+
+
+def test_models_with_convolutions_or_pooling_use_lanes_and_others_do_not():
+    def model(layers, shape):
+        return kconf.build_model({
+            "name": "m", "seed": 0, "model": {"sequential": layers},
+            "compile": {"optimizer": "sgd", "loss": "mse"},
+            "data": {"train": {"random": {"samples": 2, "x": shape, "y": [2]}}}})
+
+    conv = model([{"Conv2D": {"filters": 2, "kernel_size": 3, "input_shape": [5, 5, 1]}},
+                  {"Flatten": {}}, {"Dense": {"units": 2}}], [5, 5, 1])
+    pooled = model([{"TimeDistributed": {"layer": {"MaxPooling2D": {"pool_size": 2}},
+                                         "input_shape": [3, 4, 4, 1]}},
+                    {"Flatten": {}}, {"Dense": {"units": 2}}], [3, 4, 4, 1])
+    dense = model([{"Dense": {"units": 2, "input_shape": [3]}}], [3])
+    assert conv.uses_lanes and pooled.uses_lanes and not dense.uses_lanes
