@@ -233,11 +233,11 @@ _MATMUL_FLOPS = 2 * 10**7
 
 
 def matmul(a, b):
-    """``a @ b`` for 2-D arrays; inside a session, a large product is cut across the lanes
+    """``a @ b``; inside a session, a large product of 2-D arrays is cut across the lanes
     along the longer of its output's axes (each lane's share is one single-threaded product
     of whole rows or columns: the sums along the shared axis are not split, so every entry
     is what one product gives)."""
-    if _session_lanes <= 1:  # first: the cheap test for the many small products outside
+    if _session_lanes <= 1 or a.ndim != 2 or b.ndim != 2:  # the cheap test comes first
         return a @ b
     m, k = a.shape
     n = b.shape[1]

@@ -41,7 +41,7 @@ class Dense(Layer):
 
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]
-        z = lanes.matmul(x, kernel) if x.ndim == 2 else x @ kernel
+        z = lanes.matmul(x, kernel)
         if self.use_bias:
             z += self.weights["bias"]
         y, act_backward = activations.in_place(self.activation)(z)  # z is ours
@@ -54,8 +54,6 @@ class Dense(Layer):
             lanes.add_matmul(self.grads["kernel"], flat_x.T, flat_dz)
             if self.use_bias:
                 self.grads["bias"] += xp.add.reduce(flat_dz, axis=0)
-            if not need_dx:
-                return None
-            return lanes.matmul(dz, kernel.T) if dz.ndim == 2 else dz @ kernel.T
+            return lanes.matmul(dz, kernel.T) if need_dx else None
 
         return y, backward

@@ -9,8 +9,9 @@ When the windows tile the input (strides == pool_size, 'valid') the input is vie
 contiguous inner part is a whole output row) and then over the pw columns; backward compares
 every cell with its window's maximum in one broadcast pass, keeps the first True per window
 (offset by offset, on the boolean array), and writes dx as dy times that mask in one more
-pass, with no zero-fill and no adds. Both run a chunk of the batch per lane. Otherwise ('same' pads with -inf, so padded cells never win; overlapping windows)
-backward adds each offset's share into a zeroed padded dx, so overlaps accumulate.
+pass, with no adds. Both run a chunk of the batch per lane. Otherwise ('same' pads with
+-inf, so padded cells never win; overlapping windows) backward adds each offset's share into
+a zeroed padded dx, so overlaps accumulate.
 """
 from __future__ import annotations
 
