@@ -16,6 +16,9 @@ The bias and an activation with an in-place form (relu, tanh, linear) are applie
 block's rows right after its product, and backward goes block by block as well (the block's
 dz, its share of the kernel gradient, its dx), so no batch-sized dz is ever made.
 
+Stride-1 layers with few filters skip im2col: their products run on shifted rows of the flat
+input (shifted.py, where ``applies`` says which layers), block by block in the same way.
+
 The blocks run in lanes (kconf.engine.lanes): each lane, one per core, works through its
 share of the blocks with its own scratch and single-threaded products, so the copies and
 elementwise passes use every core too. Each block writes only its own images' outputs, and
