@@ -504,12 +504,13 @@ def test_the_driver_records_run_folders_and_ranks_from_results_alone(tmp_path):
     """What a backend without a shared filesystem relies on: plain results in, the run
     folder's summary files and the leaderboard out."""
     results = [
-        TrialResult("trial_000", "finished", [{"epoch": 1, "loss": 0.9, "val_loss": 0.8},
-                                              {"epoch": 2, "loss": 0.7, "val_loss": 0.6}],
-                    {"loss": 0.61}, node={"hostname": "node-a", "ip": "10.213.0.2"},
+        TrialResult("trial_000", "finished",
+                    history=[{"epoch": 1, "loss": 0.9, "val_loss": 0.8},
+                             {"epoch": 2, "loss": 0.7, "val_loss": 0.6}],
+                    evaluation={"loss": 0.61}, node={"hostname": "node-a", "ip": "10.213.0.2"},
                     started=1.0, ended=2.0),
-        TrialResult("trial_001", "stopped", [{"epoch": 1, "loss": 0.95, "val_loss": 0.9}],
-                    {"loss": 0.88}, stop_reason="ASHA: ...",
+        TrialResult("trial_001", "stopped",
+                    history=[{"epoch": 1, "loss": 0.95, "val_loss": 0.9}], evaluation={"loss": 0.88}, stop_reason="ASHA: ...",
                     node={"hostname": "node-b", "ip": "10.213.0.1"}),
         TrialResult("trial_002", "failed", error="training stopped: the loss became nan"),
     ]

@@ -8,27 +8,26 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from kconf.sweep.load import describe
-from kconf.sweep.trial import TrialResult
+from kconf.sweep.trial import TrialOutcome, TrialResult
 
 #: How unranked trials are listed after the ranked ones.
 _UNRANKED_ORDER = {"interrupted": 0, "running": 1, "pending": 2, "failed": 3}
 
 
 @dataclass
-class TrialRecord:
+class TrialRecord(TrialOutcome):
     """A trial as the driver knows it; ``trial.json`` in the trial's run folder.
 
     Attributes:
         trial_id, index, params: the trial.
         status: ``pending``, ``running``, or a ``TrialResult`` status.
         planned: ``fit.epochs`` of its config (None for an invalid trial).
-        history: the epochs reported, ``{"epoch": n, <logs>}`` each.
-        evaluation, error, stop_reason, node, started, ended, initial_epoch, threads: from
-            the trial's ``TrialResult`` (see there).
+        history: the epochs reported so far, ``{"epoch": n, <logs>}`` each; it and the other
+            ``TrialOutcome`` fields (see there) come from the trial's reports and result.
     """
 
     trial_id: str
@@ -36,18 +35,6 @@ class TrialRecord:
     params: dict[str, Any]
     status: str = "pending"
     planned: int | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
-    evaluation: dict[str, float] | None = None
-    error: str | None = None
-    stop_reason: str | None = None
-    node: dict[str, str] = field(default_factory=dict)
-    started: float | None = None
-    ended: float | None = None
-    initial_epoch: int = 0
-    threads: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TrialRecord":

@@ -57,13 +57,12 @@ class TrialSpec:
         return cls(**data)
 
 
-@dataclass
-class TrialResult:
-    """What a trial sends back when it ends (JSON-ready: ``to_json`` / ``from_json``).
+@dataclass(kw_only=True)
+class TrialOutcome:
+    """How a trial ended, as a trial reports it (``TrialResult``) and the driver records it
+    (``sweep.leaderboard.TrialRecord``); keyword-only, after each class's own fields.
 
     Attributes:
-        trial_id: the trial.
-        status: ``finished``, ``stopped``, ``failed`` or ``interrupted``.
         history: one row per completed epoch, as ``metrics.jsonl`` holds them:
             ``{"epoch": 1, "loss": ..., "val_accuracy": ...}``.
         evaluation: loss and metrics on the test split (None without one, or when the trial
@@ -76,8 +75,6 @@ class TrialResult:
         threads: the BLAS threads the worker ran with.
     """
 
-    trial_id: str
-    status: str
     history: list[dict[str, float]] = field(default_factory=list)
     evaluation: dict[str, float] | None = None
     error: str | None = None
@@ -90,6 +87,16 @@ class TrialResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class TrialResult(TrialOutcome):
+    """What a trial sends back when it ends (JSON-ready: ``to_json`` / ``from_json``): its id
+    and ``status`` (``finished``, ``stopped``, ``failed`` or ``interrupted``), then the
+    ``TrialOutcome`` fields."""
+
+    trial_id: str
+    status: str
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TrialResult":
@@ -202,7 +209,7 @@ def result_from_folder(run_dir: Path, trial_id: str) -> TrialResult | None:
         evaluation = json.loads((Path(run_dir) / "evaluation.json").read_text())
     except (OSError, ValueError):
         evaluation = None
-    return TrialResult(trial_id, status["status"], read_metrics_rows(run_dir), evaluation,
-                       error=status.get("error"), stop_reason=status.get("reason"),
+    return TrialResult(trial_id, status["status"], history=read_metrics_rows(run_dir),
+                       evaluation=evaluation, error=status.get("error"), stop_reason=status.get("reason"),
                        node={"hostname": status.get("host", "")},
                        started=status.get("started"), ended=status.get("updated"))
