@@ -184,8 +184,12 @@ class Model:
         for g in self._dense_grads:
             if g.size >= _LANE_FILL and g.flags.c_contiguous:  # large: a part per lane
                 flat = g.reshape(-1)
-                lanes.run(lambda lane, parts: [flat[part].fill(0) for part in parts],
-                          lanes.chunks(flat.size))
+
+                def zero(lane, parts, flat=flat):
+                    for part in parts:
+                        flat[part].fill(0)
+
+                lanes.run(zero, lanes.chunks(flat.size))
             else:
                 g.fill(0)
         for g in self._row_grads:
