@@ -19,7 +19,8 @@ What is measured, and how:
   NumPy itself: the ceiling the engine's products run against on this machine.
 
 NumPy (and what imports it) is imported inside the functions, not at module level, so that
-``limit_threads`` can run before NumPy and its BLAS load: BLAS reads its thread count then.
+``limit_threads`` (kconf.engine.threads) can run before NumPy and its BLAS load: BLAS reads
+its thread count then.
 """
 from __future__ import annotations
 
@@ -32,57 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+from kconf.engine.threads import available_cpus, blas_threads, limit_threads  # no NumPy
 from kconf.errors import ConfigError, Problem
 from kconf.train.callbacks import Callback  # plain Python: no NumPy
-
-# The variables BLAS builds read their thread count from (OpenBLAS, MKL, BLIS, Accelerate,
-# and OpenMP in general).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-
-
-def limit_threads(threads: int | None) -> bool:
-    """Limit the BLAS thread count by setting ``THREAD_VARIABLES`` in the environment.
-
-    BLAS reads them once, when NumPy is first imported; so call this before that (the CLI
-    does, in its ``--threads`` option). Without a limit nothing is set and BLAS uses every
-    core (or what the environment already says).
-
-    Args:
-        threads: the number of threads, or None for no limit.
-
-    Returns:
-        True when the limit takes effect (NumPy not imported yet, or no limit asked for);
-        False when NumPy was already imported, so its thread count is unchanged.
-
-    Raises:
-        ValueError: ``threads`` is not a positive integer.
-    """
-    if threads is None:
-        return True
-    if threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads}")
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
-    return "numpy" not in sys.modules
-
-
-def available_cpus() -> int:
-    """The number of CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def blas_threads() -> int:
-    """The thread count BLAS will use: what the environment says, else every available CPU."""
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return available_cpus()
-
 
 def peak_rss_mb() -> float:
     """The process's peak resident set size so far, in MiB."""
@@ -186,8 +139,8 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
         ``batch_size``, ``steps_per_epoch``, ``epoch_seconds`` (one per epoch),
         ``steady_epochs``, ``median_epoch_seconds``, ``samples_per_second``, ``peak_rss_mb``,
         ``epoch_rss_mb``, ``forward_flops_per_sample``, ``flops_per_epoch``,
-        ``gflops_per_second`` (None when the FLOP count is 0), ``threads``, ``lanes`` (the
-        lanes a step of this model uses: kconf.engine.lanes),
+        ``gflops_per_second`` (None when the FLOP count is 0), ``threads``, ``workers`` (the
+        threads a step of this model runs its blocks of work on: kconf.engine.ops),
         ``threads_limited``, ``numpy_matmul_peak_gflops`` (None when skipped),
         ``fraction_of_peak``, ``final_loss``, ``setup_seconds``, ``machine`` (see
         ``machine_info``), ``kconf_version`` and ``unix_time``.
@@ -209,7 +162,6 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
     from kconf.config import load_config
     from kconf.data.sources import check_shapes, load_splits
     from kconf.engine.backend import retain_freed_memory
-    from kconf.engine.lanes import lane_count
     from kconf.graph.ir import graph_flops
 
     overrides: dict = {"fit.epochs": epochs}
@@ -258,7 +210,7 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
         "gflops_per_second": gflops,
         "threads": threads if threads is not None else blas_threads(),
         "threads_limited": threads_limited,
-        "lanes": lane_count() if model.uses_lanes else 1,
+        "workers": model.ops.workers if model.uses_workers else 1,
         "numpy_matmul_peak_gflops": peak,
         "fraction_of_peak": gflops / peak if gflops and peak else None,
         "final_loss": losses[-1],
@@ -341,7 +293,7 @@ def results_table(result: dict):
         ("RSS at epoch ends", ", ".join(num(r, ",.0f") for r in result["epoch_rss_mb"]) + " MB"),
         ("threads", f"{result['threads']}" + ("" if result["threads_limited"]
                                                else " (not applied: NumPy already loaded)")),
-        ("lanes", f"{result['lanes']}"),
+        ("workers", f"{result['workers']}"),
         ("machine", f"{machine['cpu_model'] or '?'}, {machine['available_cpus']} CPUs, "
                     f"NumPy {machine['numpy']}, BLAS {machine['blas'] or '?'}"),
     ]

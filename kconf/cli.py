@@ -40,14 +40,14 @@ def _print_table(renderable) -> None:
     wide.print(renderable)
 
 
-THREADS_HELP = ("BLAS threads, and lanes for convnets (default: every core); set before "
-                "NumPy loads.")
+THREADS_HELP = ("BLAS threads, and worker threads for convnets (default: every core); set "
+                "before NumPy loads.")
 
 
 def _limit_threads(threads: Optional[int]) -> None:
     """Apply a ``--threads`` option (before the command imports NumPy)."""
     if threads is not None:
-        from kconf.bench import limit_threads
+        from kconf.engine.threads import limit_threads
 
         limit_threads(threads)
 
@@ -488,7 +488,7 @@ def sweep(
 
 def _sweep_dry_run(file: Path, output_dir: Path, workers: Optional[int]) -> None:
     """``kconf sweep --dry-run``: validate every trial, list them, say where they would go."""
-    from kconf.bench import available_cpus
+    from kconf.engine.threads import available_cpus
     from kconf.sweep.folders import find_sweep_folder
     from kconf.sweep.plan import plan_sweep
     from kconf.sweep.tables import plan_table

@@ -6,18 +6,17 @@ order where gradients of a tensor used twice simply add.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from kconf.engine import lanes
 from kconf.engine import losses as losses_mod
 from kconf.engine import metrics as metrics_mod
 from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
+from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import RowGrad
 from kconf.errors import TrainingError
 from kconf.graph.execute import run_graph
@@ -91,7 +90,8 @@ class Model:
         self._grads: list = []  # their gradients, same order: arrays or RowGrad
         self._dense_grads: list = []  # the array gradients, zeroed by a fill
         self._row_grads: list[RowGrad] = []  # the row-sparse ones, zeroed by dropping parts
-        self._uses_lanes: bool | None = None  # found on first use
+        self._uses_workers: bool | None = None  # found on first use
+        self.ops = current_ops()  # the workers and BLAS control of its steps (kconf.engine.ops)
 
     # --- structure ----------------------------------------------------------------------
     @property
@@ -180,18 +180,10 @@ class Model:
 
     def _zero_grads(self) -> None:
         """Zero the gradients: a fill of each trainable array, and the parts of every
-        ``RowGrad`` dropped (no pass over an embedding table)."""
+        ``RowGrad`` dropped (no pass over an embedding table); a large array is zeroed a
+        part per worker (``Ops.zero``)."""
         for g in self._dense_grads:
-            if g.size >= _LANE_FILL and g.flags.c_contiguous:  # large: a part per lane
-                flat = g.reshape(-1)
-
-                def zero(lane, parts, flat=flat):
-                    for part in parts:
-                        flat[part].fill(0)
-
-                lanes.run(zero, lanes.chunks(flat.size))
-            else:
-                g.fill(0)
+            self.ops.zero(g)
         for g in self._row_grads:
             g.clear()
 
@@ -255,18 +247,18 @@ class Model:
         return run_graph(self.graph, xs, training, rng)
 
     @property
-    def uses_lanes(self) -> bool:
-        """Whether the graph has layers that run lanes (kconf.engine.lanes): its steps then
-        run in a lanes session."""
-        if self._uses_lanes is None:
-            self._uses_lanes = any(getattr(layer, "uses_lanes", False)
-                                   for layer in _weight_owners(self.graph.layers))
-        return self._uses_lanes
+    def uses_workers(self) -> bool:
+        """Whether the graph has layers that run on the ops' workers (kconf.engine.ops): its
+        steps then hold BLAS single-threaded and share large products out to the workers."""
+        if self._uses_workers is None:
+            self._uses_workers = any(getattr(layer, "uses_workers", False)
+                                     for layer in _weight_owners(self.graph.layers))
+        return self._uses_workers
 
-    def _lanes(self):
-        """A lanes session for graphs with layers that use lanes; for the others a context
-        that does nothing (at no per-step cost)."""
-        return lanes.session() if self.uses_lanes else _NO_SESSION
+    def _ops_step(self):
+        """The context of one step (or batch of inference): ``self.ops`` is the current ops
+        of the layers and optimizer, a parallel step where the graph ``uses_workers``."""
+        return self.ops.step(parallel=self.uses_workers)
 
     def _losses(self, ys: list, outputs: list):
         """Total weighted loss, per-output unweighted losses, and d total / d outputs."""
@@ -288,7 +280,7 @@ class Model:
         """
         n = len(xs[0])
         # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
-        with np.errstate(over="ignore", invalid="ignore"), self._lanes():
+        with np.errstate(over="ignore", invalid="ignore"), self._ops_step():
             self._zero_grads()
             outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
             total, per_output, douts = self._losses(ys, outputs)
@@ -389,7 +381,7 @@ class Model:
         for start in range(0, len(xs[0]), batch_size):
             bx = [a[start:start + batch_size] for a in xs]
             by = [a[start:start + batch_size] for a in ys]
-            with self._lanes():
+            with self._ops_step():
                 outputs, _ = self._forward(bx, training=False)
             total, per_output, _ = self._losses(by, outputs)
             for key, (s, c) in self._batch_logs(total, per_output, by, outputs, len(bx[0])).items():
@@ -402,7 +394,7 @@ class Model:
         xs = self._inputs(x)
         chunks: list[list] = [[] for _ in self.graph.outputs]
         for start in range(0, len(xs[0]), batch_size):
-            with self._lanes():
+            with self._ops_step():
                 outputs, _ = self._forward([a[start:start + batch_size] for a in xs],
                                            training=False)
             for chunk, out in zip(chunks, outputs):
@@ -445,9 +437,6 @@ class Model:
 
 # Batches are gathered this many bytes at a time (see ``_batches``).
 _GATHER_BYTES = 4 << 20
-_NO_SESSION = contextlib.nullcontext()
-# Gradients of at least this many numbers are zeroed a part per lane (kconf.engine.lanes).
-_LANE_FILL = 1 << 20
 
 
 def _batches(arrays: list, order, batch_size: int):

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from kconf.bench import THREAD_VARIABLES, bench, limit_threads
+from kconf.bench import bench
+from kconf.engine.threads import THREAD_VARIABLES, limit_threads
 from kconf.cli import app
 from kconf.errors import ConfigError
 
@@ -44,7 +45,7 @@ TINY_FORWARD_FLOPS = 2 * (4 * 8 + 8 * 1)
 KEYS = {"config", "name", "epochs", "warmup", "samples", "batch_size", "steps_per_epoch",
         "epoch_seconds", "steady_epochs", "median_epoch_seconds", "samples_per_second",
         "peak_rss_mb", "epoch_rss_mb", "forward_flops_per_sample", "flops_per_epoch",
-        "gflops_per_second", "threads", "threads_limited", "lanes", "numpy_matmul_peak_gflops",
+        "gflops_per_second", "threads", "threads_limited", "workers", "numpy_matmul_peak_gflops",
         "fraction_of_peak", "final_loss", "setup_seconds", "machine", "kconf_version",
         "unix_time"}
 
@@ -173,7 +174,7 @@ def test_threads_apply_in_a_fresh_process(tiny):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["threads"] == 1 and data["threads_limited"] is True
-    assert data["lanes"] == 1  # a Dense model: no lanes
+    assert data["workers"] == 1  # a Dense model: no parallel blocks
 
 
 def test_start_up_imports_no_numpy():

@@ -74,7 +74,7 @@ CASES = [
     Case("conv_tanh_same", lambda: Conv2D(2, 3, padding="same", activation="tanh"),
          (3, 4, 5, 2)),
     Case("conv_sigmoid", lambda: Conv2D(2, 2, activation="sigmoid"), (3, 4, 4, 2)),
-    # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (shifted.py)
+    # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (kernels.py)
     Case("conv_shifted_valid", lambda: Conv2D(3, 3, activation="relu"), (2, 5, 6, 24)),
     Case("conv_shifted_same", lambda: Conv2D(2, (2, 4), padding="same"), (3, 4, 5, 16)),
     Case("pool_valid", lambda: MaxPooling2D(), (2, 4, 4, 2)),
@@ -375,7 +375,7 @@ CONV_CASES = [case for case in CASES if case.id.startswith("conv")]
 def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypatch):
     """The im2col matrix is built a block of images at a time; blocks of 1 and of 2 images
     (3 images: the last block is short) give what one block of the whole batch gives."""
-    from kconf.engine.layers import conv2d
+    from kconf.engine import kernels
 
     x = _input(dataclasses.replace(case, shape=(3, *case.shape[1:])))
     layer = _built(case)
@@ -385,7 +385,7 @@ def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypat
     dx = backward(r)
     grads = {k: g.copy() for k, g in layer.grads.items()}
 
-    monkeypatch.setattr(conv2d, "batch_block", lambda n, bytes_per_image: min(n, block))
+    monkeypatch.setattr(kernels, "batch_block", lambda n, bytes_per_image: min(n, block))
     y_blocked, backward = layer.forward(x)
     layer.zero_grads()
     np.testing.assert_allclose(y_blocked, y, rtol=1e-12, atol=1e-12)
@@ -395,21 +395,22 @@ def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypat
 
 
 def test_the_shifted_cases_run_on_shifted_rows_and_the_others_on_im2col():
-    from kconf.engine.layers import shifted
+    from kconf.engine import kernels
 
     for case in CONV_CASES:
         layer = case.make()
-        takes = shifted.applies(layer.kernel_size, layer.strides, case.shape[3], layer.filters)
+        takes = kernels.uses_shifted_rows(layer.kernel_size, layer.strides, case.shape[3],
+                                          layer.filters)
         assert takes == ("shifted" in case.id), case.id
 
 
 def test_conv2d_block_size_follows_the_byte_budget(monkeypatch):
-    from kconf.engine.layers import conv2d
+    from kconf.engine import kernels
 
-    monkeypatch.setattr(conv2d, "BLOCK_BYTES", 1000)
-    assert conv2d.batch_block(32, 300) == 3
-    assert conv2d.batch_block(32, 5000) == 1  # an image larger than the budget: one at a time
-    assert conv2d.batch_block(2, 10) == 2
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 1000)
+    assert kernels.batch_block(32, 300) == 3
+    assert kernels.batch_block(32, 5000) == 1  # an image larger than the budget: one at a time
+    assert kernels.batch_block(2, 10) == 2
 
 
 def test_conv2d_same_padding_puts_the_odd_pixel_bottom_right():

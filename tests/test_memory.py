@@ -15,7 +15,7 @@ import pytest
 
 import kconf
 from kconf.engine.layers import Conv2D, Dense, Dropout, Layer, MaxPooling2D
-from kconf.engine.layers import conv2d
+from kconf.engine import kernels
 
 
 def reachable_arrays(fn) -> list[np.ndarray]:
@@ -131,7 +131,7 @@ def test_training_steps_hold_one_im2col_matrix_at_a_time_and_do_not_grow():
     x = rng.standard_normal((n, 16, 16, 8), dtype=np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
     im2col_bytes = n * 16 * 16 * 5 * 5 * 8 * 4  # one layer's: 1.6 MB
-    assert conv2d.BLOCK_BYTES >= im2col_bytes  # one block per layer: the largest scratch
+    assert kernels.BLOCK_BYTES >= im2col_bytes  # one block per layer: the largest scratch
     for _ in range(2):  # optimizer slots and first-use allocations
         model.train_on_batch(x, y)
     gc.collect()

@@ -21,7 +21,7 @@ def retain_freed_memory() -> bool:
     By default glibc serves every allocation above 128 KB-32 MB with its own ``mmap`` and
     unmaps it on free, so each training step's large temporaries (a convnet's feature maps:
     tens of MB each) arrive as fresh pages that the kernel must fault in and zero, step
-    after step: on the vgg workload about 8 page faults per KB and a tenth of the run time.
+    after step (bench/README.md has what that cost on vgg).
     With ``mmap`` off and a 2 GB trim threshold, freed blocks stay in the heap and the next
     step's arrays of the same sizes reuse them. Peak memory is the same (the peak is what the
     process holds either way); memory is returned to the system only when the process ends,

@@ -47,16 +47,17 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from kconf.engine import lanes
 from kconf.engine.backend import xp
+from kconf.engine.ops import current_ops
 
 # Once at most this many indices still have rows left to add, each is summed on its own.
 _FEW_GROUPS = 32
 # Updates of contiguous arrays of at least twice this many elements run block by block (see
 # ``Optimizer._blockwise``); 64K float32 elements: a block's operands stay in cache.
 _BLOCK = 1 << 16
-# A flat update of at least this many blocks runs in lanes (kconf.engine.lanes).
-_LANE_BLOCKS = 16
+# A flat update of at least this many blocks runs on the current ops' workers
+# (kconf.engine.ops).
+_PARALLEL_BLOCKS = 16
 
 
 # --- row-sparse gradients ------------------------------------------------------------------------
@@ -220,24 +221,24 @@ def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
 # --- optimizers ----------------------------------------------------------------------------------
 
 class _Scratch:
-    """Two flat temporaries per dtype and lane, grown to the largest size asked for, reused."""
+    """Two flat temporaries per dtype and worker, grown to the largest size asked for, reused."""
 
     def __init__(self):
         self._buffers: dict[Any, tuple[Any, Any]] = {}
 
-    def reserve(self, size: int, dtype, lane: int = 0) -> None:
-        """Make room for two temporaries of ``size`` elements of ``dtype`` (for ``lane``)."""
-        key = (xp.dtype(dtype), lane)
+    def reserve(self, size: int, dtype, worker: int = 0) -> None:
+        """Make room for two temporaries of ``size`` elements of ``dtype`` (for ``worker``)."""
+        key = (xp.dtype(dtype), worker)
         buffers = self._buffers.get(key)
         if buffers is None or buffers[0].size < size:
             self._buffers[key] = (xp.empty(size, dtype), xp.empty(size, dtype))
 
-    def get(self, shape: tuple[int, ...], dtype, lane: int = 0) -> tuple[Any, Any]:
-        """Two temporaries of ``shape`` (views of the lane's buffers: valid until the next
+    def get(self, shape: tuple[int, ...], dtype, worker: int = 0) -> tuple[Any, Any]:
+        """Two temporaries of ``shape`` (views of the worker's buffers: valid until the next
         update)."""
         size = math.prod(shape)
-        self.reserve(size, dtype, lane)
-        first, second = self._buffers[(xp.dtype(dtype), lane)]
+        self.reserve(size, dtype, worker)
+        first, second = self._buffers[(xp.dtype(dtype), worker)]
         return first[:size].reshape(shape), second[:size].reshape(shape)
 
 
@@ -389,8 +390,8 @@ class Optimizer:
 
         A rule is several NumPy operations; on whole large arrays each one streams every
         operand through memory, while a block's operands and temporaries stay in cache
-        across them (about a third less time for Adam or Nesterov SGD on a 20-32 MB weight),
-        and the temporaries are one block, not one weight. The rules are elementwise, so
+        across them (bench/README.md has the timing), and the temporaries are one block,
+        not one weight. The rules are elementwise, so
         the result is the same bit for bit.
         """
         arrays = [param, *slots.values()] if grad is None else [param, grad, *slots.values()]
@@ -406,8 +407,8 @@ class Optimizer:
         size = param.size
         blocks = [slice(start, min(start + _BLOCK, size)) for start in range(0, size, _BLOCK)]
 
-        def update_blocks(lane, mine):
-            first, second = self._scratch.get((_BLOCK,), param.dtype, lane)
+        def update_blocks(worker, mine):
+            first, second = self._scratch.get((_BLOCK,), param.dtype, worker)
             for span in mine:
                 block = [a[span] for a in flat]
                 tmp = (first[:span.stop - span.start], second[:span.stop - span.start])
@@ -416,8 +417,8 @@ class Optimizer:
                 else:
                     self.update(block[0], block[1], lr, dict(zip(names, block[2:])), tmp)
 
-        if len(blocks) >= _LANE_BLOCKS:  # large: the lanes take turns at blocks
-            lanes.run(update_blocks, blocks)
+        if len(blocks) >= _PARALLEL_BLOCKS:  # large: the workers take turns at blocks
+            current_ops().parallel(update_blocks, blocks)
         else:
             update_blocks(0, blocks)
 

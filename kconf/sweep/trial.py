@@ -135,7 +135,7 @@ def run_trial(spec: TrialSpec, report: Report,
         The result; this never raises for a problem of the trial (it is the result's
         ``error``), only ``KeyboardInterrupt`` is turned into status ``interrupted``.
     """
-    from kconf.bench import blas_threads
+    from kconf.engine.threads import blas_threads
     from kconf.config import load_config
     from kconf.train.run import prepare_run, resume_run
     from kconf.train.runs import read_metrics_rows, save_weights, write_atomic

@@ -1,40 +1,28 @@
 """Conv2D: channels-last 2-D cross-correlation, ``y = activation(conv(x, kernel) + bias)``.
 
-Forward is im2col: a strided view of the (padded) input gathers every receptive field into
-an ``(N·Ho·Wo, kh·kw·cin)`` matrix, multiplied by the kernel reshaped to
-``(kh·kw·cin, cout)``. Backward: ``dkernel = cols.T @ dz``; ``dx`` scatters back with one
-vectorized slice-add per kernel offset (kh·kw iterations), so overlapping windows add up.
+The convolution itself is in kconf.engine.kernels (shared with the other convolution and
+pooling layers): im2col, a block of images at a time, for most layers; products on shifted
+rows of the flat input for stride-1 layers with few filters (``kernels.uses_shifted_rows``).
+This layer cuts its batch into blocks (``kernels.image_blocks``) and runs them on the
+workers of the current ops (kconf.engine.ops): each worker, one per core, works through its
+share of the blocks with its own convolution object (its scratch) and single-threaded
+products, so the copies and elementwise passes use every core too.
 
-That matrix is kh·kw times the size of the input (vgg's second convolution: 340 MB at batch
-32), so it is never whole and never kept: it is built a block of images at a time into a
-scratch buffer, used by the block's product at once, and built again in backward for dkernel.
-Backward's closure holds only the input (which the graph keeps anyway) and what the
-activation's backward needs, so one layer's scratch is alive at a time, and a block of a few
-MB is still in the CPU's cache when its product reads it. The loops over blocks are memory
-blocking: their length is set by a byte budget, and each step works on whole images.
 The bias and an activation with an in-place form (relu, tanh, linear) are applied to each
-block's rows right after its product, and backward goes block by block as well (the block's
-dz, its share of the kernel gradient, its dx), so no batch-sized dz is ever made.
-
-Stride-1 layers with few filters skip im2col: their products run on shifted rows of the flat
-input (shifted.py, where ``applies`` says which layers), block by block in the same way.
-
-The blocks run in lanes (kconf.engine.lanes): each lane, one per core, works through its
-share of the blocks with its own scratch and single-threaded products, so the copies and
-elementwise passes use every core too. Each block writes only its own images' outputs, and
-its own share of the kernel and bias gradients, which are summed in block order: the
-results do not depend on the number of lanes.
-
-The padding helpers here are shared with the pooling layers (TensorFlow's rule for 'same').
+block's rows right after its product, while they are in the cache, and backward goes block
+by block as well (the block's dz, its share of the kernel and bias gradients, its dx), so no
+batch-sized dz is ever made. Backward's closure holds only the input (which the graph keeps
+anyway) and what the activation's backward needs, so one layer's scratch is alive at a time.
+Each block writes only its own images' outputs, and its own share of the kernel and bias
+gradients, which are summed in block order: the results do not depend on the number of
+workers.
 """
 from __future__ import annotations
 
-from numpy.lib.stride_tricks import as_strided
-
-from kconf.engine import activations, lanes
+from kconf.engine import activations, kernels
 from kconf.engine.backend import xp
-from kconf.engine.layers import shifted
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
+from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
 
 
@@ -59,30 +47,12 @@ def normalize_padding(padding: str) -> str:
     return p
 
 
-def output_length(length: int | None, size: int, stride: int, padding: str) -> int | None:
-    """Output length along one axis: valid floor((in - k)/s) + 1, same ceil(in/s); None stays None."""
-    if length is None:
-        return None
-    if padding == "same":
-        return -(-length // stride)
-    return (length - size) // stride + 1 if length >= size else 0
-
-
-def padding_amounts(length: int, size: int, stride: int, padding: str) -> tuple[int, int]:
-    """(before, after) padding along one axis; for 'same' the odd pixel goes after, as in TF."""
-    if padding != "same":
-        return 0, 0
-    out = -(-length // stride)
-    total = max((out - 1) * stride + size - length, 0)
-    return total // 2, total - total // 2
-
-
 def spatial_output_shape(layer: Layer, input_shape, window, strides, padding, what: str):
     """(Ho, Wo) for a rank-4 channels-last input, or a ShapeError when the window does not fit."""
     require_rank(layer, input_shape, 4, what)
     out = []
     for axis, length, size, stride in zip(("height", "width"), input_shape[1:3], window, strides):
-        n = output_length(length, size, stride, padding)
+        n = kernels.output_length(length, size, stride, padding)
         if n is not None and n <= 0:
             raise ShapeError(
                 f"{type(layer).__name__}: window {tuple(window)} is larger than the input {axis} "
@@ -90,95 +60,6 @@ def spatial_output_shape(layer: Layer, input_shape, window, strides, padding, wh
             )
         out.append(n)
     return tuple(out)
-
-
-def pad_spatial(x, pads, value=0.0):
-    """x padded on the height/width axes by ``pads`` = ((top, bottom), (left, right))."""
-    if not any(pads[0]) and not any(pads[1]):
-        return x
-    return xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
-
-
-# The scratch budget of one block (see the module docstring): big enough that a block's
-# products keep BLAS busy, small enough to stay in the cache.
-BLOCK_BYTES = 4 * 2**20
-
-
-def batch_block(n: int, bytes_per_image: int) -> int:
-    """Images per block so that a block's scratch stays within ``BLOCK_BYTES`` (at least 1)."""
-    return max(1, min(n, BLOCK_BYTES // max(bytes_per_image, 1)))
-
-
-def windows(xpad, out_hw, window, strides):
-    """The ``(n, ho, wo, kh, kw, c)`` strided view of all receptive fields of ``xpad`` (no copy)."""
-    n, _, _, c = xpad.shape
-    s0, s1, s2, s3 = xpad.strides
-    return as_strided(xpad, shape=(n, *out_hw, *window, c),
-                      strides=(s0, s1 * strides[0], s2 * strides[1], s1, s2, s3),
-                      writeable=False)
-
-
-def image_blocks(n: int, bytes_per_image: int) -> list[tuple[int, slice]]:
-    """The batch's blocks of images, numbered: ``[(0, slice(0, b)), (1, slice(b, 2b)), ...]``,
-    ``b = batch_block(n, bytes_per_image)``."""
-    block = batch_block(n, bytes_per_image)
-    return [(number, slice(start, min(start + block, n)))
-            for number, start in enumerate(range(0, n, block))]
-
-
-class Im2colConvolution:
-    """One lane's im2col convolution (any strides), block by block.
-
-    ``cols(x)`` is a block's ``(b·ho·wo, kh·kw·c)`` im2col matrix of ``x`` (b, h, w, c)
-    zero-padded by ``pads``: rows in (image, row, column) order, columns in the kernel's
-    (kh, kw, c) order. Every block is written into the same scratch buffer (sized for
-    ``images`` images), so use it before asking for the next one; each lane has its own.
-    ``forward`` and ``gradients`` have the signatures of ``shifted.ShiftedRows``'s.
-    """
-
-    def __init__(self, images: int, in_hw, pads, window, strides, out_hw, cin: int,
-                 dtype):
-        h, w = in_hw
-        (kh, kw), (ho, wo) = window, out_hw
-        (top, bottom), (left, right) = pads
-        self.pads, self.window, self.strides, self.out_hw = pads, window, strides, out_hw
-        self.scratch = xp.empty((images * ho * wo, kh * kw * cin), dtype=dtype)
-        self.padded = None
-        if top or bottom or left or right:  # zero borders written once, interiors per block
-            self.padded = xp.zeros((images, h + top + bottom, w + left + right, cin),
-                                   dtype=dtype)
-            self.interior = (slice(top, top + h), slice(left, left + w))
-        self._dx = None  # the input gradient's scratch, made on first use
-
-    def cols(self, x):
-        b = x.shape[0]
-        if self.padded is not None:
-            self.padded[(slice(0, b), *self.interior)] = x
-            x = self.padded[:b]
-        (kh, kw), (ho, wo) = self.window, self.out_hw
-        cols = self.scratch[:b * ho * wo]
-        xp.copyto(cols.reshape(b, ho, wo, kh, kw, x.shape[3]),
-                  windows(x, self.out_hw, self.window, self.strides))
-        return cols
-
-    def forward(self, x, kernel, z, bias=None) -> None:
-        """``z`` (b, ho, wo, cout) = the convolution of the block ``x`` with ``kernel``
-        (kh, kw, cin, cout), plus ``bias`` if given."""
-        cout = kernel.shape[3]
-        xp.matmul(self.cols(x), kernel.reshape(-1, cout), out=z.reshape(-1, cout))
-        if bias is not None:
-            z += bias
-
-    def gradients(self, x, dz, kernel, dkernel, dx) -> None:
-        """The block's kernel gradient into ``dkernel`` (kh·kw·cin, cout), and its input
-        gradient into ``dx`` (b, h, w, cin) unless that is None, from ``dz`` (b, ho, wo,
-        cout)."""
-        rows = dz.reshape(-1, dz.shape[3])
-        xp.matmul(self.cols(x).T, rows, out=dkernel)
-        if dx is not None:
-            if self._dx is None:
-                self._dx = _InputGradient(kernel, self.pads, self.strides)
-            self._dx.add_block(dz, dx)
 
 
 class Conv2D(Layer):
@@ -197,7 +78,7 @@ class Conv2D(Layer):
     """
 
     input_grads_optional = True
-    uses_lanes = True  # its blocks of images run in lanes (kconf.engine.lanes)
+    uses_workers = True  # its blocks of images run on the ops' workers (kconf.engine.ops)
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  activation=None, use_bias: bool = True,
@@ -244,8 +125,8 @@ class Conv2D(Layer):
         n, h, w, cin = x.shape
         out_hw = spatial_output_shape(self, x.shape, self.kernel_size, self.strides,
                                       self.padding, "images (batch, height, width, channels)")
-        pads = (padding_amounts(h, kh, self.strides[0], self.padding),
-                padding_amounts(w, kw, self.strides[1], self.padding))
+        ops = current_ops()
+        pads = kernels.paddings((h, w), self.kernel_size, self.strides, self.padding)
         dtype = xp.result_type(x, kernel)
         kernel_c = kernel.astype(dtype, copy=False)
         bias = self.weights["bias"] if self.use_bias else None
@@ -254,20 +135,17 @@ class Conv2D(Layer):
         blockwise = activations.has_in_place(self.activation)
         act = activations.in_place(self.activation)
         z = xp.empty((n, *out_hw, self.filters), dtype=dtype)
-        blocks = image_blocks(n, out_hw[0] * out_hw[1] * kh * kw * cin * z.itemsize)
+        blocks = kernels.image_blocks(n, out_hw[0] * out_hw[1] * kh * kw * cin * z.itemsize)
         block_images = blocks[0][1].stop
 
         def convolution():
-            """A lane's convolution: on shifted rows where that pays, else im2col."""
-            if shifted.applies(self.kernel_size, self.strides, cin, self.filters):
-                return shifted.ShiftedRows(block_images, (h, w), pads, self.kernel_size, cin,
-                                           self.filters, dtype)
-            return Im2colConvolution(block_images, (h, w), pads, self.kernel_size,
-                                     self.strides, out_hw, cin, dtype)
+            """A worker's convolution (its own scratch)."""
+            return kernels.convolution(block_images, (h, w), pads, self.kernel_size,
+                                       self.strides, out_hw, cin, self.filters, dtype)
 
         block_backwards = [None] * len(blocks)  # per block: the backward of its activation
 
-        def forward_blocks(lane, mine):
+        def forward_blocks(worker, mine):
             conv = convolution()
             for number, images in mine:
                 zb = z[images]
@@ -275,7 +153,7 @@ class Conv2D(Layer):
                 if blockwise:
                     block_backwards[number] = act(zb)[1]  # in place: z becomes y
 
-        lanes.run(forward_blocks, blocks)
+        ops.parallel(forward_blocks, blocks)
         if blockwise:
             y = z
         else:
@@ -293,7 +171,7 @@ class Conv2D(Layer):
             dx = xp.empty((n, h, w, cin), dtype=dtype) if need_dx else None
             kernel_d = kernel.astype(dtype, copy=False)
 
-            def backward_blocks(lane, mine):
+            def backward_blocks(worker, mine):
                 conv = convolution()
                 ones = None
                 for number, images in mine:
@@ -310,61 +188,10 @@ class Conv2D(Layer):
                     conv.gradients(x[images], dzb, kernel_d, dkernels[number],
                                    None if dx is None else dx[images])
 
-            lanes.run(backward_blocks, blocks)
+            ops.parallel(backward_blocks, blocks)
             self.grads["kernel"] += dkernels.sum(axis=0).reshape(kernel.shape)
             if self.use_bias:
                 self.grads["bias"] += dbiases.sum(axis=0)
             return dx
 
         return y, backward
-
-
-class _InputGradient:
-    """One lane's writer of a convolution's dx, a block of images at a time (``add_block``).
-
-    Each kernel offset (i, j) adds ``dz @ kernel[i, j].T`` into its strided slice of the
-    (padded) dx, so overlapping windows add up; the first offset sets its slice, so only the
-    rest of dx needs zeros. These kh·kw small products beat one ``dz @ kernel.T`` followed by
-    col2im (whose adds read rows strided by kh·kw·cin) and dx as a convolution of the padded
-    dz with the flipped kernel (an im2col of dz as large as the forward one); per block, the
-    products and the adds stay in the cache.
-    """
-
-    def __init__(self, kernel, pads, strides):
-        self.kernel, self.pads, self.strides = kernel, pads, strides
-        self._product = None  # scratch for one offset's product, and for the padded dx
-        self._padded = None
-
-    def add_block(self, dz, dx) -> None:
-        """Write ``dx`` (b, h, w, cin) of a block of images from their ``dz`` (b, ho, wo,
-        cout)."""
-        b, ho, wo, cout = dz.shape
-        _, h, w, _ = dx.shape
-        kh, kw, cin, _ = self.kernel.shape
-        sh, sw = self.strides
-        (top, bottom), (left, right) = self.pads
-        padded = top or bottom or left or right
-        if self._product is None or self._product.shape[0] < b * ho * wo:
-            self._product = xp.empty((b * ho * wo, cin), dtype=self.kernel.dtype)
-            if padded:
-                self._padded = xp.empty((b, h + top + bottom, w + left + right, cin),
-                                        dtype=self.kernel.dtype)
-        dxp = self._padded[:b] if padded else dx
-        dzrows = dz.reshape(-1, cout)
-        prod = self._product[:b * ho * wo]
-        for i in range(kh):
-            for j in range(kw):
-                xp.matmul(dzrows, self.kernel[i, j].T, out=prod)
-                part = prod.reshape(b, ho, wo, cin)
-                target = dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                if i or j:
-                    target += part
-                    continue
-                if sh == sw == 1:  # the first offset sets its ho x wo corner; zero the rest
-                    dxp[:, ho:] = 0
-                    dxp[:, :ho, wo:] = 0
-                else:
-                    dxp.fill(0)
-                target[...] = part
-        if padded:
-            dx[...] = dxp[:, top:top + h, left:left + w]

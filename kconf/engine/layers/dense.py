@@ -1,9 +1,10 @@
 """Dense: ``y = activation(x @ kernel + bias)`` on the last axis (so rank-3 inputs work per step)."""
 from __future__ import annotations
 
-from kconf.engine import activations, lanes
+from kconf.engine import activations
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, known_size
+from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
 
 
@@ -41,7 +42,8 @@ class Dense(Layer):
 
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]
-        z = lanes.matmul(x, kernel)
+        ops = current_ops()  # inside a convnet's step its products go to the workers
+        z = ops.matmul(x, kernel)
         if self.use_bias:
             z += self.weights["bias"]
         y, act_backward = activations.in_place(self.activation)(z)  # z is ours
@@ -51,9 +53,9 @@ class Dense(Layer):
             flat_x, flat_dz = x, dz
             if x.ndim != 2:
                 flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
-            lanes.add_matmul(self.grads["kernel"], flat_x.T, flat_dz)
+            ops.add_matmul(self.grads["kernel"], flat_x.T, flat_dz)
             if self.use_bias:
                 self.grads["bias"] += xp.add.reduce(flat_dz, axis=0)
-            return lanes.matmul(dz, kernel.T) if need_dx else None
+            return ops.matmul(dz, kernel.T) if need_dx else None
 
         return y, backward

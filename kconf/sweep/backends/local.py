@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Sequence
 
-from kconf.bench import THREAD_VARIABLES, available_cpus
+from kconf.engine.threads import THREAD_VARIABLES, available_cpus
 from kconf.sweep.backends.base import Reporter, RunOptions
 from kconf.sweep.trial import TrialResult, TrialSpec
 from kconf.sweep.worker import DRIVER_VARIABLE

@@ -40,7 +40,7 @@ from ray import tune
 from ray.tune.progress_reporter import TrialProgressCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from kconf.bench import THREAD_VARIABLES, available_cpus
+from kconf.engine.threads import THREAD_VARIABLES, available_cpus
 from kconf.sweep.backends.base import BackendError, Reporter, RunOptions
 from kconf.sweep.backends.ray_worker import KEY, Decisions, Files, train, write_files
 from kconf.sweep.folders import TRIAL_FILE

@@ -1,0 +1,616 @@
+"""Convolution and pooling kernels, shared by the convolution and pooling layers.
+
+Arrays are channels-last with any number of spatial axes: ``(batch, *spatial, channels)``;
+a window (kernel or pool size) and its strides have one entry per spatial axis, so a 1-D, 2-D
+or 3-D layer calls the same functions. What is here:
+
+* padding arithmetic: ``output_length`` / ``padding_amounts`` for one axis (Keras's
+  ``valid`` and ``same``, TensorFlow's rule: the odd padding goes after), ``output_shape`` /
+  ``paddings`` for all spatial axes, ``pad``;
+* windows: ``windows`` (every window as a strided view), ``window_slice`` (one offset of
+  every window), ``window_offsets``;
+* blocks of the batch: ``image_blocks``, sized by a byte budget (``BLOCK_BYTES``);
+* convolution of a block of images: ``Im2colConvolution`` (any number of spatial axes and
+  strides) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the flat input), chosen
+  by ``convolution``;
+* max pooling: ``max_pool``.
+
+Blocks. A convolution's im2col matrix is ``prod(window)`` times the size of the input
+(vgg's second convolution: 340 MB at batch 32), so it is never whole and never kept: it is
+built a block of images at a time into a scratch buffer, used by the block's product at
+once, and built again in backward for the kernel gradient. A block of a few MB is still in
+the CPU's cache when its product reads it. The loops over blocks are memory blocking: their
+length is set by a byte budget, and each step works on whole images. The layers run the
+blocks on ``Ops.parallel``'s workers, one convolution object (its scratch) per worker.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+from numpy.lib.stride_tricks import as_strided
+
+from kconf.engine.backend import xp
+
+__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "batch_block", "convolution",
+           "image_blocks", "max_pool", "output_length", "output_shape", "pad",
+           "padding_amounts", "paddings", "uses_shifted_rows", "window_offsets",
+           "window_slice", "windows"]
+
+
+# --- padding arithmetic ------------------------------------------------------------------------
+
+def output_length(length: int | None, size: int, stride: int, padding: str) -> int | None:
+    """Output length along one axis: valid ``floor((in - k) / s) + 1`` (0 when the window
+    does not fit), same ``ceil(in / s)``.
+
+    Args:
+        length: the input's length along the axis; None (unknown) stays None.
+        size: the window's length along it.
+        stride: the stride along it.
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        The output's length, or None.
+    """
+    if length is None:
+        return None
+    if padding == "same":
+        return -(-length // stride)
+    return (length - size) // stride + 1 if length >= size else 0
+
+
+def padding_amounts(length: int, size: int, stride: int, padding: str) -> tuple[int, int]:
+    """``(before, after)`` zero padding along one axis; for ``same`` the odd one goes after,
+    as in TensorFlow (not Caffe's or PyTorch's rule).
+
+    Args:
+        length, size, stride, padding: as for ``output_length``.
+
+    Returns:
+        The padding before and after the input; ``(0, 0)`` for ``valid``.
+    """
+    if padding != "same":
+        return 0, 0
+    out = -(-length // stride)
+    total = max((out - 1) * stride + size - length, 0)
+    return total // 2, total - total // 2
+
+
+def output_shape(spatial, window, strides, padding: str) -> tuple:
+    """``output_length`` along every spatial axis.
+
+    Args:
+        spatial: the input's spatial lengths (entries may be None).
+        window, strides: one entry per spatial axis.
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        The output's spatial lengths.
+    """
+    return tuple(output_length(length, size, stride, padding)
+                 for length, size, stride in zip(spatial, window, strides))
+
+
+def paddings(spatial, window, strides, padding: str) -> tuple[tuple[int, int], ...]:
+    """``padding_amounts`` along every spatial axis: ``((before, after), ...)``.
+
+    Args:
+        spatial, window, strides, padding: as for ``output_shape`` (lengths known).
+
+    Returns:
+        One ``(before, after)`` pair per spatial axis.
+    """
+    return tuple(padding_amounts(length, size, stride, padding)
+                 for length, size, stride in zip(spatial, window, strides))
+
+
+def pad(x, pads, value=0.0):
+    """``x`` (batch, *spatial, channels) padded on its spatial axes.
+
+    Args:
+        x: the array.
+        pads: one ``(before, after)`` pair per spatial axis.
+        value: what the padding holds (max pooling pads with -inf).
+
+    Returns:
+        ``x`` itself when there is no padding, else a padded copy.
+    """
+    if not any(before or after for before, after in pads):
+        return x
+    return xp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
+
+
+def _interior(spatial, pads) -> tuple[slice, ...]:
+    """The slices of the spatial axes of a padded array that hold the input."""
+    return tuple(slice(before, before + length) for length, (before, _) in zip(spatial, pads))
+
+
+# --- windows -----------------------------------------------------------------------------------
+
+def windows(xpad, out_shape, window, strides):
+    """Every window of ``xpad`` as one strided view (no copy).
+
+    Args:
+        xpad: the (padded) input, (batch, *spatial, channels).
+        out_shape: the output's spatial lengths.
+        window, strides: one entry per spatial axis.
+
+    Returns:
+        A read-only ``(batch, *out_shape, *window, channels)`` view: ``[b, *o, *k, c]`` is
+        ``xpad[b, *(o·s + k), c]``.
+    """
+    batch_stride, *spatial_strides, channel_stride = xpad.strides
+    return as_strided(
+        xpad, shape=(xpad.shape[0], *out_shape, *window, xpad.shape[-1]),
+        strides=(batch_stride, *(s * step for s, step in zip(spatial_strides, strides)),
+                 *spatial_strides, channel_stride),
+        writeable=False)
+
+
+def window_slice(a, offset, strides, out_shape):
+    """The cell at ``offset`` inside every window of ``a``: a strided (batch, *out_shape,
+    channels) slice (a view, writable when ``a`` is).
+
+    Args:
+        a: (batch, *spatial, channels), padded as the windows need.
+        offset: a position inside the window, one entry per spatial axis.
+        strides: the windows' strides.
+        out_shape: the number of windows along each spatial axis.
+    """
+    return a[(slice(None),
+              *(slice(i, i + s * (o - 1) + 1, s) for i, s, o in zip(offset, strides, out_shape)),
+              slice(None))]
+
+
+def window_offsets(window) -> list[tuple[int, ...]]:
+    """Every position inside a window, in row-major order (``(0, 0), (0, 1), ...``)."""
+    return list(itertools.product(*(range(size) for size in window)))
+
+
+# --- blocks of the batch -----------------------------------------------------------------------
+
+# The scratch budget of one block (see the module docstring): big enough that a block's
+# products keep BLAS busy, small enough to stay in the cache.
+BLOCK_BYTES = 4 * 2**20
+
+
+def batch_block(n: int, bytes_per_image: int) -> int:
+    """Images per block so that a block's scratch stays within ``BLOCK_BYTES`` (at least 1)."""
+    return max(1, min(n, BLOCK_BYTES // max(bytes_per_image, 1)))
+
+
+def image_blocks(n: int, bytes_per_image: int) -> list[tuple[int, slice]]:
+    """The batch's blocks of images, numbered.
+
+    Args:
+        n: the batch size.
+        bytes_per_image: the scratch one image needs.
+
+    Returns:
+        ``[(0, slice(0, b)), (1, slice(b, 2b)), ...]`` with ``b = batch_block(n,
+        bytes_per_image)``; the last block may be shorter.
+    """
+    block = batch_block(n, bytes_per_image)
+    return [(number, slice(start, min(start + block, n)))
+            for number, start in enumerate(range(0, n, block))]
+
+
+# --- convolution -------------------------------------------------------------------------------
+
+def uses_shifted_rows(window, strides, channels_in: int, channels_out: int) -> bool:
+    """Whether a convolution runs on shifted rows (``ShiftedRows``) rather than im2col: 2-D,
+    stride 1, rows of ``kw·cin`` >= 64 numbers, and at most 32 output channels.
+
+    Narrower rows make products that lose to im2col's single wide one; with more output
+    channels im2col's product is already efficient, and the garbage rows and the adds of the
+    kh products make shifted rows slower (forward) or no faster (backward). With few, im2col's
+    product is narrow and slow, and shifted rows win (bench/README.md has the numbers).
+    """
+    return (len(window) == 2 and all(s == 1 for s in strides)
+            and window[1] * channels_in >= 64 and channels_out <= 32)
+
+
+def convolution(images: int, in_shape, pads, window, strides, out_shape, cin: int, cout: int,
+                dtype):
+    """A convolution of blocks of up to ``images`` images: on shifted rows where
+    ``uses_shifted_rows`` says so, else im2col. Both have ``forward(x, kernel, z, bias)`` and
+    ``gradients(x, dz, kernel, dkernel, dx)``; each worker makes its own (its scratch).
+
+    Args:
+        images: the most images in a block.
+        in_shape: the input's spatial lengths.
+        pads: ``paddings(...)`` of the input.
+        window, strides: the kernel's spatial size and the strides.
+        out_shape: the output's spatial lengths.
+        cin, cout: channels in and out.
+        dtype: the computation's dtype.
+
+    Returns:
+        A ``ShiftedRows`` or an ``Im2colConvolution``.
+    """
+    if uses_shifted_rows(window, strides, cin, cout):
+        return ShiftedRows(images, in_shape, pads, window, cin, cout, dtype)
+    return Im2colConvolution(images, in_shape, pads, window, strides, out_shape, cin, dtype)
+
+
+class Im2colConvolution:
+    """One worker's im2col convolution (any strides, any number of spatial axes), block by
+    block.
+
+    Forward: a strided view of the (padded) block gathers every receptive field into a
+    ``(b·prod(out), prod(window)·cin)`` matrix (``cols``), multiplied by the kernel reshaped
+    to ``(prod(window)·cin, cout)``. Kernel gradient: ``cols.T @ dz``, with ``cols`` built
+    again. Input gradient: see ``_InputGradient``.
+
+    ``cols(x)`` is the block's matrix: rows in (image, *output position) order, columns in
+    the kernel's (*window, c) order. Every block is written into the same scratch buffer
+    (sized for ``images`` images), so use it before asking for the next one.
+
+    Args:
+        images: the most images in a block.
+        in_shape: the input's spatial lengths.
+        pads: one ``(before, after)`` pair per spatial axis.
+        window, strides: the kernel's spatial size and the strides.
+        out_shape: the output's spatial lengths.
+        cin: input channels.
+        dtype: the computation's dtype.
+    """
+
+    def __init__(self, images: int, in_shape, pads, window, strides, out_shape, cin: int,
+                 dtype):
+        self.pads, self.window, self.strides, self.out_shape = pads, window, strides, out_shape
+        self.scratch = xp.empty((images * math.prod(out_shape), math.prod(window) * cin),
+                                dtype=dtype)
+        self.padded = None
+        if any(before or after for before, after in pads):  # zero borders written once
+            self.padded = xp.zeros((images, *(length + before + after for length, (
+                before, after) in zip(in_shape, pads)), cin), dtype=dtype)
+            self.interior = _interior(in_shape, pads)
+        self._dx = None  # the input gradient's writer, made on first use
+
+    def cols(self, x):
+        """The block ``x``'s im2col matrix (a view of the scratch)."""
+        b = x.shape[0]
+        if self.padded is not None:
+            self.padded[(slice(0, b), *self.interior)] = x
+            x = self.padded[:b]
+        cols = self.scratch[:b * math.prod(self.out_shape)]
+        xp.copyto(cols.reshape(b, *self.out_shape, *self.window, x.shape[-1]),
+                  windows(x, self.out_shape, self.window, self.strides))
+        return cols
+
+    def forward(self, x, kernel, z, bias=None) -> None:
+        """``z`` (b, *out, cout) = the convolution of the block ``x`` with ``kernel``
+        (*window, cin, cout), plus ``bias`` if given."""
+        cout = kernel.shape[-1]
+        xp.matmul(self.cols(x), kernel.reshape(-1, cout), out=z.reshape(-1, cout))
+        if bias is not None:
+            z += bias
+
+    def gradients(self, x, dz, kernel, dkernel, dx) -> None:
+        """The block's kernel gradient into ``dkernel`` (prod(window)·cin, cout), and its
+        input gradient into ``dx`` (b, *spatial, cin) unless that is None, from ``dz``
+        (b, *out, cout)."""
+        rows = dz.reshape(-1, dz.shape[-1])
+        xp.matmul(self.cols(x).T, rows, out=dkernel)
+        if dx is not None:
+            if self._dx is None:
+                self._dx = _InputGradient(kernel, self.pads, self.strides)
+            self._dx.add_block(dz, dx)
+
+
+class _InputGradient:
+    """One worker's writer of a convolution's dx, a block of images at a time
+    (``add_block``).
+
+    Each kernel offset adds ``dz @ kernel[offset].T`` into its strided slice of the (padded)
+    dx, so overlapping windows add up; the first offset sets its slice, so only the rest of
+    dx needs zeros. These prod(window) small products beat one ``dz @ kernel.T`` followed by
+    col2im (whose adds read rows strided by prod(window)·cin) and dx as a convolution of the
+    padded dz with the flipped kernel (an im2col of dz as large as the forward one); per
+    block, the products and the adds stay in the cache.
+    """
+
+    def __init__(self, kernel, pads, strides):
+        self.kernel, self.pads, self.strides = kernel, pads, strides
+        self.offsets = window_offsets(kernel.shape[:-2])
+        self._product = None  # scratch for one offset's product, and for the padded dx
+        self._padded = None
+
+    def add_block(self, dz, dx) -> None:
+        """Write ``dx`` (b, *spatial, cin) of a block of images from their ``dz``
+        (b, *out, cout)."""
+        b, *out_shape, cout = dz.shape
+        spatial = dx.shape[1:-1]
+        cin = self.kernel.shape[-2]
+        padded = any(before or after for before, after in self.pads)
+        rows = b * math.prod(out_shape)
+        if self._product is None or self._product.shape[0] < rows:
+            self._product = xp.empty((rows, cin), dtype=self.kernel.dtype)
+            if padded:
+                self._padded = xp.empty((b, *(length + before + after for length, (
+                    before, after) in zip(spatial, self.pads)), cin), dtype=self.kernel.dtype)
+        dxp = self._padded[:b] if padded else dx
+        dzrows = dz.reshape(-1, cout)
+        prod = self._product[:rows]
+        for offset in self.offsets:
+            xp.matmul(dzrows, self.kernel[offset].T, out=prod)
+            part = prod.reshape(b, *out_shape, cin)
+            target = window_slice(dxp, offset, self.strides, out_shape)
+            if any(offset):
+                target += part
+                continue
+            if all(s == 1 for s in self.strides):
+                # the first offset sets its corner (out_shape from 0); zero the rest, axis
+                # by axis
+                for axis, length in enumerate(out_shape):
+                    dxp[(slice(None), *(slice(0, o) for o in out_shape[:axis]),
+                         slice(length, None))] = 0
+            else:
+                dxp.fill(0)
+            target[...] = part
+        if padded:
+            dx[...] = dxp[(slice(None), *_interior(spatial, self.pads))]
+
+
+class ShiftedRows:
+    """A stride-1 2-D convolution without im2col: products on shifted views of the
+    flattened input, for blocks of up to ``images`` images of one call.
+
+    Number every pixel of a block of (padded) images by its flat index ``P = (image·hp +
+    row)·wp + column``, and compute an output for every ``P``, as if each window could start
+    anywhere (those whose window runs off the right or bottom edge are garbage, a few percent
+    of the rows, and are never read). Kernel row ``i`` of the window at ``P`` reads the ``kw``
+    pixels ``P + i·wp ... P + i·wp + kw - 1``: ``kw·cin`` consecutive numbers of the flat
+    input. Split the positions by ``P mod kw``: for the positions ``P = kw·m + r``, those
+    stretches start ``kw·cin`` numbers apart, so they are the rows of a plain reshape of a
+    slice of the input, a ``(M_r, kw·cin)`` matrix with no copy. Hence
+
+        z[r::kw] = Σ_i  x_flat[(r + i·wp)·cin :].reshape(M_r, kw·cin) @ kernel[i]
+
+    (kh products) for each residue r: kh·kw products of ``(M_r, kw·cin) @ (kw·cin, cout)``
+    replace im2col's copy (kh·kw times the input) and its one product. The kernel gradient is the same
+    products transposed, ``Σ_r A_ir.T @ dz[r::kw]`` with dz zero at the garbage positions,
+    and the input gradient adds ``dz[r::kw] @ kernel[i].T`` into the same slices of a flat
+    dx. Where this pays is ``uses_shifted_rows``.
+
+    Args:
+        images: the most images in a block.
+        in_shape: the input's (height, width).
+        pads: ((top, bottom), (left, right)) zero padding.
+        window: (kh, kw).
+        cin, cout: channels in and out.
+        dtype: the computation's dtype.
+    """
+
+    def __init__(self, images: int, in_shape, pads, window, cin: int, cout: int, dtype):
+        (top, bottom), (left, right) = pads
+        h, w = in_shape
+        kh, kw = window
+        self.h, self.w, self.top, self.left = h, w, top, left
+        self.hp, self.wp = h + top + bottom, w + left + right
+        self.ho, self.wo = self.hp - kh + 1, self.wp - kw + 1
+        self.kh, self.kw, self.cin, self.cout = kh, kw, cin, cout
+        pixels = images * self.hp * self.wp
+        self.padded = (xp.zeros((images, self.hp, self.wp, cin), dtype=dtype)
+                       if top or bottom or left or right else None)
+        self.full = xp.empty((pixels, cout), dtype=dtype)  # z or dz at every position
+        self.tmp = xp.empty((-(-pixels // kw), max(cout, kw * cin)), dtype=dtype)
+        self.small = xp.empty((kw * cin, cout), dtype=dtype)
+
+    def _flat(self, x):
+        """The block's input, zero-padded, as one flat array."""
+        if self.padded is None:
+            return x.reshape(-1)
+        b = x.shape[0]
+        self.padded[:b, self.top:self.top + self.h, self.left:self.left + self.w] = x
+        return self.padded[:b].reshape(-1)
+
+    def _spans(self, b: int):
+        """(r, M_r, [the (M_r, kw·cin) input slice's start for each kernel row])."""
+        kh, kw, wp, cin = self.kh, self.kw, self.wp, self.cin
+        positions = b * self.hp * wp - (kh - 1) * wp - (kw - 1)  # windows inside the block
+        for r in range(min(kw, positions)):
+            rows = -(-(positions - r) // kw)
+            yield r, rows, [(r + i * wp) * cin for i in range(kh)]
+
+    def _rows(self, flat, start: int, rows: int):
+        return flat[start:start + rows * self.kw * self.cin].reshape(rows, self.kw * self.cin)
+
+    def forward(self, x, kernel, z, bias=None) -> None:
+        """``z`` (b, ho, wo, cout) = the correlation of the block ``x`` (b, h, w, cin) with
+        ``kernel`` (kh, kw, cin, cout), plus ``bias`` if given (added as the outputs are
+        copied out of the garbage)."""
+        b = x.shape[0]
+        flat = self._flat(x)
+        full = self.full[:b * self.hp * self.wp]
+        for r, rows, starts in self._spans(b):
+            out = full[r::self.kw][:rows]
+            for i, start in enumerate(starts):
+                k_i = kernel[i].reshape(-1, self.cout)
+                if i == 0:
+                    xp.matmul(self._rows(flat, start, rows), k_i, out=out)
+                    continue
+                tmp = self.tmp[:rows, :self.cout]
+                xp.matmul(self._rows(flat, start, rows), k_i, out=tmp)
+                out += tmp
+        valid = full.reshape(b, self.hp, self.wp, self.cout)[:, :self.ho, :self.wo]
+        if bias is None:
+            z[...] = valid
+        else:
+            xp.add(valid, bias, out=z)
+
+    def gradients(self, x, dz, kernel, dkernel, dx) -> None:
+        """The block's kernel gradient into ``dkernel`` (kh·kw·cin, cout), and its input
+        gradient into ``dx`` (b, h, w, cin) unless that is None, from ``dz`` (b, ho, wo, cout).
+        """
+        b = x.shape[0]
+        dkernel = dkernel.reshape(self.kh, self.kw * self.cin, self.cout)
+        flat = self._flat(x)
+        full4 = self.full[:b * self.hp * self.wp].reshape(b, self.hp, self.wp, self.cout)
+        full4[:, :self.ho, :self.wo] = dz  # and zeros where the garbage outputs were
+        full4[:, self.ho:] = 0
+        full4[:, :self.ho, self.wo:] = 0
+        full = full4.reshape(-1, self.cout)
+        spans = list(self._spans(b))
+        for i in range(self.kh):
+            for r, rows, starts in spans:
+                out = dkernel[i] if r == 0 else self.small
+                xp.matmul(self._rows(flat, starts[i], rows).T, full[r::self.kw][:rows], out=out)
+                if r:
+                    dkernel[i] += out
+        if dx is None:
+            return
+        if self.padded is None:
+            dflat = dx.reshape(-1)
+        else:
+            dflat = self.padded[:b].reshape(-1)  # the input's copy is no longer needed
+        for r, rows, starts in spans:
+            d = full[r::self.kw][:rows]
+            for i, start in enumerate(starts):
+                k_t = kernel[i].reshape(-1, self.cout).T
+                target = self._rows(dflat, start, rows)
+                if r == i == 0:  # the first product sets its slice (from 0), zeros the rest
+                    xp.matmul(d, k_t, out=target)
+                    dflat[target.size:] = 0
+                    continue
+                tmp = self.tmp[:rows, :self.kw * self.cin]
+                xp.matmul(d, k_t, out=tmp)
+                target += tmp
+        if self.padded is not None:
+            dx[...] = self.padded[:b, self.top:self.top + self.h, self.left:self.left + self.w]
+            self.padded[:b].fill(0)  # zero borders again for the next block's input
+
+
+# --- max pooling -------------------------------------------------------------------------------
+
+def max_pool(ops, x, window, strides, padding: str, out_shape):
+    """Max pooling of ``x`` (batch, *spatial, channels): ``(y, backward)``.
+
+    Forward and backward loop only over the offsets inside a window; each iteration works on
+    a strided slice of the whole batch. Backward finds, offset by offset in row-major order,
+    the first cell equal to its window's maximum and routes the gradient there (ties go to
+    the first; none where the maximum is NaN).
+
+    When the windows tile the input (strides == window, 'valid') this is ``_tiled_max_pool``,
+    run a chunk of the batch per worker of ``ops``. Otherwise ('same' pads with -inf, so
+    padded cells never win; overlapping windows) backward adds each offset's share into a
+    zeroed padded dx, so overlaps accumulate.
+
+    Args:
+        ops: the ``Ops`` whose workers run the tiled case.
+        x: the input.
+        window, strides: one entry per spatial axis.
+        padding: ``"valid"`` or ``"same"``.
+        out_shape: the output's spatial lengths (``output_shape``).
+
+    Returns:
+        ``(y, backward)``: y (batch, *out_shape, channels); ``backward(dy)`` returns dx.
+    """
+    if padding == "valid" and tuple(strides) == tuple(window):
+        return _tiled_max_pool(ops, x, out_shape, window)
+    spatial = x.shape[1:-1]
+    pads = paddings(spatial, window, strides, padding)
+    xpad = pad(x, pads, value=-xp.inf)
+    offsets = window_offsets(window)
+    y = window_slice(xpad, offsets[0], strides, out_shape).copy()
+    for offset in offsets[1:]:
+        xp.maximum(y, window_slice(xpad, offset, strides, out_shape), out=y)
+
+    def backward(dy):
+        dxpad = xp.zeros(xpad.shape, dtype=dy.dtype)
+        candidates = (window_slice(xpad, offset, strides, out_shape) for offset in offsets)
+        for offset, first in zip(offsets, _first_maxima(candidates, y)):
+            window_slice(dxpad, offset, strides, out_shape)[...] += dy * first
+        return dxpad[(slice(None), *_interior(spatial, pads))]
+
+    return y, backward
+
+
+def _tiled_max_pool(ops, x, out_shape, window):
+    """Max pooling when the windows tile x (cropped to out·window along each axis):
+    ``(y, backward)``.
+
+    The input is viewed as ``(n, o1, p1, o2, p2, ..., c)`` (no copy): forward takes the
+    maximum over the p1 slices (whose contiguous inner part is a whole output row), then over
+    p2, and so on; backward compares every cell with its window's maximum in one broadcast
+    pass, keeps the first True per window (offset by offset, on the boolean array), and
+    writes dx as dy times that mask in one more pass, with no adds. Forward and backward
+    each run as one chunk of the batch per worker.
+    """
+    n, *spatial, c = x.shape
+    d = len(window)
+    cropped_shape = tuple(o * p for o, p in zip(out_shape, window))
+    crop = (slice(None), *(slice(0, length) for length in cropped_shape))
+    split = (n, *(size for pair in zip(out_shape, window) for size in pair), c)
+    tiles = x[crop].reshape(split)  # a view: axes only split
+    y = xp.empty((n, *out_shape, c), dtype=x.dtype)
+    offsets = window_offsets(window)
+    # y's windows broadcast against the tiles: a new axis where each window axis is
+    expand = (slice(None), *(index for _ in range(d) for index in (slice(None), None)),
+              slice(None))
+
+    def at(axis: int, i: int):
+        """The index of position ``i`` along ``axis``."""
+        return (slice(None),) * axis + (i,)
+
+    def forward_chunks(worker, mine):
+        for images in mine:
+            part = tiles[images]
+            for k in range(d):  # the window axes, reduced one by one: p_k is at k + 2 now
+                axis = k + 2
+                if k == d - 1:
+                    reduced = y[images]
+                    reduced[...] = part[at(axis, 0)]
+                else:
+                    reduced = part[at(axis, 0)].copy()
+                for i in range(1, window[k]):
+                    xp.maximum(reduced, part[at(axis, i)], out=reduced)
+                part = reduced
+
+    ops.parallel(forward_chunks, ops.chunks(n))
+
+    def backward(dy):
+        cropped = cropped_shape != tuple(spatial)
+        dx = xp.empty(x.shape, dtype=dy.dtype)
+        dtiles = dx[crop].reshape(split)
+
+        def backward_chunks(worker, mine):
+            for images in mine:
+                if cropped:
+                    dx[images] = 0
+                # every cell equal to its window's maximum, in one pass; then only the first
+                # in each window (row-major) keeps its True; then dy where True, 0 elsewhere
+                equal = xp.equal(tiles[images], y[images][expand])
+                unrouted = None  # windows whose first maximum is not found yet
+                for number, offset in enumerate(offsets):
+                    first = equal[(slice(None), *(index for i in offset
+                                                  for index in (slice(None), i)))]
+                    if unrouted is None:
+                        unrouted = ~first
+                        continue
+                    first &= unrouted
+                    if number < len(offsets) - 1:
+                        unrouted ^= first
+                xp.multiply(dy[images][expand], equal, out=dtiles[images])
+
+        ops.parallel(backward_chunks, ops.chunks(n))
+        return dx
+
+    return y, backward
+
+
+def _first_maxima(candidates, y):
+    """For each candidate slice in order, the bool mask of the cells where it is the first one
+    equal to ``y`` (each window's maximum): one True per window across all the slices (none
+    where the maximum is NaN)."""
+    unrouted = None  # windows whose maximum is not found yet
+    for candidate in candidates:
+        equal = candidate == y
+        if unrouted is None:
+            first, unrouted = equal, ~equal
+        else:
+            first = equal & unrouted
+            unrouted &= ~equal
+        yield first

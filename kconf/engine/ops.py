@@ -1,0 +1,373 @@
+"""Ops: the engine's performance machinery behind one object — worker threads, BLAS's thread
+count, and the matrix products that use them.
+
+Why workers. A convolution works through its batch a block of images at a time (conv2d.py).
+Each block is a copy, some matrix products and some elementwise passes; NumPy runs the
+elementwise passes on one core, and a multi-threaded BLAS splits each medium-sized product
+over its threads and waits for the slowest part. ``Ops.parallel`` runs whole blocks side by
+side instead, on ``workers`` threads (the calling thread and pool threads), each calling BLAS
+single-threaded: every core works on blocks of its own, copies and elementwise passes
+included, and takes the next free block when it is done, so a worker slowed by another
+process takes fewer. While workers run, OpenBLAS's thread count (one number for the whole
+process) is 1; it is set back afterwards.
+
+Steps. A training step of a model with layers that use workers runs inside ``ops.step()``:
+BLAS stays single-threaded for the whole step, since OpenBLAS's idle threads spin for a
+while after a multi-threaded product and would compete with the workers; ``matmul`` and
+``add_matmul`` share the large products of the layers in between (a convnet's Dense) out to
+the workers instead. (Measurements: bench/README.md.)
+
+Results do not depend on the number of workers, nor on which worker ran a block: every block
+writes only its own slice of the outputs, and what blocks share (a kernel gradient) is
+written per block and summed by the caller in block order.
+
+Workers are used only with an OpenBLAS whose thread count can be read and set (NumPy's
+wheels bundle one; see ``kconf.engine.threads``), more than one BLAS thread (``--threads 1``
+turns them off), and more than one block; or where ``Ops(workers=n)`` asks for them.
+Otherwise ``parallel`` calls the work on the calling thread, and BLAS keeps its own threading.
+
+How a layer reaches its ops: ``current_ops()``. A ``Model`` owns an ``Ops`` (``model.ops``,
+by default the current one when the model is made) and runs each step inside
+``model.ops.step()``, which makes it the current ops for the step's layers and optimizer. A
+layer used on its own, outside any step, gets the default ``Ops()`` of its thread's context,
+made on first use; ``with use_ops(Ops(workers=3)):`` chooses another for a stretch of code.
+The current ops is a context variable (as Thinc's ``get_current_ops``), not a module-level
+global: every piece of state (the pool, the step's worker count) belongs to one ``Ops``
+instance, and layer constructors and ``forward`` signatures stay as they are.
+"""
+from __future__ import annotations
+
+import contextvars
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Sequence
+
+from kconf.engine.backend import xp
+from kconf.engine.threads import BlasThreads, openblas
+
+__all__ = ["Ops", "current_ops", "use_ops"]
+
+# Products below this many FLOPs are not worth a hand-off to the workers.
+_MATMUL_FLOPS = 2 * 10**7
+# add_matmul's blocks of rows: about this many entries, so a worker's product is still in its
+# cache when it is added.
+_ADD_BLOCK = 2**16
+# Arrays of at least this many numbers are zeroed a part per worker.
+_ZERO_PARALLEL = 1 << 20
+
+
+class Ops:
+    """Worker threads, BLAS's thread count, and the products and fills that use them.
+
+    Args:
+        workers: how many threads ``parallel`` uses (the calling thread is one of them);
+            None: one per BLAS thread, read when needed — 1 where BLAS's thread count cannot
+            be set, since workers would then oversubscribe the cores next to BLAS's own
+            threads. Tests give a number to compare one worker with several.
+        blas: the BLAS thread control; None finds NumPy's OpenBLAS (``threads.openblas``).
+
+    Raises:
+        ValueError: ``workers`` is not a positive integer.
+    """
+
+    xp = xp  # the array module (kconf.engine.backend)
+
+    def __init__(self, workers: int | None = None, blas: BlasThreads | None = None):
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers}")
+        self._workers = workers
+        self._blas = blas
+        self._blas_found = blas is not None
+        self._step_workers = 0  # inside step(): the worker count fixed for the step; else 0
+        self._busy = False  # True while parallel() runs: a nested call runs on its caller
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._pool_pid = 0  # the process that made the pool: a forked child makes its own
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Ops(workers={self._workers})"
+
+    @property
+    def blas(self) -> BlasThreads | None:
+        """The BLAS thread control, or None where BLAS's thread count cannot be set."""
+        if not self._blas_found:
+            self._blas, self._blas_found = openblas(), True
+        return self._blas
+
+    @property
+    def workers(self) -> int:
+        """How many threads ``parallel`` uses: inside a step the count fixed when it began;
+        else the one asked for, or BLAS's thread count (1 where that cannot be set)."""
+        if self._step_workers:
+            return self._step_workers
+        if self._workers is not None:
+            return self._workers
+        blas = self.blas
+        return max(1, blas.get()) if blas is not None else 1
+
+    def step(self, parallel: bool = True) -> _Step:
+        """A context for one stretch of work (a training step): this ops is the current one
+        within (``current_ops``), and with ``parallel`` (the model has layers that use
+        workers) and more than one worker, BLAS is single-threaded throughout and
+        ``matmul``/``add_matmul`` share large products out to the workers.
+
+        After a multi-threaded product, OpenBLAS's own threads spin for a while waiting for
+        the next one (about 0.1 s by default); workers started then share the cores with
+        them, and a convnet's step, which alternates workers with other layers' products,
+        loses what workers gain. Inside a step no product is multi-threaded, so nothing
+        spins; the products outside ``parallel`` (a convnet's Dense layers) go to the workers
+        through ``matmul``. Steps nest: an inner one changes nothing.
+
+        Args:
+            parallel: whether the step runs layers that use workers; False only makes this
+                ops the current one (no BLAS calls: the cost of a small model's step).
+
+        Returns:
+            A context manager.
+        """
+        return _Step(self, parallel)
+
+    def parallel(self, work: Callable[[int, Iterable], None], blocks: Sequence) -> None:
+        """Call ``work(worker, its_blocks)`` for every worker, in parallel; the calling thread
+        is worker 0, pool threads the others.
+
+        ``its_blocks`` is an iterator: each worker takes the next block not yet taken, so a
+        worker that is slowed down (by another process, say) takes fewer. ``work`` must touch
+        only its blocks' outputs and its worker's scratch (``worker`` indexes per-worker
+        buffers); then which worker ran a block changes nothing. With one worker, or one
+        block, or when called from inside another ``parallel`` of this ops, ``work(0,
+        blocks)`` runs on the calling thread alone. An exception in any worker stops the
+        others taking blocks and is raised here once every worker has stopped.
+
+        Args:
+            work: the function each worker runs.
+            blocks: the blocks of work (slices, numbered slices, ...).
+        """
+        workers = 1 if self._busy else min(self.workers, len(blocks))
+        if workers <= 1:
+            work(0, blocks)
+            return
+        taken = itertools.count()  # next() on it is atomic under the GIL
+        stop: list[bool] = []
+
+        def its_blocks() -> Iterator:
+            while not stop:
+                index = next(taken)
+                if index >= len(blocks):
+                    return
+                yield blocks[index]
+
+        def worker_work(worker: int) -> None:
+            try:
+                work(worker, its_blocks())
+            except BaseException:
+                stop.append(True)
+                raise
+
+        pool = self._executor(workers - 1)
+        blas = None if self._step_workers else self.blas  # a step holds BLAS at 1 already
+        threads = 0
+        if blas is not None:
+            threads = blas.get()
+            blas.set(1)
+        self._busy = True
+        try:
+            # each pool worker runs in a copy of the caller's context: the same current ops
+            futures = [pool.submit(contextvars.copy_context().run, worker_work, worker)
+                       for worker in range(1, workers)]
+            try:
+                worker_work(0)
+            finally:
+                for future in futures:
+                    future.exception()  # wait for every worker before raising anything
+        finally:
+            self._busy = False
+            if blas is not None:
+                blas.set(threads)
+        for future in futures:
+            future.result()
+
+    def chunks(self, n: int) -> list[slice]:
+        """``range(n)`` cut into one contiguous slice per worker (fewer when ``n`` is small):
+        blocks for elementwise work to hand to ``parallel``.
+
+        Args:
+            n: the length to cut.
+
+        Returns:
+            Consecutive slices covering ``range(n)``, their lengths differing by at most 1.
+        """
+        workers = max(1, min(self.workers, n))
+        bounds = [n * i // workers for i in range(workers + 1)]
+        return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+    def matmul(self, a, b):
+        """``a @ b``; inside a parallel step, a large product of 2-D arrays is cut across the
+        workers along the longer of its output's axes (each worker's share is one
+        single-threaded product of whole rows or columns: the sums along the shared axis are
+        not split, so every entry is what one product gives).
+
+        Args:
+            a, b: arrays that ``@`` takes (only 2-D ones are cut).
+
+        Returns:
+            The product, a new array.
+        """
+        if self._step_workers <= 1 or a.ndim != 2 or b.ndim != 2:  # the cheap test first
+            return a @ b
+        m, k = a.shape
+        n = b.shape[1]
+        if 2 * m * k * n < _MATMUL_FLOPS:
+            return a @ b
+        out = xp.empty((m, n), dtype=xp.result_type(a, b))
+        if m >= n:
+            def work(worker, mine):
+                for rows in mine:
+                    xp.matmul(a[rows], b, out=out[rows])
+            self.parallel(work, self.chunks(m))
+        else:
+            def work(worker, mine):
+                for cols in mine:
+                    xp.matmul(a, b[:, cols], out=out[:, cols])
+            self.parallel(work, self.chunks(n))
+        return out
+
+    def add_matmul(self, out, a, b) -> None:
+        """``out += a @ b`` for 2-D arrays.
+
+        Inside a parallel step a large product with more rows than columns (a weight
+        gradient ``x.T @ dz``) goes in blocks of rows, shared out to the workers, each
+        block's product added while it is in the cache: no product the size of ``out`` is
+        made and read again. Every entry is what ``out += a @ b`` gives.
+
+        Args:
+            out: the (m, n) array added to, in place.
+            a, b: (m, k) and (k, n) arrays.
+        """
+        if self._step_workers <= 1:
+            out += a @ b
+            return
+        m, k = a.shape
+        n = b.shape[1]
+        if 2 * m * k * n < _MATMUL_FLOPS or m < n:
+            out += self.matmul(a, b)
+            return
+        per_block = max(1, _ADD_BLOCK // n)
+        blocks = [slice(start, min(start + per_block, m)) for start in range(0, m, per_block)]
+
+        def work(worker, mine):
+            product = xp.empty((per_block, n), dtype=out.dtype)
+            for rows in mine:
+                part = product[:rows.stop - rows.start]
+                xp.matmul(a[rows], b, out=part)
+                out[rows] += part
+
+        self.parallel(work, blocks)
+
+    def zero(self, array) -> None:
+        """Fill ``array`` with zeros; a large contiguous one a part per worker.
+
+        Args:
+            array: the array to clear, in place.
+        """
+        if array.size < _ZERO_PARALLEL or not array.flags.c_contiguous:
+            array.fill(0)
+            return
+        flat = array.reshape(-1)
+
+        def work(worker, parts):
+            for part in parts:
+                flat[part].fill(0)
+
+        self.parallel(work, self.chunks(flat.size))
+
+    def _executor(self, size: int) -> ThreadPoolExecutor:
+        """The pool, with at least ``size`` threads (made again when too small, or after a
+        fork: the child has none of the parent's pool threads)."""
+        pid = os.getpid()
+        if self._pool_pid != pid:  # a fork's child: the parent's lock may be held
+            self._lock = threading.Lock()
+            self._pool, self._pool_size, self._pool_pid = None, 0, pid
+        with self._lock:
+            if self._pool is None or self._pool_size < size:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(size, thread_name_prefix="kconf-worker")
+                self._pool_size = size
+            return self._pool
+
+
+class _Step:
+    """What ``Ops.step`` returns: a context manager (a class, not a generator: a small
+    model's step pays for entering it on every batch)."""
+
+    __slots__ = ("ops", "parallel", "token", "began", "threads")
+
+    def __init__(self, ops: Ops, parallel: bool):
+        self.ops, self.parallel = ops, parallel
+        self.token = None
+        self.began = False  # whether this step fixed the worker count (an outer one did not)
+        self.threads = None  # BLAS's thread count before the step, when this step set it
+
+    def __enter__(self) -> Ops:
+        ops = self.ops
+        self.token = _current.set(ops)
+        if self.parallel and not ops._step_workers:
+            workers = ops.workers
+            if workers > 1:
+                blas = ops.blas
+                if blas is not None:
+                    self.threads = blas.get()
+                    blas.set(1)
+                ops._step_workers = workers
+                self.began = True
+        return ops
+
+    def __exit__(self, *exc) -> None:
+        if self.began:
+            self.ops._step_workers = 0
+            self.began = False
+            if self.threads is not None:
+                self.ops.blas.set(self.threads)
+                self.threads = None
+        _current.reset(self.token)
+
+
+# The ops that layers use (see the module docstring); None until a context first asks.
+_current: contextvars.ContextVar[Ops | None] = contextvars.ContextVar("kconf_ops",
+                                                                      default=None)
+
+
+def current_ops() -> Ops:
+    """The ops layers use now: the one of the step being run (``Ops.step``) or of
+    ``use_ops``; else this context's default ``Ops()``, made on first use.
+
+    Returns:
+        An ``Ops``.
+    """
+    ops = _current.get()
+    if ops is None:
+        ops = Ops()
+        _current.set(ops)
+    return ops
+
+
+@contextmanager
+def use_ops(ops: Ops) -> Iterator[Ops]:
+    """Make ``ops`` the current ops within (for layers used outside a model's step).
+
+    Args:
+        ops: the ops to use.
+
+    Returns:
+        A context manager yielding ``ops``.
+    """
+    token = _current.set(ops)
+    try:
+        yield ops
+    finally:
+        _current.reset(token)
