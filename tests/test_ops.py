@@ -162,7 +162,8 @@ def test_parallel_hands_every_block_to_exactly_one_worker_and_chunks_cover_the_r
 
 def test_parallel_inside_parallel_runs_on_the_worker_that_asked_and_sees_the_same_ops():
     """A nested call must not wait for pool threads that are busy with the outer call (with
-    every pool thread waiting so, nothing would run): it runs on its caller's thread."""
+    every pool thread waiting so, nothing would run): it runs on its caller's thread, as
+    that worker (whose per-worker scratch no other thread uses meanwhile)."""
     ops = Ops(workers=2)
     inner = []
 
@@ -171,16 +172,19 @@ def test_parallel_inside_parallel_runs_on_the_worker_that_asked_and_sees_the_sam
             assert current_ops() is ops  # pool threads run in a copy of the caller's context
             caller = threading.get_ident()
 
-            def work(inner_worker, parts, block=block):
-                assert threading.get_ident() == caller and inner_worker == 0
+            def work(inner_worker, parts, block=block, worker=worker):
+                assert threading.get_ident() == caller and inner_worker == worker
                 inner.extend((block, part) for part in parts)
+                workers.add(worker)
 
             ops.parallel(work, ops.chunks(4))
             time.sleep(0.001)
 
+    workers = set()
     with use_ops(ops):
         ops.parallel(outer, list(range(6)))
     assert sorted(inner) == [(b, p) for b in range(6) for p in ops.chunks(4)]
+    assert workers == {0, 1}
 
 
 @pytest.mark.parametrize("failing", [0, 1])

@@ -139,15 +139,20 @@ class Ops:
         worker that is slowed down (by another process, say) takes fewer. ``work`` must touch
         only its blocks' outputs and its worker's scratch (``worker`` indexes per-worker
         buffers); then which worker ran a block changes nothing. With one worker, or one
-        block, or when called from inside another ``parallel`` of this ops, ``work(0,
-        blocks)`` runs on the calling thread alone. An exception in any worker stops the
-        others taking blocks and is raised here once every worker has stopped.
+        block, ``work(0, blocks)`` runs on the calling thread alone; called from inside
+        another ``parallel`` of this ops (whose pool threads may all be busy with it),
+        ``work(worker, blocks)`` runs on the calling worker's thread, with its number. An
+        exception in any worker stops the others taking blocks and is raised here once every
+        worker has stopped.
 
         Args:
             work: the function each worker runs.
             blocks: the blocks of work (slices, numbered slices, ...).
         """
-        workers = 1 if self._busy else min(self.workers, len(blocks))
+        if self._busy:
+            work(_worker.get(), blocks)
+            return
+        workers = min(self.workers, len(blocks))
         if workers <= 1:
             work(0, blocks)
             return
@@ -162,11 +167,14 @@ class Ops:
                 yield blocks[index]
 
         def worker_work(worker: int) -> None:
+            token = _worker.set(worker)  # for parallel calls nested in this work
             try:
                 work(worker, its_blocks())
             except BaseException:
                 stop.append(True)
                 raise
+            finally:
+                _worker.reset(token)
 
         pool = self._executor(workers - 1)
         blas = None if self._step_workers else self.blas  # a step holds BLAS at 1 already
@@ -340,6 +348,8 @@ class _Step:
 # The ops that layers use (see the module docstring); None until a context first asks.
 _current: contextvars.ContextVar[Ops | None] = contextvars.ContextVar("kconf_ops",
                                                                       default=None)
+# The number of the worker running in this context, inside ``Ops.parallel``.
+_worker: contextvars.ContextVar[int] = contextvars.ContextVar("kconf_worker", default=0)
 
 
 def current_ops() -> Ops:
