@@ -8,7 +8,9 @@ after a model's step, which ops a layer reaches.
 """
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import signal
 import threading
 import time
@@ -223,6 +225,14 @@ def _parallel_sum(ops) -> int:
 
     ops.parallel(work, list(range(100)))
     return sum(total)
+
+
+def test_a_copy_or_pickle_keeps_the_settings_and_makes_its_own_pool():
+    ops = Ops(workers=3)
+    assert _parallel_sum(ops) == 4950
+    for other in (pickle.loads(pickle.dumps(ops)), copy.deepcopy(ops)):
+        assert other.workers == 3 and other._pool is None
+        assert _parallel_sum(other) == 4950 and other._pool is not ops._pool
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

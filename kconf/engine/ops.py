@@ -91,6 +91,14 @@ class Ops:
     def __repr__(self) -> str:
         return f"Ops(workers={self._workers})"
 
+    def __getstate__(self) -> dict:
+        """What a copy or pickle (of a model, say) keeps: the settings; a copy makes its own
+        pool and finds BLAS again."""
+        return {"workers": self._workers}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["workers"])
+
     @property
     def blas(self) -> BlasThreads | None:
         """The BLAS thread control, or None where BLAS's thread count cannot be set."""

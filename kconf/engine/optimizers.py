@@ -391,8 +391,7 @@ class Optimizer:
         A rule is several NumPy operations; on whole large arrays each one streams every
         operand through memory, while a block's operands and temporaries stay in cache
         across them (bench/README.md has the timing), and the temporaries are one block,
-        not one weight. The rules are elementwise, so
-        the result is the same bit for bit.
+        not one weight. The rules are elementwise, so the result is the same bit for bit.
         """
         arrays = [param, *slots.values()] if grad is None else [param, grad, *slots.values()]
         if param.size < 2 * _BLOCK or not all(a.flags.c_contiguous for a in arrays):
