@@ -55,9 +55,10 @@ from kconf.config.functional import (
     InputConfig,
     parse_graph_line,
 )
-from kconf.config.layers import LAYER_SPECS, LayerArgs, LayerSpecBase
+from kconf.config.layers import LAYER_SPECS, LayerSpecBase
+from kconf.args.layer import LayerArgs
 from kconf.config.load import load_config
-from kconf.config.names import (
+from kconf.args.names import (
     ACTIVATION_NAMES,
     DTYPE_NAMES,
     INITIALIZER_NAMES,
