@@ -97,15 +97,3 @@ def test_optimizers():
     assert set(names.OPTIMIZER_NAMES) == set(optimizers.OPTIMIZERS)
     for alias, class_name in names.OPTIMIZER_ALIASES.items():
         assert type(optimizers.get(alias)) is optimizers.OPTIMIZERS[class_name]
-
-
-def test_every_registered_layer_goes_through_a_table_of_numeric_checks():
-    """Each layer class appears in one of the table-driven suites (shape, gradients, sharing);
-    Embedding's integer input has its own gradient tests in test_embedding.py."""
-    from tests import test_layers, test_merge, test_recurrent, test_time_distributed
-
-    covered = set()
-    for module in (test_layers, test_merge, test_recurrent, test_time_distributed):
-        covered |= {type(case.make()) for case in module.CASES}
-    covered.add(LAYERS["Embedding"])
-    assert covered == set(LAYERS.values())
