@@ -228,4 +228,8 @@ CASES: dict[str, list[Case]] = {
              [(2, 3, 4), (2, 2, 4)], flops=2 * 3 * 2 * 4),
         Case("dot_rank2_rank3", {"axes": [1, 2]}, [(2, 4), (2, 3, 4)], flops=2 * 3 * 4),
     ],
+    "Identity": [
+        Case("identity", {}, (3, 4)),
+        Case("identity_rank4", {"name": "same", "trainable": False}, (2, 3, 2, 2), scale=2.0),
+    ],
 }

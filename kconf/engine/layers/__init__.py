@@ -62,6 +62,7 @@ from kconf.engine.layers.merge import (
     Subtract,
 )
 from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
+from kconf.engine.layers.identity import Identity, IdentityArgs
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Maximum, MergeArgs),
     entry(Minimum, MergeArgs),
     entry(Dot, DotArgs),
+    entry(Identity, IdentityArgs),
 )
 
 #: Keras class name -> engine class.
