@@ -1,12 +1,13 @@
 """Embedding: shapes, row lookup, row-sparse gradients that add up for repeated indices (checked
-through their dense view against finite differences), errors."""
+through their dense view against finite differences), errors. The checks every layer goes
+through are the standard layer test (``tests/test_layer_standard.py``)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from tests.gradcheck import assert_close_grad, numeric_grad
-from kconf.engine.layers import LAYERS, Embedding, WeightSpec
+from kconf.engine.layers import Embedding, WeightSpec
 from kconf.engine.optimizers import RowGrad, coalesce_rows
 from kconf.errors import ShapeError
 
@@ -20,10 +21,6 @@ def _built(layer, input_shape, dtype=np.float64, seed=0):
     layer.weights["embeddings"] = np.random.default_rng(seed + 1).standard_normal(
         table.shape).astype(dtype)
     return layer
-
-
-def test_registered():
-    assert LAYERS["Embedding"] is Embedding
 
 
 def test_weight_layout_and_keras_default_initializer():
@@ -165,13 +162,3 @@ def test_out_of_range_indices_raise(bad):
 def test_mask_zero_is_rejected():
     with pytest.raises(ValueError, match="mask_zero is not supported"):
         Embedding(10, 4, mask_zero=True)
-
-
-def test_no_per_call_state_on_the_layer():
-    layer = _built(Embedding(6, 2), (None, 3))
-    before = dict(vars(layer))
-    y, backward = layer.forward(np.array([[0, 1, 1]]))
-    backward(np.ones_like(y))
-    after = dict(vars(layer))
-    assert before.keys() == after.keys()
-    assert all(before[k] is after[k] for k in before if k not in ("weights", "grads"))

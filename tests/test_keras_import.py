@@ -443,14 +443,9 @@ def test_a_keras2_whole_model_h5_file_imports_with_its_weights(tmp_path):
 def test_the_rules_cover_exactly_kconfs_layers_and_initializers():
     """Every layer kconf has can be imported and exported, and the Keras defaults the
     import leaves out are kconf's own."""
-    from kconf.config.layers import (
-        LAYER_SPECS,
-        ConstantArgs,
-        OrthogonalArgs,
-        RandomNormalArgs,
-        RandomUniformArgs,
-    )
-    from kconf.config.names import INITIALIZER_NAMES
+    from kconf.config.layers import LAYER_SPECS
+    from kconf.args.layer import ConstantArgs, OrthogonalArgs, RandomNormalArgs, RandomUniformArgs
+    from kconf.args.names import INITIALIZER_NAMES
     from kconf.engine.layers import LAYERS
     from kconf.keras_io.layers import INITIALIZERS, RULES
 

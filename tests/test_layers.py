@@ -1,202 +1,32 @@
-"""Every registered layer through the same table-driven checks, then value tests per layer.
+"""Value tests of the core layers (Dense, Activation, Dropout, Flatten, Conv2D, MaxPooling2D,
+InputLayer) against naive loop references written here, their weight layouts and shape rules.
 
-The common checks (each case of ``CASES``): the output shape equals ``compute_output_shape``;
-float64 finite-difference gradients of the input and of every weight; a layer called twice
-(shared) adds both calls' gradients; float32 in gives float32 out; no per-call state on the
-layer. The value tests compare against naive loop references written here.
+The checks every registered layer goes through (output shape, float64 gradients, sharing,
+float32, no per-call state, Keras layout, round trips, FLOPs) are the standard layer test,
+``tests/test_layer_standard.py``; the conv cases here are its Conv2D cases.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from tests.gradcheck import assert_close_grad, numeric_grad
-from kconf.engine.activations import ACTIVATIONS
+from tests.layer_cases import CASES
+from tests.layer_test import built, inputs, make_layer
 from kconf.engine.layers import (
-    LAYERS,
     Activation,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
     InputLayer,
-    Layer,
     MaxPooling2D,
     WeightSpec,
 )
 from kconf.errors import ShapeError
-
-
-@dataclass(frozen=True)
-class Case:
-    """One row of the table: how to make the layer, its input shape (batch first), the mode."""
-
-    id: str
-    make: Callable[[], Layer]
-    shape: tuple[int, ...]
-    training: bool = False
-    scale: float = 1.0  # spread of the random inputs
-
-
-CASES = [
-    Case("input", lambda: InputLayer(shape=(3, 4)), (2, 3, 4)),
-    Case("dense", lambda: Dense(4), (3, 5)),
-    Case("dense_rank3", lambda: Dense(3, activation="tanh"), (2, 3, 4)),
-    Case("dense_no_bias", lambda: Dense(3, use_bias=False), (2, 4)),
-    Case("dense_relu", lambda: Dense(4, activation="relu"), (3, 5)),
-    Case("dense_softmax", lambda: Dense(4, activation="softmax"), (3, 5)),
-    *[
-        Case(f"activation_{name}", lambda name=name: Activation(name), (2, 3, 4), scale=3.0)
-        for name in sorted(ACTIVATIONS)
-    ],
-    Case("dropout_inference", lambda: Dropout(0.5), (3, 6)),
-    Case("dropout_training", lambda: Dropout(0.4), (3, 6), training=True),
-    Case("dropout_rate0_training", lambda: Dropout(0.0), (3, 6), training=True),
-    Case("flatten", lambda: Flatten(), (2, 3, 2, 2)),
-    Case("flatten_rank2", lambda: Flatten(), (2, 5)),
-    Case("conv_valid", lambda: Conv2D(3, 3), (2, 5, 5, 2)),
-    Case("conv_same", lambda: Conv2D(3, (3, 3), padding="same"), (2, 5, 5, 2)),
-    Case("conv_valid_stride2", lambda: Conv2D(2, 3, strides=2), (2, 7, 6, 2)),
-    Case("conv_same_stride2_odd", lambda: Conv2D(2, 3, strides=(2, 2), padding="same"),
-         (2, 5, 6, 2)),
-    Case("conv_same_even_kernel", lambda: Conv2D(2, 2, padding="same"), (1, 5, 4, 3)),
-    Case("conv_nonsquare", lambda: Conv2D(3, (2, 3), strides=(1, 2), padding="same",
-                                          activation="relu"), (2, 5, 7, 2)),
-    Case("conv_nonsquare_valid", lambda: Conv2D(2, (3, 1), strides=(2, 1), use_bias=False),
-         (1, 7, 4, 3)),
-    # tanh runs block by block in place; sigmoid (no in-place form) after the loop
-    Case("conv_tanh_same", lambda: Conv2D(2, 3, padding="same", activation="tanh"),
-         (3, 4, 5, 2)),
-    Case("conv_sigmoid", lambda: Conv2D(2, 2, activation="sigmoid"), (3, 4, 4, 2)),
-    # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (kernels.py)
-    Case("conv_shifted_valid", lambda: Conv2D(3, 3, activation="relu"), (2, 5, 6, 24)),
-    Case("conv_shifted_same", lambda: Conv2D(2, (2, 4), padding="same"), (3, 4, 5, 16)),
-    Case("pool_valid", lambda: MaxPooling2D(), (2, 4, 4, 2)),
-    Case("pool_valid_odd", lambda: MaxPooling2D(2), (2, 5, 5, 2)),
-    Case("pool_same_odd", lambda: MaxPooling2D(2, padding="same"), (2, 5, 3, 2)),
-    Case("pool3", lambda: MaxPooling2D(3), (1, 7, 6, 2)),
-    Case("pool3_stride2_overlap", lambda: MaxPooling2D(3, strides=2), (2, 7, 7, 2)),
-    Case("pool3_stride1_same", lambda: MaxPooling2D((3, 3), strides=(1, 1), padding="same"),
-         (1, 4, 5, 2)),
-    Case("pool_nonsquare", lambda: MaxPooling2D((2, 3), strides=(1, 2)), (2, 5, 7, 1)),
-]
-IDS = [case.id for case in CASES]
-
-
-def _symbolic(shape):
-    """The shape with the batch dimension unknown, as the graph passes it."""
-    return (None, *shape[1:])
-
-
-def _built(case: Case, dtype=np.float64, seed=0) -> Layer:
-    """A fresh layer of the case, built for its input shape in ``dtype``."""
-    layer = case.make()
-    layer.build(_symbolic(case.shape), np.random.default_rng(seed), dtype=dtype)
-    if layer.weights:  # non-zero biases so that a missing bias term would show
-        for name in layer.weights:
-            layer.weights[name] = np.random.default_rng(seed + 1).standard_normal(
-                layer.weights[name].shape).astype(dtype) * 0.5
-    return layer
-
-
-def _run(case: Case, layer: Layer, x):
-    """forward with the case's mode; a freshly seeded rng per call, so dropout masks repeat."""
-    return layer.forward(x, training=case.training, rng=np.random.default_rng(123))
-
-
-def _input(case: Case, seed=10, dtype=np.float64):
-    return (np.random.default_rng(seed).standard_normal(case.shape) * case.scale).astype(dtype)
-
-
-def test_table_covers_every_registered_layer():
-    used = {type(case.make()) for case in CASES}
-    assert used == {LAYERS[name] for name in ("InputLayer", "Dense", "Activation", "Dropout",
-                                              "Flatten", "Conv2D", "MaxPooling2D")}
-    assert all(LAYERS[name].__name__ == name for name in LAYERS)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_output_shape_matches_compute_output_shape(case):
-    layer = _built(case)
-    y, _ = _run(case, layer, _input(case))
-    expected = layer.compute_output_shape(_symbolic(case.shape))
-    assert expected[0] is None
-    assert y.shape == (case.shape[0], *expected[1:])
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_gradients_match_finite_differences(case):
-    layer = _built(case)
-    x = _input(case)
-    y, backward = _run(case, layer, x)
-    r = np.random.default_rng(11).standard_normal(y.shape)
-    layer.zero_grads()
-    dx = backward(r)
-
-    def loss():
-        return float((_run(case, layer, x)[0] * r).sum())
-
-    assert_close_grad(dx, numeric_grad(loss, x), f"{case.id}: d input")
-    for name, weight in layer.weights.items():
-        assert_close_grad(layer.grads[name], numeric_grad(loss, weight), f"{case.id}: d {name}")
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_shared_layer_gradients_add(case):
-    layer = _built(case)
-    x1, x2 = _input(case, seed=20), _input(case, seed=21)
-    y1, back1 = _run(case, layer, x1)
-    y2, back2 = _run(case, layer, x2)
-    r1 = np.random.default_rng(22).standard_normal(y1.shape)
-    r2 = np.random.default_rng(23).standard_normal(y2.shape)
-
-    def alone(x, r):
-        """Input and weight gradients of one call on its own."""
-        layer.zero_grads()
-        dx = _run(case, layer, x)[1](r)
-        return dx, {k: g.copy() for k, g in layer.grads.items()}
-
-    dx1_alone, g1 = alone(x1, r1)
-    dx2_alone, g2 = alone(x2, r2)
-    layer.zero_grads()
-    dx2 = back2(r2)  # the later call's backward first: each closure owns its own call
-    dx1 = back1(r1)
-    np.testing.assert_allclose(dx1, dx1_alone, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx2, dx2_alone, rtol=1e-12, atol=1e-12)
-    for name in layer.weights:
-        np.testing.assert_allclose(layer.grads[name], g1[name] + g2[name], rtol=1e-12,
-                                   atol=1e-12, err_msg=f"{case.id}: {name}")
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_in_float32_out(case):
-    layer = _built(case, dtype=np.float32)
-    x = _input(case, dtype=np.float32)
-    y, backward = _run(case, layer, x)
-    assert y.dtype == np.float32
-    dx = backward(np.ones_like(y))
-    assert dx.dtype == np.float32
-    assert dx.shape == x.shape
-    for name, grad in layer.grads.items():
-        assert grad.dtype == np.float32, name
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_no_per_call_state_on_the_layer(case):
-    layer = _built(case)
-    before = {k: v for k, v in vars(layer).items() if k not in ("weights", "grads")}
-    y, backward = _run(case, layer, _input(case))
-    backward(np.ones_like(y))
-    after = {k: v for k, v in vars(layer).items() if k not in ("weights", "grads")}
-    assert before.keys() == after.keys()
-    assert all(before[k] is after[k] for k in before)
-    assert list(layer.weights) == list(layer.grads)
 
 
 # --- weights: Keras layout, order and names ---------------------------------------------------
@@ -367,7 +197,11 @@ def test_conv2d_matches_naive_loops(filters, kernel_size, strides, padding, shap
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
-CONV_CASES = [case for case in CASES if case.id.startswith("conv")]
+CONV_CASES = CASES["Conv2D"]
+
+
+def _conv(case) -> Conv2D:
+    return make_layer("Conv2D", case.args)
 
 
 @pytest.mark.parametrize("block", [1, 2])
@@ -377,8 +211,8 @@ def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypat
     (3 images: the last block is short) give what one block of the whole batch gives."""
     from kconf.engine import kernels
 
-    x = _input(dataclasses.replace(case, shape=(3, *case.shape[1:])))
-    layer = _built(case)
+    x = inputs(dataclasses.replace(case, shape=(3, *case.shape[1:])))
+    layer = built(lambda: _conv(case), case)
     y, backward = layer.forward(x)
     r = np.random.default_rng(11).standard_normal(y.shape)
     layer.zero_grads()
@@ -398,7 +232,7 @@ def test_the_shifted_cases_run_on_shifted_rows_and_the_others_on_im2col():
     from kconf.engine import kernels
 
     for case in CONV_CASES:
-        layer = case.make()
+        layer = _conv(case)
         takes = kernels.uses_shifted_rows(layer.kernel_size, layer.strides, case.shape[3],
                                           layer.filters)
         assert takes == ("shifted" in case.id), case.id

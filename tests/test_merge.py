@@ -1,24 +1,21 @@
-"""Merge layers through the same table-driven checks as tests/test_layers.py, then values.
+"""Merge layers: values against plain NumPy references written here, and shape rules.
 
-Each case of ``CASES``: the output shape equals ``compute_output_shape``; float64
-finite-difference gradients of every input; float32 in gives float32 out; no per-call state
-on the layer. Value tests compare against plain NumPy references written here.
+The checks every layer goes through (shapes, float64 gradients of every input, float32, no
+weights, no per-call state, round trips) are the standard layer test,
+``tests/test_layer_standard.py``.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from tests.gradcheck import assert_close_grad, numeric_grad
+from tests.layer_cases import CASES
+from tests.layer_test import inputs
 from kconf.engine.layers import (
     Add,
     Average,
     Concatenate,
     Dot,
-    Layer,
     Maximum,
     Minimum,
     Multiply,
@@ -29,106 +26,14 @@ from kconf.errors import ShapeError
 MERGE_LAYERS = {Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot}
 
 
-@dataclass(frozen=True)
-class Case:
-    """One row: how to make the layer and its input shapes (batch first)."""
-
-    id: str
-    make: Callable[[], Layer]
-    shapes: tuple[tuple[int, ...], ...]
-
-
-CASES = [
-    Case("concat_last", lambda: Concatenate(), ((2, 3), (2, 4))),
-    Case("concat_three", lambda: Concatenate(axis=-1), ((2, 3, 2), (2, 3, 1), (2, 3, 4))),
-    Case("concat_axis1", lambda: Concatenate(axis=1), ((2, 2, 3), (2, 4, 3))),
-    Case("add", lambda: Add(), ((3, 4), (3, 4))),
-    Case("add_three_rank3", lambda: Add(), ((2, 3, 2), (2, 3, 2), (2, 3, 2))),
-    Case("subtract", lambda: Subtract(), ((3, 4), (3, 4))),
-    Case("multiply", lambda: Multiply(), ((3, 4), (3, 4))),
-    Case("multiply_three", lambda: Multiply(), ((2, 3), (2, 3), (2, 3))),
-    Case("average", lambda: Average(), ((3, 4), (3, 4), (3, 4))),
-    Case("maximum", lambda: Maximum(), ((3, 4), (3, 4), (3, 4))),
-    Case("minimum", lambda: Minimum(), ((3, 4), (3, 4))),
-    Case("dot_rank2", lambda: Dot(axes=1), ((3, 4), (3, 4))),
-    Case("dot_rank2_negative", lambda: Dot(axes=-1), ((3, 4), (3, 4))),
-    Case("dot_rank2_normalize", lambda: Dot(axes=1, normalize=True), ((3, 4), (3, 4))),
-    Case("dot_rank3_matmul", lambda: Dot(axes=(2, 1)), ((2, 3, 4), (2, 4, 5))),
-    Case("dot_rank3_same_axis", lambda: Dot(axes=2), ((2, 3, 4), (2, 5, 4))),
-    Case("dot_rank3_axes_1_2", lambda: Dot(axes=(1, 2)), ((2, 5, 2), (2, 3, 5))),
-    Case("dot_rank3_normalize", lambda: Dot(axes=(2, 2), normalize=True), ((2, 3, 4), (2, 2, 4))),
-    Case("dot_rank2_rank3", lambda: Dot(axes=(1, 2)), ((2, 4), (2, 3, 4))),
-]
-IDS = [case.id for case in CASES]
-
-
-def _symbolic(shapes):
-    """The shapes with the batch dimension unknown, as the graph passes them."""
-    return [(None, *s[1:]) for s in shapes]
-
-
-def _inputs(case: Case, seed=10, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(s).astype(dtype) for s in case.shapes]
-
-
-def test_table_covers_every_merge_layer():
-    assert {type(case.make()) for case in CASES} == MERGE_LAYERS
+def test_merge_layers_take_any_number_of_inputs():
     assert all(cls.n_inputs is None for cls in MERGE_LAYERS)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_output_shape_matches_compute_output_shape(case):
-    layer = case.make()
-    y, _ = layer.forward(_inputs(case))
-    expected = layer.compute_output_shape(_symbolic(case.shapes))
-    assert expected[0] is None
-    assert y.shape == (case.shapes[0][0], *expected[1:])
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_gradients_match_finite_differences(case):
-    layer = case.make()
-    xs = _inputs(case)
-    y, backward = layer.forward(xs)
-    r = np.random.default_rng(11).standard_normal(y.shape)
-    dxs = backward(r)
-    assert isinstance(dxs, list) and len(dxs) == len(xs)
-
-    def loss():
-        return float((layer.forward(xs)[0] * r).sum())
-
-    for i, (x, dx) in enumerate(zip(xs, dxs)):
-        assert_close_grad(dx, numeric_grad(loss, x), f"{case.id}: d input {i}")
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_in_float32_out(case):
-    layer = case.make()
-    xs = _inputs(case, dtype=np.float32)
-    y, backward = layer.forward(xs)
-    assert y.dtype == np.float32
-    dxs = backward(np.ones_like(y))
-    for x, dx in zip(xs, dxs):
-        assert dx.dtype == np.float32
-        assert dx.shape == x.shape
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_no_weights_and_no_per_call_state(case):
-    layer = case.make()
-    assert layer.weight_specs(_symbolic(case.shapes)) == []
-    assert layer.count_params(_symbolic(case.shapes)) == 0
-    before = dict(vars(layer))
-    y, backward = layer.forward(_inputs(case))
-    backward(np.ones_like(y))
-    assert vars(layer).keys() == before.keys()
-    assert all(before[k] is v for k, v in vars(layer).items())
 
 
 def test_backward_closures_are_independent():
     layer = Multiply()
-    a, b = _inputs(CASES[6], seed=1), _inputs(CASES[6], seed=2)
+    (case,) = [c for c in CASES["Multiply"] if c.id == "multiply"]
+    a, b = inputs(case, seed=1), inputs(case, seed=2)
     ya, back_a = layer.forward(a)
     yb, back_b = layer.forward(b)
     dy = np.ones_like(ya)

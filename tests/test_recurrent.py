@@ -1,99 +1,21 @@
-"""LSTM, GRU and SimpleRNN through table-driven checks, then values against naive references.
+"""LSTM, GRU and SimpleRNN: values against per-sample, per-step references written plainly
+below from Keras's formulas, gate orders, weight layouts and shape rules.
 
-The common checks (each case of ``CASES``): the outputs' shapes equal ``compute_output_shape``;
-float64 finite-difference gradients of the input and of every weight, with the loss reading
-every output (the returned states too); a layer called twice (shared) adds both calls'
-gradients; float32 in gives float32 out; no per-call state on the layer; the values equal a
-per-sample, per-step reference written plainly below from Keras's formulas.
+The checks every layer goes through (output shapes, float64 gradients of the input and every
+weight with a loss reading every output, sharing, float32, no per-call state, round trips,
+FLOPs) are the standard layer test, ``tests/test_layer_standard.py``, on the recurrent cases
+of ``tests/layer_cases.py``.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from tests.gradcheck import assert_close_grad, numeric_grad
-from kconf.engine.layers import GRU, LAYERS, LSTM, Layer, SimpleRNN, WeightSpec
+from tests.layer_cases import CASES
+from tests.layer_test import built, inputs, loss_weights, make_layer
+from kconf.engine.layers import GRU, LSTM, SimpleRNN, WeightSpec
 from kconf.engine.layers.lstm import UnitForgetBias
 from kconf.errors import ShapeError
-
-N, T, F, U = 2, 3, 3, 2  # small sizes for the finite differences
-
-
-@dataclass(frozen=True)
-class Case:
-    """One row of the table: how to make the layer and its input shape (batch first)."""
-
-    id: str
-    make: Callable[[], Layer]
-    shape: tuple[int, ...] = (N, T, F)
-
-
-def _variants(name, cls, **extra):
-    """The output variants of one layer class: sequences, states, reversed time."""
-    return [
-        Case(f"{name}", lambda: cls(U, **extra)),
-        Case(f"{name}_seq", lambda: cls(U, return_sequences=True, **extra)),
-        Case(f"{name}_state", lambda: cls(U, return_state=True, **extra)),
-        Case(f"{name}_seq_state", lambda: cls(U, return_sequences=True, return_state=True,
-                                              **extra)),
-        Case(f"{name}_back", lambda: cls(U, go_backwards=True, **extra)),
-        Case(f"{name}_back_seq_state", lambda: cls(U, go_backwards=True, return_sequences=True,
-                                                   return_state=True, **extra)),
-    ]
-
-
-CASES = [
-    *_variants("lstm", LSTM),
-    Case("lstm_no_bias", lambda: LSTM(U, use_bias=False, return_state=True)),
-    Case("lstm_relu_hard_sigmoid", lambda: LSTM(U, activation="relu",
-                                                recurrent_activation="hard_sigmoid",
-                                                return_sequences=True, return_state=True)),
-    Case("lstm_swish_softsign", lambda: LSTM(U, activation="swish",
-                                             recurrent_activation="softsign",
-                                             return_sequences=True, return_state=True)),
-    Case("lstm_linear", lambda: LSTM(U, activation=None, recurrent_activation="linear",
-                                     return_state=True)),
-    Case("lstm_one_step", lambda: LSTM(3, return_sequences=True, return_state=True),
-         (3, 1, 2)),
-    *_variants("gru", GRU),
-    *_variants("gru_reset_before", GRU, reset_after=False),
-    Case("gru_no_bias", lambda: GRU(U, use_bias=False, return_sequences=True)),
-    Case("gru_reset_before_no_bias", lambda: GRU(U, use_bias=False, reset_after=False)),
-    Case("gru_relu_hard_sigmoid", lambda: GRU(U, activation="relu",
-                                              recurrent_activation="hard_sigmoid",
-                                              return_sequences=True, return_state=True)),
-    Case("gru_reset_before_elu_softsign", lambda: GRU(U, activation="elu",
-                                                      recurrent_activation="softsign",
-                                                      reset_after=False, return_state=True)),
-    *_variants("simple_rnn", SimpleRNN),
-    Case("simple_rnn_no_bias", lambda: SimpleRNN(U, use_bias=False, return_sequences=True)),
-    Case("simple_rnn_relu", lambda: SimpleRNN(U, activation="relu", return_state=True)),
-    Case("simple_rnn_gelu", lambda: SimpleRNN(3, activation="gelu", return_sequences=True),
-         (2, 4, 2)),
-]
-IDS = [case.id for case in CASES]
-
-
-def _symbolic(shape):
-    """The shape with the batch dimension unknown, as the graph passes it."""
-    return (None, *shape[1:])
-
-
-def _built(case: Case, dtype=np.float64, seed=0) -> Layer:
-    """A fresh layer of the case, built in ``dtype``, with random weights (non-zero biases)."""
-    layer = case.make()
-    layer.build(_symbolic(case.shape), np.random.default_rng(seed), dtype=dtype)
-    rng = np.random.default_rng(seed + 1)
-    for name, w in layer.weights.items():  # fresh C-ordered arrays: numeric_grad edits them flat
-        layer.weights[name] = (rng.standard_normal(w.shape) * 0.5).astype(dtype)
-    return layer
-
-
-def _input(case: Case, seed=10, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(case.shape).astype(dtype)
 
 
 def _outputs(y) -> list:
@@ -101,58 +23,17 @@ def _outputs(y) -> list:
     return y if isinstance(y, list) else [y]
 
 
-def _weights_for(y, seed) -> list:
-    """Random loss weights R_k, one per output: loss = Σ_k sum(out_k · R_k)."""
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(o.shape) for o in _outputs(y)]
+STATE_CASES = [(name, case) for name in ("LSTM", "GRU", "SimpleRNN") for case in CASES[name]
+               if case.args.get("return_state")]
 
 
-def _as_dy(layer, rs):
-    """The gradient argument of backward: a list with return_state, else the one array."""
-    return rs if layer.return_state else rs[0]
-
-
-def test_recurrent_layers_are_registered():
-    for name, cls in [("LSTM", LSTM), ("GRU", GRU), ("SimpleRNN", SimpleRNN)]:
-        assert LAYERS[name] is cls
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_output_shapes_match_compute_output_shape(case):
-    layer = _built(case)
-    y, _ = layer.forward(_input(case))
-    expected = layer.compute_output_shape(_symbolic(case.shape))
-    assert isinstance(y, list) == layer.return_state == isinstance(expected, list)
-    for out, shape in zip(_outputs(y), _outputs(expected)):
-        assert shape[0] is None
-        assert out.shape == (case.shape[0], *shape[1:])
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_gradients_match_finite_differences(case):
-    layer = _built(case)
-    x = _input(case)
+@pytest.mark.parametrize("name, case", STATE_CASES, ids=[c.id for _, c in STATE_CASES])
+def test_missing_state_gradients_count_as_zeros(name, case):
+    """A returned state nothing reads gets None as its gradient, which counts as zeros."""
+    layer = built(lambda: make_layer(name, case.args), case)
+    x = inputs(case)
     y, backward = layer.forward(x)
-    rs = _weights_for(y, seed=11)
-    layer.zero_grads()
-    dx = backward(_as_dy(layer, rs))
-
-    def loss():
-        outs = _outputs(layer.forward(x)[0])
-        return float(sum((o * r).sum() for o, r in zip(outs, rs)))
-
-    assert_close_grad(dx, numeric_grad(loss, x), f"{case.id}: d input")
-    assert list(layer.grads) == list(layer.weights)
-    for name, weight in layer.weights.items():
-        assert_close_grad(layer.grads[name], numeric_grad(loss, weight), f"{case.id}: d {name}")
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if "state" in c.id], ids=lambda c: c.id)
-def test_missing_state_gradients_count_as_zeros(case):
-    layer = _built(case)
-    x = _input(case)
-    y, backward = layer.forward(x)
-    rs = _weights_for(y, seed=12)
+    rs = loss_weights(y, seed=12)
     layer.zero_grads()
     dx_none = backward([rs[0]] + [None] * (len(rs) - 1))
     g_none = {k: g.copy() for k, g in layer.grads.items()}
@@ -161,60 +42,6 @@ def test_missing_state_gradients_count_as_zeros(case):
     np.testing.assert_array_equal(dx_none, dx_zeros)
     for name in layer.grads:
         np.testing.assert_array_equal(layer.grads[name], g_none[name])
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_shared_layer_gradients_add(case):
-    layer = _built(case)
-    x1, x2 = _input(case, seed=20), _input(case, seed=21)
-    y1, back1 = layer.forward(x1)
-    y2, back2 = layer.forward(x2)
-    r1, r2 = _weights_for(y1, seed=22), _weights_for(y2, seed=23)
-
-    def alone(x, r):
-        """Input and weight gradients of one call on its own."""
-        layer.zero_grads()
-        dx = layer.forward(x)[1](_as_dy(layer, r))
-        return dx, {k: g.copy() for k, g in layer.grads.items()}
-
-    dx1_alone, g1 = alone(x1, r1)
-    dx2_alone, g2 = alone(x2, r2)
-    layer.zero_grads()
-    dx2 = back2(_as_dy(layer, r2))  # the later call's backward first
-    dx1 = back1(_as_dy(layer, r1))
-    np.testing.assert_allclose(dx1, dx1_alone, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx2, dx2_alone, rtol=1e-12, atol=1e-12)
-    for name in layer.weights:
-        np.testing.assert_allclose(layer.grads[name], g1[name] + g2[name], rtol=1e-12,
-                                   atol=1e-12, err_msg=f"{case.id}: {name}")
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_in_float32_out(case):
-    layer = _built(case, dtype=np.float32)
-    x = _input(case, dtype=np.float32)
-    y, backward = layer.forward(x)
-    assert all(o.dtype == np.float32 for o in _outputs(y))
-    dx = backward(_as_dy(layer, [np.ones_like(o) for o in _outputs(y)]))
-    assert dx.dtype == np.float32 and dx.shape == x.shape
-    for name, grad in layer.grads.items():
-        assert grad.dtype == np.float32, name
-    # and close to the same computation in float64
-    layer64 = _built(case)
-    y64, _ = layer64.forward(x.astype(np.float64))
-    for o32, o64 in zip(_outputs(y), _outputs(y64)):
-        np.testing.assert_allclose(o32, o64, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_no_per_call_state_on_the_layer(case):
-    layer = _built(case)
-    before = {k: v for k, v in vars(layer).items() if k not in ("weights", "grads")}
-    y, backward = layer.forward(_input(case))
-    backward(_as_dy(layer, [np.ones_like(o) for o in _outputs(y)]))
-    after = {k: v for k, v in vars(layer).items() if k not in ("weights", "grads")}
-    assert before.keys() == after.keys()
-    assert all(before[k] is after[k] for k in before)
 
 
 # --- naive references, one sample and one step at a time --------------------------------------

@@ -1,13 +1,78 @@
 """The schema's closed vocabularies equal the engine's registries: a name validates exactly
-when the engine can build it."""
-from kconf.config import names
+when the engine can build it; each layer's constructor agrees with its argument model."""
+import inspect
+
+import pytest
+
+from kconf.args import names
+from kconf.args.layer import LayerArgs, initializer_value
 from kconf.config.layers import LAYER_SPECS
 from kconf.engine import activations, initializers, losses, metrics, optimizers
-from kconf.engine.layers import LAYERS
+from kconf.engine.layers import LAYERS, REGISTRY, Layer, _registry, entry
+from kconf.engine.layers.dense import Dense, DenseArgs
+
+WITH_ARGS = [name for name, e in REGISTRY.items() if e.args is not None]
 
 
 def test_layers():
     assert set(LAYER_SPECS) == set(LAYERS) - {"InputLayer"}
+    assert list(LAYER_SPECS) == WITH_ARGS
+    for name, e in REGISTRY.items():
+        assert e.layer.__name__ == name and LAYERS[name] is e.layer
+        if e.args is not None:
+            assert LAYER_SPECS[name].model_fields[name].annotation is e.args
+
+
+def test_a_layer_registered_twice_is_an_error():
+    with pytest.raises(ValueError, match="Dense is registered twice"):
+        _registry(entry(Dense, DenseArgs), entry(Dense, DenseArgs))
+
+
+def _comparable(value):
+    """A default in the engine's form: initializers as ``{name: {args}}``, pairs as tuples."""
+    if hasattr(value, "tag") and hasattr(value, "args"):
+        value = initializer_value(value)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _disagreements(layer: type[Layer], args: type[LayerArgs]) -> list[str]:
+    """How the constructor's parameters and the argument model's fields differ."""
+    params = {k: p for k, p in inspect.signature(layer.__init__).parameters.items()
+              if k not in ("self", "name", "trainable")
+              and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    problems = [f"{f} is an argument the constructor does not take"
+                for f in args.constructor_fields() if f not in params]
+    problems += [f"constructor parameter {k} is not a field of {args.__name__}"
+                 for k in params if k not in args.model_fields]
+    for k, p in params.items():
+        info = args.model_fields.get(k)
+        if info is None or info.is_required() or p.default is inspect.Parameter.empty:
+            continue
+        model_default = _comparable(info.get_default(call_default_factory=True))
+        if model_default != _comparable(p.default):
+            problems.append(f"{k} defaults to {p.default!r} in the constructor, "
+                            f"{model_default!r} in {args.__name__}")
+    return problems
+
+
+@pytest.mark.parametrize("name", WITH_ARGS)
+def test_constructor_parameters_match_the_argument_model(name):
+    """Names, and defaults where both have one (``name``/``trainable`` are every layer's)."""
+    assert _disagreements(REGISTRY[name].layer, REGISTRY[name].args) == []
+
+
+def test_a_disagreeing_constructor_is_found():
+    class Wrong(Layer):
+        def __init__(self, units, use_bias=False, extra=1, **kwargs):
+            super().__init__(**kwargs)
+
+    assert _disagreements(Wrong, DenseArgs) == [
+        "activation is an argument the constructor does not take",
+        "kernel_initializer is an argument the constructor does not take",
+        "bias_initializer is an argument the constructor does not take",
+        "constructor parameter extra is not a field of DenseArgs",
+        "use_bias defaults to False in the constructor, True in DenseArgs",
+    ]
 
 
 def test_activations():
@@ -32,15 +97,3 @@ def test_optimizers():
     assert set(names.OPTIMIZER_NAMES) == set(optimizers.OPTIMIZERS)
     for alias, class_name in names.OPTIMIZER_ALIASES.items():
         assert type(optimizers.get(alias)) is optimizers.OPTIMIZERS[class_name]
-
-
-def test_every_registered_layer_goes_through_a_table_of_numeric_checks():
-    """Each layer class appears in one of the table-driven suites (shape, gradients, sharing);
-    Embedding's integer input has its own gradient tests in test_embedding.py."""
-    from tests import test_layers, test_merge, test_recurrent, test_time_distributed
-
-    covered = set()
-    for module in (test_layers, test_merge, test_recurrent, test_time_distributed):
-        covered |= {type(case.make()) for case in module.CASES}
-    covered.add(LAYERS["Embedding"])
-    assert covered == set(LAYERS.values())

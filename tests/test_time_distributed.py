@@ -1,24 +1,20 @@
-"""TimeDistributed through the table-driven layer checks, then its weight sharing and values.
+"""TimeDistributed: its weight sharing, values against the inner layer on each step, shapes.
 
-Each case of ``CASES``: the output shape equals ``compute_output_shape``; float64
-finite-difference gradients of the input and of every weight of the inner layer; float32 in
-gives float32 out; no per-call state on the wrapper.
+The checks every layer goes through (shapes, float64 gradients of the input and of every
+weight of the inner layer, sharing, float32, no per-call state, round trips, FLOPs) are the
+standard layer test, ``tests/test_layer_standard.py``; a wrapped stand-in model goes through
+its numeric checks here.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from tests.gradcheck import assert_close_grad, numeric_grad
+from tests.layer_test import CHECKS, LayerCase
 from kconf.engine.layers import (
-    Activation,
     Add,
     Conv2D,
     Dense,
-    Dropout,
     Flatten,
     Layer,
     MaxPooling2D,
@@ -53,102 +49,16 @@ class _TwoDense(Layer):
         return h @ w2, backward
 
 
-@dataclass(frozen=True)
-class Case:
-    """One row: how to make the wrapper, its input shape (batch, time, ...), the mode."""
-
-    id: str
-    make: Callable[[], TimeDistributed]
-    shape: tuple[int, ...]
-    training: bool = False
+#: A model used as a layer, which no layer arguments can write: the numeric checks of the
+#: standard layer test on it (the registered layers' cases are in tests/layer_cases.py).
+MODEL_CASE = LayerCase("model_as_layer", {}, (2, 3, 4),
+                       (("first/kernel", (4, 3)), ("first/bias", (3,)),
+                        ("second/kernel", (3, 2))))
 
 
-CASES = [
-    Case("dense", lambda: TimeDistributed(Dense(3)), (2, 4, 5)),
-    Case("dense_relu_rank4", lambda: TimeDistributed(Dense(2, activation="relu")), (2, 3, 2, 4)),
-    Case("conv2d", lambda: TimeDistributed(Conv2D(2, 2)), (2, 3, 4, 4, 2)),
-    Case("conv2d_same_stride2", lambda: TimeDistributed(Conv2D(2, 3, strides=2, padding="same")),
-         (1, 2, 5, 4, 1)),
-    Case("pool", lambda: TimeDistributed(MaxPooling2D()), (2, 2, 4, 4, 1)),
-    Case("flatten", lambda: TimeDistributed(Flatten()), (2, 3, 2, 2)),
-    Case("activation", lambda: TimeDistributed(Activation("softmax")), (2, 3, 4)),
-    Case("dropout_training", lambda: TimeDistributed(Dropout(0.3)), (2, 3, 4), training=True),
-    Case("model_as_layer", lambda: TimeDistributed(_TwoDense()), (2, 3, 4)),
-]
-IDS = [case.id for case in CASES]
-
-
-def _symbolic(shape):
-    """The shape with the batch dimension unknown, as the graph passes it."""
-    return (None, *shape[1:])
-
-
-def _built(case: Case, dtype=np.float64, seed=0) -> TimeDistributed:
-    """A fresh wrapper of the case, built for its input shape, with non-zero biases."""
-    layer = case.make()
-    layer.build(_symbolic(case.shape), np.random.default_rng(seed), dtype=dtype)
-    for name in layer.weights:
-        layer.weights[name] = np.random.default_rng(seed + 1).standard_normal(
-            layer.weights[name].shape).astype(dtype) * 0.5
-    return layer
-
-
-def _run(case: Case, layer: Layer, x):
-    """forward with the case's mode; a freshly seeded rng per call, so dropout masks repeat."""
-    return layer.forward(x, training=case.training, rng=np.random.default_rng(123))
-
-
-def _input(case: Case, seed=10, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(case.shape).astype(dtype)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_output_shape_matches_compute_output_shape(case):
-    layer = _built(case)
-    y, _ = _run(case, layer, _input(case))
-    expected = layer.compute_output_shape(_symbolic(case.shape))
-    assert expected[:2] == (None, case.shape[1])
-    assert y.shape == (case.shape[0], *expected[1:])
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_gradients_match_finite_differences(case):
-    layer = _built(case)
-    x = _input(case)
-    y, backward = _run(case, layer, x)
-    r = np.random.default_rng(11).standard_normal(y.shape)
-    layer.zero_grads()
-    dx = backward(r)
-
-    def loss():
-        return float((_run(case, layer, x)[0] * r).sum())
-
-    assert_close_grad(dx, numeric_grad(loss, x), f"{case.id}: d input")
-    for name, weight in layer.weights.items():
-        assert_close_grad(layer.grads[name], numeric_grad(loss, weight), f"{case.id}: d {name}")
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_in_float32_out(case):
-    layer = _built(case, dtype=np.float32)
-    x = _input(case, dtype=np.float32)
-    y, backward = _run(case, layer, x)
-    assert y.dtype == np.float32
-    dx = backward(np.ones_like(y))
-    assert dx.dtype == np.float32 and dx.shape == x.shape
-    for name, grad in layer.grads.items():
-        assert grad.dtype == np.float32, name
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_no_per_call_state_on_the_wrapper(case):
-    layer = _built(case)
-    before = dict(vars(layer))
-    y, backward = _run(case, layer, _input(case))
-    backward(np.ones_like(y))
-    assert vars(layer).keys() == before.keys()
-    assert all(before[k] is v for k, v in vars(layer).items())
-    assert list(layer.weights) == list(layer.grads)
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_a_wrapped_model_passes_the_numeric_checks(check):
+    CHECKS[check](lambda: TimeDistributed(_TwoDense()), MODEL_CASE)
 
 
 # --- weights are the inner layer's -------------------------------------------------------------

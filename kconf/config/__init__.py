@@ -19,10 +19,11 @@ give one loss / weight / metric list per output; ``split.args.x_for(cfg.input_na
 the ``models`` section (``file`` entries loaded); ``locate_graph_part(cfg, i, ("arg", 0))``
 points inside a graph line.
 
-Layout: ``source`` reads YAML safely with positions; ``fields`` holds the reusable field
-types; ``layers``, ``compile``, ``data`` and ``run`` are the schema; ``problems`` turns
-pydantic errors into ``Problem``s; ``overrides`` applies dotted-path overrides; ``load``
-ties them together.
+Layout: ``source`` reads YAML safely with positions; the reusable field types are in
+``kconf.args`` (shared with the engine's layer argument models); ``layers`` (derived from
+the engine's layer registry), ``compile``, ``data`` and ``run`` are the schema;
+``problems`` turns pydantic errors into ``Problem``s; ``overrides`` applies dotted-path
+overrides; ``load`` ties them together.
 
 Override paths are keys joined by dots; a list item is its index (``-1`` the last):
 ``fit.epochs``, ``compile.optimizer.SGD.lr``, ``model.sequential.0.Dense.units``. Missing
@@ -55,9 +56,10 @@ from kconf.config.functional import (
     InputConfig,
     parse_graph_line,
 )
-from kconf.config.layers import LAYER_SPECS, LayerArgs, LayerSpecBase
+from kconf.config.layers import LAYER_SPECS, LayerSpecBase
+from kconf.args.layer import LayerArgs
 from kconf.config.load import load_config
-from kconf.config.names import (
+from kconf.args.names import (
     ACTIVATION_NAMES,
     DTYPE_NAMES,
     INITIALIZER_NAMES,

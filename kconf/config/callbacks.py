@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kconf.config.fields import (
+from kconf.args.fields import (
     Bool,
     ConfigModel,
     NonNegativeFloat,

@@ -25,10 +25,12 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from kconf.config.compile import CompileConfig
 from kconf.config.data import DataConfig
-from kconf.config.fields import ConfigModel, Name, suggest
+from kconf.args.fields import ConfigModel, Name
+from kconf.text import suggest
 from kconf.config.functional import FunctionalConfig, graph_part_position
-from kconf.config.layers import LAYER_SPECS, LayerSpecBase, TimeDistributedArgs
-from kconf.config.names import MERGE_HELPERS
+from kconf.config.layers import LAYER_SPECS, LayerSpecBase
+from kconf.engine.layers.time_distributed import TimeDistributedArgs
+from kconf.args.names import MERGE_HELPERS
 from kconf.config.problems import problems_from
 from kconf.config.run import ModelConfig, ModelEntry, NamedModel, RunConfig
 from kconf.config.source import DICT_FILE, OVERRIDE_FILE, Source, parse_yaml

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from kconf.config.fields import (
+from kconf.args.fields import (
     IMPORT_PATH_PATTERN,
     Bool,
     ConfigModel,
@@ -32,9 +32,9 @@ from kconf.config.fields import (
     choice,
     config_error,
     tagged_union,
-    unknown_name_message,
 )
-from kconf.config.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES, OPTIMIZER_NAMES
+from kconf.text import unknown_name_message
+from kconf.args.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES, OPTIMIZER_NAMES
 
 
 # --- learning-rate schedules (keras.optimizers.schedules) -------------------------------------

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Mapping, Sequence, Union
 
 from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema, model_validator
 
-from kconf.config.fields import (
+from kconf.args.fields import (
     Bool,
     ConfigModel,
     FixedShape,
@@ -52,10 +52,10 @@ from kconf.config.fields import (
     by_kind,
     choice,
     config_error,
-    show,
     tagged_union,
 )
-from kconf.config.names import DTYPE_NAMES, SCALING_NAMES, STATISTICS_SCOPES
+from kconf.text import show
+from kconf.args.names import DTYPE_NAMES, SCALING_NAMES, STATISTICS_SCOPES
 
 Path = Annotated[Str, Field(min_length=1)]
 DType = choice("dtype", DTYPE_NAMES)

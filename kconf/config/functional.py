@@ -35,18 +35,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from kconf.config.fields import (
-    ConfigModel,
-    Name,
-    PositiveInt,
-    Shape,
-    choice,
-    config_error,
-    show,
-    suggest,
-)
-from kconf.config.layers import LAYER_SPECS, LayerArgs, LayerSpec, LayerSpecBase
-from kconf.config.names import DTYPE_NAMES, MERGE_HELPERS
+from kconf.args.fields import ConfigModel, Name, PositiveInt, Shape, choice, config_error
+from kconf.text import show, suggest
+from kconf.config.layers import LAYER_SPECS, LayerSpec, LayerSpecBase
+from kconf.args.layer import LayerArgs
+from kconf.args.names import DTYPE_NAMES, MERGE_HELPERS
 from kconf.config.problems import convert_error
 from kconf.config.source import Source
 from kconf.errors import ConfigPath, SourcePos, format_path

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from kconf.config.checks import check_config, check_sections
-from kconf.config.fields import show
+from kconf.text import show
 from kconf.config.overrides import apply_overrides
 from kconf.config.problems import problems_from
 from kconf.config.run import RunConfig

@@ -13,14 +13,8 @@ from typing import Annotated, Any, Iterable, Union, get_args, get_origin
 from pydantic import AliasChoices, BaseModel, Discriminator, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
-from kconf.config.fields import (
-    ERROR_PREFIX,
-    ByKind,
-    SingleKey,
-    show,
-    suggest,
-    unknown_name_message,
-)
+from kconf.args.fields import ERROR_PREFIX, ByKind, SingleKey
+from kconf.text import show, suggest, unknown_name_message
 from kconf.config.source import Source
 from kconf.errors import ConfigPath, Problem
 

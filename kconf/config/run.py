@@ -16,7 +16,7 @@ from pydantic import (AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSch
 from kconf.config.callbacks import CallbackSpec
 from kconf.config.compile import CompileConfig
 from kconf.config.data import DataConfig
-from kconf.config.fields import (
+from kconf.args.fields import (
     Bool,
     ConfigModel,
     Fraction,
@@ -27,8 +27,8 @@ from kconf.config.fields import (
     args_of,
     config_error,
     is_import_path,
-    show,
 )
+from kconf.text import show
 from kconf.config.functional import FunctionalConfig, graph_part_position
 from kconf.config.layers import LayerSpec
 from kconf.config.source import Source

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kconf.config.fields import suggest
+from kconf.text import suggest
 from kconf.data.problem import DataProblem, shown_path
 from kconf.engine.backend import floatx
 from kconf.errors import ConfigPath

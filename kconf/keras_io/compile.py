@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from kconf.config.compile import OPTIMIZER_SPECS, SCHEDULE_SPECS
-from kconf.config.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES
+from kconf.args.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES
 from kconf.errors import ConfigPath
 from kconf.keras_io.findings import Findings
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kconf.config.names import DTYPE_NAMES
+from kconf.args.names import DTYPE_NAMES
 from kconf.errors import ConfigPath
 from kconf.keras_io.findings import Findings
 

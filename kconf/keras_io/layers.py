@@ -1,8 +1,10 @@
 """Keras layer arguments <-> kconf layer arguments: one ``Rule`` per layer class kconf has.
 
 kconf's argument names, meanings and defaults are Keras's, so most values pass through; a
-few need translating both ways (activations, initializers, int-or-pair sizes). Every key of a
-Keras layer config is one of:
+few need translating both ways (activations, initializers, int-or-pair sizes). The rules are
+derived from each layer's argument model (``kconf.engine.layers.REGISTRY``): the converter
+from the field's type, the exceptions from the model's ``keras_*`` ClassVars (see
+``kconf.args.layer.LayerArgs``). Every key of a Keras layer config is one of:
 
 - an argument kconf implements (``Rule.args``): imported, and written to YAML only when it
   differs from kconf's default (the config schema's, which are Keras's);
@@ -16,10 +18,15 @@ and anything else is reported too: an import never drops an argument silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from types import UnionType
+from typing import Annotated, Any, Mapping, Union, get_args, get_origin
 
-from kconf.config.layers import LAYER_SPECS
-from kconf.config.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
+from pydantic.fields import FieldInfo
+
+from kconf.args.fields import KerasForm
+from kconf.args.layer import LayerArgs
+from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
+from kconf.engine.layers import REGISTRY
 from kconf.keras_io.findings import Unsupported
 
 # --- value converters ----------------------------------------------------------------------
@@ -246,10 +253,13 @@ def normal_initializer(value: Any) -> Any:
     return value
 
 
-# --- the rules -----------------------------------------------------------------------------
+# --- the rules, derived from the layers' argument models ------------------------------------
 
 PLAIN, PAIR, PADDING, ACTIVATION, INITIALIZER = (Plain(), Pair(), Padding(), Activation(),
                                                  Initializer())
+#: A field type's ``KerasForm`` -> the converter of its values.
+CONVERTERS: dict[str, Plain] = {"pair": PAIR, "padding": PADDING, "activation": ACTIVATION,
+                                "initializer": INITIALIZER}
 
 _REGULARIZERS = "regularizers are not implemented in kconf"
 _CONSTRAINTS = "constraints are not implemented in kconf"
@@ -269,11 +279,13 @@ class Rule:
         fixed: Keras argument -> (the values kconf's layer behaves like, why no other value
             is supported).
         ignored: arguments that change no number.
+        default_from: argument -> the argument whose value is its default.
     """
 
     args: dict[str, Plain]
     fixed: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
     ignored: frozenset[str] = frozenset()
+    default_from: dict[str, str] = field(default_factory=dict)
 
 
 #: Keys any layer config may have that change no number, or are read elsewhere (the input
@@ -286,81 +298,71 @@ COMMON_FIXED = {
     **_none("quantization_config", "lora_rank", reason="quantized and LoRA layers are not "
                                                        "implemented in kconf"),
 }
-
-_DENSE_WEIGHTS = {"kernel_initializer": INITIALIZER, "bias_initializer": INITIALIZER}
-_DENSE_FIXED = {**_none("kernel_regularizer", "bias_regularizer", reason=_REGULARIZERS),
-                **_none("kernel_constraint", "bias_constraint", reason=_CONSTRAINTS)}
 _CHANNELS_LAST = {"data_format": (("channels_last", None), "kconf is channels_last only")}
-_RECURRENT_ARGS = {
-    "units": PLAIN, "activation": ACTIVATION, "use_bias": PLAIN,
-    "kernel_initializer": INITIALIZER, "recurrent_initializer": INITIALIZER,
-    "bias_initializer": INITIALIZER, "return_sequences": PLAIN, "return_state": PLAIN,
-    "go_backwards": PLAIN,
-}
-_RECURRENT_FIXED = {
-    **_none("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-            reason=_REGULARIZERS),
-    **_none("kernel_constraint", "recurrent_constraint", "bias_constraint",
-            reason=_CONSTRAINTS),
-    "dropout": ((0, 0.0), "dropout inside recurrent layers is not implemented in kconf; put "
-                          "a Dropout layer before or after"),
-    "recurrent_dropout": ((0, 0.0), "recurrent dropout is not implemented in kconf"),
-    "stateful": ((False,), "stateful recurrent layers are not implemented in kconf"),
-    "time_major": ((False,), "kconf's sequences are batch-major"),
-}
-#: unroll and implementation choose how the same numbers are computed; masks are not
-#: supported at all, so zero_output_for_mask changes nothing.
-_RECURRENT_IGNORED = frozenset({"unroll", "implementation", "zero_output_for_mask", "seed",
-                                "use_cudnn"})
-_MERGE = Rule({})
 
-RULES: dict[str, Rule] = {
-    "Dense": Rule({"units": PLAIN, "activation": ACTIVATION, "use_bias": PLAIN,
-                   **_DENSE_WEIGHTS}, _DENSE_FIXED),
-    "Activation": Rule({"activation": ACTIVATION}),
-    "Dropout": Rule({"rate": PLAIN},
-                    _none("noise_shape", reason="kconf's Dropout has no noise_shape"),
-                    frozenset({"seed"})),
-    "Flatten": Rule({}, _CHANNELS_LAST),
-    "Conv2D": Rule({"filters": PLAIN, "kernel_size": PAIR, "strides": PAIR, "padding": PADDING,
-                    "activation": ACTIVATION, "use_bias": PLAIN, **_DENSE_WEIGHTS},
-                   {**_DENSE_FIXED, **_CHANNELS_LAST,
-                    "dilation_rate": ((1, [1, 1]), "dilated convolutions are not "
-                                                   "implemented in kconf"),
-                    "groups": ((1,), "grouped convolutions are not implemented in kconf")}),
-    "MaxPooling2D": Rule({"pool_size": PAIR, "strides": PAIR, "padding": PADDING},
-                         _CHANNELS_LAST),
-    "Embedding": Rule({"input_dim": PLAIN, "output_dim": PLAIN,
-                       "embeddings_initializer": INITIALIZER},
-                      {**_none("embeddings_regularizer", reason=_REGULARIZERS),
-                       **_none("embeddings_constraint", reason=_CONSTRAINTS),
-                       "mask_zero": ((False,), "masking is not implemented in kconf"),
-                       "sparse": ((False,), "sparse embeddings are not implemented in kconf")},
-                      # Keras 2's input_length only restates the input's shape
-                      frozenset({"input_length"})),
-    "SimpleRNN": Rule(dict(_RECURRENT_ARGS), _RECURRENT_FIXED, _RECURRENT_IGNORED),
-    "LSTM": Rule({**_RECURRENT_ARGS, "recurrent_activation": ACTIVATION,
-                  "unit_forget_bias": PLAIN}, _RECURRENT_FIXED, _RECURRENT_IGNORED),
-    "GRU": Rule({**_RECURRENT_ARGS, "recurrent_activation": ACTIVATION,
-                 "reset_after": PLAIN}, _RECURRENT_FIXED, _RECURRENT_IGNORED),
-    "Concatenate": Rule({"axis": PLAIN}),
-    "Add": _MERGE, "Subtract": _MERGE, "Multiply": _MERGE, "Average": _MERGE,
-    "Maximum": _MERGE, "Minimum": _MERGE,
-    "Dot": Rule({"axes": PLAIN, "normalize": PLAIN}),
-    "TimeDistributed": Rule({}, {}, frozenset({"layer"})),  # its layer is read apart
-}
+
+def keras_form(info: FieldInfo) -> str | None:
+    """The ``KerasForm`` of a field's type (also inside ``X | None``), or None."""
+    for meta in info.metadata:
+        if isinstance(meta, KerasForm):
+            return meta.form
+    return _form_in(info.annotation)
+
+
+def _form_in(tp: Any) -> str | None:
+    if get_origin(tp) is Annotated:
+        for meta in tp.__metadata__:
+            if isinstance(meta, KerasForm):
+                return meta.form
+        return _form_in(get_args(tp)[0])
+    if get_origin(tp) in (Union, UnionType):
+        for member in get_args(tp):
+            form = _form_in(member)
+            if form is not None:
+                return form
+    return None
+
+
+def rule_for(args: type[LayerArgs]) -> Rule:
+    """The rule of a layer from its argument model.
+
+    Args:
+        args: a ``LayerArgs`` subclass.
+
+    Returns:
+        Its constructor arguments, each with the converter its field type names (``Plain``
+        without one); its ``keras_fixed`` arguments, ``X_regularizer``/``X_constraint: null``
+        for each ``X_initializer`` and ``data_format: channels_last`` where declared; its
+        ``keras_ignored`` arguments; its ``keras_default_from``.
+    """
+    skip = args.keras_ignored | set(args.keras_fixed)
+    converters = {}
+    for name in args.constructor_fields():
+        if name not in skip:
+            converters[name] = CONVERTERS.get(keras_form(args.model_fields[name]), PLAIN)
+    weights = [f[:-len("_initializer")] for f in converters if f.endswith("_initializer")]
+    fixed = {
+        **_none(*(f"{w}_regularizer" for w in weights), reason=_REGULARIZERS),
+        **_none(*(f"{w}_constraint" for w in weights), reason=_CONSTRAINTS),
+        **(_CHANNELS_LAST if args.keras_channels_last else {}),
+        **args.keras_fixed,
+    }
+    return Rule(converters, fixed, frozenset(args.keras_ignored),
+                dict(args.keras_default_from))
+
+
+#: Keras class name -> its rule, for every layer a config can name.
+RULES: dict[str, Rule] = {name: rule_for(e.args) for name, e in REGISTRY.items()
+                          if e.args is not None}
 
 #: Layer classes without arguments of their own that combine several inputs.
-MERGE_CLASSES = ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-                 "Dot")
+MERGE_CLASSES = tuple(name for name, e in REGISTRY.items() if e.layer.n_inputs is None)
 
 
 def kconf_default(class_name: str, arg: str) -> Any:
     """kconf's default of a layer argument (the config schema's), or a sentinel when the
     argument is required."""
-    spec = LAYER_SPECS[class_name]
-    args_type = spec.model_fields[class_name].annotation
-    info = args_type.model_fields[arg]
+    info = REGISTRY[class_name].args.model_fields[arg]
     if info.is_required():
         return _REQUIRED
     return info.get_default(call_default_factory=True)
@@ -420,12 +422,16 @@ def layer_args(class_name: str, config: Mapping[str, Any], version: int,
 
 def _is_default(class_name: str, key: str, value: Any, config: Mapping[str, Any]) -> bool:
     """Whether an argument (kconf's form) has kconf's default, which the YAML leaves out;
-    MaxPooling2D's strides default to its pool_size, as Keras's do."""
-    if class_name == "MaxPooling2D" and key == "strides" and PAIR.same(
-            value, config.get("pool_size", (2, 2))):
-        return True
+    an argument whose default is another's value (MaxPooling2D's strides: its pool_size, as
+    Keras's) is a default when it equals that value."""
+    rule = RULES[class_name]
+    source = rule.default_from.get(key)
+    if source is not None:
+        given = config.get(source, kconf_default(class_name, source))
+        if rule.args[key].same(value, given):
+            return True
     default = kconf_default(class_name, key)
-    return default is not _REQUIRED and RULES[class_name].args[key].same(value, default)
+    return default is not _REQUIRED and rule.args[key].same(value, default)
 
 
 def _show(value: Any) -> str:

@@ -21,8 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from kconf.config.layers import LAYER_SPECS, LayerArgs
-from kconf.config.names import MERGE_HELPERS
+from kconf.config.layers import LAYER_SPECS
+from kconf.args.layer import LayerArgs
+from kconf.args.names import MERGE_HELPERS
 from kconf.graph.construct import LayerNamer, snake_case
 from kconf.keras_io.findings import Findings
 from kconf.keras_io.graph import KCall, KInput, KLayer, KModel, Ref

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from kconf.config.fields import (
+from kconf.args.fields import (
     ConfigModel,
     NonNegativeInt,
     PositiveInt,
@@ -43,10 +43,9 @@ from kconf.config.fields import (
     by_kind,
     choice,
     config_error,
-    show,
     tagged_union,
-    unknown_name_message,
 )
+from kconf.text import show, unknown_name_message
 from kconf.config.run import RunName, model_schema, write_schema
 from kconf.config.source import Source
 

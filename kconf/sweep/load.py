@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kconf.config.fields import show
+from kconf.text import show
 from kconf.config.load import _default_name, _position_order, _read
 from kconf.config.problems import problems_from
 from kconf.config.source import POISON, Source

@@ -1,8 +1,14 @@
 """Activation: applies a named activation elementwise (softmax: over the last axis)."""
 from __future__ import annotations
 
+from kconf.args.layer import Activation as ActivationName
+from kconf.args.layer import LayerArgs
 from kconf.engine import activations
 from kconf.engine.layers.base import Layer
+
+
+class ActivationArgs(LayerArgs):
+    activation: ActivationName
 
 
 class Activation(Layer):

@@ -19,11 +19,32 @@ workers.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
+from kconf.args.fields import Bool, IntPair, PositiveInt
+from kconf.args.layer import Activation, Fixed, Initializer, LayerArgs, Padding
 from kconf.engine import activations, kernels
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
 from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
+
+
+class Conv2DArgs(LayerArgs):
+    keras_channels_last: ClassVar[bool] = True
+    keras_fixed: ClassVar[dict[str, Fixed]] = {
+        "dilation_rate": ((1, [1, 1]), "dilated convolutions are not implemented in kconf"),
+        "groups": ((1,), "grouped convolutions are not implemented in kconf"),
+    }
+
+    filters: PositiveInt
+    kernel_size: IntPair
+    strides: IntPair = (1, 1)
+    padding: Padding = "valid"
+    activation: Activation | None = None
+    use_bias: Bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
 
 
 def normalize_pair(value, what: str) -> tuple[int, int]:

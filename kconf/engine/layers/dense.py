@@ -1,11 +1,33 @@
 """Dense: ``y = activation(x @ kernel + bias)`` on the last axis (so rank-3 inputs work per step)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
+from kconf.args.fields import Bool, PositiveInt
+from kconf.args.layer import Activation, Initializer, LayerArgs
 from kconf.engine import activations
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, known_size
 from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
+
+
+class DenseArgs(LayerArgs):
+    """``Dense(units, activation=None, use_bias=True, ...)``; ``input_dim`` is Keras's shortcut
+    for ``input_shape: [input_dim]``."""
+
+    shape_shortcuts: ClassVar[tuple[str, ...]] = ("input_dim",)
+
+    units: PositiveInt
+    activation: Activation | None = None
+    use_bias: Bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    input_dim: PositiveInt | None = None
+
+    def shortcut_shape(self) -> tuple[int | None, ...] | None:
+        """``input_dim: 20`` means ``input_shape: [20]``."""
+        return None if self.input_dim is None else (self.input_dim,)
 
 
 class Dense(Layer):

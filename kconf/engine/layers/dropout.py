@@ -1,9 +1,21 @@
 """Dropout: inverted dropout in training (kept units scaled by 1/(1 - rate)), identity otherwise."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
+from kconf.args.fields import Fraction
+from kconf.args.layer import Fixed, LayerArgs
 from kconf.engine.layers.base import Layer
+
+
+class DropoutArgs(LayerArgs):
+    keras_fixed: ClassVar[dict[str, Fixed]] = {
+        "noise_shape": ((None,), "kconf's Dropout has no noise_shape")}
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed"})
+
+    rate: Fraction
 
 
 class Dropout(Layer):

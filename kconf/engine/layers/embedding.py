@@ -10,10 +10,52 @@ dense gradient, for checks.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from kconf.args.fields import Bool, PositiveInt, config_error
+from kconf.args.layer import Fixed, Initializer, LayerArgs, initializer
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape
 from kconf.engine.optimizers import RowGrad
 from kconf.errors import ShapeError
+
+
+
+class EmbeddingArgs(LayerArgs):
+    """``Embedding(input_dim, output_dim)``: ``input_dim`` is the vocabulary size here, and
+    ``input_length`` (Keras 2) the shortcut for ``input_shape: [input_length]``. Without any
+    shape, a first Embedding takes sequences of any length (``input_shape: [null]``)."""
+
+    shape_shortcuts: ClassVar[tuple[str, ...]] = ("input_length",)
+    config_only: ClassVar[tuple[str, ...]] = ("mask_zero",)
+    keras_fixed: ClassVar[dict[str, Fixed]] = {
+        "mask_zero": ((False,), "masking is not implemented in kconf"),
+        "sparse": ((False,), "sparse embeddings are not implemented in kconf"),
+    }
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"input_length"})  # restates the shape
+
+    input_dim: PositiveInt
+    output_dim: PositiveInt
+    embeddings_initializer: Initializer = Field(
+        default_factory=lambda: initializer("random_uniform"))
+    input_length: PositiveInt | None = None
+    mask_zero: Bool = False
+
+    @model_validator(mode="after")
+    def _no_masking(self):
+        if self.mask_zero:
+            raise config_error("unsupported", "mask_zero is not supported yet", at="mask_zero")
+        return self
+
+    def shortcut_shape(self) -> tuple[int | None, ...] | None:
+        """``input_length: 100`` means ``input_shape: [100]``."""
+        return None if self.input_length is None else (self.input_length,)
+
+    def input_hint(self) -> tuple[int | None, tuple[int | None, ...]] | None:
+        """As ``LayerArgs.input_hint``; without a shape, sequences of any length (Keras 2)."""
+        return super().input_hint() or (None, (None,))
 
 
 class Embedding(Layer):

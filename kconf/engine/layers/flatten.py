@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
+from kconf.args.layer import LayerArgs
 from kconf.engine.layers.base import Layer, format_shape
 from kconf.errors import ShapeError
+
+
+class FlattenArgs(LayerArgs):
+    keras_channels_last: ClassVar[bool] = True
 
 
 class Flatten(Layer):

@@ -10,9 +10,17 @@ then h = z·h + (1 − z)·hh (σ is ``recurrent_activation``); h₀ = 0.
 """
 from __future__ import annotations
 
+from kconf.args.fields import Bool
+from kconf.args.layer import Activation
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import WeightSpec
 from kconf.engine.layers.recurrent import Recurrent, StepActivation
+from kconf.engine.layers.simple_rnn import SimpleRNNArgs
+
+
+class GRUArgs(SimpleRNNArgs):
+    recurrent_activation: Activation | None = "sigmoid"
+    reset_after: Bool = True
 
 
 class GRU(Recurrent):

@@ -9,10 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kconf.args.fields import Bool
+from kconf.args.layer import Activation
 from kconf.engine import initializers
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import WeightSpec
 from kconf.engine.layers.recurrent import Recurrent, StepActivation
+from kconf.engine.layers.simple_rnn import SimpleRNNArgs
+
+
+class LSTMArgs(SimpleRNNArgs):
+    recurrent_activation: Activation | None = "sigmoid"
+    unit_forget_bias: Bool = True
 
 
 @dataclass(frozen=True)

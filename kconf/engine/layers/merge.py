@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from functools import reduce
 
+from kconf.args.fields import Bool
+from kconf.args.layer import Axes, Axis, LayerArgs
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, format_shape, known_size
 from kconf.errors import ShapeError
+
+
+class MergeArgs(LayerArgs):
+    """Add, Subtract, Multiply, Average, Maximum, Minimum: no arguments of their own."""
+
+
+class ConcatenateArgs(LayerArgs):
+    axis: Axis = -1
+
+
+class DotArgs(LayerArgs):
+    axes: Axes
+    normalize: Bool = False
 
 NORM_EPSILON = 1e-7  # Dot(normalize=True): smallest L2 norm divided by (zero vectors give 0)
 

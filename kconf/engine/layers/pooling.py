@@ -7,12 +7,32 @@ the input, a chunk of the batch per worker of the current ops (kconf.engine.ops)
 """
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from kconf.args.fields import IntPair
+from kconf.args.layer import LayerArgs, Padding
 from kconf.engine import kernels
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.conv2d import normalize_pair, normalize_padding, spatial_output_shape
 from kconf.engine.ops import current_ops
 
 _WHAT = "images (batch, height, width, channels)"
+
+
+class MaxPooling2DArgs(LayerArgs):
+    keras_channels_last: ClassVar[bool] = True
+    keras_default_from: ClassVar[dict[str, str]] = {"strides": "pool_size"}
+
+    pool_size: IntPair = (2, 2)
+    strides: IntPair | None = None
+    padding: Padding = "valid"
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """As ``LayerArgs.layer_kwargs``, with ``strides`` defaulting to ``pool_size``."""
+        out = super().layer_kwargs()
+        if out["strides"] is None:
+            out["strides"] = out["pool_size"]
+        return out
 
 
 class MaxPooling2D(Layer):

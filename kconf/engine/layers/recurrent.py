@@ -21,12 +21,57 @@ weights differ from the plain ``z = x K + h R + b`` layout).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import model_validator
+
+from kconf.args.fields import config_error
+from kconf.args.layer import Fixed, LayerArgs
 from kconf.engine import activations
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
 from kconf.errors import ShapeError
+
+
+class RecurrentArgs(LayerArgs):
+    """What SimpleRNN, LSTM and GRU share: the Keras 2 shortcuts ``input_dim`` (features per
+    step) and ``input_length`` (steps), and arguments accepted only at their defaults."""
+
+    shape_shortcuts: ClassVar[tuple[str, ...]] = ("input_dim", "input_length")
+    config_only: ClassVar[tuple[str, ...]] = ("dropout", "recurrent_dropout", "stateful")
+    keras_fixed: ClassVar[dict[str, Fixed]] = {
+        "dropout": ((0, 0.0), "dropout inside recurrent layers is not implemented in kconf; "
+                              "put a Dropout layer before or after"),
+        "recurrent_dropout": ((0, 0.0), "recurrent dropout is not implemented in kconf"),
+        "stateful": ((False,), "stateful recurrent layers are not implemented in kconf"),
+        "time_major": ((False,), "kconf's sequences are batch-major"),
+    }
+    #: unroll and implementation choose how the same numbers are computed; masks are not
+    #: supported at all, so zero_output_for_mask changes nothing.
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({
+        "unroll", "implementation", "zero_output_for_mask", "seed", "use_cudnn"})
+
+    @model_validator(mode="after")
+    def _supported(self):
+        for field in ("dropout", "recurrent_dropout"):
+            if getattr(self, field) != 0:
+                raise config_error("unsupported", "dropout inside recurrent layers is not "
+                                                  "supported yet; put a Dropout layer before "
+                                                  "or after", at=field)
+        if self.stateful:
+            raise config_error("unsupported", "stateful recurrent layers are not supported "
+                                              "yet", at="stateful")
+        if self.input_length is not None and self.input_dim is None:
+            raise config_error("input_hints", "input_length needs input_dim (the features of "
+                                              "each step), or give input_shape",
+                               at="input_length")
+        return self
+
+    def shortcut_shape(self) -> tuple[int | None, ...] | None:
+        """``input_dim`` (+ ``input_length``) means ``input_shape: [input_length, input_dim]``."""
+        if self.input_dim is None:
+            return None
+        return (self.input_length, self.input_dim)
 
 
 class StepActivation:

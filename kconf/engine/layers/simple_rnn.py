@@ -1,7 +1,26 @@
 """SimpleRNN: h = act(xₜK + h R + b) with kernel (F, u), recurrent_kernel (u, u), bias (u,)."""
 from __future__ import annotations
 
-from kconf.engine.layers.recurrent import Recurrent
+from kconf.args.fields import Bool, Fraction, PositiveInt
+from kconf.args.layer import Activation, Initializer
+from kconf.engine.layers.recurrent import Recurrent, RecurrentArgs
+
+
+class SimpleRNNArgs(RecurrentArgs):
+    units: PositiveInt
+    activation: Activation | None = "tanh"
+    use_bias: Bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    return_sequences: Bool = False
+    return_state: Bool = False
+    go_backwards: Bool = False
+    dropout: Fraction = 0.0
+    recurrent_dropout: Fraction = 0.0
+    stateful: Bool = False
+    input_dim: PositiveInt | None = None
+    input_length: PositiveInt | None = None
 
 
 class SimpleRNN(Recurrent):

@@ -9,9 +9,48 @@ shares its weights, and gradients of every step add into the inner layer's ``gra
 """
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from pydantic import model_validator
+
+from kconf.args.fields import config_error
+from kconf.args.layer import LayerArgs
 from kconf.engine.backend import floatx
 from kconf.engine.layers.base import Layer, format_shape
 from kconf.errors import ShapeError
+
+
+
+class TimeDistributedArgs(LayerArgs):
+    """``TimeDistributed(layer)``: ``layer`` is a layer (``{Dense: {units: 10}}``) or the name of
+    a model of the ``models`` section. Its type, ``InnerLayer``, is the config's union of every
+    layer (``kconf.config.layers`` completes this model with it). The graph constructor builds
+    the inner layer (or model) itself, so ``layer_kwargs()`` is empty."""
+
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"layer"})  # read apart on import
+
+    layer: InnerLayer  # noqa: F821 (resolved by kconf.config.layers)
+
+    @model_validator(mode="after")
+    def _shape_on_the_wrapper(self):
+        if not isinstance(self.layer, str):
+            inner = self.layer.args
+            for field in (*inner.shape_shortcuts, "input_shape", "batch_input_shape"):
+                if getattr(inner, field) is not None:
+                    raise config_error(
+                        "input_hints", "give the input shape to TimeDistributed (with the "
+                                       "time axis first), not to the layer it wraps",
+                        at=f"layer.{self.layer.tag}.{field}")
+        return self
+
+    @property
+    def model_name(self) -> str | None:
+        """The model this wraps (a name of the ``models`` section), or None for a layer."""
+        return self.layer if isinstance(self.layer, str) else None
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """Nothing: the wrapped layer is built by the graph constructor from ``layer``."""
+        return {}
 
 
 class TimeDistributed(Layer):

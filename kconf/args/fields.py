@@ -1,14 +1,14 @@
-"""Reusable field types of the config schema, each with a friendly error message.
+"""Reusable field types of the config schema and of the layers' argument models, each with a
+friendly error message.
 
 Scalars are strict (``units: true`` or ``units: "64"`` is an error, not a silent 1 or 64);
 containers are lax (a YAML list validates a tuple field). Every check raises a
 ``PydanticCustomError`` whose message is already the user-facing text, so the error
-converter (``problems.py``) can pass it through. A custom error may carry ``ctx["at"]``, a
-dotted path below the failing value, to point at the key that is wrong.
+converter (``kconf/config/problems.py``) can pass it through. A custom error may carry
+``ctx["at"]``, a dotted path below the failing value, to point at the key that is wrong.
 """
 from __future__ import annotations
 
-import difflib
 import keyword
 import math
 from typing import Annotated, Any, Iterable, Union
@@ -30,51 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-# --- messages -------------------------------------------------------------------------------
-
-
-def show(value: Any) -> str:
-    """A value the way the user wrote it in YAML: strings quoted, ``null``/``true``, short."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        text = repr(value)
-    elif isinstance(value, dict):
-        text = "a mapping"
-    elif isinstance(value, (list, tuple)):
-        if any(isinstance(v, (dict, list, tuple)) for v in value):
-            text = "a list"
-        else:
-            text = "[" + ", ".join(show(v) for v in value) + "]"
-    else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def suggest(word: str, choices: Iterable[str]) -> str | None:
-    """The closest valid name to a misspelt one, or None when nothing is close."""
-    choices = list(choices)
-    for option in choices:
-        if option.lower() == word.lower():
-            return option
-    best, best_score = None, 0.0
-    for option in choices:  # difflib's ratio and cutoff; on a tie the first option wins
-        score = difflib.SequenceMatcher(None, option, word).ratio()
-        if score >= 0.6 and score > best_score:
-            best, best_score = option, score
-    return best
-
-
-def unknown_name_message(noun: str, word: Any, choices: Iterable[str]) -> str:
-    """``unknown activation 'reluu' (did you mean 'relu'?)``, or the list of valid names."""
-    choices = list(choices)
-    close = suggest(word, choices) if isinstance(word, str) else None
-    if close is not None:
-        return f"unknown {noun} {show(word)} (did you mean {close!r}?)"
-    return f"unknown {noun} {show(word)}; valid: {', '.join(choices)}"
-
+from kconf.text import show, unknown_name_message
 
 #: Prefix of the error types raised by ``config_error`` (their message is final text).
 ERROR_PREFIX = "kconf_"
@@ -83,6 +39,22 @@ ERROR_PREFIX = "kconf_"
 def config_error(kind: str, message: str, at: str | None = None) -> PydanticCustomError:
     """A validation error whose message is final; ``at`` points below the value (dotted)."""
     return PydanticCustomError(ERROR_PREFIX + kind, message, {"at": at} if at else None)
+
+
+# --- how a field's value is written in a Keras config ----------------------------------------
+
+
+class KerasForm:
+    """A marker in a field type's ``Annotated`` metadata: how Keras writes that argument
+    (``"pair"``, ``"padding"``, ``"activation"``, ``"initializer"``). The Keras import/export
+    (``kconf/keras_io/layers.py``) picks each argument's converter from it; a field without a
+    marker means the same in both (numbers, booleans, an axis). Pydantic ignores it."""
+
+    def __init__(self, form: str):
+        self.form = form
+
+    def __repr__(self) -> str:
+        return f"KerasForm({self.form!r})"
 
 
 # --- the base model -------------------------------------------------------------------------
@@ -232,6 +204,7 @@ IntPair = Annotated[
         _POSITIVE_INT_SCHEMA,
         {"type": "array", "items": _POSITIVE_INT_SCHEMA, "minItems": 2, "maxItems": 2},
     ]}),
+    KerasForm("pair"),
 ]
 
 

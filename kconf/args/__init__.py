@@ -1,0 +1,10 @@
+"""Argument types: the pydantic field types and base models that the config schema and the
+engine layers' argument models are written with.
+
+``fields`` holds the reusable field types (strict scalars, ``bounded``, ``choice``,
+``IntPair``, names, tagged unions, ``ConfigModel``, ``config_error``); ``names`` the closed
+vocabularies (activation, initializer, loss... names); ``layer`` the layer-argument types
+(``Activation``, ``Padding``, ``Initializer``, ``Axis``) and ``LayerArgs``, the base of every
+layer's argument model. This package imports only pydantic and the standard library (and
+``kconf.text``), so that both ``kconf.config`` and ``kconf.engine`` can use it.
+"""

@@ -1,0 +1,273 @@
+"""What layers' argument models are made of: ``LayerArgs`` (the arguments every layer takes,
+and the ClassVars that say how the rest maps to the engine and to Keras) and the field types
+of layer arguments (``Activation``, ``Padding``, ``Initializer``, ``Axis``, ``Axes``).
+
+A layer's own argument model (``DenseArgs``) subclasses ``LayerArgs`` in the layer's engine
+file, beside its math; the registry (``kconf.engine.layers.REGISTRY``) pairs the two.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Union
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    Strict,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+
+from kconf.args.fields import (
+    Bool,
+    ConfigModel,
+    KerasForm,
+    Number,
+    PositiveFloat,
+    PositiveInt,
+    Shape,
+    SingleKey,
+    Str,
+    TaggedSpec,
+    args_of,
+    choice,
+    config_error,
+    tagged_union,
+)
+from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
+from kconf.text import show
+
+#: An activation by name (``relu``); ``None`` (where allowed) means linear.
+Activation = Annotated[choice("activation", ACTIVATION_NAMES), KerasForm("activation")]
+#: ``valid`` or ``same``, any case.
+Padding = Annotated[choice("padding", PADDING_NAMES, casefold=True), KerasForm("padding")]
+
+# --- initializers: a name, or {name: {args}} --------------------------------------------------
+
+
+class RandomNormalArgs(ConfigModel):
+    mean: Number = 0.0
+    stddev: PositiveFloat = 0.05
+
+
+class RandomUniformArgs(ConfigModel):
+    minval: Number = -0.05
+    maxval: Number = 0.05
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.minval < self.maxval:
+            raise config_error("bad_range", "maxval must be greater than minval, got "
+                                            f"{show(self.maxval)} <= {show(self.minval)}",
+                               at="maxval")
+        return self
+
+
+class ConstantArgs(ConfigModel):
+    value: Number = 0.0
+
+
+class OrthogonalArgs(ConfigModel):
+    gain: PositiveFloat = 1.0
+
+
+class NoArgs(ConfigModel):
+    """An initializer without arguments, written as a mapping (``{he_normal: {}}``)."""
+
+
+_INITIALIZER_ARGS: dict[str, type[ConfigModel]] = {
+    "random_normal": RandomNormalArgs,
+    "random_uniform": RandomUniformArgs,
+    "truncated_normal": RandomNormalArgs,
+    "constant": ConstantArgs,
+    "orthogonal": OrthogonalArgs,
+}
+
+
+def _initializer_spec(name: str) -> type[TaggedSpec]:
+    """The wrapper ``{name: {args}}`` of one initializer."""
+    args = _INITIALIZER_ARGS.get(name, NoArgs)
+    return create_model(f"Initializer_{name}", __base__=TaggedSpec, **{name: (args_of(args), ...)})
+
+
+INITIALIZER_SPECS = {n: _initializer_spec(n) for n in INITIALIZER_NAMES}
+
+#: Tag of the plain-name member of the initializer union.
+NAME_TAG = "name"
+InitializerName = choice("initializer", INITIALIZER_NAMES)
+#: An initializer: a name (``glorot_uniform``) or ``{name: {args}}``.
+Initializer = Annotated[
+    tagged_union(
+        SingleKey("initializer", INITIALIZER_NAMES, "{random_normal: {stddev: 0.05}}",
+                  str_tag=NAME_TAG),
+        {NAME_TAG: InitializerName, **INITIALIZER_SPECS},
+    ),
+    KerasForm("initializer"),
+]
+
+
+def initializer(name: str, **args: Any) -> Any:
+    """An initializer spec ``{name: {args}}`` as a field default (``default_factory``).
+
+    Args:
+        name: an initializer name with arguments (``random_uniform``).
+        args: its arguments; the others keep their defaults.
+
+    Returns:
+        The validated ``{name: {args}}`` model.
+    """
+    return INITIALIZER_SPECS[name](**{name: _INITIALIZER_ARGS.get(name, NoArgs)(**args)})
+
+
+def initializer_value(init: Any) -> Any:
+    """The engine's form of an initializer: its name, or ``{name: {all args}}``."""
+    if isinstance(init, str):
+        return init
+    return {init.tag: init.args.model_dump()}
+
+
+# --- axes -------------------------------------------------------------------------------------
+
+
+def _no_batch_axis(value: int) -> int:
+    if value == 0:
+        raise config_error("batch_axis", "axis 0 is the batch axis; count the axes of one "
+                                         "sample from 1, or from the end with -1")
+    return value
+
+
+#: A tensor axis: a nonzero integer (negative counts from the last axis).
+Axis = Annotated[int, Strict(), AfterValidator(_no_batch_axis)]
+
+
+def _axes(value: Any) -> int | tuple[int, int]:
+    """``Dot``'s ``axes``: one axis for both inputs, or a pair (one per input)."""
+    def axis(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v != 0
+
+    if axis(value):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(axis(v) for v in value):
+        return (value[0], value[1])
+    raise config_error("axes", "expected an axis (a nonzero integer) or a list of two, one "
+                               f"per input, got {show(value)}")
+
+
+_AXIS_SCHEMA = {"type": "integer", "not": {"const": 0}}
+
+#: One axis for every input, or a pair (one per input).
+Axes = Annotated[
+    Union[int, tuple[int, int]],
+    PlainValidator(_axes),
+    PlainSerializer(lambda v: v if isinstance(v, int) else list(v), when_used="json"),
+    WithJsonSchema({"anyOf": [_AXIS_SCHEMA, {"type": "array", "items": _AXIS_SCHEMA,
+                                             "minItems": 2, "maxItems": 2}]}),
+]
+
+# --- the base of every layer's arguments ------------------------------------------------------
+
+#: A shape with the batch axis first (``[null, 20]``).
+BatchShape = Annotated[tuple[Union[PositiveInt, None], ...], Field(min_length=2)]
+
+#: Arguments every layer takes that are not constructor arguments of the engine layer.
+COMMON_FIELDS = ("name", "trainable", "input_shape", "batch_size", "batch_input_shape")
+
+#: A Keras argument kconf supports only at some values: (those values, why no other).
+Fixed = tuple[tuple[Any, ...], str]
+
+
+class LayerArgs(ConfigModel):
+    """Arguments every layer takes: ``name``, ``trainable`` and the input-shape hints.
+
+    A subclass declares the layer's own arguments as fields, with Keras's names, types and
+    defaults; the engine layer's constructor takes them as keywords (``layer_kwargs()``). The
+    ClassVars say what is not a plain constructor argument:
+
+    - ``shape_shortcuts``: fields that set the input shape the Keras 2 way (Dense's
+      ``input_dim``), with ``shortcut_shape`` saying what shape they mean;
+    - ``config_only``: fields checked here but not passed to the engine (``mask_zero:
+      false``);
+    - ``keras_fixed``: Keras arguments kconf implements only at the listed values
+      (``dilation_rate: 1``), with the reason; a config-only field listed here is checked
+      on import. ``X_regularizer``/``X_constraint: null`` for each ``X_initializer`` field
+      and ``activity_regularizer: null`` are implied;
+    - ``keras_ignored``: Keras arguments that change no number (a ``seed``);
+    - ``keras_channels_last``: the layer has Keras's ``data_format``, kconf's is
+      ``channels_last`` only;
+    - ``keras_default_from``: argument -> the argument whose value is its default (Keras's
+      MaxPooling2D ``strides`` default to ``pool_size``).
+    """
+
+    shape_shortcuts: ClassVar[tuple[str, ...]] = ()
+    config_only: ClassVar[tuple[str, ...]] = ()
+    keras_fixed: ClassVar[dict[str, Fixed]] = {}
+    keras_ignored: ClassVar[frozenset[str]] = frozenset()
+    keras_channels_last: ClassVar[bool] = False
+    keras_default_from: ClassVar[dict[str, str]] = {}
+
+    name: Str | None = None
+    trainable: Bool = True
+    input_shape: Shape | None = None
+    batch_size: PositiveInt | None = None
+    batch_input_shape: BatchShape | None = None
+
+    @model_validator(mode="after")
+    def _one_input_hint(self):
+        shortcut = next((f for f in self.shape_shortcuts if getattr(self, f) is not None), None)
+        given = [f for f in (shortcut, "input_shape", "batch_input_shape")
+                 if f is not None and getattr(self, f) is not None]
+        if len(given) > 1:
+            raise config_error("input_hints", f"give only one of {', '.join(given)}: each "
+                                              "sets the input shape", at=given[1])
+        if self.batch_size is not None and not given:
+            raise config_error("input_hints", "batch_size needs an input shape: give "
+                                              "input_shape too", at="batch_size")
+        if self.batch_size is not None and self.batch_input_shape is not None:
+            raise config_error("input_hints", "give batch_input_shape or batch_size, "
+                                              "not both", at="batch_size")
+        return self
+
+    @classmethod
+    def constructor_fields(cls) -> list[str]:
+        """The fields passed to the engine layer's constructor, in declaration order."""
+        skip = (*COMMON_FIELDS, *cls.shape_shortcuts, *cls.config_only)
+        return [f for f in cls.model_fields if f not in skip]
+
+    def shortcut_shape(self) -> tuple[int | None, ...] | None:
+        """The input shape (without the batch axis) the shape shortcuts give, or None."""
+        return None
+
+    def input_hint(self) -> tuple[int | None, tuple[int | None, ...]] | None:
+        """The input shape this layer declares, Keras-style.
+
+        Returns:
+            ``(batch_size, shape_without_batch)`` from ``input_shape`` or a shortcut such as
+            ``input_dim`` (+ ``batch_size``), or from ``batch_input_shape``; None when no
+            shape is given.
+        """
+        if self.batch_input_shape is not None:
+            return self.batch_input_shape[0], tuple(self.batch_input_shape[1:])
+        shape = self.shortcut_shape()
+        if shape is not None:
+            return self.batch_size, shape
+        if self.input_shape is not None:
+            return self.batch_size, tuple(self.input_shape)
+        return None
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the engine layer's constructor.
+
+        Returns:
+            Every argument except ``name``, ``trainable``, the input-shape hints and the
+            ``config_only`` fields; pairs are tuples and initializers are names or
+            ``{name: {args}}``.
+        """
+        out = {}
+        for field in self.constructor_fields():
+            value = getattr(self, field)
+            if field.endswith("_initializer"):
+                value = initializer_value(value)
+            out[field] = value
+        return out
