@@ -168,14 +168,14 @@ def test_train_on_batch_and_predict_batches():
 @pytest.mark.parametrize("gather_bytes", [1, 200, 1 << 20])
 def test_epoch_batches_are_the_shuffled_rows_in_order_whatever_the_gather_chunk(
         monkeypatch, gather_bytes):
-    import kconf.model as model_mod
-    monkeypatch.setattr(model_mod, "_GATHER_BYTES", gather_bytes)
+    from kconf.train import loop
+    monkeypatch.setattr(loop, "_GATHER_BYTES", gather_bytes)
     x = np.arange(23 * 3, dtype=np.float32).reshape(23, 3)
     y = np.arange(23)
     order = np.random.default_rng(0).permutation(23)
-    batches = list(model_mod._batches([x, y], order, 5))
+    batches = list(loop._batches([x, y], order, 5))
     assert [len(b[0]) for b in batches] == [5, 5, 5, 5, 3]
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x[order])
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y[order])
-    unshuffled = list(model_mod._batches([x, y], None, 5))
+    unshuffled = list(loop._batches([x, y], None, 5))
     np.testing.assert_array_equal(np.concatenate([b[0] for b in unshuffled]), x)
