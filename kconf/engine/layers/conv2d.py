@@ -34,8 +34,9 @@ from numpy.lib.stride_tricks import as_strided
 from kconf.engine import activations, lanes
 from kconf.engine.backend import xp
 from kconf.engine.layers import shifted
-from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
+from kconf.engine.layers.base import Layer, WeightSpec, require_rank
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 def normalize_pair(value, what: str) -> tuple[int, int]:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from kconf.engine import activations, lanes
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, known_size
+from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.errors import ShapeError
+from kconf.shapes import known_size
 
 
 class Dense(Layer):

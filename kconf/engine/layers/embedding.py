@@ -11,9 +11,10 @@ dense gradient, for checks.
 from __future__ import annotations
 
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, format_shape
+from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.engine.optimizers import RowGrad
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class Embedding(Layer):

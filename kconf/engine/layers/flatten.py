@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class Flatten(Layer):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import reduce
 
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, format_shape, known_size
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape, known_size
 
 NORM_EPSILON = 1e-7  # Dot(normalize=True): smallest L2 norm divided by (zero vectors give 0)
 

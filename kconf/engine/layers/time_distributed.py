@@ -10,8 +10,9 @@ shares its weights, and gradients of every step add into the inner layer's ``gra
 from __future__ import annotations
 
 from kconf.engine.backend import floatx
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class TimeDistributed(Layer):
