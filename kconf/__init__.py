@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from kconf.errors import ConfigError, KconfError, TrainingError
+from kconf.version import __version__
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from kconf.api import build_model, load_config, model_from_config
@@ -30,7 +31,6 @@ _LAZY = {
 
 __all__ = ["build_model", "load_config", "model_from_config", "from_keras", "Model",
            "ConfigError", "KconfError", "TrainingError"]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

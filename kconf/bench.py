@@ -157,12 +157,12 @@ def bench(config_path: str | Path, epochs: int = 3, samples: int | None = None,
     threads_limited = limit_threads(threads)
     start = time.perf_counter()
 
-    from kconf import __version__
     from kconf.api import build_model
     from kconf.config import load_config
     from kconf.data.sources import check_shapes, load_splits
     from kconf.engine.backend import retain_freed_memory
     from kconf.graph.ir import graph_flops
+    from kconf.version import __version__
 
     overrides: dict = {"fit.epochs": epochs}
     if batch_size is not None:

@@ -347,7 +347,7 @@ def export_keras(
                                 "for a config file) only OUT.json is written."),
 ) -> None:
     """Write the model as Keras 3 JSON and, with weights, a .keras archive Keras loads."""
-    from kconf.keras_io.export import export_model
+    from kconf.keras_io.export_run import export_model
 
     try:
         written = export_model(config, output, weights)

@@ -2,11 +2,11 @@
 
 The graph (``kconf.graph``) fixes who feeds whom; this module runs it: a forward pass in
 topological order that keeps each node's ``backward`` closure, and a backward pass in reverse
-order where gradients of a tensor used twice simply add.
+order where gradients of a tensor used twice simply add. ``fit``, ``evaluate``, ``predict`` and
+``train_on_batch`` are Keras's methods; the loop behind them is ``kconf.train.loop``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -18,10 +18,10 @@ from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import RowGrad
-from kconf.errors import TrainingError
 from kconf.graph.execute import run_graph
 from kconf.graph.ir import Graph, build_shape
-from kconf.train.callbacks import CallbackList, History
+from kconf.train import loop
+from kconf.train.callbacks import History
 
 
 class Metric:
@@ -46,21 +46,6 @@ class Metric:
         if v.ndim > 1:
             v = v.reshape(v.shape[0], -1).mean(axis=1, dtype=np.float64)
         return float(np.add.reduce(v, dtype=np.float64)), float(v.shape[0])
-
-
-class Mean:
-    """Running weighted mean (Keras's loss tracker and Mean metric)."""
-
-    def __init__(self):
-        self.total = 0.0
-        self.count = 0.0
-
-    def add(self, total: float, count: float) -> None:
-        self.total += total
-        self.count += count
-
-    def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
 
 
 class Model:
@@ -213,7 +198,7 @@ class Model:
         Returns:
             The path written (see ``kconf.keras_io.save_keras``).
         """
-        from kconf.keras_io import save_keras
+        from kconf.keras_io.export import save_keras
 
         return save_keras(self, path)
 
@@ -272,39 +257,10 @@ class Model:
             douts.append(backward(w))
         return total, per_output, douts
 
-    def _train_step(self, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
-        """One optimizer step; returns ({log name: (sum, count)}, batch size).
-
-        Gradients are zeroed first, so a step that fails leaves nothing behind for the next,
-        and after a step ``layer.grads`` hold that step's gradients.
-        """
-        n = len(xs[0])
-        # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
-        with np.errstate(over="ignore", invalid="ignore"), self._ops_step():
-            self._zero_grads()
-            outputs, backward = self._forward(xs, training=True, rng=self.train_rng)
-            total, per_output, douts = self._losses(ys, outputs)
-            if self.terminate_on_nan and not math.isfinite(total):
-                raise TrainingError(f"the loss became {total} (not finite)")
-            backward(douts)
-            self.optimizer.apply(self._params, self._grads)
-        return self._batch_logs(total, per_output, ys, outputs, n), n
-
-    def _batch_logs(self, total, per_output, ys, outputs, n):
-        logs = {"loss": (total * n, n)}
-        if len(outputs) > 1:
-            for name, value in zip(self.output_names, per_output):
-                logs[f"{name}_loss"] = (value * n, n)
-        for metrics, y, out in zip(self.metrics, ys, outputs):
-            for m in metrics:
-                logs[m.name] = m.values(y, out)
-        return logs
-
-    # --- Keras methods ------------------------------------------------------------------
+    # --- Keras methods: the loop itself is kconf.train.loop ------------------------------
     def train_on_batch(self, x, y, return_dict: bool = False):
         """One gradient step on one batch; returns the loss (and metrics) of that batch."""
-        logs, _ = self._train_step(self._inputs(x), self._targets(y))
-        return self._keras_return({k: s / c for k, (s, c) in logs.items()}, return_dict)
+        return loop.train_on_batch(self, x, y, return_dict)
 
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose: int = 0, callbacks=None, validation_split: float = 0.0,
@@ -326,81 +282,19 @@ class Model:
         Raises:
             TrainingError: the loss became NaN or infinite.
         """
-        batch_size = batch_size or 32
-        xs, ys = self._inputs(x), self._targets(y)
-        if validation_data is None and validation_split:
-            split = int(math.floor(len(xs[0]) * (1.0 - validation_split)))
-            validation_data = ([a[split:] for a in xs], [a[split:] for a in ys])
-            xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
-        n = len(xs[0])
-        steps = max(1, math.ceil(n / batch_size))
-        history = History()
-        callbacks = list(callbacks or [])
-        if verbose:
-            from kconf.report.progress import ProgressBar
-            callbacks.append(ProgressBar())
-        cbs = CallbackList([history, *callbacks], self,
-                           {"epochs": epochs, "steps": steps, "samples": n,
-                            "batch_size": batch_size, "initial_epoch": initial_epoch})
-        self.stop_training = False
-        cbs.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            order = self.train_rng.permutation(n) if shuffle else None
-            batches = _batches([*xs, *ys], order, batch_size)
-            trackers: dict[str, Mean] = {}
-            for step in range(steps):
-                cbs.on_train_batch_begin(step)
-                batch = next(batches)
-                try:
-                    batch_logs, _ = self._train_step(batch[:len(xs)], batch[len(xs):])
-                except TrainingError as exc:
-                    raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
-                for key, (s, c) in batch_logs.items():
-                    tracker = trackers.get(key)
-                    if tracker is None:
-                        tracker = trackers[key] = Mean()
-                    tracker.add(s, c)
-                cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
-            logs = {k: t.result() for k, t in trackers.items()}
-            if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end(logs=history.history)
-        return history
+        return loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                        callbacks=callbacks, validation_split=validation_split,
+                        validation_data=validation_data, shuffle=shuffle,
+                        initial_epoch=initial_epoch)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None,
                  return_dict: bool = False):
         """Loss and metrics in inference mode, as ``keras.Model.evaluate``."""
-        batch_size = batch_size or 32
-        xs, ys = self._inputs(x), self._targets(y)
-        trackers: dict[str, Mean] = {}
-        for start in range(0, len(xs[0]), batch_size):
-            bx = [a[start:start + batch_size] for a in xs]
-            by = [a[start:start + batch_size] for a in ys]
-            with self._ops_step():
-                outputs, _ = self._forward(bx, training=False)
-            total, per_output, _ = self._losses(by, outputs)
-            for key, (s, c) in self._batch_logs(total, per_output, by, outputs, len(bx[0])).items():
-                trackers.setdefault(key, Mean()).add(s, c)
-        return self._keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+        return loop.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict)
 
     def predict(self, x, batch_size: int | None = None):
         """Outputs in inference mode, batch by batch (one array, or a list for several outputs)."""
-        batch_size = batch_size or 32
-        xs = self._inputs(x)
-        chunks: list[list] = [[] for _ in self.graph.outputs]
-        for start in range(0, len(xs[0]), batch_size):
-            with self._ops_step():
-                outputs, _ = self._forward([a[start:start + batch_size] for a in xs],
-                                           training=False)
-            for chunk, out in zip(chunks, outputs):
-                chunk.append(out)
-        results = [xp.concatenate(c) for c in chunks]
-        return results[0] if len(results) == 1 else results
+        return loop.predict(self, x, batch_size=batch_size)
 
     def summary(self, print_fn=None) -> None:
         """Print the layer table (rich) — or pass each line to ``print_fn``."""
@@ -412,54 +306,8 @@ class Model:
             for line in text.splitlines():
                 print_fn(line)
 
-    # --- data plumbing -------------------------------------------------------------------
-    def _inputs(self, x) -> list:
-        return [xp.asarray(a, dtype=t.dtype) for a, t in
-                zip(_by_name(x, self.input_names, "inputs"), self.graph.inputs)]
-
-    def _targets(self, y) -> list:
-        arrays = []
-        if isinstance(y, dict):  # keys may also be the output tensors' names
-            tensor_names = {t.name: n for t, n in zip(self.graph.outputs, self.output_names)}
-            y = {tensor_names.get(k, k) if k not in self.output_names else k: v
-                 for k, v in y.items()}
-        for a in _by_name(y, self.output_names, "targets"):
-            a = xp.asarray(a)
-            arrays.append(a if a.dtype.kind in "iub" else a.astype(floatx, copy=False))
-        return arrays
-
-    def _keras_return(self, logs: dict[str, float], return_dict: bool):
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
 
 
-# Batches are gathered this many bytes at a time (see ``_batches``).
-_GATHER_BYTES = 4 << 20
-
-
-def _batches(arrays: list, order, batch_size: int):
-    """Yield the batches of an epoch, each a list with one array per entry of ``arrays``:
-    consecutive slices of each array, or, with ``order`` (a permutation), of the rows in that
-    order.
-
-    Shuffled rows are gathered for several batches at once (about ``_GATHER_BYTES``): one
-    ``take`` per array per chunk instead of per step, and each batch is then a contiguous
-    slice of the chunk. The chunk bounds the extra memory, whatever the data set's size.
-    """
-    n = len(arrays[0])
-    if order is None:
-        for start in range(0, n, batch_size):
-            yield [a[start:start + batch_size] for a in arrays]
-        return
-    row_bytes = sum(a[:1].nbytes for a in arrays) or 1
-    per_chunk = max(1, _GATHER_BYTES // (row_bytes * batch_size)) * batch_size
-    for chunk_start in range(0, n, per_chunk):
-        idx = order[chunk_start:chunk_start + per_chunk]
-        chunk = [xp.take(a, idx, axis=0) for a in arrays]
-        for start in range(0, len(idx), batch_size):
-            yield [a[start:start + batch_size] for a in chunk]
 
 
 def _weight_owners(layers):
@@ -503,20 +351,3 @@ def _is_flat_list(value) -> bool:
 
 def _metric_name(metric) -> str:
     return metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
-
-
-def _by_name(data, names: list[str], what: str) -> list:
-    """Normalise one array, a list by position, or a dict by name to a list in graph order."""
-    if isinstance(data, dict):
-        missing = [n for n in names if n not in data]
-        unknown = [k for k in data if k not in names]
-        if missing or unknown:
-            raise ValueError(f"{what}: expected keys {names}, missing {missing}, unknown {unknown}")
-        return [data[n] for n in names]
-    if isinstance(data, (list, tuple)):
-        if len(data) != len(names):
-            raise ValueError(f"{what}: expected {len(names)} arrays ({names}), got {len(data)}")
-        return list(data)
-    if len(names) != 1:
-        raise ValueError(f"{what}: the model has {len(names)} ({names}); pass a list or a dict")
-    return [data]

@@ -168,14 +168,49 @@ def test_train_on_batch_and_predict_batches():
 @pytest.mark.parametrize("gather_bytes", [1, 200, 1 << 20])
 def test_epoch_batches_are_the_shuffled_rows_in_order_whatever_the_gather_chunk(
         monkeypatch, gather_bytes):
-    import kconf.model as model_mod
-    monkeypatch.setattr(model_mod, "_GATHER_BYTES", gather_bytes)
+    from kconf.train import loop
+    monkeypatch.setattr(loop, "_GATHER_BYTES", gather_bytes)
     x = np.arange(23 * 3, dtype=np.float32).reshape(23, 3)
     y = np.arange(23)
     order = np.random.default_rng(0).permutation(23)
-    batches = list(model_mod._batches([x, y], order, 5))
+    batches = list(loop._batches([x, y], order, 5))
     assert [len(b[0]) for b in batches] == [5, 5, 5, 5, 3]
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x[order])
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y[order])
-    unshuffled = list(model_mod._batches([x, y], None, 5))
+    unshuffled = list(loop._batches([x, y], None, 5))
     np.testing.assert_array_equal(np.concatenate([b[0] for b in unshuffled]), x)
+
+
+def test_the_keras_methods_hand_every_argument_to_the_loop():
+    """Model.fit/evaluate/predict/train_on_batch are kconf.train.loop's functions: with the same
+    seeds, arguments that change the outcome (none at their defaults) give identical results."""
+    from kconf.train import loop
+
+    def model():
+        m = chain(Dense(4, activation="relu", name="h"), Dropout(0.5, name="d"),
+                  Dense(1, activation="sigmoid", name="o"))
+        m.compile(optimizers.SGD(learning_rate=0.1), "binary_crossentropy", ["accuracy"])
+        m.train_rng = np.random.default_rng(7)
+        return m
+
+    x, y = blobs(40)
+    by_method, by_loop = model(), model()
+    fit_args = dict(batch_size=6, epochs=4, validation_split=0.25, shuffle=False,
+                    initial_epoch=2)
+    h1 = by_method.fit(x, y, **fit_args)
+    h2 = loop.fit(by_loop, x, y, **fit_args)
+    assert list(h1.history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert len(h1.history["loss"]) == 2  # epochs 2 and 3
+    assert h1.history == h2.history
+    for a, b in zip(by_method.get_weights(), by_loop.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # validation_split kept the last 10 samples out: training on them changes the weights
+    other = model()
+    other.fit(x, y, **{**fit_args, "validation_split": 0.0})
+    assert not np.array_equal(other.get_weights()[0], by_method.get_weights()[0])
+    assert by_method.evaluate(x, y, batch_size=7, return_dict=True) == \
+        loop.evaluate(by_loop, x, y, batch_size=7, return_dict=True)
+    np.testing.assert_array_equal(by_method.predict(x, batch_size=7),
+                                  loop.predict(by_loop, x, batch_size=7))
+    assert by_method.train_on_batch(x[:8], y[:8], return_dict=True) == \
+        loop.train_on_batch(by_loop, x[:8], y[:8], return_dict=True)

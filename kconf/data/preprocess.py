@@ -15,8 +15,8 @@ import numpy as np
 from kconf.data.problem import DataProblem
 from kconf.data.split import Split
 from kconf.engine.backend import floatx
-from kconf.engine.layers.base import format_shape
 from kconf.errors import ConfigPath
+from kconf.shapes import format_shape
 
 #: A fitted step for one array: (array of a split, the split's name) -> new array.
 Transform = Callable[[np.ndarray, str], np.ndarray]

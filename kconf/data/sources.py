@@ -19,8 +19,8 @@ from kconf.data.preprocess import apply_steps, to_categorical
 from kconf.data.problem import DataProblem
 from kconf.data.split import Split, split_indices
 from kconf.engine.backend import floatx
-from kconf.engine.layers.base import format_shape
 from kconf.errors import ConfigError, Problem
+from kconf.shapes import format_shape
 
 SPLITS = ("train", "validation", "test")
 

@@ -7,12 +7,13 @@ import re
 
 from kconf.config import locate_graph_part
 from kconf.engine.layers import LAYERS
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem, ShapeError
 from kconf.graph.ir import Graph, call_layer
 from kconf.graph.model_layer import ModelLayer
+from kconf.shapes import format_shape
 
 
 class LayerNamer:

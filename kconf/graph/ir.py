@@ -9,8 +9,9 @@ import graphlib
 import itertools
 from dataclasses import dataclass, field
 
-from kconf.engine.layers.base import Layer, Shape, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.errors import ConfigPath, ShapeError
+from kconf.shapes import Shape, format_shape
 
 
 @dataclass(eq=False)

@@ -6,10 +6,11 @@ model called here, called elsewhere, or wrapped in TimeDistributed shares one se
 from __future__ import annotations
 
 from kconf.engine.backend import floatx
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
 from kconf.graph.execute import run_graph
 from kconf.graph.ir import Graph, build_shape, graph_flops
+from kconf.shapes import format_shape
 
 
 class ModelLayer(Layer):

@@ -21,12 +21,13 @@ from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem
+from kconf.files import write_atomic
 from kconf.graph.construct import snake_case
 from kconf.graph.model_layer import ModelLayer
+from kconf.keras_io.archive import ARCHIVE_CONFIG, ARCHIVE_METADATA, ARCHIVE_WEIGHTS
 from kconf.keras_io.compile import keras_compile_config
 from kconf.keras_io.h5 import Group, write_weights
 from kconf.keras_io.layers import keras_args
-from kconf.keras_io.source import ARCHIVE_CONFIG, ARCHIVE_METADATA, ARCHIVE_WEIGHTS
 
 #: The Keras version whose formats kconf writes (and was checked against).
 KERAS_VERSION = "3.15.1"
@@ -81,46 +82,6 @@ def export_keras(model, out: str | os.PathLike, weights: bool = True) -> list[Pa
     return written
 
 
-def export_model(config: str | os.PathLike, out: str | os.PathLike,
-                 weights: str | os.PathLike | None = None) -> list[Path]:
-    """``kconf export-keras``: a config (or run folder) and its weights, as Keras files.
-
-    Args:
-        config: a config file, or a run folder (its ``resolved.yaml``, and its
-            ``weights.npz`` unless ``weights`` is given).
-        out: the path stem (``OUT.json``, ``OUT.keras``).
-        weights: a run folder, a ``weights.npz`` or a checkpoint; without weights (and a
-            config file) only ``OUT.json`` is written.
-
-    Returns:
-        The files written.
-
-    Raises:
-        ConfigError: a config problem, weights that do not fit (naming the layer), or a
-            setting Keras cannot express.
-    """
-    from kconf.api import build_model
-    from kconf.train.resolve import resolve_config
-    from kconf.train.runs import read_source_info
-    from kconf.train.trained import (RESOLVED, WEIGHTS, is_run_dir, read_weight_file,
-                                     set_named_weights)
-
-    config = Path(config)
-    base = None
-    if is_run_dir(config):
-        base = read_source_info(config).get("base_dir")
-        if weights is None:
-            weights = config / WEIGHTS
-        config = config / RESOLVED
-    if weights is not None and is_run_dir(weights):
-        weights = Path(weights) / WEIGHTS
-    cfg, _ = resolve_config(config, (), base_dir=base if base and Path(base).is_dir() else None)
-    model = build_model(cfg)
-    if weights is not None:
-        set_named_weights(model, read_weight_file(weights), str(weights))
-    return export_keras(model, out, weights=weights is not None)
-
-
 def save_keras(model, path: str | os.PathLike) -> Path:
     """Save a built model as a ``.keras`` archive (or only its JSON for a ``.json`` path).
 
@@ -142,8 +103,6 @@ def save_keras(model, path: str | os.PathLike) -> Path:
 
 def _write(path: Path, data: str | bytes) -> None:
     """Write a file atomically, making its folder."""
-    from kconf.train.runs import write_atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
 

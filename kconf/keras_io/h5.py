@@ -25,6 +25,7 @@ from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.graph.model_layer import ModelLayer
+from kconf.keras_io.archive import ARCHIVE_WEIGHTS
 
 #: What to install when h5py is missing.
 INSTALL_HINT = "pip install 'kconf[keras]' (or: pip install h5py)"
@@ -96,8 +97,6 @@ def _open(source: str | os.PathLike | bytes, name: str) -> Any:
     if not path.is_file():
         raise ConfigError([Problem("weights file not found", (), SourcePos(name))], name)
     if zipfile.is_zipfile(path):
-        from kconf.keras_io.source import ARCHIVE_WEIGHTS
-
         with zipfile.ZipFile(path) as archive:
             if ARCHIVE_WEIGHTS not in archive.namelist():
                 raise ConfigError([Problem(f"the archive has no {ARCHIVE_WEIGHTS}", (),

@@ -135,7 +135,8 @@ def import_keras(source: str | os.PathLike | Mapping[str, Any], output: str | os
     """
     from kconf.api import build_model, load_config, model_from_config
     from kconf.keras_io.h5 import read_keras_weights
-    from kconf.train.runs import save_weights, write_atomic
+    from kconf.files import write_atomic
+    from kconf.train.runs import save_weights
     from kconf.train.trained import set_named_weights
 
     imported = convert(source)

@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from kconf.keras_io.archive import ARCHIVE_CONFIG, ARCHIVE_METADATA, ARCHIVE_WEIGHTS
 from kconf.keras_io.findings import fail
-
-#: The members of a ``.keras`` archive.
-ARCHIVE_CONFIG = "config.json"
-ARCHIVE_WEIGHTS = "model.weights.h5"
-ARCHIVE_METADATA = "metadata.json"
 
 #: The file name of messages about a model given as a dict.
 DICT_SOURCE = "<keras config>"

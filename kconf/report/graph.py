@@ -30,8 +30,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kconf.engine.layers.base import format_shape
 from kconf.errors import KconfError
+from kconf.shapes import format_shape
 
 FORMATS = ("dot", "mermaid")
 SUFFIXES = {"dot": ".dot", "mermaid": ".mmd"}

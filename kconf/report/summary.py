@@ -13,9 +13,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from kconf.engine.layers.base import format_shape
 from kconf.graph.ir import build_shape
 from kconf.graph.ir import graph_flops, node_flops
+from kconf.shapes import format_shape
 
 
 def _param_count(layer) -> int:

@@ -15,7 +15,7 @@ The key is ``SweepPlan.key``: a digest of the validated sweep (comments, formatt
 the newest folder under ``runs/<sweep>/`` whose ``sweep.json`` has the same key and carries
 on there; any change to the sweep or its base config gives a new folder.
 
-Every file is written atomically (``kconf.train.runs.write_atomic``).
+Every file is written atomically (``kconf.files.write_atomic``).
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ import socket
 import time
 from pathlib import Path
 
+from kconf.files import write_atomic
 from kconf.sweep.leaderboard import TrialRecord, to_csv, to_markdown
 from kconf.sweep.plan import SweepPlan
 from kconf.sweep.trial import TrialResult
-from kconf.train.runs import RunRecorder, create_run_dir, write_atomic
+from kconf.train.runs import RunRecorder, create_run_dir
 
 SWEEP_FILE = "sweep.json"
 TRIAL_FILE = "trial.json"

@@ -138,7 +138,8 @@ def run_trial(spec: TrialSpec, report: Report,
     from kconf.engine.threads import blas_threads
     from kconf.config import load_config
     from kconf.train.run import prepare_run, resume_run
-    from kconf.train.runs import read_metrics_rows, save_weights, write_atomic
+    from kconf.files import write_atomic
+    from kconf.train.runs import read_metrics_rows, save_weights
 
     node = node_info()
     result = TrialResult(spec.trial_id, "failed", node=node, started=time.time(),

@@ -5,6 +5,8 @@ import csv
 import io
 import os
 
+from kconf.files import write_atomic
+
 
 class Callback:
     """Base class: override what you need. ``model`` and ``params`` are set by ``fit``."""
@@ -235,5 +237,4 @@ class CSVLogger(Callback):
                                 lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        from kconf.train.runs import write_atomic
         write_atomic(self.filename, out.getvalue())

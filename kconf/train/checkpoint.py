@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from kconf.errors import KconfError
+from kconf.files import write_atomic
 from kconf.train.callbacks import Callback, mode_op
-from kconf.train.runs import write_atomic
 
 FORMAT = "kconf-checkpoint-1"
 

@@ -12,6 +12,7 @@ from kconf.api import build_model
 from kconf.data.sources import Split, check_shapes, load_splits
 from kconf.engine.backend import retain_freed_memory
 from kconf.errors import ConfigError, Problem, TrainingError
+from kconf.files import write_atomic
 from kconf.model import Model
 from kconf.report.summary import render_text, summary_renderables
 from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnPlateau
@@ -25,7 +26,6 @@ from kconf.train.runs import (
     save_weights,
     source_info,
     versions,
-    write_atomic,
 )
 
 CALLBACKS = {"EarlyStopping": EarlyStopping, "ReduceLROnPlateau": ReduceLROnPlateau}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kconf.files import write_atomic
 from kconf.train.callbacks import Callback
 
 
@@ -50,17 +51,6 @@ def claim_run_dir(path: Path) -> Path:
     if any((path / name).exists() for name in RUN_FILES):
         raise FileExistsError(f"{path} already holds a run; resume it or choose another folder")
     return path
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temporary sibling, fsync, then rename over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_weights(path: Path, named: dict[str, np.ndarray]) -> None:
@@ -119,7 +109,7 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "unknown"
     if out["kconf"] == "unknown":
-        from kconf import __version__
+        from kconf.version import __version__
 
         out["kconf"] = __version__
     return out

@@ -206,7 +206,8 @@ def start_from_weights(run, named: Mapping[str, np.ndarray], path: str | os.Path
     """
     import json
 
-    from kconf.train.runs import SOURCE_FILE, read_source_info, write_atomic
+    from kconf.files import write_atomic
+    from kconf.train.runs import SOURCE_FILE, read_source_info
 
     set_named_weights(run.model, named, str(path))
     info = dict(read_source_info(run.run_dir))

@@ -21,8 +21,8 @@ from typing import Any, Callable
 from kconf.engine.backend import floatx, xp
 from kconf.engine import initializers
 from kconf.errors import ShapeError
+from kconf.shapes import Shape, format_shape
 
-Shape = tuple[int | None, ...]
 Backward = Callable[[Any], Any]
 
 
@@ -181,19 +181,3 @@ def require_rank(layer: Layer, input_shape: Shape, rank: int, what: str) -> None
             f"{type(layer).__name__} expects {what} (rank {rank} with the batch axis), "
             f"got input shape {format_shape(input_shape)}"
         )
-
-
-def known_size(dims) -> int | None:
-    """The product of ``dims`` (1 for none), or None when any of them is unknown (None)."""
-    total = 1
-    for d in dims:
-        if d is None:
-            return None
-        total *= d
-    return total
-
-
-def format_shape(shape: Shape) -> str:
-    """``(None, 32)`` the way Keras prints shapes."""
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"

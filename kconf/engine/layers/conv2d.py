@@ -25,9 +25,10 @@ from kconf.args.fields import Bool, IntPair, PositiveInt
 from kconf.args.layer import Activation, Fixed, Initializer, LayerArgs, Padding
 from kconf.engine import activations, kernels
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
+from kconf.engine.layers.base import Layer, WeightSpec, require_rank
 from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class Conv2DArgs(LayerArgs):

@@ -7,9 +7,10 @@ from kconf.args.fields import Bool, PositiveInt
 from kconf.args.layer import Activation, Initializer, LayerArgs
 from kconf.engine import activations
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, known_size
+from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
+from kconf.shapes import known_size
 
 
 class DenseArgs(LayerArgs):

@@ -17,9 +17,10 @@ from pydantic import Field, model_validator
 from kconf.args.fields import Bool, PositiveInt, config_error
 from kconf.args.layer import Fixed, Initializer, LayerArgs, initializer
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, format_shape
+from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.engine.optimizers import RowGrad
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 

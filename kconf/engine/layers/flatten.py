@@ -5,8 +5,9 @@ import math
 from typing import ClassVar
 
 from kconf.args.layer import LayerArgs
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class FlattenArgs(LayerArgs):

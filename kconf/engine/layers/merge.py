@@ -11,8 +11,9 @@ from functools import reduce
 from kconf.args.fields import Bool
 from kconf.args.layer import Axes, Axis, LayerArgs
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, format_shape, known_size
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape, known_size
 
 
 class MergeArgs(LayerArgs):

@@ -29,8 +29,9 @@ from kconf.args.fields import config_error
 from kconf.args.layer import Fixed, LayerArgs
 from kconf.engine import activations
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, format_shape, require_rank
+from kconf.engine.layers.base import Layer, WeightSpec, require_rank
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class RecurrentArgs(LayerArgs):

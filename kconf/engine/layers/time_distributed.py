@@ -16,8 +16,9 @@ from pydantic import model_validator
 from kconf.args.fields import config_error
 from kconf.args.layer import LayerArgs
 from kconf.engine.backend import floatx
-from kconf.engine.layers.base import Layer, format_shape
+from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 

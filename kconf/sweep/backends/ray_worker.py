@@ -89,7 +89,7 @@ def write_files(folder: Path, files: Files) -> None:
     Raises:
         ValueError: an absolute path or one with ``..``.
     """
-    from kconf.train.runs import write_atomic
+    from kconf.files import write_atomic
 
     folder = Path(folder)
     for rel, data in files:

@@ -1,0 +1,299 @@
+"""The training loop behind ``Model.fit``, ``evaluate``, ``predict`` and ``train_on_batch``.
+
+``kconf.model.Model`` holds the structure, the weights and what ``compile`` attached; these
+functions run it as Keras's methods do: the arrays by input and output name, the batches of an
+epoch, one optimizer step per batch, the logs averaged over the epoch, the callbacks and the
+``History``. A model here is a built, compiled ``Model``; the loop uses its graph pass
+(``_forward``), its compiled losses (``_losses``), its gradient buffers (``_zero_grads``,
+``_params``, ``_grads``) and its step context (``_ops_step``: its ``Ops`` object's step,
+parallel where the graph uses workers).
+
+The per-step path (``train_step``) is what small models spend their time in: it does the
+forward and backward passes, the optimizer step and the logs of the batch, nothing more.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kconf.engine.backend import floatx, xp
+from kconf.errors import TrainingError
+from kconf.train.callbacks import CallbackList, History
+
+# Batches are gathered this many bytes at a time (see ``_batches``).
+_GATHER_BYTES = 4 << 20
+
+
+class Mean:
+    """Running weighted mean (Keras's loss tracker and Mean metric)."""
+
+    def __init__(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def add(self, total: float, count: float) -> None:
+        self.total += total
+        self.count += count
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
+    """One optimizer step; returns ({log name: (sum, count)}, batch size).
+
+    Gradients are zeroed first, so a step that fails leaves nothing behind for the next,
+    and after a step ``layer.grads`` hold that step's gradients.
+    """
+    n = len(xs[0])
+    # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
+    with np.errstate(over="ignore", invalid="ignore"), model._ops_step():
+        model._zero_grads()
+        outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
+        total, per_output, douts = model._losses(ys, outputs)
+        if model.terminate_on_nan and not math.isfinite(total):
+            raise TrainingError(f"the loss became {total} (not finite)")
+        backward(douts)
+        model.optimizer.apply(model._params, model._grads)
+    return batch_logs(model, total, per_output, ys, outputs, n), n
+
+
+def batch_logs(model, total, per_output, ys, outputs, n):
+    """The logs of one batch, each as (sum, count): the loss, the per-output losses of a
+    model with several outputs, and the metrics."""
+    logs = {"loss": (total * n, n)}
+    if len(outputs) > 1:
+        for name, value in zip(model.output_names, per_output):
+            logs[f"{name}_loss"] = (value * n, n)
+    for metrics, y, out in zip(model.metrics, ys, outputs):
+        for m in metrics:
+            logs[m.name] = m.values(y, out)
+    return logs
+
+
+def train_on_batch(model, x, y, return_dict: bool = False):
+    """One gradient step on one batch, as ``keras.Model.train_on_batch``.
+
+    Args:
+        model: a built, compiled ``Model``.
+        x, y: the batch, as for ``fit``.
+        return_dict: return the logs by name instead of a value or list.
+
+    Returns:
+        The loss (and metrics) of that batch.
+    """
+    logs, _ = train_step(model, input_arrays(model, x), target_arrays(model, y))
+    return keras_return({k: s / c for k, (s, c) in logs.items()}, return_dict)
+
+
+def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
+        verbose: int = 0, callbacks=None, validation_split: float = 0.0,
+        validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
+    """Train ``model`` for ``epochs`` epochs, as ``keras.Model.fit``.
+
+    Args:
+        model: a built, compiled ``Model``.
+        x, y: arrays, lists of arrays (one per input/output) or dicts by name.
+        batch_size: samples per step (default 32).
+        epochs: the epoch to stop before (counting from 0, with ``initial_epoch``).
+        verbose: 0 = silent (the library never prints unless asked); 1 = rich progress.
+        callbacks: ``kconf.train.callbacks.Callback`` instances.
+        validation_split: fraction of the data, taken from the end before shuffling.
+        validation_data: ``(x_val, y_val)``; takes precedence over validation_split.
+        shuffle: reshuffle the training samples every epoch (with ``model.train_rng``).
+        initial_epoch: the epoch to start at (a resumed run).
+
+    Returns:
+        History with one value per epoch for each log name.
+
+    Raises:
+        TrainingError: the loss became NaN or infinite.
+    """
+    batch_size = batch_size or 32
+    xs, ys = input_arrays(model, x), target_arrays(model, y)
+    if validation_data is None and validation_split:
+        split = int(math.floor(len(xs[0]) * (1.0 - validation_split)))
+        validation_data = ([a[split:] for a in xs], [a[split:] for a in ys])
+        xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
+    n = len(xs[0])
+    steps = max(1, math.ceil(n / batch_size))
+    history = History()
+    callbacks = list(callbacks or [])
+    if verbose:
+        from kconf.report.progress import ProgressBar
+        callbacks.append(ProgressBar())
+    cbs = CallbackList([history, *callbacks], model,
+                       {"epochs": epochs, "steps": steps, "samples": n,
+                        "batch_size": batch_size, "initial_epoch": initial_epoch})
+    model.stop_training = False
+    cbs.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        order = model.train_rng.permutation(n) if shuffle else None
+        batches = _batches([*xs, *ys], order, batch_size)
+        trackers: dict[str, Mean] = {}
+        for step in range(steps):
+            cbs.on_train_batch_begin(step)
+            batch = next(batches)
+            try:
+                logs_of_batch, _ = train_step(model, batch[:len(xs)], batch[len(xs):])
+            except TrainingError as exc:
+                raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
+            for key, (s, c) in logs_of_batch.items():
+                tracker = trackers.get(key)
+                if tracker is None:
+                    tracker = trackers[key] = Mean()
+                tracker.add(s, c)
+            cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
+        logs = {k: t.result() for k, t in trackers.items()}
+        if validation_data is not None:
+            val = evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
+            logs.update({f"val_{k}": v for k, v in val.items()})
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end(logs=history.history)
+    return history
+
+
+def evaluate(model, x=None, y=None, batch_size: int | None = None,
+             return_dict: bool = False):
+    """Loss and metrics in inference mode, as ``keras.Model.evaluate``.
+
+    Args:
+        model: a built, compiled ``Model``.
+        x, y: as for ``fit``.
+        batch_size: samples per batch (default 32).
+        return_dict: return the logs by name instead of a value or list.
+
+    Returns:
+        The loss (and metrics) averaged over every sample.
+    """
+    batch_size = batch_size or 32
+    xs, ys = input_arrays(model, x), target_arrays(model, y)
+    trackers: dict[str, Mean] = {}
+    for start in range(0, len(xs[0]), batch_size):
+        bx = [a[start:start + batch_size] for a in xs]
+        by = [a[start:start + batch_size] for a in ys]
+        with model._ops_step():
+            outputs, _ = model._forward(bx, training=False)
+        total, per_output, _ = model._losses(by, outputs)
+        for key, (s, c) in batch_logs(model, total, per_output, by, outputs, len(bx[0])).items():
+            trackers.setdefault(key, Mean()).add(s, c)
+    return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+
+
+def predict(model, x, batch_size: int | None = None):
+    """Outputs in inference mode, batch by batch, as ``keras.Model.predict``.
+
+    Args:
+        model: a built ``Model``.
+        x: as for ``fit``.
+        batch_size: samples per batch (default 32).
+
+    Returns:
+        One array, or a list with one per output for several outputs.
+    """
+    batch_size = batch_size or 32
+    xs = input_arrays(model, x)
+    chunks: list[list] = [[] for _ in model.graph.outputs]
+    for start in range(0, len(xs[0]), batch_size):
+        with model._ops_step():
+            outputs, _ = model._forward([a[start:start + batch_size] for a in xs],
+                                        training=False)
+        for chunk, out in zip(chunks, outputs):
+            chunk.append(out)
+    results = [xp.concatenate(c) for c in chunks]
+    return results[0] if len(results) == 1 else results
+
+
+# --- data plumbing -----------------------------------------------------------------------
+def input_arrays(model, x) -> list:
+    """The inputs as arrays of the input tensors' dtypes, in graph order.
+
+    Args:
+        model: the ``Model`` they feed.
+        x: one array, a list by position, or a dict by input name.
+
+    Returns:
+        One array per input.
+
+    Raises:
+        ValueError: a wrong number of arrays, or names that are not the inputs'.
+    """
+    return [xp.asarray(a, dtype=t.dtype) for a, t in
+            zip(_by_name(x, model.input_names, "inputs"), model.graph.inputs)]
+
+
+def target_arrays(model, y) -> list:
+    """The targets as arrays in output order: integer labels kept, the rest as floatx.
+
+    Args:
+        model: the ``Model`` whose outputs they are targets of.
+        y: one array, a list by position, or a dict by output name (the layer's, as Keras,
+            or the output tensor's).
+
+    Returns:
+        One array per output.
+
+    Raises:
+        ValueError: a wrong number of arrays, or names that are not the outputs'.
+    """
+    arrays = []
+    if isinstance(y, dict):  # keys may also be the output tensors' names
+        tensor_names = {t.name: n for t, n in zip(model.graph.outputs, model.output_names)}
+        y = {tensor_names.get(k, k) if k not in model.output_names else k: v
+             for k, v in y.items()}
+    for a in _by_name(y, model.output_names, "targets"):
+        a = xp.asarray(a)
+        arrays.append(a if a.dtype.kind in "iub" else a.astype(floatx, copy=False))
+    return arrays
+
+
+def keras_return(logs: dict[str, float], return_dict: bool):
+    """What Keras's methods return: the logs, or their one value, or their values."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _batches(arrays: list, order, batch_size: int):
+    """Yield the batches of an epoch, each a list with one array per entry of ``arrays``:
+    consecutive slices of each array, or, with ``order`` (a permutation), of the rows in that
+    order.
+
+    Shuffled rows are gathered for several batches at once (about ``_GATHER_BYTES``): one
+    ``take`` per array per chunk instead of per step, and each batch is then a contiguous
+    slice of the chunk. The chunk bounds the extra memory, whatever the data set's size.
+    """
+    n = len(arrays[0])
+    if order is None:
+        for start in range(0, n, batch_size):
+            yield [a[start:start + batch_size] for a in arrays]
+        return
+    row_bytes = sum(a[:1].nbytes for a in arrays) or 1
+    per_chunk = max(1, _GATHER_BYTES // (row_bytes * batch_size)) * batch_size
+    for chunk_start in range(0, n, per_chunk):
+        idx = order[chunk_start:chunk_start + per_chunk]
+        chunk = [xp.take(a, idx, axis=0) for a in arrays]
+        for start in range(0, len(idx), batch_size):
+            yield [a[start:start + batch_size] for a in chunk]
+
+
+def _by_name(data, names: list[str], what: str) -> list:
+    """Normalise one array, a list by position, or a dict by name to a list in graph order."""
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        unknown = [k for k in data if k not in names]
+        if missing or unknown:
+            raise ValueError(f"{what}: expected keys {names}, missing {missing}, unknown {unknown}")
+        return [data[n] for n in names]
+    if isinstance(data, (list, tuple)):
+        if len(data) != len(names):
+            raise ValueError(f"{what}: expected {len(names)} arrays ({names}), got {len(data)}")
+        return list(data)
+    if len(names) != 1:
+        raise ValueError(f"{what}: the model has {len(names)} ({names}); pass a list or a dict")
+    return [data]
