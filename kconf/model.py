@@ -163,10 +163,11 @@ class Model:
         return sum(self.param_counts())
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
-        """Create every layer's weights, in layer order, from ``rng``; then collect the
-        trainable weights (``_collect_trainable``)."""
+        """Create every layer's weights, in layer order, from ``rng``; pack them (``_pack``)
+        and collect the trainable ones (``_collect_trainable``)."""
         for layer in self.graph.layers:
             layer.build(build_shape(layer), rng, dtype=dtype)
+        self._pack()
         self.built = True
         self._collect_trainable()
 
@@ -174,56 +175,48 @@ class Model:
         """Collect the trainable weights (each once) and their gradients, which every step
         hands the optimizer; state and frozen weights stay out. Runs at ``build`` and again
         at ``compile``, which is where freezing (``layer.trainable = False``) takes effect."""
-        entries = self.weight_entries()
-        trained = [(owner, spec.name) for owner, spec, trainable in entries if trainable]
-        params = [owner.weights[key] for owner, key in trained]
-        if self._params and [id(w) for w in params] == [id(w) for w in self._params]:
-            return  # the same weights, packed already: the optimizer's arrays stay
-        self._params = params
+        trained = [(owner, spec.name) for owner, spec, trainable in self.weight_entries()
+                   if trainable]
+        self._params = [owner.weights[key] for owner, key in trained]
         self._grads = [owner.grads[key] for owner, key in trained]
-        row_grads: dict[int, RowGrad] = {}
-        idle: dict[int, Any] = {}  # frozen weights' gradients: backward may still add to them
-        trained_ids = {id(g) for g in self._grads}
-        for owner in {id(o): o for o, _, _ in entries}.values():
-            for g in owner.grads.values():
-                if isinstance(g, RowGrad):
-                    row_grads[id(g)] = g
-                elif id(g) not in trained_ids:
-                    idle[id(g)] = g
-        self._dense_grads = self._pack(trained) + list(idle.values())
-        self._row_grads = list(row_grads.values())
         forget_backward_flags(self.graph)  # which nodes backward must run may have changed
 
-    def _pack(self, trained: list[tuple[Layer, str]]) -> list:
-        """Move the trainable weights with dense gradients into one flat buffer, back to back
-        in optimizer order, and their gradients into another; the layers then hold views.
+    def _pack(self) -> None:
+        """Move the weights with dense gradients into one flat buffer, back to back in
+        ``weights`` order, and their gradients into another; the layers then hold views.
 
         A step then zeroes the gradients with one fill, and the optimizer, which joins
         parameters lying back to back (``Optimizer.apply``), updates them all with one
         short sequence of NumPy operations instead of one per weight: per-step overhead
-        that dominates small models. Returns the gradient arrays ``_zero_grads`` fills.
-
-        Args:
-            trained: ``(owner, weight name)`` of each of ``_params``, in the same order.
+        that dominates small models. Every weight with a gradient is packed, frozen ones
+        too: freezing changes which of them the optimizer gets (a frozen run between two
+        trained ones just splits the optimizer's run), never where the arrays are, and a
+        frozen layer that backward still runs (for the layers before it) has its gradients
+        zeroed with the others. State has no gradient and stays where ``build`` put it.
+        Sets ``_dense_grads`` (the arrays ``_zero_grads`` fills) and ``_row_grads``.
         """
-        dense = [i for i, g in enumerate(self._grads) if not isinstance(g, RowGrad)]
-        dtypes = {self._params[i].dtype for i in dense} | {self._grads[i].dtype for i in dense}
+        held = [(owner, spec.name) for owner, spec, _ in self.weight_entries()
+                if spec.name in owner.grads]
+        self._row_grads = [owner.grads[key] for owner, key in held
+                           if isinstance(owner.grads[key], RowGrad)]
+        dense = [(owner, key) for owner, key in held
+                 if not isinstance(owner.grads[key], RowGrad)]
+        dtypes = {o.weights[k].dtype for o, k in dense} | {o.grads[k].dtype for o, k in dense}
         if len(dense) < 2 or len(dtypes) != 1:
-            return [self._grads[i] for i in dense]
+            self._dense_grads = [owner.grads[key] for owner, key in dense]
+            return
         dtype = dtypes.pop()
-        total = sum(self._params[i].size for i in dense)
+        total = sum(owner.weights[key].size for owner, key in dense)
         flat_params, flat_grads = xp.empty(total, dtype), xp.zeros(total, dtype)
         start = 0
-        for i in dense:
-            w = self._params[i]
+        for owner, key in dense:
+            w = owner.weights[key]
             view = flat_params[start:start + w.size].reshape(w.shape)
             view[...] = w
-            grad = flat_grads[start:start + w.size].reshape(w.shape)
-            owner, key = trained[i]
-            owner.weights[key], owner.grads[key] = view, grad
-            self._params[i], self._grads[i] = view, grad
+            owner.weights[key] = view
+            owner.grads[key] = flat_grads[start:start + w.size].reshape(w.shape)
             start += w.size
-        return [flat_grads]
+        self._dense_grads = [flat_grads]
 
     def _zero_grads(self) -> None:
         """Zero the gradients: a fill of each trainable array, and the parts of every
