@@ -254,6 +254,14 @@ class Model:
         """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order."""
         return {f"{l.name}/{k}": w for l in self.graph.layers for k, w in l.weights.items()}
 
+    def trainable_names(self) -> list[str]:
+        """The ``named_weights`` names of ``trainable_weights``, in their order (what a
+        checkpoint records, so that it is resumed with the same layers frozen)."""
+        names: dict[int, str] = {}
+        for name, w in self.named_weights().items():
+            names.setdefault(id(w), name)
+        return [names[id(w)] for w in self.trainable_weights]
+
     def save_keras(self, path) -> Any:
         """Save as Keras 3 does: a ``.keras`` archive with these weights (or, for a ``.json``
         path, only the model's JSON); ``keras.saving.load_model`` opens it. Needs h5py.

@@ -9,6 +9,7 @@ then follows it) and the moving mean at inference — BatchNormalization's mecha
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,12 +30,13 @@ from kconf.keras_io.importer import from_keras
 from kconf.model import Model
 from kconf.report.summary import readable_memory_size, render_text, totals_line
 from kconf.train.callbacks import Callback
-from kconf.train.checkpoint import Checkpointer, load_checkpoint, restore
+from kconf.train.checkpoint import CheckpointError, Checkpointer, load_checkpoint, restore
 from kconf.train.runs import load_weights, save_weights
 from kconf.train.trained import set_named_weights
 from tests.gradcheck import assert_close_grad, numeric_grad
 
 RNG = np.random.default_rng(12)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Centering(Layer):
@@ -330,6 +332,25 @@ def test_interrupted_and_resumed_equals_uninterrupted_state_included(tmp_path):
     assert np.array_equal(resumed.predict(x), full.predict(x))
 
 
+def test_a_checkpoint_records_what_was_frozen_and_resumes_only_so(tmp_path):
+    x, y = _xy()
+    model = build_model(CONFIG)  # 'middle' frozen
+    model.fit(x, y, batch_size=8, epochs=1, callbacks=[Checkpointer(tmp_path)])
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.npz")
+    assert ckpt.meta["trainable"] == ["first/kernel", "first/bias", "last/kernel", "last/bias"]
+    same = build_model(CONFIG)
+    restore(same, ckpt)
+    assert np.array_equal(same.get_layer("first").weights["kernel"], ckpt.weights["first/kernel"])
+
+    unfrozen = build_model(CONFIG)
+    unfrozen.get_layer("middle").trainable = True
+    unfrozen.compile(optimizers.SGD(0.1, momentum=0.9), "categorical_crossentropy")
+    before = unfrozen.get_layer("first").weights["kernel"].copy()
+    with pytest.raises(CheckpointError, match=r"here only \['middle/bias', 'middle/kernel'\]"):
+        restore(unfrozen, ckpt)  # its optimizer slots would pair with the wrong weights
+    assert np.array_equal(unfrozen.get_layer("first").weights["kernel"], before)  # untouched
+
+
 def test_weights_npz_holds_the_state_and_restores_it(tmp_path):
     x, y = _data()
     model = _stateful_model(seed=1)
@@ -453,6 +474,10 @@ def test_summary_prints_keras_totals_with_frozen_and_state_counted_non_trainable
         " Trainable params: 62 (248.00 B)",
         " Non-trainable params: 54 (216.00 B)",
     ]
+    result = CliRunner().invoke(app, ["summary", str(ROOT / "configs" / "shared_lstm.yaml")])
+    assert result.exit_code == 0, result.output
+    assert " Total params: 82,305 (321.50 KB)\n Trainable params: 82,305 (321.50 KB)\n" \
+           " Non-trainable params: 0 (0.00 B)\n" in result.output
     model, _ = _nested_model()
     text = render_text(totals_line(model))
     assert text.splitlines()[2] == " Non-trainable params: 4 (16.00 B)"  # the state
