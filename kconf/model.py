@@ -160,6 +160,7 @@ class Model:
         return counts[0], counts[1]
 
     def count_params(self) -> int:
+        """Every parameter once, trainable or not (Keras's ``Total params``)."""
         return sum(self.param_counts())
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
