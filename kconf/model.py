@@ -7,6 +7,8 @@ order where gradients of a tensor used twice simply add. ``fit``, ``evaluate``, 
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -18,7 +20,7 @@ from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import RowGrad
-from kconf.graph.execute import run_graph
+from kconf.graph.execute import forget_backward_flags, run_graph
 from kconf.graph.ir import Graph, build_shape
 from kconf.train import loop
 from kconf.train.callbacks import History
@@ -105,63 +107,104 @@ class Model:
                 return layer
         raise ValueError(f"no layer named {name!r}; layers: {[l.name for l in self.graph.layers]}")
 
+    def weight_entries(self) -> list[tuple[Layer, Any, bool]]:
+        """Every weight of the model once, by shape alone (no arrays needed).
+
+        Returns:
+            ``(owner, spec, trainable)`` per weight in Keras's ``model.weights`` order: layer
+            order, each layer's weights in its order (``Layer.weight_entries``). A weight held
+            by several layers (a shared layer, a model called and also wrapped) appears once,
+            trainable if any of its holders leaves it trainable.
+        """
+        found: dict[tuple[int, str], list] = {}
+        for layer in self.layers:
+            for owner, spec, trainable in layer.weight_entries(build_shape(layer)):
+                entry = found.setdefault((id(owner), spec.name), [owner, spec, False])
+                entry[2] = entry[2] or trainable
+        return [(owner, spec, trainable) for owner, spec, trainable in found.values()]
+
+    @property
+    def weights(self) -> list:
+        """Every weight array once, in Keras's order (see ``weight_entries``)."""
+        return [owner.weights[spec.name] for owner, spec, _ in self.weight_entries()]
+
+    @property
+    def trainable_weights(self) -> list:
+        """The arrays the optimizer updates, in ``weights`` order."""
+        return [owner.weights[spec.name] for owner, spec, t in self.weight_entries() if t]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        """State and frozen weights, in ``weights`` order (Keras's 'Non-trainable params')."""
+        return [owner.weights[spec.name] for owner, spec, t in self.weight_entries() if not t]
+
+    def param_counts(self) -> tuple[int, int]:
+        """``(trainable, non-trainable)`` numbers of parameters, each weight counted once; by
+        shape alone, so an unbuilt model (``kconf summary``) has them too."""
+        counts = [0, 0]
+        for _, spec, trainable in self.weight_entries():
+            counts[0 if trainable else 1] += math.prod(spec.shape)
+        return counts[0], counts[1]
+
     def count_params(self) -> int:
-        return sum(l.count_params(build_shape(l)) for l in self.graph.layers)
+        """Every parameter once, trainable or not (Keras's ``Total params``)."""
+        return sum(self.param_counts())
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
-        """Create every layer's weights, in layer order, from ``rng``; collect once the
-        trainable weights (each once) and their gradients, which every step hands the
-        optimizer."""
+        """Create every layer's weights, in layer order, from ``rng``; pack them (``_pack``)
+        and collect the trainable ones (``_collect_trainable``)."""
         for layer in self.graph.layers:
             layer.build(build_shape(layer), rng, dtype=dtype)
-        self._params, self._grads, seen = [], [], set()
-        row_grads: dict[int, RowGrad] = {}
-        for layer in self.graph.layers:
-            grads = layer.grads
-            for g in grads.values():  # frozen layers' too: their parts must not pile up
-                if isinstance(g, RowGrad):
-                    row_grads[id(g)] = g
-            if not layer.trainable:
-                continue
-            for key, w in layer.weights.items():
-                if id(w) not in seen:  # a nested model's layer may also appear directly
-                    seen.add(id(w))
-                    self._params.append(w)
-                    self._grads.append(grads[key])
-        self._dense_grads = self._pack()
-        self._row_grads = list(row_grads.values())
+        self._pack()
         self.built = True
+        self._collect_trainable()
 
-    def _pack(self) -> list:
-        """Move the trainable weights with dense gradients into one flat buffer, back to back
-        in optimizer order, and their gradients into another; the layers then hold views.
+    def _collect_trainable(self) -> None:
+        """Collect the trainable weights (each once) and their gradients, which every step
+        hands the optimizer; state and frozen weights stay out. Runs at ``build`` and again
+        at ``compile``, which is where freezing (``layer.trainable = False``) takes effect."""
+        trained = [(owner, spec.name) for owner, spec, trainable in self.weight_entries()
+                   if trainable]
+        self._params = [owner.weights[key] for owner, key in trained]
+        self._grads = [owner.grads[key] for owner, key in trained]
+        forget_backward_flags(self.graph)  # which nodes backward must run may have changed
+
+    def _pack(self) -> None:
+        """Move the weights with dense gradients into one flat buffer, back to back in
+        ``weights`` order, and their gradients into another; the layers then hold views.
 
         A step then zeroes the gradients with one fill, and the optimizer, which joins
         parameters lying back to back (``Optimizer.apply``), updates them all with one
         short sequence of NumPy operations instead of one per weight: per-step overhead
-        that dominates small models. Returns the gradient arrays ``_zero_grads`` fills.
+        that dominates small models. Every weight with a gradient is packed, frozen ones
+        too: freezing changes which of them the optimizer gets (a frozen run between two
+        trained ones just splits the optimizer's run), never where the arrays are, and a
+        frozen layer that backward still runs (for the layers before it) has its gradients
+        zeroed with the others. State has no gradient and stays where ``build`` put it.
+        Sets ``_dense_grads`` (the arrays ``_zero_grads`` fills) and ``_row_grads``.
         """
-        dense = [i for i, g in enumerate(self._grads) if not isinstance(g, RowGrad)]
-        dtypes = {self._params[i].dtype for i in dense} | {self._grads[i].dtype for i in dense}
+        held = [(owner, spec.name) for owner, spec, _ in self.weight_entries()
+                if spec.name in owner.grads]
+        self._row_grads = [owner.grads[key] for owner, key in held
+                           if isinstance(owner.grads[key], RowGrad)]
+        dense = [(owner, key) for owner, key in held
+                 if not isinstance(owner.grads[key], RowGrad)]
+        dtypes = {o.weights[k].dtype for o, k in dense} | {o.grads[k].dtype for o, k in dense}
         if len(dense) < 2 or len(dtypes) != 1:
-            return [self._grads[i] for i in dense]
+            self._dense_grads = [owner.grads[key] for owner, key in dense]
+            return
         dtype = dtypes.pop()
-        total = sum(self._params[i].size for i in dense)
+        total = sum(owner.weights[key].size for owner, key in dense)
         flat_params, flat_grads = xp.empty(total, dtype), xp.zeros(total, dtype)
-        moved: dict[int, tuple[Any, Any]] = {}  # id(old weight) -> (weight view, grad view)
         start = 0
-        for i in dense:
-            w = self._params[i]
+        for owner, key in dense:
+            w = owner.weights[key]
             view = flat_params[start:start + w.size].reshape(w.shape)
             view[...] = w
-            moved[id(w)] = (view, flat_grads[start:start + w.size].reshape(w.shape))
-            self._params[i], self._grads[i] = moved[id(w)]
+            owner.weights[key] = view
+            owner.grads[key] = flat_grads[start:start + w.size].reshape(w.shape)
             start += w.size
-        for layer in _weight_owners(self.graph.layers):
-            for key, w in list(layer.weights.items()):
-                if id(w) in moved:
-                    layer.weights[key], layer.grads[key] = moved[id(w)]
-        return [flat_grads]
+        self._dense_grads = [flat_grads]
 
     def _zero_grads(self) -> None:
         """Zero the gradients: a fill of each trainable array, and the parts of every
@@ -191,6 +234,14 @@ class Model:
         """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order."""
         return {f"{l.name}/{k}": w for l in self.graph.layers for k, w in l.weights.items()}
 
+    def trainable_names(self) -> list[str]:
+        """The ``named_weights`` names of ``trainable_weights``, in their order (what a
+        checkpoint records, so that it is resumed with the same layers frozen)."""
+        names: dict[int, str] = {}
+        for name, w in self.named_weights().items():
+            names.setdefault(id(w), name)
+        return [names[id(w)] for w in self.trainable_weights]
+
     def save_keras(self, path) -> Any:
         """Save as Keras 3 does: a ``.keras`` archive with these weights (or, for a ``.json``
         path, only the model's JSON); ``keras.saving.load_model`` opens it. Needs h5py.
@@ -216,6 +267,8 @@ class Model:
                 the total loss is the weighted sum, each ``<output>_loss`` is unweighted.
         """
         names = self.output_names
+        if self.built:  # layers frozen (or unfrozen) since build take effect here
+            self._collect_trainable()
         self.optimizer = optimizer
         self.loss_names = _per_output(loss, names, "loss", None)
         self.loss_fns = [losses_mod.get(name) for name in self.loss_names]

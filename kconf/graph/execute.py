@@ -10,7 +10,15 @@ recurrent layer's loop over time; its outputs and gradients are split back per c
 back to no weight (and to no graph input whose gradient was asked for) is not asked for its
 input gradient — layers with ``input_grads_optional`` then skip that product (the first
 Dense or Conv2D of a model) — and a weightless node with nothing upstream to reach is
-skipped altogether.
+skipped altogether. What "some weight" means is a *trainable* one: a frozen layer, or one
+whose only weights are state, is not run backward unless a gradient must flow through it
+(``Model`` calls ``forget_backward_flags`` when it collects its trainable weights, so freezing
+before ``compile`` is seen here). A layer that holds state (``Layer.has_state``) is never run
+stacked: each of its calls must update the state once, as in Keras.
+
+Every node's layer gets the ``training`` flag of the pass (and ``rng``); a nested model and
+TimeDistributed hand both to the layers inside them, so every layer at any depth sees the
+flag the model was run with.
 """
 from __future__ import annotations
 
@@ -68,13 +76,35 @@ class Plan:
             run, need_dx = [], []
             for layer, ins, outs in self.steps:
                 dx = any(requires[s] for s in ins)
-                active = dx or bool(layer.weights)
+                active = dx or bool(layer.trainable_weights)
                 for s in outs:
                     requires[s] = requires[s] or active
                 run.append(active)
                 need_dx.append(dx)
             flags = self._backward[need_input_grads] = (requires, run, need_dx)
         return flags
+
+    def forget_flags(self) -> None:
+        """Drop the backward flags worked out so far (the layers' trainability changed)."""
+        self._backward.clear()
+
+
+def forget_backward_flags(graph: Graph) -> None:
+    """Make the plans of ``graph`` and of the graphs nested in it (models called as layers,
+    also inside wrappers) work out again which nodes backward runs: after layers were frozen
+    or unfrozen."""
+    graphs, pending, seen = [graph], list(graph.layers), set()
+    while pending:  # every layer at any depth; a nested model's sublayers are its layers
+        layer = pending.pop()
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            pending.extend(layer.sublayers)
+            if isinstance(getattr(layer, "graph", None), Graph):
+                graphs.append(layer.graph)
+    for g in graphs:
+        plan = g.__dict__.get("_plan")
+        if plan is not None:
+            plan.forget_flags()
 
 
 def _stackable_calls(node, later: list, slots: dict[int, int], ready: set[int]) -> list:
@@ -84,6 +114,8 @@ def _stackable_calls(node, later: list, slots: dict[int, int], ready: set[int]) 
     if layer.n_inputs != 1 or len(node.outputs) != 1 or len(layer.inbound_nodes) < 2:
         return []
     first = node.inputs[0]
+    if layer.has_state(first.shape):  # each call updates the state once: never merged
+        return []
     if slots[id(first)] not in ready:
         return []
     return [n for n in later

@@ -23,6 +23,8 @@ class ModelLayer(Layer):
         self.kind = kind
         super().__init__(**kwargs)
         self.n_inputs = 1 if len(graph.inputs) == 1 else None
+        if not self.trainable:  # a frozen model freezes its layers (Keras's setter)
+            self.trainable = False
 
     # Weights and gradients live in the nested layers; these views keep Keras order.
     @property
@@ -57,6 +59,16 @@ class ModelLayer(Layer):
                                  f"{format_shape(want)}, got {format_shape(got)}")
         outs = [(batch, *t.shape[1:]) for t in self.graph.outputs]
         return outs[0] if len(outs) == 1 else outs
+
+    @property
+    def sublayers(self):
+        return list(self.graph.layers)
+
+    def weight_entries(self, input_shape=None):
+        """The nested layers' weights, each at its own build shape; none trainable while
+        this model is frozen."""
+        return [(owner, spec, trainable and self.trainable) for layer in self.graph.layers
+                for owner, spec, trainable in layer.weight_entries(build_shape(layer))]
 
     def weight_specs(self, input_shape):
         return [spec for l in self.graph.layers

@@ -124,12 +124,12 @@ def _archive(model, data: dict[str, Any]) -> bytes:
 # --- the model's JSON ------------------------------------------------------------------------
 
 
-def _model_entry(graph, name: str, sequential: bool) -> dict[str, Any]:
+def _model_entry(graph, name: str, sequential: bool, trainable: bool = True) -> dict[str, Any]:
     """A Sequential or Functional model's entry (its layers, its connections)."""
     if sequential:
         layers = [_layer_entry(l) for l in graph.layers]
         return {"module": "keras", "class_name": "Sequential",
-                "config": {"name": name, "trainable": True, "dtype": FLOAT32,
+                "config": {"name": name, "trainable": trainable, "dtype": FLOAT32,
                            "layers": layers},
                 "registered_name": None}
     entries = []
@@ -140,7 +140,7 @@ def _model_entry(graph, name: str, sequential: bool) -> dict[str, Any]:
                                   if not isinstance(layer, InputLayer)]
         entries.append(entry)
     return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "config": {"name": name, "trainable": True, "layers": entries,
+            "config": {"name": name, "trainable": trainable, "layers": entries,
                        "input_layers": _refs(graph.inputs),
                        "output_layers": _refs(graph.outputs)},
             "registered_name": "Functional"}
@@ -165,7 +165,7 @@ def _node(node) -> dict[str, Any]:
 def _layer_entry(layer) -> dict[str, Any]:
     """A layer's ``{module, class_name, config, registered_name}``."""
     if isinstance(layer, ModelLayer):
-        return _model_entry(layer.graph, layer.name, layer.kind == "Sequential")
+        return _model_entry(layer.graph, layer.name, layer.kind == "Sequential", layer.trainable)
     if isinstance(layer, InputLayer):
         return {"module": "keras.layers", "class_name": "InputLayer",
                 "config": {"batch_shape": [layer.batch_size, *layer.shape],

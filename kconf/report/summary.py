@@ -92,11 +92,26 @@ def _nested_layers(layer) -> list:
 
 
 def totals_line(model) -> Text:
-    """``Total params: 1,234 (4.8 KB)  Trainable: ...  Non-trainable: ...``"""
-    trainable = sum(_param_count(l) for l in model.graph.layers if l.trainable)
-    total = sum(_param_count(l) for l in model.graph.layers)
-    return Text(f"Total params: {total:,} ({_bytes(total * 4)})  Trainable: {trainable:,}  "
-                f"Non-trainable: {total - trainable:,}")
+    """Keras 3's three lines under the table (``keras/src/utils/summary_utils.py``)::
+
+         Total params: 82,305 (321.50 KB)
+         Trainable params: 82,305 (321.50 KB)
+         Non-trainable params: 0 (0.00 B)
+
+    Each weight counts once (a shared layer's too); state and frozen layers' weights are the
+    non-trainable ones; sizes are of float32 numbers. Keras adds an ``Optimizer params``
+    line once its optimizer has built its slots, which kconf's summary, made before any
+    training, never has.
+    """
+    trainable, non_trainable = model.param_counts()
+    text = Text()
+    for i, (label, count) in enumerate((("Total", trainable + non_trainable),
+                                        ("Trainable", trainable),
+                                        ("Non-trainable", non_trainable))):
+        text.append("\n" if i else "")
+        text.append(f" {label} params: ", style="bold")
+        text.append(f"{count:,} ({readable_memory_size(count * 4)})")
+    return text
 
 
 def flops_line(model) -> Text:
@@ -151,9 +166,12 @@ def render_text(renderable, width: int = 120) -> str:
     return console.file.getvalue()
 
 
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+def readable_memory_size(n: float) -> str:
+    """``321.50 KB``: a size in bytes as Keras's summary writes it (powers of 1024, two
+    decimals, up to PB)."""
+    units = ["B", "KB", "MB", "GB", "TB", "PB"]
+    for unit in units:
+        if n / 1024 < 1:
+            return f"{n:.2f} {unit}"
         n /= 1024
-    raise AssertionError("unreachable")
+    return f"{n:.2f} {units[-1]}"

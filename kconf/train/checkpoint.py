@@ -119,7 +119,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
 def snapshot(model, epoch: int, history: dict, stateful=()) -> Checkpoint:
     """Everything needed to continue after ``epoch`` completed epochs."""
     optimizer = model.optimizer
-    meta = {}
+    meta = {"trainable": model.trainable_names()}  # the optimizer's slots follow this order
     if isinstance(optimizer.learning_rate, (int, float)):
         meta["learning_rate"] = float(optimizer.learning_rate)  # ReduceLROnPlateau changes it
     return Checkpoint(epoch=epoch, weights=dict(model.named_weights()),
@@ -141,6 +141,12 @@ def restore(model, ckpt: Checkpoint, stateful=()) -> None:
     if missing or extra:
         raise CheckpointError(f"the checkpoint does not fit the model: missing {missing}, "
                               f"unexpected {extra}")
+    trained, here = ckpt.meta.get("trainable"), model.trainable_names()
+    if trained is not None and trained != here:
+        raise CheckpointError(
+            f"the checkpoint was trained with other layers frozen: trainable there only "
+            f"{sorted(set(trained) - set(here))}, here only {sorted(set(here) - set(trained))} "
+            f"(freeze the same layers, before compile, to resume it)")
     for key, array in named.items():
         if array.shape != ckpt.weights[key].shape:
             raise CheckpointError(f"the checkpoint's {key} has shape {ckpt.weights[key].shape}, "

@@ -12,6 +12,32 @@ and recurrent products, Dot); elementwise work (activations, bias, pooling, drop
 embedding lookups) counts 0. A training step costs about 3 × forward (forward, gradient of
 the inputs, gradient of the weights), the convention of the issue's numbers and of the
 reference scripts. A size that is unknown (None outside the batch axis) makes the count 0.
+
+Trainable weights and state (Keras's ``trainable_weights`` / ``non_trainable_weights``). A
+``WeightSpec`` with ``trainable=False`` is *state* (BatchNormalization's moving mean and
+variance): it lives in ``weights`` beside the trained arrays, is saved with them (``get_weights``,
+``weights.npz``, checkpoints, Keras weight files), but has no entry in ``grads``, is never
+handed to the optimizer, and is counted as 'Non-trainable params'. ``build`` keeps Keras 3's
+order: the trainable specs in their order, then the state specs in theirs (Keras's
+``layer.weights`` is ``_trainable_variables + _non_trainable_variables``). The contract for
+updating state:
+
+- only ``forward(x, training=True)`` updates it, in place (``w[...] = ...``: the arrays are
+  shared with savers, checkpoints and set_weights), and once per call, before it returns —
+  never in ``backward`` and never when ``training`` is False (predict, evaluate, validation);
+- a shared layer updates it once per call, in the graph's order, exactly as Keras runs two
+  calls; the graph runner therefore never stacks the calls of a layer that holds state
+  (``has_state``) into one batch, which would turn two updates into one;
+- the update may only depend on the call's input and the state itself (no random draws
+  beyond the ``rng`` argument), so that a run restored from a checkpoint, which restores the
+  state bit-exactly with the other weights, continues exactly as the uninterrupted run.
+
+Freezing (``layer.trainable = False``, ``trainable: false`` in a config) is another matter:
+the layer keeps its trainable specs, but none of its weights is trained while it is frozen;
+``trainable_weights`` is then empty and ``non_trainable_weights`` holds them all. Setting
+``trainable`` on a layer that holds other layers (a nested model, TimeDistributed) sets it on
+them too, as Keras does; a ``Model`` collects what the optimizer updates when it is built and
+when it is compiled, so freeze before ``compile``, as Keras requires.
 """
 from __future__ import annotations
 
@@ -28,7 +54,8 @@ Backward = Callable[[Any], Any]
 
 @dataclass(frozen=True)
 class WeightSpec:
-    """One weight: Keras name ('kernel', 'bias', ...), shape, and initializer spec."""
+    """One weight: Keras name ('kernel', 'bias', ...), shape, and initializer spec;
+    ``trainable=False`` makes it state (see the module docstring)."""
 
     name: str
     shape: tuple[int, ...]
@@ -50,9 +77,10 @@ class Layer:
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""
-        self.trainable = trainable
-        self.weights: dict[str, Any] = {}
-        self.grads: dict[str, Any] = {}
+        self._trainable = bool(trainable)
+        self.weights: dict[str, Any] = {}  # name -> array, in Keras's ``layer.weights`` order
+        self.grads: dict[str, Any] = {}  # name -> gradient, for the trainable specs only
+        self.state_names: frozenset[str] = frozenset()  # the weights that are state
         self.built = False
         self.inbound_nodes: list = []  # one graph Node per call, appended by the graph constructor
 
@@ -85,18 +113,75 @@ class Layer:
         """
         return 0
 
+    def weight_entries(self, input_shape: Shape) -> list[tuple["Layer", WeightSpec, bool]]:
+        """Every weight this layer holds, by shape alone (no arrays needed).
+
+        Args:
+            input_shape: the shape the layer is built for.
+
+        Returns:
+            ``(owner, spec, trainable)`` per weight in Keras's ``weights`` order: ``owner``
+            is the layer whose ``weights`` dict holds it (an inner layer for a nested model
+            or a wrapper), ``trainable`` whether the optimizer updates it (a trainable spec,
+            and this layer and every layer holding it not frozen).
+        """
+        return [(self, spec, self.trainable and spec.trainable)
+                for spec in keras_weight_order(self.weight_specs(input_shape))]
+
+    def has_state(self, input_shape: Shape) -> bool:
+        """Whether the layer (or a layer inside it) holds state, which ``forward`` updates in
+        training (see the module docstring)."""
+        return any(not spec.trainable for _, spec, _ in self.weight_entries(input_shape))
+
+    # --- trainability (Keras's ``trainable``, ``trainable_weights``, ...) -----------------
+    @property
+    def trainable(self) -> bool:
+        """Whether the layer's trainable specs are trained; setting it sets ``sublayers``'."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for layer in self.sublayers:
+            layer.trainable = value
+
+    @property
+    def sublayers(self) -> list["Layer"]:
+        """The layers this one holds (Keras's ``layer._layers``): none for a plain layer."""
+        return []
+
+    @property
+    def trainable_weights(self) -> list:
+        """The arrays the optimizer updates, in ``weights`` order; empty when frozen."""
+        if not self.trainable:
+            return []
+        if self.sublayers:
+            return _unique(w for layer in self.sublayers for w in layer.trainable_weights)
+        return [w for k, w in self.weights.items() if k not in self.state_names]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        """The other arrays of ``weights``: its state, and every weight while frozen."""
+        trained = {id(w) for w in self.trainable_weights}
+        return [w for w in _unique(self.weights.values()) if id(w) not in trained]
+
     # --- weights -----------------------------------------------------------------------
     def build(self, input_shape: Shape, rng, dtype=floatx) -> None:
-        """Create weights in Keras order with the given ``numpy.random.Generator``."""
+        """Create weights in Keras order with the given ``numpy.random.Generator``: the
+        trainable specs, then the state (``keras_weight_order``)."""
         self.weights = {}
-        for spec in self.weight_specs(input_shape):
+        specs = keras_weight_order(self.weight_specs(input_shape))
+        self.state_names = frozenset(spec.name for spec in specs if not spec.trainable)
+        for spec in specs:
             value = initializers.get(spec.initializer)(spec.shape, rng)
             self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype)
         self.zero_grads()
         self.built = True
 
     def zero_grads(self) -> None:
-        self.grads = {k: xp.zeros_like(v) for k, v in self.weights.items()}
+        """Fresh zero gradients for the trainable specs (state has none)."""
+        self.grads = {k: xp.zeros_like(v) for k, v in self.weights.items()
+                      if k not in self.state_names}
 
     def get_weights(self) -> list:
         return [w.copy() for w in self.weights.values()]
@@ -172,6 +257,23 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def keras_weight_order(specs: list[WeightSpec]) -> list[WeightSpec]:
+    """Keras 3's order of a layer's variables: the trainable ones, then the state, each in
+    creation order."""
+    return [s for s in specs if s.trainable] + [s for s in specs if not s.trainable]
+
+
+def _unique(arrays) -> list:
+    """``arrays`` without repeats (by identity), first occurrence kept."""
+    seen: set[int] = set()
+    out = []
+    for a in arrays:
+        if id(a) not in seen:
+            seen.add(id(a))
+            out.append(a)
+    return out
 
 
 def require_rank(layer: Layer, input_shape: Shape, rank: int, what: str) -> None:

@@ -68,6 +68,8 @@ class TimeDistributed(Layer):
             raise TypeError(f"TimeDistributed wraps a Layer instance, got {layer!r}")
         super().__init__(**kwargs)
         self.layer = layer
+        if not self.trainable:  # a frozen wrapper freezes what it wraps (Keras's setter)
+            self.trainable = False
 
     @property
     def input_grads_optional(self) -> bool:
@@ -96,6 +98,15 @@ class TimeDistributed(Layer):
 
     def zero_grads(self) -> None:
         self.layer.zero_grads()
+
+    @property
+    def sublayers(self) -> list[Layer]:
+        return [self.layer] if "layer" in vars(self) else []
+
+    def weight_entries(self, input_shape):
+        """The inner layer's weights at one step's shape; none trainable while frozen."""
+        return [(owner, spec, trainable and self.trainable) for owner, spec, trainable
+                in self.layer.weight_entries(self._step_shape(input_shape))]
 
     def get_weights(self) -> list:
         return self.layer.get_weights()
