@@ -8,7 +8,6 @@ order where gradients of a tensor used twice simply add. ``fit``, ``evaluate``, 
 from __future__ import annotations
 
 import math
-
 from typing import Any, Callable, Sequence
 
 import numpy as np
