@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from kconf.config import OVERRIDE_FILE, RunConfig, load_config
+from kconf.config import OVERRIDE_FILE, LoadedConfig, load_config
 from kconf.errors import OVERRIDE_PATH, UNKNOWN_KEY, ConfigError, Problem, format_path
-from kconf.sweep.config import SweepConfig
-from kconf.sweep.load import describe, load_sweep
+from kconf.sweep.load import LoadedSweep, describe, load_sweep
 from kconf.sweep.space import Trial, expand, varying
 
 
@@ -37,7 +36,7 @@ class PlannedTrial:
     """
 
     trial: Trial
-    config: RunConfig | None = None
+    config: LoadedConfig | None = None
     problems: list[Problem] = field(default_factory=list)
     causes: list[Problem] = field(default_factory=list, repr=False)
 
@@ -64,7 +63,7 @@ class SweepPlan:
             folder with the same key is the same sweep (see ``kconf.sweep.folders``).
     """
 
-    sweep: SweepConfig
+    sweep: LoadedSweep
     trials: list[PlannedTrial]
     key: str
     problems: list[Problem] = field(default_factory=list)
@@ -72,7 +71,7 @@ class SweepPlan:
     @property
     def varying(self) -> list[str]:
         """The parameters that take more than one value: the columns of tables."""
-        return varying(self.sweep)
+        return varying(self.sweep.config)
 
     def valid(self) -> list[PlannedTrial]:
         """The trials without problems."""
@@ -99,14 +98,14 @@ def plan_sweep(path: str | Path) -> SweepPlan:
     """
     sweep = load_sweep(path)
     checker = _Checker(sweep)
-    planned = [checker.check(trial) for trial in expand(sweep)]
+    planned = [checker.check(trial) for trial in expand(sweep.config)]
     shared = _shared_problems(planned)
     if shared:
         raise ConfigError(shared, sweep.source.file)
     return SweepPlan(sweep, planned, plan_key(sweep, planned))
 
 
-def plan_key(sweep: SweepConfig, trials: list[PlannedTrial]) -> str:
+def plan_key(sweep: LoadedSweep, trials: list[PlannedTrial]) -> str:
     """The digest that identifies a sweep: its validated definition (``resources`` left out:
     they do not change results) and each trial's resolved config (its values when invalid).
     Comments and formatting do not count; an edit of the base config does."""
@@ -135,7 +134,7 @@ class _LastOne:
 class _Checker:
     """Checks trials one by one, sharing built models and loaded data between them."""
 
-    def __init__(self, sweep: SweepConfig):
+    def __init__(self, sweep: LoadedSweep):
         self.sweep = sweep
         self.models = _LastOne()
         self.data = _LastOne()
@@ -174,13 +173,13 @@ def _failed(trial: Trial, relocated: list[tuple[Problem, str]]) -> PlannedTrial:
     return PlannedTrial(trial, None, noted, [p for p, _ in relocated])
 
 
-def _relocate(problem: Problem, trial: Trial, sweep: SweepConfig) -> tuple[Problem, str]:
+def _relocate(problem: Problem, trial: Trial, sweep: LoadedSweep) -> tuple[Problem, str]:
     """A trial's problem, placed in the sweep file when an override (a value) caused it.
 
     Returns:
         The problem and the note that names the trial in its message ("" for none).
     """
-    values = ", ".join(f"{k}={describe(trial.params[k])}" for k in varying(sweep))
+    values = ", ".join(f"{k}={describe(trial.params[k])}" for k in varying(sweep.config))
     if problem.pos is None or problem.pos.file != OVERRIDE_FILE:  # in the base config itself
         return problem, f"{trial.trial_id}: {values}" if values else ""
     key, about_path = _culprit(problem, trial)

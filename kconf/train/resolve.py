@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from kconf.config import OVERRIDE_FILE, RunConfig, load_config, parse_override
+from kconf.config import OVERRIDE_FILE, LoadedConfig, load_config, parse_override
 from kconf.errors import OVERRIDE_PATH, UNKNOWN_KEY, ConfigError, Problem, SourcePos
 
 
@@ -56,7 +56,7 @@ def parse_override_texts(texts: Sequence[str]) -> list[Override]:
 def resolve_config(file: str | os.PathLike, overrides: Sequence[str] = (),
                    options: Mapping[str, tuple[Any, str]] | None = None, *,
                    base_dir: str | os.PathLike | None = None,
-                   ) -> tuple[RunConfig, dict[str, Any]]:
+                   ) -> tuple[LoadedConfig, dict[str, Any]]:
     """Load a config with overrides, validated exactly like the file.
 
     Args:
@@ -139,7 +139,7 @@ def _shared_prefix(path: list[str], key: list[str]) -> int:
     return n
 
 
-def resolved_yaml(cfg: RunConfig) -> str:
+def resolved_yaml(cfg: LoadedConfig) -> str:
     """The resolved config (defaults filled in) as YAML, a layer per line as in the file.
 
     Args:
