@@ -48,7 +48,7 @@ def load_splits(cfg) -> dict[str, Split]:
     """Every split the config names, loaded and preprocessed; all data errors at once.
 
     Args:
-        cfg: a ``RunConfig`` from ``load_config``.
+        cfg: a config from ``load_config``.
 
     Returns:
         ``"train"`` and, when the config has them, ``"validation"`` and ``"test"``.
