@@ -15,7 +15,6 @@ from pydantic import BaseModel
 import kconf
 import kconf.config.loader as loader
 import kconf.config.problems as problems
-import kconf.sweep  # noqa: F401  (its models are checked for private attributes below)
 from kconf.config import LoadedConfig, RunConfig, load_config, parse_override
 from kconf.errors import (MISSING, OVERRIDE_PATH, UNKNOWN_KEY, UNREADABLE, ConfigError,
                           SourcePos)
