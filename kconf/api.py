@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kconf.config import RunConfig, load_config
+from kconf.config import LoadedConfig, RunConfig, load_config
 from kconf.engine import optimizers
 from kconf.engine.schedules import SCHEDULES
 from kconf.errors import ConfigError, Problem
@@ -24,11 +24,12 @@ def train_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1])
 
 
-def build_model(config: RunConfig | str | Path | dict) -> Model:
+def build_model(config: LoadedConfig | RunConfig | str | Path | dict) -> Model:
     """Build, initialise and compile the model a config describes.
 
     Args:
-        config: a validated ``RunConfig``, a path to a YAML file, or a dict.
+        config: a config from ``load_config``, a ``RunConfig``, a path to a YAML file, or a
+            dict.
 
     Returns:
         A compiled ``Model`` whose weights are initialised from the config's seed.
@@ -48,18 +49,19 @@ def build_model(config: RunConfig | str | Path | dict) -> Model:
         kwargs["learning_rate"] = SCHEDULES[name](**args)
     opt = optimizers.get(comp.optimizer.class_name, **kwargs)
     metrics = resolve_metrics(cfg)
-    model.compile(optimizer=opt, loss=comp.loss_for(outputs),
-                  metrics=[[metrics[m] for m in ms] for ms in comp.metrics_for(outputs)],
-                  loss_weights=comp.loss_weights_for(outputs))
+    aliases = cfg.output_aliases()
+    model.compile(optimizer=opt, loss=comp.loss_for(outputs, aliases),
+                  metrics=[[metrics[m] for m in ms] for ms in comp.metrics_for(outputs, aliases)],
+                  loss_weights=comp.loss_weights_for(outputs, aliases))
     return model
 
 
-def as_config(config: RunConfig | str | Path | dict) -> RunConfig:
-    """A validated config from a config, a YAML path or a dict."""
-    return config if isinstance(config, RunConfig) else load_config(config)
+def as_config(config: LoadedConfig | RunConfig | str | Path | dict) -> LoadedConfig:
+    """A loaded config from a loaded config, a ``RunConfig``, a YAML path or a dict."""
+    return config if isinstance(config, LoadedConfig) else load_config(config)
 
 
-def model_from_config(config: RunConfig | str | Path | dict) -> Model:
+def model_from_config(config: LoadedConfig | RunConfig | str | Path | dict) -> Model:
     """The model's graph with every shape inferred, but no weights: instant, for validate and
     summary.
 
@@ -70,7 +72,7 @@ def model_from_config(config: RunConfig | str | Path | dict) -> Model:
     return Model(build_graph(cfg), name=cfg.name, sequential=cfg.model.sequential is not None)
 
 
-def resolve_metrics(cfg: RunConfig) -> dict:
+def resolve_metrics(cfg: LoadedConfig) -> dict:
     """Every metric the config names -> itself, or for an import path the function it names.
 
     Raises:

@@ -32,13 +32,38 @@ class SourcePos:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+#: ``Problem.kind`` of a key that a mapping does not take; ``Problem.key`` is that key and
+#: ``Problem.path`` the mapping that holds it.
+UNKNOWN_KEY = "unknown_key"
+#: ``Problem.kind`` of a required key that is not given; ``Problem.key`` is that key.
+MISSING = "missing"
+#: ``Problem.kind`` of an override whose path cannot be applied; ``Problem.key`` is its dotted
+#: path as given.
+OVERRIDE_PATH = "override_path"
+#: ``Problem.kind`` of a file that cannot be read (not found, a directory, not UTF-8).
+UNREADABLE = "unreadable"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One user-facing mistake: where it is, which config path, and what is wrong."""
+    """One user-facing mistake: where it is, which config path, and what is wrong.
+
+    Attributes:
+        message: what is wrong, for people.
+        path: the config path the problem is about.
+        pos: where that is written (None when nowhere: an override's own text).
+        kind: what is wrong, for code: ``UNKNOWN_KEY``, ``MISSING``, ``OVERRIDE_PATH``,
+            ``UNREADABLE``, or pydantic's error type for other schema errors
+            (``"int_type"``, ``"kconf_run_name"``...); empty where nothing needs to tell.
+        key: the name the problem is about, where its kind has one (the unknown or missing
+            key, the override's dotted path); None otherwise.
+    """
 
     message: str
     path: ConfigPath = ()
     pos: SourcePos | None = None
+    kind: str = ""
+    key: str | None = None
 
     def format(self) -> str:
         parts = []

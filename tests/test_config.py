@@ -99,7 +99,7 @@ def one_error(source, overrides=None) -> str:
 
 def test_the_docs_mlp_loads_with_every_value_in_place(tmp_path):
     cfg = load_config(write(tmp_path, MLP))
-    assert isinstance(cfg, RunConfig)
+    assert isinstance(cfg.config, RunConfig)
     assert (cfg.name, cfg.seed) == ("mlp_softmax", 0)
     first, dropout, last = cfg.model.sequential
     assert [s.class_name for s in cfg.model.sequential] == ["Dense", "Dropout", "Dense"]

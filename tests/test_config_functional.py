@@ -152,8 +152,9 @@ def test_the_docs_twitter_multi_io_model_validates(tmp_path):
     outputs = cfg.output_names()
     assert outputs == ["main", "aux"]
     assert cfg.output_aliases() == {"main_output": "main", "aux_output": "aux"}
-    assert cfg.compile.loss_for(outputs) == ["binary_crossentropy"] * 2
-    assert cfg.compile.loss_weights_for(outputs) == [1.0, 0.2]
+    aliases = cfg.output_aliases()
+    assert cfg.compile.loss_for(outputs, aliases) == ["binary_crossentropy"] * 2
+    assert cfg.compile.loss_weights_for(outputs, aliases) == [1.0, 0.2]
     train = cfg.data.train.args
     main, aux = train.x_for(cfg.input_names())
     assert (main.shape, main.dtype, main.bounds()) == ((100,), "int32", (0, 10000))
@@ -806,8 +807,8 @@ def twitter_with(compile_lines: str) -> str:
 def test_loss_and_loss_weights_forms(tmp_path, lines, losses, weights):
     cfg = load_config(write(tmp_path, twitter_with(lines)))
     outputs = cfg.output_names()
-    assert cfg.compile.loss_for(outputs) == losses
-    assert cfg.compile.loss_weights_for(outputs) == weights
+    assert cfg.compile.loss_for(outputs, cfg.output_aliases()) == losses
+    assert cfg.compile.loss_weights_for(outputs, cfg.output_aliases()) == weights
 
 
 def test_metrics_forms_and_their_import_paths(tmp_path):
@@ -817,8 +818,8 @@ def test_metrics_forms_and_their_import_paths(tmp_path):
     assert cfg.import_paths() == [(("compile", "metrics", 1), "my.metrics:f")]
     cfg = load_config(write(tmp_path, twitter_with(
         "  loss: mse\n  metrics: {main_output: [accuracy, 'my.metrics:f'], aux: 'a.b:c'}\n")))
-    assert cfg.compile.metrics_for(["main", "aux"]) == [["accuracy", "my.metrics:f"],
-                                                        ["a.b:c"]]
+    assert cfg.compile.metrics_for(["main", "aux"], cfg.output_aliases()) == [
+        ["accuracy", "my.metrics:f"], ["a.b:c"]]
     assert cfg.import_paths() == [(("compile", "metrics", "main_output", 1), "my.metrics:f"),
                                   (("compile", "metrics", "aux"), "a.b:c")]
     cfg = load_config(write(tmp_path, twitter_with("  loss: mse\n  metrics: {aux: [mae]}\n")))

@@ -2,7 +2,8 @@
 
     from kconf.config import load_config
     cfg = load_config("configs/mlp_softmax.yaml", overrides={"fit.epochs": 1})
-    cfg.model.sequential[0].class_name            # "Dense"
+    cfg.config                                    # the RunConfig: frozen, plain data
+    cfg.model.sequential[0].class_name            # "Dense" (fields read through)
     cfg.model.sequential[0].args.layer_kwargs()   # {"units": 64, "activation": "relu", ...}
     cfg.model.sequential[0].args.input_hint()     # (None, (20,)) or None
     cfg.compile.optimizer.class_name, cfg.compile.optimizer.kwargs()
@@ -13,9 +14,10 @@ A functional model (``cfg.model.functional``) has ``inputs`` (name -> ``InputCon
 ``layers`` (name -> layer spec), ``graph`` (``GraphCall``s: ``targets = callee(args)``) and
 ``outputs`` (tensor names). ``cfg.input_names()``, ``cfg.output_names()`` (None for a
 sequential model) and ``cfg.output_aliases()`` name a model's inputs and outputs;
-``cfg.compile.loss_for(outputs)``, ``.loss_weights_for(outputs)`` and ``.metrics_for(outputs)``
-give one loss / weight / metric list per output; ``split.args.x_for(cfg.input_names())`` and
-``.y_for(cfg.output_names())`` one array per input / output. ``cfg.named_models()`` resolves
+``cfg.compile.loss_for(outputs, cfg.output_aliases())``, ``.loss_weights_for(...)`` and
+``.metrics_for(...)`` give one loss / weight / metric list per output;
+``split.args.x_for(cfg.input_names())`` and ``.y_for(cfg.output_names())`` one array per
+input / output. ``cfg.named_models()`` resolves
 the ``models`` section (``file`` entries loaded); ``locate_graph_part(cfg, i, ("arg", 0))``
 points inside a graph line.
 
@@ -23,7 +25,10 @@ Layout: ``source`` reads YAML safely with positions; the reusable field types ar
 ``kconf.args`` (shared with the engine's layer argument models); ``layers`` (derived from
 the engine's layer registry), ``compile``, ``data`` and ``run`` are the schema;
 ``problems`` turns pydantic errors into ``Problem``s; ``overrides`` applies dotted-path
-overrides; ``load`` ties them together.
+overrides; ``loader`` ties them together for any kind of file (configs, sweep files, model
+files); ``checks`` checks across sections; ``load`` is ``load_config``, whose
+``LoadedConfig`` holds the ``RunConfig`` beside its positions and named models (the
+schema's models stay plain data).
 
 Override paths are keys joined by dots; a list item is its index (``-1`` the last):
 ``fit.epochs``, ``compile.optimizer.SGD.lr``, ``model.sequential.0.Dense.units``. Missing
@@ -58,7 +63,8 @@ from kconf.config.functional import (
 )
 from kconf.config.layers import LAYER_SPECS, LayerSpecBase
 from kconf.args.layer import LayerArgs
-from kconf.config.load import load_config
+from kconf.config.load import LoadedConfig, load_config, locate_graph_part
+from kconf.config.loader import Loaded
 from kconf.args.names import (
     ACTIVATION_NAMES,
     DTYPE_NAMES,
@@ -77,7 +83,6 @@ from kconf.config.run import (
     NamedModel,
     RunConfig,
     json_schema,
-    locate_graph_part,
     write_json_schema,
 )
 from kconf.config.source import DICT_FILE, OVERRIDE_FILE, Source
@@ -92,4 +97,5 @@ __all__ = [
     "RunConfig", "SGDArgs", "Source", "TargetSpec", "check_config", "in_model_order",
     "json_schema", "load_config", "locate_graph_part", "parse_graph_line", "parse_override",
     "parse_overrides", "write_json_schema",
+    "Loaded", "LoadedConfig",
 ]

@@ -31,21 +31,20 @@ from kconf.config.functional import FunctionalConfig, graph_part_position
 from kconf.config.layers import LAYER_SPECS, LayerSpecBase
 from kconf.engine.layers.time_distributed import TimeDistributedArgs
 from kconf.args.names import MERGE_HELPERS
-from kconf.config.problems import problems_from
+from kconf.config.loader import FileKind, validate_yaml
 from kconf.config.run import ModelConfig, ModelEntry, NamedModel, RunConfig
 from kconf.config.source import DICT_FILE, OVERRIDE_FILE, Source, parse_yaml
-from kconf.errors import ConfigPath, Problem
+from kconf.errors import UNREADABLE, ConfigPath, Problem
 
 _MODELS = TypeAdapter(dict[Name, ModelEntry])
 
 
 @dataclass
 class CheckResult:
-    """What the checks found: problems, the resolved ``models``, the output aliases."""
+    """What the checks found: problems and the resolved ``models``."""
 
     problems: list[Problem] = field(default_factory=list)
     named: dict[str, NamedModel] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def check_config(config: RunConfig, source: Source) -> CheckResult:
@@ -56,7 +55,7 @@ def check_config(config: RunConfig, source: Source) -> CheckResult:
         source: where its values sit.
 
     Returns:
-        The problems (unsorted), the resolved named models and the output aliases.
+        The problems (unsorted) and the resolved named models.
     """
     return _check(config.model, config.models, config.compile, config.data, source)
 
@@ -100,7 +99,6 @@ def _check(model: ModelConfig | None, models: Mapping[str, ModelEntry],
     if model is None:
         return result
     io = _ModelIO.of(model)
-    result.aliases = io.aliases
     if compile_ is not None:
         result.problems += _check_compile(compile_, io, source)
     if data is not None:
@@ -164,6 +162,12 @@ class _ModelFile(ConfigModel):
     models: dict[Name, ModelEntry] = Field(default_factory=dict)
 
 
+def _model_file(shown: str) -> FileKind[_ModelFile]:
+    """Another config file, read for its model; messages name it as the config does."""
+    text = f"{shown} must be a config with a model section"
+    return FileKind(_ModelFile, empty=text, not_mapping=text)
+
+
 def _load_model_file(file: str, path: ConfigPath, source: Source,
                      stack: list[Path]) -> _Loaded:
     """Read and check the model of another config file (relative to ``source``'s folder)."""
@@ -174,12 +178,13 @@ def _load_model_file(file: str, path: ConfigPath, source: Source,
     at = source.locate(path)
 
     def fail(message: str) -> _Loaded:
-        return _Loaded(None, None, {}, [Problem(message, path, at)])
+        return _Loaded(None, None, {}, [Problem(message, path, at, UNREADABLE)])
 
     identity = target.resolve()
     if identity in stack:
         chain = " -> ".join([*(p.name for p in stack[stack.index(identity):]), target.name])
-        return fail(f"{shown} includes itself ({chain}); a model file cannot use itself")
+        return _Loaded(None, None, {}, [Problem(
+            f"{shown} includes itself ({chain}); a model file cannot use itself", path, at)])
     try:
         if target.is_dir():
             return fail(f"{shown} is a directory, not a config file")
@@ -190,20 +195,9 @@ def _load_model_file(file: str, path: ConfigPath, source: Source,
         return fail(f"{shown} is not UTF-8 text (byte {err.start} cannot be decoded)")
     except OSError as err:
         return fail(f"{shown} cannot be read: {err.strerror or err}")
-    parsed = parse_yaml(text, shown, identity.parent)
-    problems = list(parsed.problems)
-    other = parsed.source
-    if parsed.fatal:
-        return _Loaded(None, other, {}, problems)
-    data = parsed.data
-    if not isinstance(data, dict):
-        problems.append(Problem(f"{shown} must be a config with a model section", (),
-                                other.locate(())))
-        return _Loaded(None, other, {}, problems)
-    try:
-        doc = _ModelFile.model_validate(data)
-    except ValidationError as err:
-        problems += problems_from(err, _ModelFile, other, parsed.poisoned)
+    validated = validate_yaml(parse_yaml(text, shown, identity.parent), _model_file(shown))
+    doc, other, problems = validated.config, validated.source, list(validated.problems)
+    if doc is None:
         return _Loaded(None, other, {}, problems)
     found, named = _check_scope(doc.model, doc.models, other, [*stack, identity])
     problems += found

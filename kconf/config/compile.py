@@ -9,7 +9,6 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
-    PrivateAttr,
     WithJsonSchema,
     model_validator,
 )
@@ -256,8 +255,8 @@ class CompileConfig(ConfigModel):
     or a mapping by output name; ``loss_weights`` a list or a mapping (an output left out
     weighs 1.0); ``metrics`` a list (for every output) or a mapping by output name. An output
     is named by its tensor name in ``outputs``, or by the layer whose call computed it
-    (``RunConfig.output_aliases``); ``load_config`` checks every name and count, and
-    records the aliases the ``*_for`` methods use by default.
+    (``RunConfig.output_aliases``, which the ``*_for`` methods take); ``load_config`` checks
+    every name and count.
     """
 
     optimizer: Optimizer = Field(description="sgd | rmsprop | adam, or {SGD: {args}}")
@@ -272,14 +271,23 @@ class CompileConfig(ConfigModel):
                     "a list for every output, or a mapping output -> list",
     )
 
-    _aliases: dict[str, str] = PrivateAttr(default_factory=dict)
-
-    def _by_output(self, mapping: dict[str, Any], outputs: Sequence[str],
+    @staticmethod
+    def _by_output(mapping: dict[str, Any], outputs: Sequence[str],
                    aliases: Mapping[str, str] | None) -> dict[str, Any]:
-        """A mapping keyed by output or alias, keyed by output."""
-        aliases = self._aliases if aliases is None else aliases
-        return {(key if key in outputs else aliases.get(key, key)): value
-                for key, value in mapping.items()}
+        """A mapping keyed by output or alias, keyed by output.
+
+        Raises:
+            ValueError: a key that is neither (the aliases were not given).
+        """
+        aliases = aliases or {}
+        out = {}
+        for key, value in mapping.items():
+            name = key if key in outputs else aliases.get(key)
+            if name is None:
+                raise ValueError(f"{key!r} is not an output ({', '.join(outputs)}) nor a name "
+                                 "of one; pass the config's output_aliases()")
+            out[name] = value
+        return out
 
     def loss_for(self, outputs: Sequence[str],
                  aliases: Mapping[str, str] | None = None) -> list[str]:
@@ -287,8 +295,8 @@ class CompileConfig(ConfigModel):
 
         Args:
             outputs: the model's output names, in order.
-            aliases: other names of outputs (layer name -> output); default: those recorded
-                by ``load_config`` (``RunConfig.output_aliases()``).
+            aliases: other names of outputs (layer name -> output):
+                ``RunConfig.output_aliases()``; default: none.
 
         Returns:
             One loss name per output, in order.

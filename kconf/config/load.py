@@ -1,125 +1,122 @@
-"""``load_config``: read, override, validate; every problem at once, sorted by position."""
+"""``load_config``: read, override, validate, check; every problem at once, sorted by
+position. The result is data: the ``RunConfig``, its positions and its named models.
+
+    cfg = load_config("configs/mlp_softmax.yaml")
+    cfg.config                     # the RunConfig: frozen, plain data
+    cfg.source.locate(path)        # where a value is written
+    cfg.named_models()             # the models section, file entries loaded
+    cfg.model, cfg.fit.epochs      # the RunConfig's fields and methods, read through
+"""
 from __future__ import annotations
 
-import copy
 import os
-import re
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pydantic import ValidationError
-
 from kconf.config.checks import check_config, check_sections
-from kconf.text import show
-from kconf.config.overrides import apply_overrides
-from kconf.config.problems import problems_from
-from kconf.config.run import RunConfig
-from kconf.config.source import DICT_FILE, POISON, ParsedYaml, Source, parse_yaml
-from kconf.errors import ConfigError, Problem, SourcePos
+from kconf.config.functional import graph_part_position
+from kconf.config.loader import FileKind, Loaded, load_yaml, located_error, read_yaml
+from kconf.config.run import NamedModel, RunConfig
+from kconf.errors import SourcePos
+
+#: A config file: a ``RunConfig``; when it is refused, the sections that are valid on their
+#: own are still checked against each other.
+CONFIG_FILE = FileKind(
+    RunConfig,
+    empty="the config is empty; it needs the sections model, compile and data",
+    not_mapping="a config must be a mapping of sections (model, compile, data)",
+    when_invalid=check_sections,
+)
 
 
-def load_config(source: str | os.PathLike | Mapping[str, Any],
+@dataclass(frozen=True, eq=False)
+class LoadedConfig(Loaded[RunConfig]):
+    """A loaded config: the ``RunConfig``, where each value is written, its named models.
+
+    ``cfg.model``, ``cfg.fit``, ``cfg.to_data()``... read through to ``cfg.config``.
+
+    Attributes:
+        config: the validated, frozen ``RunConfig``.
+        source: ``.file``, ``.text``, ``.base_dir``, ``.locate(path)``.
+        named: the ``models`` section resolved (``file`` entries loaded), in its order.
+    """
+
+    named: Mapping[str, NamedModel] = field(default_factory=dict)
+
+    def named_models(self) -> dict[str, NamedModel]:
+        """The ``models`` section resolved, ``file`` entries loaded.
+
+        Returns:
+            name -> ``NamedModel``, in the order of the section.
+        """
+        return dict(self.named)
+
+
+def load_config(source: str | os.PathLike | Mapping[str, Any] | RunConfig,
                 overrides: Mapping[str, Any] | None = None, *,
-                base_dir: str | os.PathLike | None = None) -> RunConfig:
-    """Load and validate a config.
+                base_dir: str | os.PathLike | None = None) -> LoadedConfig:
+    """Load, validate and check a config.
 
     Args:
-        source: a YAML file's path, or the config as a dict.
+        source: a YAML file's path, the config as a dict, or a ``RunConfig`` (checked as
+            its ``to_data()``).
         overrides: dotted path -> value, applied before validation (``{"fit.epochs": 1}``;
             list items by index: ``"model.sequential.0.Dense.units"``).
         base_dir: directory for relative data paths; default: the file's directory
             (the working directory for a dict).
 
     Returns:
-        The frozen ``RunConfig``; ``cfg.source`` locates each value in the file.
+        The ``LoadedConfig``: ``.config`` (the frozen ``RunConfig``, whose fields also read
+        through), ``.source`` (positions), ``.named_models()``.
 
     Raises:
         ConfigError: listing every problem found, sorted by position.
     """
-    parsed = _read(source, base_dir)
-    src = parsed.source
-    error_file = None if src.file == DICT_FILE else src.file
-    if parsed.fatal:
-        raise ConfigError(parsed.problems, error_file)
-    data = parsed.data
-    problems = list(parsed.problems)
-    if data is None:
-        problems.append(Problem("the config is empty; it needs the sections model, compile "
-                                "and data", (), SourcePos(src.file, 1, 1)))
-    elif data is POISON:
-        pass  # the whole document was refused; that problem says why
-    elif not isinstance(data, dict):
-        problems.append(Problem("a config must be a mapping of sections (model, compile, "
-                                f"data), got {show(data)}", (), src.locate(())))
+    if isinstance(source, RunConfig):
+        source = source.to_data()
+    validated = load_yaml(source, CONFIG_FILE, overrides, base_dir=base_dir)
+    config, src = validated.config, validated.source
+    problems = list(validated.problems)
+    named: dict[str, NamedModel] = {}
+    if config is not None:
+        checked = check_config(config, src)
+        problems += checked.problems
+        named = checked.named
+    if problems or config is None:
+        raise located_error(problems, src)
+    return LoadedConfig(config, src, named)
+
+
+def locate_graph_part(cfg: LoadedConfig, index: int, part: Any = "line",
+                      model: str | NamedModel | None = None) -> SourcePos:
+    """Where a name of a functional model's graph line is written.
+
+    Args:
+        cfg: a config from ``load_config``.
+        index: the line's index in ``graph``.
+        part: ``"callee"``, ``("arg", k)`` (the k-th tensor argument), ``("target", k)`` (the
+            k-th result name), or ``"line"`` for the line's start.
+        model: None for ``cfg.model``; a name of the ``models`` section (or its
+            ``NamedModel``) for a named model, which may sit in another file.
+
+    Returns:
+        file:line:col of that name; the line's start where the name cannot be placed exactly
+        (a block scalar, an escape before it, an override, a dict config).
+    """
+    if model is None:
+        config, source, prefix = cfg.config.model, cfg.source, ("model",)
     else:
-        problems += apply_overrides(data, overrides or {}, src)
-        data.setdefault("name", _default_name(src.file))
-        try:
-            config = RunConfig.model_validate(data)
-        except ValidationError as err:
-            problems += problems_from(err, RunConfig, src, parsed.poisoned)
-            problems += check_sections(data, src)
-        else:
-            checked = check_config(config, src)
-            problems += checked.problems
-            if not problems:
-                config._source = src
-                config._named = checked.named
-                config.compile._aliases = checked.aliases
-                return config
-    raise ConfigError(sorted(problems, key=lambda p: _position_order(p, src.file)), error_file)
-
-
-def _position_order(problem: Problem, file: str) -> tuple[int, str, int, int]:
-    """This file's problems by position, then other files' (models from other files) by
-    file and position, then those without a line."""
-    pos = problem.pos
-    if pos is None or pos.line is None:
-        return (2, "", 0, 0)
-    if pos.file != file:
-        return (1, pos.file, pos.line, pos.col or 0)
-    return (0, "", pos.line, pos.col or 0)
-
-
-def _default_name(file: str) -> str:
-    if file == DICT_FILE:
-        return "model"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(file).stem).lstrip(".-") or "model"
-
-
-def _read(source: Any, base_dir: str | os.PathLike | None) -> ParsedYaml:
-    """The raw data and positions of a file or a dict; file errors are fatal problems."""
-    base = Path(base_dir) if base_dir is not None else None
-    if isinstance(source, Mapping):
-        return ParsedYaml(copy.deepcopy(dict(source)), Source(DICT_FILE, None, base))
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"load_config takes a path or a dict, got {type(source).__name__}")
-    file = os.fspath(source)
-    if isinstance(file, bytes):
-        file = os.fsdecode(file)
-    path = Path(file)
-    try:
-        if path.is_dir():
-            raise IsADirectoryError
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        message = "file not found"
-    except IsADirectoryError:
-        message = "is a directory, not a YAML file"
-    except UnicodeDecodeError as err:
-        message = f"is not UTF-8 text (byte {err.start} cannot be decoded)"
-    except OSError as err:
-        message = f"cannot be read: {err.strerror or err}"
-    else:
-        return parse_yaml(text, file, base)
-    return ParsedYaml(None, Source(file, None, base), [Problem(message, (), SourcePos(file))],
-                      fatal=True)
+        named = cfg.named[model] if isinstance(model, str) else model
+        config, source, prefix = named.config, named.source, named.path
+    if config.functional is None:
+        raise ValueError("locate_graph_part needs a functional model")
+    call = config.functional.graph[index]
+    return graph_part_position(source, (*prefix, "functional", "graph", index), call, part)
 
 
 def is_sweep_file(path: str | os.PathLike) -> bool:
     """Whether a YAML file is a sweep (a mapping with ``parameters`` and no ``model``) rather
     than a config; a file that cannot be read is not (loading it reports why). Here, not in
     ``kconf.sweep``, so that telling them apart loads none of the sweep machinery."""
-    parsed = _read(path, None)
-    data = parsed.data
+    data = read_yaml(path).data
     return isinstance(data, dict) and "parameters" in data and "model" not in data

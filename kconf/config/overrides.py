@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from kconf.config.source import OVERRIDE_FILE, Source, parse_yaml
-from kconf.errors import ConfigError, Problem, SourcePos, format_path
+from kconf.errors import OVERRIDE_PATH, ConfigError, Problem, SourcePos, format_path
 
 _POS = SourcePos(OVERRIDE_FILE)
 
@@ -41,7 +41,7 @@ def apply_overrides(data: Any, overrides: Mapping[str, Any], source: Source) -> 
 def _apply(data: dict, dotted: Any, value: Any, source: Source) -> Problem | None:
     parts = dotted.split(".") if isinstance(dotted, str) else []
     if not parts or "" in parts:
-        return Problem(f"override {dotted!r}: expected a dotted path like 'fit.epochs'", (), _POS)
+        return _path_problem(dotted, "expected a dotted path like 'fit.epochs'")
     node: Any = data
     path: list[str | int] = []
     for i, part in enumerate(parts):
@@ -50,11 +50,11 @@ def _apply(data: dict, dotted: Any, value: Any, source: Source) -> Problem | Non
             try:
                 key = int(part)
             except ValueError:
-                return Problem(f"override {dotted!r}: {format_path(path)} is a list; index it "
-                               f"with a number, e.g. {'.'.join(map(str, path))}.0", (), _POS)
+                return _path_problem(dotted, f"{format_path(path)} is a list; index it with a "
+                                             f"number, e.g. {'.'.join(map(str, path))}.0")
             if not -len(node) <= key < len(node):
-                return Problem(f"override {dotted!r}: index {key} is out of range, "
-                               f"{format_path(path)} has {len(node)} items", (), _POS)
+                return _path_problem(dotted, f"index {key} is out of range, "
+                                             f"{format_path(path)} has {len(node)} items")
             key %= len(node)
         path.append(key)
         if i == len(parts) - 1:
@@ -67,6 +67,12 @@ def _apply(data: dict, dotted: Any, value: Any, source: Source) -> Problem | Non
             source.set_override(tuple(path))
         node = child
     return None
+
+
+def _path_problem(dotted: Any, why: str) -> Problem:
+    """An override path that cannot be applied, keyed by the path as given."""
+    return Problem(f"override {dotted!r}: {why}", (), _POS, OVERRIDE_PATH,
+                   dotted if isinstance(dotted, str) else str(dotted))
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -85,7 +91,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError([Problem(f"override {text!r}: expected path=value, e.g. fit.epochs=3",
-                                   (), _POS)])
+                                   (), _POS, OVERRIDE_PATH, text)])
     parsed = parse_yaml(raw, OVERRIDE_FILE, base_dir=Path("."))
     if parsed.fatal or parsed.problems:
         return key, raw

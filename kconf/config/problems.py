@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 from kconf.args.fields import ERROR_PREFIX, ByKind, SingleKey
 from kconf.text import show, suggest, unknown_name_message
 from kconf.config.source import Source
-from kconf.errors import ConfigPath, Problem
+from kconf.errors import MISSING, UNKNOWN_KEY, ConfigPath, Problem
 
 # --- walking the schema's types along a loc ---------------------------------------------------
 
@@ -179,7 +179,9 @@ def convert_error(error: dict[str, Any], root: type[BaseModel], source: Source) 
         source: positions of the config's keys and values.
 
     Returns:
-        The problem, with config path, position and a friendly message.
+        The problem, with config path, position, a friendly message, and its kind: pydantic's
+        error type, but ``UNKNOWN_KEY`` and ``MISSING`` (with the key) for a key too many or
+        too few.
     """
     kind = error["type"]
     loc = tuple(error["loc"])
@@ -189,29 +191,30 @@ def convert_error(error: dict[str, Any], root: type[BaseModel], source: Source) 
         path, model, _ = resolve(root, loc[:-1])
         key = str(loc[-1])
         return Problem(_unknown_key_message(model, key), path,
-                       source.locate_key((*path, key)))
+                       source.locate_key((*path, key)), UNKNOWN_KEY, key)
     if kind == "missing":
         path, _, _ = resolve(root, loc[:-1])
         noun = "section" if not path else "key"
-        return Problem(f"missing required {noun} {loc[-1]!r}", path, source.locate(path))
+        return Problem(f"missing required {noun} {loc[-1]!r}", path, source.locate(path),
+                       MISSING, str(loc[-1]))
     if loc and loc[-1] == "[key]":  # a mapping key that is not a valid name
         path, _, _ = resolve(root, loc[:-1])
-        return Problem(_message(kind, error, value, ctx), path, source.locate_key(path))
+        return Problem(_message(kind, error, value, ctx), path, source.locate_key(path), kind)
     path, _, meta = resolve(root, loc)
     if kind == "union_tag_not_found" and _by_kind(meta) is not None:
         return Problem(f"expected {_by_kind(meta).expected}, got {show(value)}", path,
-                       source.locate(path))
+                       source.locate(path), kind)
     disc = _discriminator(meta)
     if kind == "union_tag_invalid" and disc is not None:
         tag = ctx.get("tag")
         return Problem(unknown_name_message(disc.noun, tag, disc.names), path,
-                       source.locate_key((*path, tag)))
+                       source.locate_key((*path, tag)), kind, tag)
     if kind == "union_tag_not_found" and disc is not None:
-        return Problem(disc.shape_message(value), path, source.locate(path))
+        return Problem(disc.shape_message(value), path, source.locate(path), kind)
     if "at" in ctx:
         path = (*path, *_sub_path(ctx["at"]))
-        return Problem(error["msg"], path, source.locate_key(path))
-    return Problem(_message(kind, error, value, ctx), path, source.locate(path))
+        return Problem(error["msg"], path, source.locate_key(path), kind)
+    return Problem(_message(kind, error, value, ctx), path, source.locate(path), kind)
 
 
 def _message(kind: str, error: dict[str, Any], value: Any, ctx: dict[str, Any]) -> str:

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Mapping
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSchema,
-                      model_validator)
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, model_validator
 
 from kconf.config.callbacks import CallbackSpec
 from kconf.config.compile import CompileConfig
@@ -28,11 +27,11 @@ from kconf.args.fields import (
     config_error,
     is_import_path,
 )
-from kconf.text import show
-from kconf.config.functional import FunctionalConfig, graph_part_position
+from kconf.config.functional import FunctionalConfig
 from kconf.config.layers import LayerSpec
 from kconf.config.source import Source
-from kconf.errors import ConfigPath, SourcePos
+from kconf.errors import ConfigPath
+from kconf.text import show
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
@@ -116,33 +115,6 @@ class NamedModel:
     models: Mapping[str, "NamedModel"] = field(repr=False)
 
 
-def locate_graph_part(cfg: RunConfig, index: int, part: Any = "line",
-                      model: str | NamedModel | None = None) -> SourcePos:
-    """Where a name of a functional model's graph line is written.
-
-    Args:
-        cfg: a config from ``load_config``.
-        index: the line's index in ``graph``.
-        part: ``"callee"``, ``("arg", k)`` (the k-th tensor argument), ``("target", k)`` (the
-            k-th result name), or ``"line"`` for the line's start.
-        model: None for ``cfg.model``; a name of the ``models`` section (or its
-            ``NamedModel``) for a named model, which may sit in another file.
-
-    Returns:
-        file:line:col of that name; the line's start where the name cannot be placed exactly
-        (a block scalar, an escape before it, an override, a dict config).
-    """
-    if model is None:
-        config, source, prefix = cfg.model, cfg.source, ("model",)
-    else:
-        named = cfg.named_models()[model] if isinstance(model, str) else model
-        config, source, prefix = named.config, named.source, named.path
-    if config.functional is None:
-        raise ValueError("locate_graph_part needs a functional model")
-    call = config.functional.graph[index]
-    return graph_part_position(source, (*prefix, "functional", "graph", index), call, part)
-
-
 class FitConfig(ConfigModel):
     """``model.fit(epochs, batch_size, shuffle, validation_split, callbacks)``."""
 
@@ -166,6 +138,10 @@ class RunConfig(ConfigModel):
     ``cfg.source`` tells where each value came from (``cfg.source.locate(path)``).
     """
 
+    # The docstring above is the JSON Schema's description. This model is plain data:
+    # ``load_config`` returns it as ``LoadedConfig.config``, beside its positions
+    # (``.source``) and its resolved ``models`` section (``.named_models()``).
+
     name: RunName = Field("model", description="names the run folder; default: the file's stem")
     seed: NonNegativeInt = 0
     model: ModelConfig
@@ -177,9 +153,6 @@ class RunConfig(ConfigModel):
     data: DataConfig
     fit: args_of(FitConfig) = Field(default_factory=FitConfig)
 
-    _source: Source = PrivateAttr(default_factory=Source)
-    _named: dict[str, NamedModel] = PrivateAttr(default_factory=dict)
-
     @model_validator(mode="after")
     def _one_validation_set(self):
         if self.data.validation is not None and self.fit.validation_split > 0:
@@ -190,17 +163,12 @@ class RunConfig(ConfigModel):
         return self
 
     def __eq__(self, other: object) -> bool:
-        """Equal when the configs are: where each came from does not matter."""
+        """Equal when the configs' data are."""
         if not isinstance(other, RunConfig):
             return NotImplemented
         return self.model_dump() == other.model_dump()
 
     __hash__ = None  # type: ignore[assignment]  (lists inside; not hashable)
-
-    @property
-    def source(self) -> Source:
-        """Where the config came from: ``.file``, ``.text``, ``.base_dir``, ``.locate(path)``."""
-        return self._source
 
     def import_paths(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Every ``package.module:attr`` the config names, without importing anything.
@@ -237,15 +205,6 @@ class RunConfig(ConfigModel):
         """
         functional = self.model.functional
         return {} if functional is None else functional.output_aliases()
-
-    def named_models(self) -> dict[str, NamedModel]:
-        """The ``models`` section resolved, ``file`` entries loaded.
-
-        Returns:
-            name -> ``NamedModel``, in the order of the section (empty for a config that was
-            not made by ``load_config``).
-        """
-        return dict(self._named)
 
     def to_data(self) -> dict[str, Any]:
         """The resolved config as plain data (defaults filled, ``null``s left out).

@@ -48,7 +48,7 @@ def load_splits(cfg) -> dict[str, Split]:
     """Every split the config names, loaded and preprocessed; all data errors at once.
 
     Args:
-        cfg: a ``RunConfig`` from ``load_config``.
+        cfg: a config from ``load_config``.
 
     Returns:
         ``"train"`` and, when the config has them, ``"validation"`` and ``"test"``.
@@ -273,7 +273,7 @@ def check_shapes(splits: dict[str, Split], graph, cfg) -> None:
         ConfigError: located at the data source in the YAML, naming both shapes.
     """
     problems = []
-    losses = cfg.compile.loss_for([t.name for t in graph.outputs])
+    losses = cfg.compile.loss_for([t.name for t in graph.outputs], cfg.output_aliases())
     for split in splits.values():
         where = (split.path, cfg.source.locate(split.path))
         for t, x in zip(graph.inputs, split.x):

@@ -227,7 +227,7 @@ def placeholder_data(cfg, model) -> dict[str, Any]:
     input an Embedding reads."""
     graph = model.graph
     outputs = [t.name for t in graph.outputs]
-    losses = cfg.compile.loss_for(outputs)
+    losses = cfg.compile.loss_for(outputs, cfg.output_aliases())
     inputs = {t.name: _input_data(t, graph) for t in graph.inputs}
     targets = {name: _target_data(t, loss)
                for name, t, loss in zip(outputs, graph.outputs, losses)}

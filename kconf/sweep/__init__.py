@@ -14,14 +14,14 @@ from kconf.sweep.config import SweepConfig, sweep_json_schema, write_sweep_json_
 from kconf.sweep.driver import SweepRun, open_sweep, run_sweep
 from kconf.sweep.leaderboard import LeaderboardRow, TrialRecord, leaderboard
 from kconf.sweep.listing import SweepInfo, list_sweeps
-from kconf.sweep.load import load_sweep
+from kconf.sweep.load import LoadedSweep, load_sweep
 from kconf.sweep.plan import PlannedTrial, SweepPlan, plan_sweep
 from kconf.sweep.space import Trial, expand
 from kconf.sweep.trial import TrialResult, TrialSpec, run_trial
 
 __all__ = [
-    "LeaderboardRow", "PlannedTrial", "SweepConfig", "SweepInfo", "SweepPlan", "SweepRun",
-    "Trial", "TrialRecord", "TrialResult", "TrialSpec", "expand", "leaderboard",
+    "LeaderboardRow", "LoadedSweep", "PlannedTrial", "SweepConfig", "SweepInfo", "SweepPlan",
+    "SweepRun", "Trial", "TrialRecord", "TrialResult", "TrialSpec", "expand", "leaderboard",
     "list_sweeps", "load_sweep", "open_sweep", "plan_sweep", "run_sweep", "run_trial",
     "sweep_json_schema", "write_sweep_json_schema",
 ]

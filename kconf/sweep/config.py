@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
-    PrivateAttr,
     WithJsonSchema,
     model_validator,
 )
@@ -47,7 +45,6 @@ from kconf.args.fields import (
 )
 from kconf.text import show, unknown_name_message
 from kconf.config.run import RunName, model_schema, write_schema
-from kconf.config.source import Source
 
 # --- search spaces (the names of Ray Tune's tune.grid_search, tune.choice, ...) ---------------
 
@@ -269,6 +266,9 @@ class Resources(ConfigModel):
 class SweepConfig(ConfigModel):
     """A sweep file, validated and frozen; ``sweep.source`` locates each value in it."""
 
+    # The docstring above is the JSON Schema's description. This model is plain data:
+    # ``load_sweep`` returns it as ``LoadedSweep.config``, beside its positions (``.source``).
+
     name: RunName = Field("sweep", description="names the sweep folder runs/<name>/<time>/; "
                                                "default: the file's stem")
     base: Annotated[Str, Field(min_length=1)] = Field(
@@ -287,19 +287,6 @@ class SweepConfig(ConfigModel):
                             "epochs (all), as Ray Tune's get_best_result")
     scheduler: Scheduler | None = Field(None, description="early stopping of poor trials")
     resources: Resources = Field(default_factory=Resources)
-
-    _source: Source = PrivateAttr(default_factory=Source)
-
-    @property
-    def source(self) -> Source:
-        """Where the sweep came from: ``.file``, ``.text``, ``.base_dir``, ``.locate(path)``."""
-        return self._source
-
-    @property
-    def base_path(self) -> Path:
-        """The base config's path: ``base`` taken relative to the sweep file's folder (a
-        relative path when the sweep file's is)."""
-        return Path(os.path.normpath(Path(self.source.file).parent / self.base))
 
     @property
     def asha(self) -> AshaArgs | None:

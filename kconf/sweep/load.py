@@ -1,63 +1,78 @@
-"""``load_sweep``: read a sweep file, validate it, check what needs the whole file."""
+"""``load_sweep``: a sweep file through the config's loader, then the checks that need the
+whole file."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kconf.text import show
-from kconf.config.load import _default_name, _position_order, _read
-from kconf.config.problems import problems_from
-from kconf.config.source import POISON, Source
-from kconf.errors import ConfigError, Problem, SourcePos
+from kconf.config.loader import FileKind, Loaded, load_yaml, located_error
+from kconf.config.source import Source
+from kconf.errors import Problem, SourcePos
 from kconf.sweep.config import RANDOM_EXAMPLE, SweepConfig
 
 
-def load_sweep(path: str | os.PathLike) -> SweepConfig:
+def _is_a_config(data: dict[str, Any], source: Source) -> Problem | None:
+    """A model config given where a sweep file belongs."""
+    if "model" in data and "parameters" not in data:
+        return Problem(
+            "this is a model config, not a sweep file; a sweep names it as its base: "
+            f"base: {Path(source.file).name}, with parameters, metric and mode", (),
+            SourcePos(source.file, 1, 1))
+    return None
+
+
+#: A sweep file: a ``SweepConfig``; a model config given instead is told so.
+SWEEP_FILE = FileKind(
+    SweepConfig,
+    empty="the sweep file is empty; it needs base, parameters, metric and mode",
+    not_mapping="a sweep file must be a mapping (base, parameters, metric, mode, ...)",
+    refuse=_is_a_config,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedSweep(Loaded[SweepConfig]):
+    """A loaded sweep file: the ``SweepConfig`` and where each value is written.
+
+    ``sweep.parameters``, ``sweep.metric``, ``sweep.to_data()``... read through to
+    ``sweep.config``.
+
+    Attributes:
+        config: the validated, frozen ``SweepConfig``.
+        source: ``.file``, ``.text``, ``.base_dir``, ``.locate(path)``.
+    """
+
+    @property
+    def base_path(self) -> Path:
+        """The base config's path: ``base`` taken relative to the sweep file's folder (a
+        relative path when the sweep file's is)."""
+        return Path(os.path.normpath(Path(self.source.file).parent / self.config.base))
+
+
+def load_sweep(path: str | os.PathLike) -> LoadedSweep:
     """Load and validate a sweep file (the base config is not loaded here).
 
     Args:
         path: the sweep's YAML file.
 
     Returns:
-        The frozen ``SweepConfig``; ``sweep.source`` locates each value in the file.
+        The ``LoadedSweep``: ``.config`` (the frozen ``SweepConfig``, whose fields also read
+        through) and ``.source`` (positions).
 
     Raises:
         ConfigError: every problem of the file, sorted by position.
     """
-    parsed = _read(path, None)
-    src = parsed.source
-    if parsed.fatal:
-        raise ConfigError(parsed.problems, src.file)
-    data = parsed.data
-    problems = list(parsed.problems)
-    if data is None:
-        problems.append(Problem("the sweep file is empty; it needs base, parameters, metric "
-                                "and mode", (), SourcePos(src.file, 1, 1)))
-    elif data is POISON:
-        pass
-    elif not isinstance(data, dict):
-        problems.append(Problem("a sweep file must be a mapping (base, parameters, metric, "
-                                f"mode, ...), got {show(data)}", (), src.locate(())))
-    elif "model" in data and "parameters" not in data:
-        problems.append(Problem(
-            "this is a model config, not a sweep file; a sweep names it as its base: "
-            f"base: {Path(src.file).name}, with parameters, metric and mode", (),
-            SourcePos(src.file, 1, 1)))
-    else:
-        data.setdefault("name", _default_name(src.file))
-        try:
-            sweep = SweepConfig.model_validate(data)
-        except ValidationError as err:
-            problems += problems_from(err, SweepConfig, src, parsed.poisoned)
-        else:
-            problems += check_sweep(sweep, src)
-            if not problems:
-                sweep._source = src
-                return sweep
-    raise ConfigError(sorted(problems, key=lambda p: _position_order(p, src.file)), src.file)
+    validated = load_yaml(os.fspath(path), SWEEP_FILE)
+    sweep, src = validated.config, validated.source
+    problems = list(validated.problems)
+    if sweep is not None:
+        problems += check_sweep(sweep, src)
+    if problems or sweep is None:
+        raise located_error(problems, src)
+    return LoadedSweep(sweep, src)
 
 
 def check_sweep(sweep: SweepConfig, source: Source) -> list[Problem]:

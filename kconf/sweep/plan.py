@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from kconf.config import OVERRIDE_FILE, RunConfig, load_config
-from kconf.errors import ConfigError, Problem, format_path
-from kconf.sweep.config import SweepConfig
-from kconf.sweep.load import describe, load_sweep
+from kconf.config import OVERRIDE_FILE, LoadedConfig, load_config
+from kconf.errors import OVERRIDE_PATH, UNKNOWN_KEY, ConfigError, Problem, format_path
+from kconf.sweep.load import LoadedSweep, describe, load_sweep
 from kconf.sweep.space import Trial, expand, varying
-
-_UNKNOWN_KEY = re.compile(r"unknown key '([^']+)'")
 
 
 @dataclass
@@ -33,12 +29,16 @@ class PlannedTrial:
     Attributes:
         trial: the trial (id, parameter values, where they are written).
         config: its validated config, or None when it has problems.
-        problems: its own problems (those every trial shares are the plan's).
+        problems: its own problems (those every trial shares are the plan's), each with a
+            note naming the trial.
+        causes: the same problems without the trial's note: what trials that fail alike
+            have in common.
     """
 
     trial: Trial
-    config: RunConfig | None = None
+    config: LoadedConfig | None = None
     problems: list[Problem] = field(default_factory=list)
+    causes: list[Problem] = field(default_factory=list, repr=False)
 
     @property
     def trial_id(self) -> str:
@@ -63,7 +63,7 @@ class SweepPlan:
             folder with the same key is the same sweep (see ``kconf.sweep.folders``).
     """
 
-    sweep: SweepConfig
+    sweep: LoadedSweep
     trials: list[PlannedTrial]
     key: str
     problems: list[Problem] = field(default_factory=list)
@@ -71,7 +71,7 @@ class SweepPlan:
     @property
     def varying(self) -> list[str]:
         """The parameters that take more than one value: the columns of tables."""
-        return varying(self.sweep)
+        return varying(self.sweep.config)
 
     def valid(self) -> list[PlannedTrial]:
         """The trials without problems."""
@@ -98,14 +98,14 @@ def plan_sweep(path: str | Path) -> SweepPlan:
     """
     sweep = load_sweep(path)
     checker = _Checker(sweep)
-    planned = [checker.check(trial) for trial in expand(sweep)]
+    planned = [checker.check(trial) for trial in expand(sweep.config)]
     shared = _shared_problems(planned)
     if shared:
         raise ConfigError(shared, sweep.source.file)
     return SweepPlan(sweep, planned, plan_key(sweep, planned))
 
 
-def plan_key(sweep: SweepConfig, trials: list[PlannedTrial]) -> str:
+def plan_key(sweep: LoadedSweep, trials: list[PlannedTrial]) -> str:
     """The digest that identifies a sweep: its validated definition (``resources`` left out:
     they do not change results) and each trial's resolved config (its values when invalid).
     Comments and formatting do not count; an edit of the base config does."""
@@ -134,7 +134,7 @@ class _LastOne:
 class _Checker:
     """Checks trials one by one, sharing built models and loaded data between them."""
 
-    def __init__(self, sweep: SweepConfig):
+    def __init__(self, sweep: LoadedSweep):
         self.sweep = sweep
         self.models = _LastOne()
         self.data = _LastOne()
@@ -158,46 +158,54 @@ class _Checker:
             check_shapes(splits, model.graph, cfg)
             check_monitors(cfg, model, splits)
         except ConfigError as exc:
-            return PlannedTrial(trial, None, [_relocate(p, trial, sweep) for p in exc.problems])
+            return _failed(trial, [_relocate(p, trial, sweep) for p in exc.problems])
         logged = logged_names(model, "validation" in splits or bool(cfg.fit.validation_split))
         if sweep.metric not in logged:
-            return PlannedTrial(trial, None, [Problem(
-                f"{sweep.metric!r} is not logged; logged: {', '.join(logged)} "
-                f"({trial.trial_id})", ("metric",), sweep.source.locate(("metric",)))])
+            return _failed(trial, [(Problem(
+                f"{sweep.metric!r} is not logged; logged: {', '.join(logged)}", ("metric",),
+                sweep.source.locate(("metric",))), trial.trial_id)])
         return PlannedTrial(trial, cfg)
 
 
-def _relocate(problem: Problem, trial: Trial, sweep: SweepConfig) -> Problem:
-    """A trial's problem, placed in the sweep file when an override (a value) caused it."""
-    values = ", ".join(f"{k}={describe(trial.params[k])}" for k in varying(sweep))
+def _failed(trial: Trial, relocated: list[tuple[Problem, str]]) -> PlannedTrial:
+    """A trial with problems, from each problem and the note that names the trial in it."""
+    noted = [replace(p, message=f"{p.message} ({note})") if note else p for p, note in relocated]
+    return PlannedTrial(trial, None, noted, [p for p, _ in relocated])
+
+
+def _relocate(problem: Problem, trial: Trial, sweep: LoadedSweep) -> tuple[Problem, str]:
+    """A trial's problem, placed in the sweep file when an override (a value) caused it.
+
+    Returns:
+        The problem and the note that names the trial in its message ("" for none).
+    """
+    values = ", ".join(f"{k}={describe(trial.params[k])}" for k in varying(sweep.config))
     if problem.pos is None or problem.pos.file != OVERRIDE_FILE:  # in the base config itself
-        return Problem(f"{problem.message} ({trial.trial_id}: {values})" if values else
-                       problem.message, problem.path, problem.pos)
+        return problem, f"{trial.trial_id}: {values}" if values else ""
     key, about_path = _culprit(problem, trial)
     if key is None:
-        return Problem(f"{problem.message} ({trial.trial_id})", problem.path,
-                       sweep.source.locate(("parameters",)))
+        return replace(problem, pos=sweep.source.locate(("parameters",))), trial.trial_id
     where = trial.origins[key]
     config_path = format_path(problem.path)
     note = trial.trial_id if config_path in ("", key) else f"{trial.trial_id}, at {config_path}"
-    message = problem.message.removeprefix(f"override {key!r}: ")
+    if problem.kind == OVERRIDE_PATH:  # at the parameter, which its message need not name
+        problem = replace(problem, message=problem.message.removeprefix(f"override {key!r}: "))
     if about_path:
-        return Problem(message, ("parameters", key),
-                       sweep.source.locate_key(("parameters", key)))
-    return Problem(f"{message} ({note})", where, sweep.source.locate(where))
+        return replace(problem, path=("parameters", key),
+                       pos=sweep.source.locate_key(("parameters", key))), ""
+    return replace(problem, path=where, pos=sweep.source.locate(where)), note
 
 
 def _culprit(problem: Problem, trial: Trial) -> tuple[str | None, bool]:
     """The parameter that set the value a problem is about, and whether the problem is
     about its path (a key the config does not have, an index out of range) rather than its
     value."""
-    for key in trial.params:
-        if problem.message.startswith(f"override {key!r}"):
-            return key, True
+    if problem.kind == OVERRIDE_PATH and problem.key in trial.params:
+        return problem.key, True
     parts = [str(p) for p in problem.path]
-    unknown = _UNKNOWN_KEY.search(problem.message)
-    if unknown:
-        parts.append(unknown.group(1))
+    unknown = problem.kind == UNKNOWN_KEY
+    if unknown:  # reported at the mapping that holds it; the parameter named the key itself
+        parts.append(str(problem.key))
     best, best_len = None, 0
     for key in trial.params:
         keys = key.split(".")
@@ -210,24 +218,20 @@ def _culprit(problem: Problem, trial: Trial) -> tuple[str | None, bool]:
             best, best_len = key, n
     if best is None and len(trial.params) == 1:
         best = next(iter(trial.params))
-    return best, bool(unknown)
+    return best, unknown
 
 
 def _shared_problems(planned: list[PlannedTrial]) -> list[Problem]:
-    """Problems every trial has (told apart from the trial's note), once each; empty when
-    some trial is valid or trials differ in their problems."""
-    def bare(p: Problem) -> tuple:
-        message = re.sub(r" \((trial_\d+)[^)]*\)$", "", p.message)
-        return (p.pos, p.path, message)
-
+    """Problems every trial has (their causes, without the trials' notes), once each; empty
+    when some trial is valid or trials differ in their problems."""
     if not planned or any(not t.problems for t in planned):
         return []
-    common = [bare(p) for p in planned[0].problems]
+    common = list(planned[0].causes)
     for t in planned[1:]:
-        keys = {bare(p) for p in t.problems}
-        common = [c for c in common if c in keys]
+        causes = set(t.causes)
+        common = [c for c in common if c in causes]
     if not common:
         return []
     if len(planned) == 1:
         return list(planned[0].problems)
-    return [Problem(message, path, pos) for pos, path, message in dict.fromkeys(common)]
+    return list(dict.fromkeys(common))

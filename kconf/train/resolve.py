@@ -10,16 +10,13 @@ must be a positive integer, got -3``), so a user with several overrides sees whi
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import yaml
 
-from kconf.config import OVERRIDE_FILE, RunConfig, load_config, parse_override
-from kconf.errors import ConfigError, Problem, SourcePos
-
-_UNKNOWN_KEY = re.compile(r"unknown key '([^']+)'")
+from kconf.config import OVERRIDE_FILE, LoadedConfig, load_config, parse_override
+from kconf.errors import OVERRIDE_PATH, UNKNOWN_KEY, ConfigError, Problem, SourcePos
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def parse_override_texts(texts: Sequence[str]) -> list[Override]:
         try:
             key, value = parse_override(text)
         except ConfigError as exc:
-            problems += [Problem(p.message, p.path, None) for p in exc.problems]
+            problems += [replace(p, pos=None) for p in exc.problems]
             continue
         parsed.append(Override(key, value, f"override {text!r}"))
     if problems:
@@ -59,7 +56,7 @@ def parse_override_texts(texts: Sequence[str]) -> list[Override]:
 def resolve_config(file: str | os.PathLike, overrides: Sequence[str] = (),
                    options: Mapping[str, tuple[Any, str]] | None = None, *,
                    base_dir: str | os.PathLike | None = None,
-                   ) -> tuple[RunConfig, dict[str, Any]]:
+                   ) -> tuple[LoadedConfig, dict[str, Any]]:
     """Load a config with overrides, validated exactly like the file.
 
     Args:
@@ -107,16 +104,15 @@ def _relocate(problem: Problem, items: Sequence[Override]) -> Problem:
     """Put a problem located at ``<override>`` at the override that caused it."""
     if problem.pos is None or problem.pos.file != OVERRIDE_FILE:
         return problem
-    if not problem.path and problem.message.startswith("override "):
-        return Problem(problem.message, problem.path, None)  # it names the override itself
+    if problem.kind == OVERRIDE_PATH:
+        return replace(problem, pos=None)  # its message names the override itself
     path = tuple(problem.path)
-    unknown = _UNKNOWN_KEY.search(problem.message)
-    if unknown:  # reported at the mapping that holds it; the override named the key itself
-        path += (unknown.group(1),)
+    if problem.kind == UNKNOWN_KEY:  # reported at the mapping that holds it; the override
+        path += (problem.key,)       # named the key itself
     item = _culprit(path, items)
     if item is None:
         return problem
-    return Problem(problem.message, problem.path, SourcePos(item.label))
+    return replace(problem, pos=SourcePos(item.label))
 
 
 def _culprit(path: tuple, items: Sequence[Override]) -> Override | None:
@@ -143,7 +139,7 @@ def _shared_prefix(path: list[str], key: list[str]) -> int:
     return n
 
 
-def resolved_yaml(cfg: RunConfig) -> str:
+def resolved_yaml(cfg: LoadedConfig) -> str:
     """The resolved config (defaults filled in) as YAML, a layer per line as in the file.
 
     Args:
