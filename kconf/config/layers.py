@@ -35,6 +35,9 @@ def _spec(name: str, args: type[LayerArgs]) -> type[LayerSpecBase]:
 LAYER_SPECS: dict[str, type[LayerSpecBase]] = {
     name: _spec(name, e.args) for name, e in REGISTRY.items() if e.args is not None
 }
+# Each wrapper is also a name of this module (``kconf.config.layers.DenseSpec``), where pickle
+# and copy find a class by its module and name: a validated config pickles (Ray, processes).
+globals().update({spec.__name__: spec for spec in LAYER_SPECS.values()})
 
 LayerSpec = tagged_union(
     SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}}"), LAYER_SPECS,
