@@ -96,6 +96,8 @@ class Model:
     # --- structure ----------------------------------------------------------------------
     @property
     def layers(self) -> list[Layer]:
+        """The layers in Keras's order: a Sequential model's in order, without its InputLayer;
+        a functional model's by depth from the outputs, deepest first (``Graph.layers``)."""
         if self.sequential:
             return [l for l in self.graph.layers if not isinstance(l, InputLayer)]
         return list(self.graph.layers)
@@ -124,14 +126,14 @@ class Model:
         return sum(l.count_params(build_shape(l)) for l in self.graph.layers)
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
-        """Create every layer's weights, in layer order, from ``rng``; collect once the
+        """Create every layer's weights, in call order, from ``rng``; collect once the
         trainable weights (each once) and their gradients, which every step hands the
         optimizer."""
-        for layer in self.graph.layers:
+        for layer in self.graph.call_order:
             layer.build(build_shape(layer), rng, dtype=dtype)
         self._params, self._grads, seen = [], [], set()
         row_grads: dict[int, RowGrad] = {}
-        for layer in self.graph.layers:
+        for layer in self.graph.call_order:
             grads = layer.grads
             for g in grads.values():  # frozen layers' too: their parts must not pile up
                 if isinstance(g, RowGrad):
@@ -196,23 +198,51 @@ class Model:
             g.clear()
 
     def get_weights(self) -> list:
-        """All weights in Keras order (layer order, then each layer's own order)."""
-        return [w for layer in self.graph.layers for w in layer.get_weights()]
+        """Copies of all weights in Keras order (``layers`` order, then each layer's own), so
+        that a list from Keras's ``model.get_weights()`` loads with ``set_weights``. As in
+        Keras, an array two layers reach (a nested model called and also wrapped) is listed
+        once."""
+        return [w.copy() for w in self._weight_arrays().values()]
 
     def set_weights(self, weights: Sequence) -> None:
+        """Load weights given in ``get_weights()`` order (Keras's order), in place.
+
+        Args:
+            weights: one array per weight, each of the weight's shape.
+
+        Raises:
+            ValueError: a wrong number of arrays, or an array of the wrong shape (naming
+                the weight).
+        """
         weights = list(weights)
-        expected = sum(len(l.weights) for l in self.graph.layers)
-        if len(weights) != expected:
-            raise ValueError(f"model {self.name!r} expects {expected} weight arrays, got {len(weights)}")
-        i = 0
-        for layer in self.graph.layers:
-            n = len(layer.weights)
-            layer.set_weights(weights[i:i + n])
-            i += n
+        arrays = self._weight_arrays()
+        if len(weights) != len(arrays):
+            raise ValueError(f"model {self.name!r} expects {len(arrays)} weight arrays, "
+                             f"got {len(weights)}")
+        pairs = []
+        for (name, old), new in zip(arrays.items(), weights):
+            new = xp.asarray(new)
+            if new.shape != old.shape:
+                raise ValueError(f"model {self.name!r}: weight {name!r} has shape {old.shape}, "
+                                 f"got {new.shape}")
+            pairs.append((old, new))
+        for old, new in pairs:
+            old[...] = new  # in place: optimizers and caches keep referring to the same array
 
     def named_weights(self) -> dict[str, Any]:
-        """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order."""
+        """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order (that
+        of ``get_weights()``); what weight files and checkpoints store."""
         return {f"{l.name}/{k}": w for l in self.graph.layers for k, w in l.weights.items()}
+
+    def _weight_arrays(self) -> dict[str, Any]:
+        """``named_weights()`` with each array once, under its first name."""
+        arrays: dict[str, Any] = {}
+        seen: set[int] = set()
+        for name, w in self.named_weights().items():
+            if id(w) not in seen:
+                seen.add(id(w))
+                arrays[name] = w
+        return arrays
 
     def save_keras(self, path) -> Any:
         """Save as Keras 3 does: a ``.keras`` archive with these weights (or, for a ``.json``
