@@ -19,7 +19,7 @@ then owns them and answers every question about them itself:
 - ``graph.node_index(node)`` and ``graph.ref(tensor)`` (``conv[1][0]``): the numbers that
   ``Connected to``, the node table and exported Keras JSON show, counted within this graph;
 - ``graph.layers``: its layers in Keras's order (below); ``graph.call_order``: in the order
-  they are first called (weights are created in that order).
+  a forward pass first runs them (weights are created in that order).
 
 So one layer object can take part in several graphs: each graph numbers the layer's calls it
 contains from 0 and sees no other graph's calls, and its shapes are those of its own nodes.

@@ -119,10 +119,10 @@ class Graph:
             ties in creation order: the order a forward pass runs them.
         layers: each layer once, in Keras's order for a functional model (``keras_order``):
             what ``Model.layers``, ``get_weights()`` and the summary's rows follow.
-        call_order: each layer once, in the order of ``nodes`` (as Keras builds layers: when
-            first called). Weights are created and handed to the optimizer in this order, so
-            a seed gives the weights it always gave, and the optimizer's slots, which
-            checkpoints store by position, keep their positions.
+        call_order: each layer once, in the order of its first node in ``nodes``. Weights
+            are created and handed to the optimizer in this order (as they were before
+            ``layers`` followed Keras), so a seed gives the weights it always gave, and the
+            optimizer's slots, which checkpoints store by position, keep their positions.
     """
 
     def __init__(self, inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]):
