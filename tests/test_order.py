@@ -66,8 +66,12 @@ def test_layers_and_weights_follow_keras(path):
     got = [keras_name(l.name, type(l).__name__) for l in model.layers]
     assert got == [keras_name(n, c) for n, c in zip(want["layers"], want["classes"])]
     assert [list(w.shape) for w in model.get_weights()] == [w["shape"] for w in want["weights"]]
-    named = [(renamed.get(name.split("/")[0], name.split("/")[0]), list(w.shape))
-             for name, w in model.named_weights().items()]
+    named, seen = [], set()
+    for name, w in model.named_weights().items():
+        if id(w) not in seen:  # a weight two layers reach: once, under its first layer
+            seen.add(id(w))
+            layer = name.split("/")[0]
+            named.append((renamed.get(layer, layer), list(w.shape)))
     assert named == [(w["layer"], w["shape"]) for w in want["weights"]]
 
 
@@ -150,3 +154,17 @@ def test_sequential_keeps_its_order():
         "dense", "dropout", "dense_1", "dropout_1", "dense_2"]
     assert [w.shape for w in model.get_weights()] == [(20, 64), (64,), (64, 64), (64,),
                                                       (64, 10), (10,)]
+
+
+def test_a_weight_two_layers_reach_is_listed_once():
+    """A nested model called and also wrapped: Keras's get_weights() lists its two arrays
+    once; set_weights with that list sets what both calls use."""
+    model = build_model(ORDER / "shared_wrapped.yaml")
+    rng = np.random.default_rng(3)
+    kernel, bias = rng.normal(size=(4, 3)), rng.normal(size=3)
+    model.set_weights([kernel, bias])
+    assert len(model.get_weights()) == 2 and len(model.named_weights()) == 4
+    s = rng.random((2, 5, 4), dtype=np.float32)
+    ea, es = model.predict({"a": s[:, 0], "s": s})
+    np.testing.assert_allclose(ea, s[:, 0] @ kernel + bias, rtol=1e-5)
+    np.testing.assert_allclose(es, s @ kernel + bias, rtol=1e-5)
