@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kconf
-from kconf.api import build_model
+from kconf.api import build_model, model_from_config
 from kconf.graph.construct import snake_case
 from kconf.keras_io.importer import convert
 from kconf.report.summary import layer_table, render_text
@@ -141,7 +140,7 @@ def test_a_checkpoint_written_before_the_keras_order_resumes_the_same():
 
 
 def test_the_summary_rows_follow_the_layer_order():
-    model = kconf.api.model_from_config(ORDER / "twitter_small.yaml")
+    model = model_from_config(ORDER / "twitter_small.yaml")
     text = render_text(layer_table(model))
     rows = [line.split("│")[1].split()[0] for line in text.splitlines()
             if line.startswith("│")]
