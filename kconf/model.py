@@ -82,6 +82,8 @@ class Model:
     # --- structure ----------------------------------------------------------------------
     @property
     def layers(self) -> list[Layer]:
+        """The layers in Keras's order: a Sequential model's in order, without its InputLayer;
+        a functional model's by depth from the outputs, deepest first (``Graph.layers``)."""
         if self.sequential:
             return [l for l in self.graph.layers if not isinstance(l, InputLayer)]
         return list(self.graph.layers)
@@ -115,12 +117,13 @@ class Model:
             by several layers (a shared layer, a model called and also wrapped) appears once,
             trainable if any of its holders leaves it trainable.
         """
-        found: dict[tuple[int, str], list] = {}
-        for layer in self.layers:
-            for owner, spec, trainable in layer.weight_entries(build_shape(layer)):
-                entry = found.setdefault((id(owner), spec.name), [owner, spec, False])
-                entry[2] = entry[2] or trainable
-        return [(owner, spec, trainable) for owner, spec, trainable in found.values()]
+        return _entries(self.layers)
+
+    def _optimizer_entries(self) -> list[tuple[Layer, Any, bool]]:
+        """``weight_entries`` in call order (``Graph.call_order``): the order of the packed
+        buffer and of the optimizer's slots, which checkpoints store by position, so that
+        checkpoints written before functional models took Keras's order still resume."""
+        return _entries(self.graph.call_order)
 
     @property
     def weights(self) -> list:
@@ -150,9 +153,10 @@ class Model:
         return sum(self.param_counts())
 
     def build(self, rng: np.random.Generator, dtype=floatx) -> None:
-        """Create every layer's weights, in layer order, from ``rng``; pack them (``_pack``)
-        and collect the trainable ones (``_collect_trainable``)."""
-        for layer in self.graph.layers:
+        """Create every layer's weights from ``rng``, in call order (the order of the layers'
+        first calls, so a seed gives the weights it always gave); pack them (``_pack``) and
+        collect the trainable ones (``_collect_trainable``)."""
+        for layer in self.graph.call_order:
             layer.build(build_shape(layer), rng, dtype=dtype)
         self._pack()
         self.built = True
@@ -162,15 +166,16 @@ class Model:
         """Collect the trainable weights (each once) and their gradients, which every step
         hands the optimizer; state and frozen weights stay out. Runs at ``build`` and again
         at ``compile``, which is where freezing (``layer.trainable = False``) takes effect."""
-        trained = [(owner, spec.name) for owner, spec, trainable in self.weight_entries()
+        trained = [(owner, spec.name) for owner, spec, trainable in self._optimizer_entries()
                    if trainable]
         self._params = [owner.weights[key] for owner, key in trained]
         self._grads = [owner.grads[key] for owner, key in trained]
         forget_backward_flags(self.graph)  # which nodes backward must run may have changed
 
     def _pack(self) -> None:
-        """Move the weights with dense gradients into one flat buffer, back to back in
-        ``weights`` order, and their gradients into another; the layers then hold views.
+        """Move the weights with dense gradients into one flat buffer, back to back in the
+        optimizer's order (``_optimizer_entries``), and their gradients into another; the
+        layers then hold views.
 
         A step then zeroes the gradients with one fill, and the optimizer, which joins
         parameters lying back to back (``Optimizer.apply``), updates them all with one
@@ -182,7 +187,7 @@ class Model:
         zeroed with the others. State has no gradient and stays where ``build`` put it.
         Sets ``_dense_grads`` (the arrays ``_zero_grads`` fills) and ``_row_grads``.
         """
-        held = [(owner, spec.name) for owner, spec, _ in self.weight_entries()
+        held = [(owner, spec.name) for owner, spec, _ in self._optimizer_entries()
                 if spec.name in owner.grads]
         self._row_grads = [owner.grads[key] for owner, key in held
                            if isinstance(owner.grads[key], RowGrad)]
@@ -215,31 +220,60 @@ class Model:
             g.clear()
 
     def get_weights(self) -> list:
-        """All weights in Keras order (layer order, then each layer's own order)."""
-        return [w for layer in self.graph.layers for w in layer.get_weights()]
+        """Copies of all weights in Keras order (``layers`` order, then each layer's own), so
+        that a list from Keras's ``model.get_weights()`` loads with ``set_weights``. As in
+        Keras, an array two layers reach (a nested model called and also wrapped) is listed
+        once."""
+        return [w.copy() for w in self._weight_arrays().values()]
 
     def set_weights(self, weights: Sequence) -> None:
+        """Load weights given in ``get_weights()`` order (Keras's order), in place.
+
+        Args:
+            weights: one array per weight, each of the weight's shape.
+
+        Raises:
+            ValueError: a wrong number of arrays, or an array of the wrong shape (naming
+                the weight).
+        """
         weights = list(weights)
-        expected = sum(len(l.weights) for l in self.graph.layers)
-        if len(weights) != expected:
-            raise ValueError(f"model {self.name!r} expects {expected} weight arrays, got {len(weights)}")
-        i = 0
-        for layer in self.graph.layers:
-            n = len(layer.weights)
-            layer.set_weights(weights[i:i + n])
-            i += n
+        arrays = self._weight_arrays()
+        if len(weights) != len(arrays):
+            raise ValueError(f"model {self.name!r} expects {len(arrays)} weight arrays, "
+                             f"got {len(weights)}")
+        pairs = []
+        for (name, old), new in zip(arrays.items(), weights):
+            new = xp.asarray(new)
+            if new.shape != old.shape:
+                raise ValueError(f"model {self.name!r}: weight {name!r} has shape {old.shape}, "
+                                 f"got {new.shape}")
+            pairs.append((old, new))
+        for old, new in pairs:
+            old[...] = new  # in place: optimizers and caches keep referring to the same array
 
     def named_weights(self) -> dict[str, Any]:
-        """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order."""
+        """``{'dense/kernel': array, ...}`` — names by layer and weight, in Keras order (that
+        of ``get_weights()``); what weight files and checkpoints store."""
         return {f"{l.name}/{k}": w for l in self.graph.layers for k, w in l.weights.items()}
 
     def trainable_names(self) -> list[str]:
-        """The ``named_weights`` names of ``trainable_weights``, in their order (what a
-        checkpoint records, so that it is resumed with the same layers frozen)."""
+        """The ``named_weights`` names of the weights the optimizer updates, in its order
+        (what a checkpoint records beside the optimizer's slots, so that it is resumed with
+        the same layers frozen)."""
         names: dict[int, str] = {}
         for name, w in self.named_weights().items():
             names.setdefault(id(w), name)
-        return [names[id(w)] for w in self.trainable_weights]
+        return [names[id(w)] for w in self._params]
+
+    def _weight_arrays(self) -> dict[str, Any]:
+        """``named_weights()`` with each array once, under its first name."""
+        arrays: dict[str, Any] = {}
+        seen: set[int] = set()
+        for name, w in self.named_weights().items():
+            if id(w) not in seen:
+                seen.add(id(w))
+                arrays[name] = w
+        return arrays
 
     def save_keras(self, path) -> Any:
         """Save as Keras 3 does: a ``.keras`` archive with these weights (or, for a ``.json``
@@ -403,3 +437,14 @@ def _is_flat_list(value) -> bool:
 
 def _metric_name(metric) -> str:
     return metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+
+
+def _entries(layers) -> list[tuple[Layer, Any, bool]]:
+    """``(owner, spec, trainable)`` of every weight of ``layers``, in their order, each weight
+    once (trainable if any of its holders leaves it trainable)."""
+    found: dict[tuple[int, str], list] = {}
+    for layer in layers:
+        for owner, spec, trainable in layer.weight_entries(build_shape(layer)):
+            entry = found.setdefault((id(owner), spec.name), [owner, spec, False])
+            entry[2] = entry[2] or trainable
+    return [(owner, spec, trainable) for owner, spec, trainable in found.values()]

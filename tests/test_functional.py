@@ -84,7 +84,7 @@ def test_twitter_logs_keras_names_and_weighted_total(tmp_path):
 def test_shared_lstm_has_two_nodes_and_one_set_of_weights():
     model = model_from_config(CONFIGS / "shared_lstm.yaml")
     lstm = model.get_layer("shared_lstm")
-    assert [n.index for n in lstm.inbound_nodes] == [0, 1]
+    assert [model.graph.node_index(n) for n in model.graph.nodes_of(lstm)] == [0, 1]
     assert lstm.get_input_shape_at(0) == (None, 280, 256)
     assert lstm.get_output_at(1).name == "encoded_b"
     with pytest.raises(AttributeError, match="multiple inbound nodes"):
@@ -144,7 +144,7 @@ def test_a_model_from_another_file_is_called_twice_with_shared_weights(tmp_path)
                       data="{random: {samples: 8, x: {a: [4], b: [4]}, y: [3]}}")
     model = kconf.build_model(write(tmp_path, text))
     enc = model.get_layer("enc")
-    assert len(enc.inbound_nodes) == 2 and len(model.get_weights()) == 2
+    assert len(model.graph.nodes_of(enc)) == 2 and len(model.get_weights()) == 2
     x = np.ones((2, 4), np.float32)
     np.testing.assert_allclose(model.predict([x, x]), 2 * enc.forward(x)[0], rtol=1e-6)
 

@@ -104,7 +104,7 @@ def test_tensor_used_twice_gets_the_sum_of_gradients():
     (b,) = call_layer(shared, [a], ["b"])
     model = Model(Graph([t], [b]))
     model.build(np.random.default_rng(0), dtype=np.float64)
-    assert [n.index for n in shared.inbound_nodes] == [0, 1]
+    assert [model.graph.node_index(n) for n in model.graph.nodes_of(shared)] == [0, 1]
     model.compile(optimizers.SGD(), "mse")
     x = np.random.default_rng(1).normal(size=(3, 2))
     y = np.zeros((3, 2))

@@ -51,7 +51,7 @@ class Plan:
                 continue
             ins = tuple(slots[id(t)] for t in node.inputs)
             outs = tuple(slots[id(t)] for t in node.outputs)
-            calls = _stackable_calls(node, nodes[position + 1:], slots, ready)
+            calls = _stackable_calls(graph, node, nodes[position + 1:], slots, ready)
             if calls:
                 done.update(id(n) for n in calls)
                 self.stacked[len(self.steps)] = [
@@ -107,11 +107,12 @@ def forget_backward_flags(graph: Graph) -> None:
             plan.forget_flags()
 
 
-def _stackable_calls(node, later: list, slots: dict[int, int], ready: set[int]) -> list:
+def _stackable_calls(graph: Graph, node, later: list, slots: dict[int, int],
+                     ready: set[int]) -> list:
     """The later calls of ``node``'s layer that can run stacked with it: one input and one
     output each, inputs of the same shape and dtype, every input computed already."""
     layer = node.layer
-    if layer.n_inputs != 1 or len(node.outputs) != 1 or len(layer.inbound_nodes) < 2:
+    if layer.n_inputs != 1 or len(node.outputs) != 1 or len(graph.nodes_of(layer)) < 2:
         return []
     first = node.inputs[0]
     if layer.has_state(first.shape):  # each call updates the state once: never merged

@@ -1,7 +1,9 @@
 """The graph IR shared by Sequential and functional models: symbolic tensors and nodes.
 
 A ``Node`` is one call of a layer on symbolic tensors (Keras's node concept): a layer called
-twice has two nodes and one set of weights. A Sequential spec is a chain of nodes.
+twice has two nodes and one set of weights. A Sequential spec is a chain of nodes. A
+``Graph`` owns the nodes between its inputs and outputs: it numbers each layer's calls in it
+from 0 (``node_index``) and lists its layers in Keras's order (``layers``).
 """
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from dataclasses import dataclass, field
 
 from kconf.engine.layers.base import Layer
 from kconf.errors import ConfigPath, ShapeError
+from kconf.graph.nodes import calls_of, record_call
 from kconf.shapes import Shape, format_shape
 
 
 @dataclass(eq=False)
 class SymbolicTensor:
-    """A tensor known by shape only (batch dim None unless fixed), produced by ``node``."""
+    """A tensor known by shape only (batch dim None unless fixed), output ``index`` of
+    ``node``."""
 
     shape: Shape
     name: str
@@ -24,22 +28,13 @@ class SymbolicTensor:
     index: int = 0
     dtype: str = "float32"
 
-    @property
-    def keras_history(self) -> tuple[Layer, int, int]:
-        """(layer, node index, tensor index), as Keras's ``Connected to`` column shows it."""
-        return self.node.layer, self.node.index, self.index
-
-    def ref(self) -> str:
-        layer, node_index, tensor_index = self.keras_history
-        return f"{layer.name}[{node_index}][{tensor_index}]"
-
 
 @dataclass(eq=False)
 class Node:
-    """One call of ``layer`` on ``inputs``; ``index`` counts the layer's calls from 0."""
+    """One call of ``layer`` on ``inputs``. Its index among the layer's calls is the graph's
+    business (``Graph.node_index``): the same layer may be called in several graphs."""
 
     layer: Layer
-    index: int
     inputs: list[SymbolicTensor]
     outputs: list[SymbolicTensor] = field(default_factory=list)
     path: ConfigPath = ()
@@ -55,18 +50,23 @@ class Node:
 
 
 def build_shape(layer: Layer):
-    """The input shape a layer is built for: that of its first call (None for an InputLayer)."""
+    """The input shape a layer is built for: that of its first call, in whichever graph
+    (one set of weights serves every call), or None for an InputLayer."""
     if layer.n_inputs == 0:
         return None
-    if not layer.inbound_nodes:
+    calls = calls_of(layer)
+    if not calls:
         raise ValueError(f"layer {layer.name!r} is not connected to any graph")
-    node = layer.inbound_nodes[0]
+    node = calls[0]
     return node.inputs[0].shape if layer.n_inputs == 1 else node.input_shapes
 
 
 def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
                path: ConfigPath = ()) -> list[SymbolicTensor]:
-    """Apply ``layer`` symbolically: infer output shapes, add a node, return its outputs.
+    """Apply ``layer`` symbolically: infer output shapes, make a node, return its outputs.
+
+    The node is recorded as the layer's latest call (``kconf.graph.nodes``); a ``Graph``
+    made from tensors it leads to owns it.
 
     Raises:
         ShapeError: the layer cannot take these input shapes.
@@ -81,17 +81,17 @@ def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
     else:
         shape_in = [t.shape for t in inputs]
     shape_out = layer.compute_output_shape(shape_in)
-    if layer.inbound_nodes and layer.n_inputs != 0:
+    if layer.n_inputs != 0 and calls_of(layer):
         _check_shared(layer, shape_in)
     shapes = shape_out if isinstance(shape_out, list) else [shape_out]
     if len(names) != len(shapes):
         raise ShapeError(f"{kind} returns {len(shapes)} tensor(s) but {len(names)} name(s) "
                          f"are given for them")
-    node = Node(layer, len(layer.inbound_nodes), list(inputs), [], path)
+    node = Node(layer, list(inputs), [], path)
     dtype = getattr(layer, "dtype", "float32") if layer.n_inputs == 0 else "float32"
     node.outputs = [SymbolicTensor(tuple(s), name, node, i, dtype) for i, (s, name) in
                     enumerate(zip(shapes, names))]
-    layer.inbound_nodes.append(node)
+    record_call(node)
     return node.outputs
 
 
@@ -113,19 +113,106 @@ def _fmt(shape) -> str:
 
 
 class Graph:
-    """Inputs, outputs and the nodes between them in an order where producers come first."""
+    """Inputs, outputs and the nodes between them, which this graph owns.
+
+    Attributes:
+        nodes: every node the outputs depend on (and every input's node), producers first,
+            ties in creation order: the order a forward pass runs them.
+        layers: each layer once, in Keras's order for a functional model (``keras_order``):
+            what ``Model.layers``, ``get_weights()`` and the summary's rows follow.
+        call_order: each layer once, in the order of its first node in ``nodes``. Weights
+            are created and handed to the optimizer in this order (as they were before
+            ``layers`` followed Keras), so a seed gives the weights it always gave, and the
+            optimizer's slots, which checkpoints store by position, keep their positions.
+    """
 
     def __init__(self, inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.nodes = _topological_nodes(self.outputs)
-        self.layers: list[Layer] = []
-        for node in self.nodes:
-            if node.layer not in self.layers:
-                self.layers.append(node.layer)
+        reached = {id(n) for n in self.nodes}
+        unused = [t.node for t in self.inputs if id(t.node) not in reached]
+        self.nodes = unused + self.nodes
+        self.call_order: list[Layer] = list({id(n.layer): n.layer for n in self.nodes}.values())
+        self._calls: dict[int, list[Node]] = {}  # id(layer) -> its nodes here, oldest first
+        for node in sorted(self.nodes, key=lambda n: n.serial):
+            self._calls.setdefault(id(node.layer), []).append(node)
+        self._index = {id(n): i for calls in self._calls.values() for i, n in enumerate(calls)}
+        self.layers: list[Layer] = keras_order(self.inputs, self.outputs)
 
     def nodes_of(self, layer: Layer) -> list[Node]:
-        return [n for n in self.nodes if n.layer is layer]
+        """The calls of ``layer`` in this graph, in the order they were made (node 0 first)."""
+        return list(self._calls.get(id(layer), ()))
+
+    def node_index(self, node: Node) -> int:
+        """Which call of its layer ``node`` is in this graph (0 for the first), as Keras's
+        ``Connected to`` column and saved configs number them."""
+        return self._index[id(node)]
+
+    def ref(self, tensor: SymbolicTensor) -> str:
+        """``layer[node][tensor]``, as Keras's ``Connected to`` column shows a tensor."""
+        return f"{tensor.node.layer.name}[{self.node_index(tensor.node)}][{tensor.index}]"
+
+
+def keras_order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[Layer]:
+    """The layers between ``inputs`` and ``outputs`` in the order of Keras 3's functional
+    ``model.layers`` (``keras/src/ops/function.py`` ``map_graph``/``_build_map``).
+
+    A depth-first walk from the outputs, in the order they are listed and through each node's
+    inputs in order, numbers the layers by first visit and lists the nodes producers first.
+    Going back through that list from the outputs, a node's depth is the largest of (its
+    consumers' depths + 1) and the depth its layer already has (so a layer called several
+    times takes the largest depth of its nodes, and passes it on to what feeds it); an output
+    node nothing consumes has depth 0. Layers come deepest first, ties by first visit; an
+    input no output depends on comes at depth 0, before the others there. A chain (a
+    Sequential model) comes out in its own order.
+
+    Args:
+        inputs: the graph's input tensors.
+        outputs: the graph's output tensors, in the order the model lists them.
+
+    Returns:
+        Each layer once.
+    """
+    first_visit: dict[int, int] = {}  # id(layer) -> traversal index
+    finished: set[int] = set()
+    post_order: list[Node] = []  # producers first
+
+    for tensor in outputs:  # the walk, with a stack of (node, its inputs not yet visited)
+        if id(tensor.node) in finished:
+            continue
+        first_visit.setdefault(id(tensor.node.layer), len(first_visit))
+        stack = [(tensor.node, iter(tensor.node.inputs))]
+        while stack:
+            node, pending = stack[-1]
+            for t in pending:
+                if id(t.node) not in finished:
+                    first_visit.setdefault(id(t.node.layer), len(first_visit))
+                    stack.append((t.node, iter(t.node.inputs)))
+                    break
+            else:
+                stack.pop()
+                finished.add(id(node))
+                post_order.append(node)
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    layers: dict[int, Layer] = {}
+    for node in reversed(post_order):
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        node_depth[id(node)] = depth
+        layer_depth[id(node.layer)] = depth
+        layers[id(node.layer)] = node.layer
+        for tensor in node.inputs:
+            parent = id(tensor.node)
+            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    for tensor in inputs:
+        layer = tensor.node.layer
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            first_visit[id(layer)] = -1
+            layers[id(layer)] = layer
+    order = sorted(layer_depth, key=lambda key: (-layer_depth[key], first_visit[key]))
+    return [layers[key] for key in order]
 
 
 def _topological_nodes(outputs: list[SymbolicTensor]) -> list[Node]:

@@ -84,7 +84,7 @@ class ModelLayer(Layer):
 
     def build(self, input_shape, rng, dtype=floatx) -> None:
         """Build the nested layers that are not built yet (a shared model keeps its weights)."""
-        for layer in self.graph.layers:
+        for layer in self.graph.call_order:
             if not layer.built:
                 layer.build(build_shape(layer), rng, dtype=dtype)
         self.built = True

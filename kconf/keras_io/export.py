@@ -4,7 +4,7 @@
 Keras is not needed: the JSON and the weight file's layout are written here. Two Keras facts
 matter for the weights: ``load_model`` finds a layer's variables by its position among the
 layers of its class (``layers/dense_1/vars``) in the order Keras gives a rebuilt model's
-layers, so the layers are listed in that order (``keras_layer_order``, the order of Keras's
+layers, so the layers are listed in that order (``Graph.layers``, the order of Keras's
 ``map_graph``: by depth from the outputs, then by first visit); and a recurrent layer's
 variables belong to its cell (``layers/lstm/cell/vars``).
 """
@@ -133,30 +133,31 @@ def _model_entry(graph, name: str, sequential: bool, trainable: bool = True) -> 
                            "layers": layers},
                 "registered_name": None}
     entries = []
-    for layer in keras_layer_order(graph):
+    for layer in graph.layers:
         entry = _layer_entry(layer)
         entry["name"] = layer.name
-        entry["inbound_nodes"] = [_node(n) for n in layer.inbound_nodes
+        entry["inbound_nodes"] = [_node(graph, n) for n in graph.nodes_of(layer)
                                   if not isinstance(layer, InputLayer)]
         entries.append(entry)
     return {"module": "keras.src.models.functional", "class_name": "Functional",
             "config": {"name": name, "trainable": trainable, "layers": entries,
-                       "input_layers": _refs(graph.inputs),
-                       "output_layers": _refs(graph.outputs)},
+                       "input_layers": _refs(graph, graph.inputs),
+                       "output_layers": _refs(graph, graph.outputs)},
             "registered_name": "Functional"}
 
 
-def _refs(tensors) -> list:
+def _refs(graph, tensors) -> list:
     """``[layer, node, tensor]`` triples; one bare triple for one tensor, as Keras writes."""
-    refs = [[t.node.layer.name, t.node.index, t.index] for t in tensors]
+    refs = [[t.node.layer.name, graph.node_index(t.node), t.index] for t in tensors]
     return refs[0] if len(refs) == 1 else refs
 
 
-def _node(node) -> dict[str, Any]:
+def _node(graph, node) -> dict[str, Any]:
     """One call: its tensors as ``__keras_tensor__`` objects (a list for merge layers)."""
     tensors = [{"class_name": "__keras_tensor__",
                 "config": {"shape": list(t.shape), "dtype": t.dtype,
-                           "keras_history": [t.node.layer.name, t.node.index, t.index]}}
+                           "keras_history": [t.node.layer.name, graph.node_index(t.node),
+                                             t.index]}}
                for t in node.inputs]
     args = [tensors] if node.layer.n_inputs != 1 else tensors
     return {"args": args, "kwargs": {}}
@@ -181,45 +182,6 @@ def _layer_entry(layer) -> dict[str, Any]:
             "registered_name": None}
 
 
-def keras_layer_order(graph) -> list:
-    """A functional graph's layers in the order Keras's ``map_graph`` gives them: by
-    decreasing depth (the longest path to an output), ties by first visit in a depth-first
-    walk from the outputs; inputs no output depends on last."""
-    visited_first: dict[int, int] = {}
-    ordered_nodes: list = []
-    finished: set[int] = set()
-
-    def visit(node) -> None:
-        if id(node) in finished:
-            return
-        visited_first.setdefault(id(node.layer), len(visited_first))
-        for tensor in node.inputs:
-            visit(tensor.node)
-        finished.add(id(node))
-        ordered_nodes.append(node)
-
-    for tensor in graph.outputs:
-        visit(tensor.node)
-    node_depth: dict[int, int] = {}
-    layer_depth: dict[int, int] = {}
-    layers = {}
-    for node in reversed(ordered_nodes):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = depth
-        layers[id(node.layer)] = node.layer
-        node_depth[id(node)] = depth
-        for tensor in node.inputs:
-            parent = id(tensor.node)
-            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
-    for tensor in graph.inputs:
-        if id(tensor.node.layer) not in layer_depth:
-            layer_depth[id(tensor.node.layer)] = 0
-            visited_first[id(tensor.node.layer)] = -1
-            layers[id(tensor.node.layer)] = tensor.node.layer
-    return [layers[key] for key in sorted(layer_depth, key=lambda k: (-layer_depth[k],
-                                                                      visited_first[k]))]
-
-
 # --- the weights file --------------------------------------------------------------------------
 
 
@@ -232,7 +194,7 @@ def weight_groups(model) -> list[Group]:
 
 def _container(groups: list[Group], path: str, graph, sequential: bool) -> None:
     """A model's ``layers/<class>[_<n>]`` groups, numbered per class in Keras's order."""
-    layers = graph.layers if sequential else keras_layer_order(graph)
+    layers = graph.layers
     used: dict[str, int] = {}
     for layer in layers:
         if sequential and isinstance(layer, InputLayer):

@@ -168,7 +168,7 @@ def _add_graph(graph, cluster: Cluster, prefix: tuple[str, ...], expand: bool,
     for node in graph.nodes:
         shared = len(graph.nodes_of(node.layer)) > 1
         for i, tensor in enumerate(node.inputs):
-            label = f"node {node.index}: {tensor.name}" if shared else tensor.name
+            label = f"node {graph.node_index(node)}: {tensor.name}" if shared else tensor.name
             edges.append(Edge(source(tensor), target(node.layer, i), label))
     return source
 
@@ -186,12 +186,12 @@ def _type_name(layer) -> str:
 def _shape_lines(nodes) -> list[str]:
     """The output shape(s): one line, or one per node when the calls' shapes differ."""
     shapes = []
-    for node in nodes:
+    for index, node in enumerate(nodes):
         text = ", ".join(format_shape(s) for s in node.output_shapes)
         dtypes = {t.dtype for t in node.outputs} - {"float32"}
         if node.layer.n_inputs == 0 and dtypes:
             text += " " + ", ".join(sorted(dtypes))
-        shapes.append((node.index, text))
+        shapes.append((index, text))
     if len({text for _, text in shapes}) <= 1:
         return [text for _, text in shapes[:1]]
     return [f"node {index}: {text}" for index, text in shapes]

@@ -22,8 +22,8 @@ def _param_count(layer) -> int:
     return layer.count_params(build_shape(layer))
 
 
-def _output_shape(layer) -> str:
-    shapes = layer.inbound_nodes[0].output_shapes
+def _output_shape(layer, graph) -> str:
+    shapes = graph.nodes_of(layer)[0].output_shapes
     return ", ".join(format_shape(s) for s in shapes)
 
 
@@ -64,9 +64,9 @@ def layer_table(model, title: str | None = None, expand: bool = False) -> Table:
     def add_rows(layers, graph, depth: int) -> None:
         for layer in layers:
             row = ["  " * depth + ("└ " if depth else "") + f"{layer.name} ({_type_name(layer)})",
-                   _output_shape(layer), f"{_param_count(layer):,}"]
+                   _output_shape(layer, graph), f"{_param_count(layer):,}"]
             if functional:
-                refs = [t.ref() for node in layer.inbound_nodes for t in node.inputs]
+                refs = [graph.ref(t) for node in graph.nodes_of(layer) for t in node.inputs]
                 row.append(", ".join(refs) or "-")
             row.append(format_flops(_layer_flops(layer, graph)))
             table.add_row(*row)
@@ -123,7 +123,8 @@ def flops_line(model) -> Text:
 
 def node_table(model) -> Table | None:
     """One row per call of every layer called more than once (Keras's summary hides these)."""
-    shared = [l for l in model.graph.layers if len(l.inbound_nodes) > 1]
+    graph = model.graph
+    shared = [l for l in graph.layers if len(graph.nodes_of(l)) > 1]
     if not shared:
         return None
     table = Table(title="Nodes of layers called more than once", box=box.SIMPLE,
@@ -131,8 +132,8 @@ def node_table(model) -> Table | None:
     for col in ("layer", "node", "inbound", "input shape", "output shape", "tensor"):
         table.add_column(col)
     for layer in shared:
-        for node in layer.inbound_nodes:
-            table.add_row(layer.name, str(node.index), ", ".join(t.ref() for t in node.inputs),
+        for index, node in enumerate(graph.nodes_of(layer)):
+            table.add_row(layer.name, str(index), ", ".join(graph.ref(t) for t in node.inputs),
                           ", ".join(format_shape(s) for s in node.input_shapes),
                           ", ".join(format_shape(s) for s in node.output_shapes),
                           ", ".join(t.name for t in node.outputs))

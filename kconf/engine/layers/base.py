@@ -47,6 +47,7 @@ from typing import Any, Callable
 from kconf.engine.backend import floatx, xp
 from kconf.engine import initializers
 from kconf.errors import ShapeError
+from kconf.graph.nodes import NodeAPI
 from kconf.shapes import Shape, format_shape
 
 Backward = Callable[[Any], Any]
@@ -63,14 +64,17 @@ class WeightSpec:
     trainable: bool = True
 
 
-class Layer:
+class Layer(NodeAPI):
     """Base class. Subclasses set ``n_inputs`` (1, or None for any number >= 2) and implement
     ``compute_output_shape``, ``forward`` and, if they have weights, ``weight_specs``.
 
     ``forward`` returns ``(y, backward)``; ``backward(dy)`` adds the weight gradients into
     ``grads`` and returns the input gradient(s). Layers with ``input_grads_optional`` also
     take ``backward(dy, need_dx=False)``, which only adds the weight gradients (the graph
-    runner asks for that where no gradient flows further back)."""
+    runner asks for that where no gradient flows further back).
+
+    A layer keeps no record of its calls: the graph does (``kconf.graph``); Keras's node API
+    (``layer.output``, ``get_output_at(i)`` ...) comes from ``NodeAPI``, which reads it."""
 
     n_inputs: int | None = 1
     input_grads_optional: bool = False
@@ -82,7 +86,6 @@ class Layer:
         self.grads: dict[str, Any] = {}  # name -> gradient, for the trainable specs only
         self.state_names: frozenset[str] = frozenset()  # the weights that are state
         self.built = False
-        self.inbound_nodes: list = []  # one graph Node per call, appended by the graph constructor
 
     # --- shape phase -------------------------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -203,57 +206,6 @@ class Layer:
     # --- compute -----------------------------------------------------------------------
     def forward(self, x, training: bool = False, rng=None) -> tuple[Any, Backward]:
         raise NotImplementedError
-
-    # --- nodes (one per call in a graph; as the Keras 2 docs describe them) -------------
-    def _node(self, index: int, what: str):
-        if not self.inbound_nodes:
-            raise AttributeError(f"layer {self.name!r} has never been called and thus has no "
-                                 f"defined {what}")
-        try:
-            return self.inbound_nodes[index]
-        except IndexError:
-            raise ValueError(f"asked for node {index} of layer {self.name!r}, but it has only "
-                             f"{len(self.inbound_nodes)} inbound node(s)") from None
-
-    def _only_node(self, what: str):
-        if len(self.inbound_nodes) > 1:
-            raise AttributeError(
-                f"Layer {self.name} has multiple inbound nodes, hence the notion of "
-                f'"layer {what}" is ill-defined. Use `get_{what.replace(" ", "_")}_at(node_index)` '
-                f"instead.")
-        return self._node(0, what)
-
-    @staticmethod
-    def _one(items):
-        return items[0] if len(items) == 1 else list(items)
-
-    @property
-    def input(self):
-        return self._one(self._only_node("input").inputs)
-
-    @property
-    def output(self):
-        return self._one(self._only_node("output").outputs)
-
-    @property
-    def input_shape(self):
-        return self._one(self._only_node("input shape").input_shapes)
-
-    @property
-    def output_shape(self):
-        return self._one(self._only_node("output shape").output_shapes)
-
-    def get_input_at(self, node_index: int):
-        return self._one(self._node(node_index, "input").inputs)
-
-    def get_output_at(self, node_index: int):
-        return self._one(self._node(node_index, "output").outputs)
-
-    def get_input_shape_at(self, node_index: int):
-        return self._one(self._node(node_index, "input shape").input_shapes)
-
-    def get_output_shape_at(self, node_index: int):
-        return self._one(self._node(node_index, "output shape").output_shapes)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
