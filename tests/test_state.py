@@ -29,11 +29,11 @@ from kconf.keras_io.export import keras_json, weight_groups
 from kconf.keras_io.importer import from_keras
 from kconf.model import Model
 from kconf.report.summary import readable_memory_size, render_text, totals_line
-from kconf.train.callbacks import Callback
 from kconf.train.checkpoint import CheckpointError, Checkpointer, load_checkpoint, restore
 from kconf.train.runs import load_weights, save_weights
 from kconf.train.trained import set_named_weights
 from tests.gradcheck import assert_close_grad, numeric_grad
+from tests.test_resume import StopAfter
 
 RNG = np.random.default_rng(12)
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,18 +293,6 @@ def test_a_shared_stateful_layer_updates_once_per_call_and_is_never_stacked():
     np.testing.assert_allclose(out_b, xb - xb.mean(axis=0), rtol=1e-6, atol=1e-6)
     expected = 0.5 * (0.5 * xa.mean(axis=0)) + 0.5 * xb.mean(axis=0)  # a's update, then b's
     np.testing.assert_allclose(layer.weights["moving_mean"], expected, rtol=1e-6)
-
-
-class StopAfter(Callback):
-    """Simulates Ctrl-C after ``epochs`` epochs."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epochs:
-            raise KeyboardInterrupt
 
 
 def test_interrupted_and_resumed_equals_uninterrupted_state_included(tmp_path):
