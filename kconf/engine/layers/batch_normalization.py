@@ -37,7 +37,7 @@ class BatchNormalizationArgs(LayerArgs):
 
     keras_fixed: ClassVar[dict[str, Fixed]] = {
         "renorm": ((False,), "batch renormalization is not implemented in kconf"),
-        "renorm_clipping": ((None,), "batch renormalization is not implemented in kconf"),
+        "renorm_clipping": ((None, {}), "batch renormalization is not implemented in kconf"),
         "virtual_batch_size": ((None,), "ghost batch normalization is not implemented in "
                                         "kconf"),
         "adjustment": ((None,), "adjustment functions are not implemented in kconf"),
