@@ -8,10 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from kconf.api import build_model
+from kconf.cli import app
 from tests.layer_test import make_layer
 
-HERE = Path(__file__).resolve().parent / "fixtures" / "layers"
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "tests" / "fixtures" / "layers"
 TABLE = json.loads((HERE / "normalization.json").read_text())
 NUMBERS = np.load(HERE / "normalization.npz")["numbers"]
 TOL = {"rtol": 1e-4, "atol": 1e-5}
@@ -81,3 +85,41 @@ def test_batch_normalization_fixtures_cover_training_frozen_and_state():
     assert np.array_equal(array("bn_frozen/after/moving_mean"), array("bn_frozen/w/moving_mean"))
     assert np.array_equal(array("bn_frozen/y_train"), array("bn_frozen/y"))
     assert not np.allclose(array("bn/after/moving_mean"), array("bn/w/moving_mean"))
+
+
+STEP_CONFIG = {
+    "name": "bn_step",
+    "seed": 0,
+    "model": {"sequential": [
+        {"Dense": {"units": 4, "activation": "relu", "input_dim": 3}},
+        {"BatchNormalization": {"momentum": 0.8}},
+        {"Dense": {"units": 2, "activation": "softmax"}},
+    ]},
+    "compile": {"optimizer": {"SGD": {"learning_rate": 0.1}},
+                "loss": "categorical_crossentropy"},
+    "data": {"train": {"random": {"samples": 6, "x": [3], "classes": 2, "one_hot": True}}},
+    "fit": {"epochs": 1, "batch_size": 6},
+}
+
+
+def test_one_training_step_of_a_model_with_batch_normalization_equals_keras():
+    model = build_model(STEP_CONFIG)
+    n = len([k for k in TABLE["arrays"] if k.startswith("model/before/")])
+    model.set_weights([array(f"model/before/{i}") for i in range(n)])
+    assert model.param_counts() == (4 * 4 + 4 + 4 + 2 * 4 + 2, 2 * 4)  # Keras's counts
+    loss = model.train_on_batch(array("model/x"), array("model/y"))
+    np.testing.assert_allclose(loss, array("model/loss")[0], **TOL)
+    # every weight after the step: the trained ones and the moving statistics
+    for i, (got, want) in enumerate(zip(model.get_weights(), [array(f"model/after/{i}")
+                                                              for i in range(n)])):
+        np.testing.assert_allclose(got, want, err_msg=f"weight {i}", **TOL)
+
+
+def test_tabular_bn_config_counts_the_moving_statistics_as_keras_non_trainable_params():
+    result = CliRunner().invoke(app, ["summary", str(ROOT / "configs" / "tabular_bn.yaml")])
+    assert result.exit_code == 0, result.output
+    # Dense 20·64, BN 4·64, Dense 64·32, BN 4·32, Dense 32·3 + 3; the moving statistics
+    # (2·64 + 2·32) are Keras's non-trainable params
+    assert "Total params: 3,811" in result.output
+    assert "Trainable params: 3,619" in result.output
+    assert "Non-trainable params: 192" in result.output
