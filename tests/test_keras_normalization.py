@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from kconf.api import build_model
 from kconf.cli import app
-from tests.layer_test import make_layer
+from kconf.keras_io.layers import layer_args
+from tests.layer_test import engine_form, make_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "fixtures" / "layers"
@@ -123,3 +124,18 @@ def test_tabular_bn_config_counts_the_moving_statistics_as_keras_non_trainable_p
     assert "Total params: 3,811" in result.output
     assert "Trainable params: 3,619" in result.output
     assert "Non-trainable params: 192" in result.output
+
+
+@pytest.mark.parametrize("case", sorted(TABLE["cases"]))
+def test_keras_config_of_the_built_layer_imports_to_the_case_arguments(case):
+    entry = TABLE["cases"][case]
+    reported = []
+    args = layer_args(entry["layer"], entry["keras_config"], 3,
+                      lambda key, message: reported.append((key, message)))
+    assert reported == []
+    expected = {k: v for k, v in entry["args"].items() if k != "trainable"}
+    if expected.get("groups") == -1:  # Keras's build writes the count: one per channel
+        expected["groups"] = array(f"{case}/x").shape[-1]
+    # Keras writes a built LayerNormalization's axis=-1 as [-1]: read back as the default
+    assert {k: v for k, v in args.items() if k != "trainable"} == expected
+    assert args.get("trainable", True) == entry["args"].get("trainable", True)

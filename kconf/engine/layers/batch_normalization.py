@@ -14,9 +14,9 @@ then the state moving_mean and moving_variance (see ``kconf/engine/layers/base.p
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from kconf.args.fields import Bool, PositiveFloat, bounded
+from kconf.args.fields import Bool, KerasForm, PositiveFloat, bounded
 from kconf.args.layer import Axis, Fixed, Initializer, LayerArgs
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
@@ -29,6 +29,8 @@ from kconf.engine.layers.layer_normalization import (
 
 #: A momentum in [0, 1].
 Momentum = bounded(float, ge=0, le=1)
+#: The feature axis; Keras 2 wrote it as a list of one (``[3]``) once built.
+FeatureAxis = Annotated[Axis, KerasForm("axes")]
 
 
 class BatchNormalizationArgs(LayerArgs):
@@ -47,7 +49,7 @@ class BatchNormalizationArgs(LayerArgs):
     keras_ignored: ClassVar[frozenset[str]] = frozenset(
         {"renorm_momentum", "synchronized", "fused"})
 
-    axis: Axis = -1
+    axis: FeatureAxis = -1
     momentum: Momentum = 0.99
     epsilon: PositiveFloat = 1e-3
     center: Bool = True

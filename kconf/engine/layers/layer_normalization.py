@@ -15,7 +15,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
-from kconf.args.fields import Bool, PositiveFloat, config_error
+from kconf.args.fields import Bool, KerasForm, PositiveFloat, config_error
 from kconf.args.layer import Initializer, LayerArgs
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
@@ -47,6 +47,7 @@ AxisOrAxes = Annotated[
     PlainSerializer(lambda v: v if isinstance(v, int) else list(v), when_used="json"),
     WithJsonSchema({"anyOf": [_AXIS_SCHEMA, {"type": "array", "items": _AXIS_SCHEMA,
                                              "minItems": 1, "uniqueItems": True}]}),
+    KerasForm("axes"),
 ]
 
 
