@@ -31,6 +31,9 @@ def _axis_or_axes(value: Any) -> int | tuple[int, ...]:
 
     if axis(value):
         return value
+    if value == 0 or (isinstance(value, (list, tuple)) and 0 in value):
+        raise config_error("batch_axis", "axis 0 is the batch axis; count the axes of one "
+                                         "sample from 1, or from the end with -1")
     if (isinstance(value, (list, tuple)) and value and all(axis(v) for v in value)
             and len(set(value)) == len(value)):
         return value[0] if len(value) == 1 else tuple(value)
