@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from kconf.api import build_model
 from kconf.cli import app
 from kconf.keras_io.layers import layer_args
-from tests.layer_test import engine_form, make_layer
+from tests.layer_test import make_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "fixtures" / "layers"

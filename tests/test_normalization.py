@@ -14,7 +14,10 @@ from kconf.api import build_model
 from kconf.cli import app
 from kconf.config import load_config
 from kconf.engine.layers import BatchNormalization, LayerNormalization
+from kconf.engine.layers.input import InputLayer
 from kconf.errors import ConfigError
+from kconf.graph.execute import plan_of, run_graph
+from kconf.graph.ir import Graph, call_layer
 
 TAIL = """compile: {optimizer: sgd, loss: mse}
 data:
@@ -152,3 +155,24 @@ def test_layer_normalization_is_the_same_in_training_and_per_sample():
     np.testing.assert_allclose(y.mean(axis=(1, 2)), 0, atol=1e-6)
     np.testing.assert_allclose(y.var(axis=(1, 2)) * (1 + 1e-3 / x.var(axis=(1, 2))), 1,
                                rtol=1e-4)
+
+
+def test_a_shared_batch_normalization_updates_once_per_call_in_graph_order():
+    (a,) = call_layer(InputLayer(shape=(3,), name="a"), [], ["a"])
+    (b,) = call_layer(InputLayer(shape=(3,), name="b"), [], ["b"])
+    bn = BatchNormalization(momentum=0.5, name="shared_bn")
+    (ya,) = call_layer(bn, [a], ["ya"])
+    (yb,) = call_layer(bn, [b], ["yb"])
+    graph = Graph([a, b], [ya, yb])
+    bn.build((None, 3), np.random.default_rng(0))
+    assert plan_of(graph).stacked == {}  # two calls, two updates: never one stacked batch
+    rng = np.random.default_rng(2)
+    xa = rng.normal(size=(4, 3)).astype(np.float32)
+    xb = rng.normal(size=(6, 3)).astype(np.float32) + 2
+    (out_a, out_b), _ = run_graph(graph, [xa, xb], training=True)
+    np.testing.assert_allclose(out_a, (xa - xa.mean(0)) / np.sqrt(xa.var(0) + 1e-3),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_b, (xb - xb.mean(0)) / np.sqrt(xb.var(0) + 1e-3),
+                               rtol=1e-5, atol=1e-6)
+    expected = 0.5 * (0.5 * xa.mean(0)) + 0.5 * xb.mean(0)  # a's update, then b's
+    np.testing.assert_allclose(bn.weights["moving_mean"], expected, rtol=1e-6)
