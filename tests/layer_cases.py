@@ -50,6 +50,15 @@ def _variants(name, gates, bias_shape=None, **extra):
                  weights, flops) for f, suffix in flags]
 
 
+def _norm(channels, *names):
+    """A normalization layer's weights, each of shape ``channels`` (a tuple or an int)."""
+    shape = channels if isinstance(channels, tuple) else (channels,)
+    return tuple((name, shape) for name in names)
+
+
+_BN = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
 CASES: dict[str, list[Case]] = {
     "InputLayer": [
         Case("input", {"shape": [3, 4]}, (2, 3, 4)),
@@ -231,5 +240,49 @@ CASES: dict[str, list[Case]] = {
     "Identity": [
         Case("identity", {}, (3, 4)),
         Case("identity_rank4", {"name": "same", "trainable": False}, (2, 3, 2, 2), scale=2.0),
+    ],
+    "BatchNormalization": [
+        # training: batch statistics, the gradient through them; inference: moving ones
+        Case("bn_training", {}, (5, 3), _norm(3, *_BN), training=True),
+        Case("bn_inference", {}, (5, 3), _norm(3, *_BN)),
+        Case("bn_images_training", {"momentum": 0.9, "epsilon": 0.01}, (2, 3, 2, 4),
+             _norm(4, *_BN), training=True),
+        Case("bn_axis1_training", {"axis": 1}, (3, 4, 2), _norm(4, *_BN), training=True),
+        Case("bn_axis_neg2_inference", {"axis": -2}, (3, 4, 2), _norm(4, *_BN)),
+        Case("bn_no_scale_training", {"scale": False}, (4, 3), _norm(3, *_BN[1:]),
+             training=True),
+        Case("bn_no_center_training", {"center": False, "gamma_initializer": "glorot_uniform"},
+             (2, 2, 3), _norm(3, "gamma", *_BN[2:]), training=True),
+        Case("bn_bare_training", {"center": False, "scale": False}, (4, 3), _norm(3, *_BN[2:]),
+             training=True),
+        Case("bn_frozen_training", {"trainable": False}, (4, 3), _norm(3, *_BN),
+             training=True),
+    ],
+    "LayerNormalization": [
+        Case("ln", {}, (3, 4), _norm(4, "gamma", "beta")),
+        Case("ln_rank3", {"epsilon": 0.1}, (2, 3, 4), _norm(4, "gamma", "beta")),
+        Case("ln_two_axes", {"axis": [2, 1]}, (2, 3, 4, 2), _norm((3, 4), "gamma", "beta")),
+        Case("ln_axis1", {"axis": 1}, (2, 3, 4), _norm(3, "gamma", "beta")),
+        Case("ln_no_center", {"center": False}, (3, 4), _norm(4, "gamma")),
+        Case("ln_no_scale", {"scale": False}, (3, 4), _norm(4, "beta")),
+        Case("ln_bare", {"center": False, "scale": False}, (3, 4)),
+        Case("ln_rms_scaling", {"rms_scaling": True}, (2, 3, 4), _norm(4, "gamma")),
+        Case("ln_rms_scaling_axes", {"rms_scaling": True, "scale": False, "axis": [-1, -2]},
+             (2, 3, 4), _norm((3, 4), "gamma")),
+    ],
+    "GroupNormalization": [
+        Case("gn", {"groups": 2}, (2, 3, 4), _norm(4, "gamma", "beta")),
+        Case("gn_images", {"groups": 3, "epsilon": 0.01}, (2, 2, 3, 6),
+             _norm(6, "gamma", "beta")),
+        Case("gn_instance", {"groups": -1}, (2, 4, 3), _norm(3, "gamma", "beta")),
+        Case("gn_one_group", {"groups": 1, "center": False}, (2, 3, 4), _norm(4, "gamma")),
+        Case("gn_axis1", {"groups": 2, "axis": 1, "scale": False}, (2, 4, 3), _norm(4, "beta")),
+        Case("gn_axis_neg2", {"groups": 2, "axis": -2}, (2, 3, 4, 2),
+             _norm(4, "gamma", "beta")),
+    ],
+    "UnitNormalization": [
+        Case("unit", {}, (3, 4)),
+        Case("unit_rank3", {"axis": 1}, (2, 3, 4)),
+        Case("unit_two_axes", {"axis": [1, -1]}, (2, 3, 4)),
     ],
 }

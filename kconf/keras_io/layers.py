@@ -89,6 +89,19 @@ class Padding(Plain):
         return text
 
 
+class Axes(Plain):
+    """One axis or a list of axes; Keras writes ``axis=-1`` as ``[-1]`` once a layer is built
+    (LayerNormalization, Keras 2's BatchNormalization), which is the one axis."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            return value[0]
+        return list(value) if isinstance(value, tuple) else value
+
+    def same(self, value: Any, default: Any) -> bool:
+        return self.to_kconf(_plain(value), 3) == self.to_kconf(_plain(default), 3)
+
+
 #: Keras 2's hard_sigmoid was 0.2·x + 0.5; Keras 3's (and kconf's) is x/6 + 1/2.
 _KERAS2_HARD_SIGMOID = ("Keras 2's hard_sigmoid (clip(0.2·x + 0.5)) differs from kconf's, which "
                         "is Keras 3's (clip(x/6 + 1/2)); use sigmoid, or save the model with "
@@ -257,9 +270,10 @@ def normal_initializer(value: Any) -> Any:
 
 PLAIN, PAIR, PADDING, ACTIVATION, INITIALIZER = (Plain(), Pair(), Padding(), Activation(),
                                                  Initializer())
+AXES = Axes()
 #: A field type's ``KerasForm`` -> the converter of its values.
 CONVERTERS: dict[str, Plain] = {"pair": PAIR, "padding": PADDING, "activation": ACTIVATION,
-                                "initializer": INITIALIZER}
+                                "initializer": INITIALIZER, "axes": AXES}
 
 _REGULARIZERS = "regularizers are not implemented in kconf"
 _CONSTRAINTS = "constraints are not implemented in kconf"

@@ -63,6 +63,10 @@ from kconf.engine.layers.merge import (
 )
 from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
 from kconf.engine.layers.identity import Identity, IdentityArgs
+from kconf.engine.layers.batch_normalization import BatchNormalization, BatchNormalizationArgs
+from kconf.engine.layers.layer_normalization import LayerNormalization, LayerNormalizationArgs
+from kconf.engine.layers.group_normalization import GroupNormalization, GroupNormalizationArgs
+from kconf.engine.layers.unit_normalization import UnitNormalization, UnitNormalizationArgs
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,10 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Minimum, MergeArgs),
     entry(Dot, DotArgs),
     entry(Identity, IdentityArgs),
+    entry(BatchNormalization, BatchNormalizationArgs),
+    entry(LayerNormalization, LayerNormalizationArgs),
+    entry(GroupNormalization, GroupNormalizationArgs),
+    entry(UnitNormalization, UnitNormalizationArgs),
 )
 
 #: Keras class name -> engine class.

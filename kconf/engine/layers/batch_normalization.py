@@ -1,0 +1,144 @@
+"""BatchNormalization: ``y = (x − mean)·rsqrt(var + epsilon)·gamma + beta`` per feature of
+``axis``, with batch statistics in training and moving statistics at inference.
+
+Training (``forward(x, training=True)`` of a layer that is not frozen): the mean and the
+biased variance over every axis but ``axis`` (the batch and, for images, the pixels), and the
+state moves toward them in place, once per call: ``moving = moving·momentum + batch·(1 −
+momentum)`` (Keras's update, before the output is returned). The backward pass goes through
+the batch mean and variance. Inference, and training of a frozen layer (``trainable: false``,
+Keras 3's rule): the moving statistics, which are constants. ``forward`` computes as Keras's
+``ops.batch_normalization``: ``inv = rsqrt(var + ε)·gamma``, ``y = x·inv + (beta − mean·inv)``.
+
+Weights in Keras's order: gamma, beta (trainable, each unless ``scale``/``center`` is off),
+then the state moving_mean and moving_variance (see ``kconf/engine/layers/base.py``).
+"""
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from kconf.args.fields import Bool, KerasForm, PositiveFloat, bounded
+from kconf.args.layer import Axis, Fixed, Initializer, LayerArgs
+from kconf.engine.backend import xp
+from kconf.engine.layers.base import Layer, WeightSpec
+from kconf.engine.layers.layer_normalization import (
+    broadcast_shape,
+    moments,
+    normalized_axes,
+    standardize_backward,
+)
+
+#: A momentum in [0, 1].
+Momentum = bounded(float, ge=0, le=1)
+#: The feature axis; Keras 2 wrote it as a list of one (``[3]``) once built.
+FeatureAxis = Annotated[Axis, KerasForm("axes")]
+
+
+class BatchNormalizationArgs(LayerArgs):
+    """``BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+    ...)``."""
+
+    keras_fixed: ClassVar[dict[str, Fixed]] = {
+        "renorm": ((False,), "batch renormalization is not implemented in kconf"),
+        "renorm_clipping": ((None, {}), "batch renormalization is not implemented in kconf"),
+        "virtual_batch_size": ((None,), "ghost batch normalization is not implemented in "
+                                        "kconf"),
+        "adjustment": ((None,), "adjustment functions are not implemented in kconf"),
+    }
+    # renorm_momentum acts only with renorm; synchronized only across devices (kconf trains
+    # on one); fused is Keras 2's choice of kernel: none of them changes a number here.
+    keras_ignored: ClassVar[frozenset[str]] = frozenset(
+        {"renorm_momentum", "synchronized", "fused"})
+
+    axis: FeatureAxis = -1
+    momentum: Momentum = 0.99
+    epsilon: PositiveFloat = 1e-3
+    center: Bool = True
+    scale: Bool = True
+    beta_initializer: Initializer = "zeros"
+    gamma_initializer: Initializer = "ones"
+    moving_mean_initializer: Initializer = "zeros"
+    moving_variance_initializer: Initializer = "ones"
+
+
+class BatchNormalization(Layer):
+    """Normalize each feature of ``axis`` with the batch's statistics (training) or the
+    moving ones (inference).
+
+    Args:
+        axis: the feature axis (not the batch axis); statistics are taken over the others.
+        momentum: how much of the moving statistics each training call keeps.
+        epsilon: added to the variance.
+        center: learn ``beta``.
+        scale: learn ``gamma``.
+    """
+
+    input_grads_optional = True
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+        self.moving_mean_initializer = moving_mean_initializer
+        self.moving_variance_initializer = moving_variance_initializer
+
+    def compute_output_shape(self, input_shape):
+        normalized_axes(self, input_shape, self.axis)
+        return input_shape
+
+    def weight_specs(self, input_shape):
+        (axis,) = normalized_axes(self, input_shape, self.axis)
+        shape = (input_shape[axis],)
+        specs = []
+        if self.scale:
+            specs.append(WeightSpec("gamma", shape, self.gamma_initializer))
+        if self.center:
+            specs.append(WeightSpec("beta", shape, self.beta_initializer))
+        return specs + [
+            WeightSpec("moving_mean", shape, self.moving_mean_initializer, trainable=False),
+            WeightSpec("moving_variance", shape, self.moving_variance_initializer,
+                       trainable=False),
+        ]
+
+    def forward(self, x, training=False, rng=None):
+        (axis,) = normalized_axes(self, (None, *x.shape[1:]), self.axis)
+        wshape = broadcast_shape(x.ndim, (axis,), (x.shape[axis],))
+        others = tuple(a for a in range(x.ndim) if a != axis)
+        moving_mean, moving_var = self.weights["moving_mean"], self.weights["moving_variance"]
+        batch_stats = training and self.trainable  # a frozen layer runs in inference mode
+        if batch_stats:
+            mean, var = moments(x, others)
+            keep = self.momentum
+            moving_mean[...] = moving_mean * keep + mean.reshape(-1) * (1.0 - keep)
+            moving_var[...] = moving_var * keep + var.reshape(-1) * (1.0 - keep)
+        else:
+            # copies: the closure keeps this call's statistics whatever later calls do
+            mean, var = moving_mean.reshape(wshape).copy(), moving_var.reshape(wshape)
+        r = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))
+        gamma = self.weights["gamma"].reshape(wshape) if self.scale else None
+        inv = r if gamma is None else r * gamma
+        y = x * inv + (-mean * inv)
+        if self.center:
+            y += self.weights["beta"].reshape(wshape)
+
+        def backward(dy, need_dx=True):
+            x_hat = (x - mean) * r
+            if self.scale:
+                self.grads["gamma"] += (dy * x_hat).sum(axis=others)
+            if self.center:
+                self.grads["beta"] += dy.sum(axis=others)
+            if not need_dx:
+                return None
+            if not batch_stats:  # constant statistics: y is affine in x
+                return dy * inv
+            g = dy if gamma is None else dy * gamma
+            return standardize_backward(g, x_hat, r, others)
+
+        return y, backward
