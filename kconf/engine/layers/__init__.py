@@ -63,6 +63,19 @@ from kconf.engine.layers.merge import (
 )
 from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
 from kconf.engine.layers.identity import Identity, IdentityArgs
+from kconf.engine.layers.convolution import Conv1D, Conv1DArgs, Conv3D, Conv3DArgs
+from kconf.engine.layers.depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv1DArgs,
+    DepthwiseConv2D,
+    DepthwiseConv2DArgs,
+)
+from kconf.engine.layers.separable import (
+    SeparableConv1D,
+    SeparableConv1DArgs,
+    SeparableConv2D,
+    SeparableConv2DArgs,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,12 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Minimum, MergeArgs),
     entry(Dot, DotArgs),
     entry(Identity, IdentityArgs),
+    entry(Conv1D, Conv1DArgs),
+    entry(Conv3D, Conv3DArgs),
+    entry(DepthwiseConv1D, DepthwiseConv1DArgs),
+    entry(DepthwiseConv2D, DepthwiseConv2DArgs),
+    entry(SeparableConv1D, SeparableConv1DArgs),
+    entry(SeparableConv2D, SeparableConv2DArgs),
 )
 
 #: Keras class name -> engine class.
