@@ -90,7 +90,7 @@ def _one_error(tmp_path, layer: str) -> str:
      "filters (3) must be a multiple of groups (2)"),
     ("Conv2D: {filters: 2, kernel_size: 3, padding: causal}", "Conv2D.padding", "causal"),
     ("Conv1D: {filters: 2, kernel_size: [3, 3]}", "Conv1D.kernel_size",
-     "a list of 1 positive integers"),
+     "a list of 1 positive integer, got [3, 3]"),
     ("Conv3D: {filters: 2, kernel_size: [3, 3]}", "Conv3D.kernel_size",
      "a list of 3 positive integers"),
     ("DepthwiseConv2D: {kernel_size: 3, depth_multiplier: 0}",

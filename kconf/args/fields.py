@@ -220,7 +220,7 @@ def _ints(n: int):
         if isinstance(value, (list, tuple)) and len(value) == n and all(map(positive, value)):
             return tuple(value)
         raise config_error("ints", f"expected a positive integer or a list of {n} positive "
-                                   f"integers, got {show(value)}")
+                                   f"integer{'s' if n > 1 else ''}, got {show(value)}")
     return validate
 
 
