@@ -88,3 +88,9 @@ class Conv2D(Convolution):
     """
 
     rank = 2
+
+    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
+                 dilation_rate=(1, 1), groups: int = 1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate, groups,
+                         activation, use_bias, kernel_initializer, bias_initializer, **kwargs)

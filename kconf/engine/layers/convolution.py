@@ -188,15 +188,17 @@ class Convolution(Layer):
         kernel_initializer, bias_initializer: initializer specs (see ``initializers.get``).
 
     Weights: ``kernel`` (*kernel_size, cin / groups, filters), then ``bias`` (filters,).
+
+    Each subclass's constructor has Keras's defaults for its number of axes.
     """
 
     rank: ClassVar[int]
     input_grads_optional = True
     uses_workers = True  # its blocks of images run on the ops' workers (kconf.engine.ops)
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
-                 dilation_rate=1, groups: int = 1, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, filters: int, kernel_size, strides, padding: str, dilation_rate,
+                 groups: int, activation, use_bias: bool, kernel_initializer,
+                 bias_initializer, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
@@ -295,6 +297,12 @@ class Conv1D(Convolution):
 
     rank = 1
 
+    def __init__(self, filters: int, kernel_size, strides=(1,), padding: str = "valid",
+                 dilation_rate=(1,), groups: int = 1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate, groups,
+                         activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
+
 
 class Conv3DArgs(ConvArgs):
     keras_channels_last: ClassVar[bool] = True
@@ -317,3 +325,9 @@ class Conv3D(Convolution):
     ``bias`` (filters,)."""
 
     rank = 3
+
+    def __init__(self, filters: int, kernel_size, strides=(1, 1, 1), padding: str = "valid",
+                 dilation_rate=(1, 1, 1), groups: int = 1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate, groups,
+                         activation, use_bias, kernel_initializer, bias_initializer, **kwargs)

@@ -39,9 +39,9 @@ class Depthwise(Layer):
     input_grads_optional = True
     uses_workers = True
 
-    def __init__(self, kernel_size, strides=1, padding: str = "valid", depth_multiplier: int = 1,
-                 dilation_rate=1, activation=None, use_bias: bool = True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, kernel_size, strides, padding: str, depth_multiplier: int,
+                 dilation_rate, activation, use_bias: bool, depthwise_initializer,
+                 bias_initializer, **kwargs):
         super().__init__(**kwargs)
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
         self.strides = as_tuple(strides, self.rank, "strides")
@@ -119,6 +119,14 @@ class DepthwiseConv1D(Depthwise):
 
     rank = 1
 
+    def __init__(self, kernel_size, strides=(1,), padding: str = "valid",
+                 depth_multiplier: int = 1, dilation_rate=(1,), activation=None,
+                 use_bias: bool = True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, dilation_rate,
+                         activation, use_bias, depthwise_initializer, bias_initializer,
+                         **kwargs)
+
 
 class DepthwiseConv2DArgs(LayerArgs):
     keras_channels_last: ClassVar[bool] = True
@@ -139,3 +147,11 @@ class DepthwiseConv2D(Depthwise):
     cin, depth_multiplier)."""
 
     rank = 2
+
+    def __init__(self, kernel_size, strides=(1, 1), padding: str = "valid",
+                 depth_multiplier: int = 1, dilation_rate=(1, 1), activation=None,
+                 use_bias: bool = True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, dilation_rate,
+                         activation, use_bias, depthwise_initializer, bias_initializer,
+                         **kwargs)

@@ -33,10 +33,9 @@ class Separable(Layer):
     input_grads_optional = True
     uses_workers = True
 
-    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
-                 dilation_rate=1, depth_multiplier: int = 1, activation=None,
-                 use_bias: bool = True, depthwise_initializer="glorot_uniform",
-                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, filters: int, kernel_size, strides, padding: str, dilation_rate,
+                 depth_multiplier: int, activation, use_bias: bool, depthwise_initializer,
+                 pointwise_initializer, bias_initializer, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
@@ -130,6 +129,14 @@ class SeparableConv1D(Separable):
 
     rank = 1
 
+    def __init__(self, filters: int, kernel_size, strides=(1,), padding: str = "valid",
+                 dilation_rate=(1,), depth_multiplier: int = 1, activation=None,
+                 use_bias: bool = True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate,
+                         depth_multiplier, activation, use_bias, depthwise_initializer,
+                         pointwise_initializer, bias_initializer, **kwargs)
+
 
 class SeparableConv2DArgs(LayerArgs):
     keras_channels_last: ClassVar[bool] = True
@@ -151,3 +158,11 @@ class SeparableConv2D(Separable):
     """Keras ``SeparableConv2D``: input (batch, height, width, channels)."""
 
     rank = 2
+
+    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
+                 dilation_rate=(1, 1), depth_multiplier: int = 1, activation=None,
+                 use_bias: bool = True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate,
+                         depth_multiplier, activation, use_bias, depthwise_initializer,
+                         pointwise_initializer, bias_initializer, **kwargs)
