@@ -296,4 +296,31 @@ CASES: dict[str, list[Case]] = {
              (("depthwise_kernel", (2, 2, 2, 2)), ("pointwise_kernel", (1, 1, 4, 2)),
               ("bias", (2,))), 2 * 6 * 4 * (4 + 2)),
     ],
+    "Conv1DTranspose": [
+        # valid: (4 - 1)·2 + 3 + 1 = 10 steps
+        Case("conv1d_transpose_stride2_output_padding",
+             {"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1,
+              "use_bias": False}, (2, 4, 3), (("kernel", (3, 2, 3)),), 2 * 4 * 3 * 3 * 2),
+        Case("conv1d_transpose_same", {"filters": 3, "kernel_size": 4, "strides": 2,
+                                       "padding": "same", "activation": "tanh"}, (2, 3, 2),
+             (("kernel", (4, 3, 2)), ("bias", (3,))), 2 * 3 * 4 * 2 * 3),
+    ],
+    "Conv2DTranspose": [
+        # kernel (kh, kw, filters, cin); FLOPs per input pixel
+        Case("conv_transpose_valid", {"filters": 2, "kernel_size": 3}, (2, 3, 4, 2),
+             (("kernel", (3, 3, 2, 2)), ("bias", (2,))), 2 * 12 * 9 * 2 * 2),
+        Case("conv_transpose_same_stride2", {"filters": 3, "kernel_size": 3, "strides": 2,
+                                             "padding": "same", "activation": "relu"},
+             (2, 3, 3, 2), (("kernel", (3, 3, 3, 2)), ("bias", (3,))), 2 * 9 * 9 * 2 * 3),
+        # stride 3 > kernel 2: valid gives in·3, the last column of each window zero
+        Case("conv_transpose_valid_stride3", {"filters": 2, "kernel_size": 2, "strides": 3},
+             (1, 2, 3, 2), (("kernel", (2, 2, 2, 2)), ("bias", (2,))), 2 * 6 * 4 * 2 * 2),
+        Case("conv_transpose_output_padding", {"filters": 2, "kernel_size": [3, 2],
+                                               "strides": 2, "padding": "same",
+                                               "output_padding": 1}, (1, 3, 2, 2),
+             (("kernel", (3, 2, 2, 2)), ("bias", (2,))), 2 * 6 * 6 * 2 * 2),
+        Case("conv_transpose_dilated_same", {"filters": 2, "kernel_size": 2,
+                                             "dilation_rate": 2, "padding": "same"},
+             (1, 3, 3, 2), (("kernel", (2, 2, 2, 2)), ("bias", (2,))), 2 * 9 * 4 * 2 * 2),
+    ],
 }

@@ -51,7 +51,8 @@ CASES = _cases()
 def test_the_fixtures_cover_every_convolution_layer():
     names = {param.values[0]["class_name"] for param in CASES}
     assert names == {"Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D",
-                     "SeparableConv1D", "SeparableConv2D"}
+                     "SeparableConv1D", "SeparableConv2D", "Conv1DTranspose",
+                     "Conv2DTranspose"}
 
 
 @pytest.mark.parametrize("case, x, weights, expected", CASES)
@@ -93,6 +94,10 @@ def _one_error(tmp_path, layer: str) -> str:
      "a list of 1 positive integer, got [3, 3]"),
     ("Conv3D: {filters: 2, kernel_size: [3, 3]}", "Conv3D.kernel_size",
      "a list of 3 positive integers"),
+    ("Conv2DTranspose: {filters: 2, kernel_size: 3, strides: 2, output_padding: 2}",
+     "Conv2DTranspose.output_padding", "each output_padding must be less than its stride"),
+    ("Conv1DTranspose: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}",
+     "Conv1DTranspose.dilation_rate", "cannot be combined"),
     ("DepthwiseConv2D: {kernel_size: 3, depth_multiplier: 0}",
      "DepthwiseConv2D.depth_multiplier", ""),
 ])

@@ -33,10 +33,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from kconf.engine.backend import xp
 
-__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "batch_block", "convolution",
-           "dilated_window", "image_blocks", "max_pool", "output_length", "output_shape", "pad",
-           "padding_amounts", "paddings", "uses_shifted_rows", "window_offsets",
-           "window_slice", "windows"]
+__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "batch_block", "conv_transpose",
+           "convolution", "dilated_window", "image_blocks", "max_pool", "output_length",
+           "output_shape", "pad", "padding_amounts", "paddings", "uses_shifted_rows",
+           "window_offsets", "window_slice", "windows"]
 
 
 # --- padding arithmetic ------------------------------------------------------------------------
@@ -346,6 +346,22 @@ class Im2colConvolution:
                 self._dx = _InputGradient(kernel, self.pads, self.strides, self.dilation,
                                           self.groups)
             self._dx.add_block(dz, dx)
+
+
+def conv_transpose(x, kernel, pads, strides, dilation, y) -> None:
+    """``y`` (b, *out, cout) = the transposed convolution of ``x`` (b, *in, cin): the input
+    gradient of the convolution of y's (padded) positions with ``kernel`` (*window, cout,
+    cin) whose output is x; ``pads`` crop the full result to y.
+
+    Args:
+        x: the input (contiguous).
+        kernel: (*window, cout, cin), Keras's ``Conv*Transpose`` layout.
+        pads: one ``(before, after)`` pair per spatial axis: y starts ``before`` into the
+            full result, which reaches ``after`` past y's end (or ends inside it).
+        strides, dilation: one entry per spatial axis.
+        y: the output, written.
+    """
+    _InputGradient(kernel, pads, strides, dilation).add_block(x, y)
 
 
 def _group_kernel(kernel, groups: int):

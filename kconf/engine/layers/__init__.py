@@ -70,6 +70,12 @@ from kconf.engine.layers.depthwise import (
     DepthwiseConv2D,
     DepthwiseConv2DArgs,
 )
+from kconf.engine.layers.conv_transpose import (
+    Conv1DTranspose,
+    Conv1DTransposeArgs,
+    Conv2DTranspose,
+    Conv2DTransposeArgs,
+)
 from kconf.engine.layers.separable import (
     SeparableConv1D,
     SeparableConv1DArgs,
@@ -137,6 +143,8 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(DepthwiseConv2D, DepthwiseConv2DArgs),
     entry(SeparableConv1D, SeparableConv1DArgs),
     entry(SeparableConv2D, SeparableConv2DArgs),
+    entry(Conv1DTranspose, Conv1DTransposeArgs),
+    entry(Conv2DTranspose, Conv2DTransposeArgs),
 )
 
 #: Keras class name -> engine class.
