@@ -198,7 +198,7 @@ def test_conv_layers_normalise_pairs_and_initializers(tmp_path):
     conv, pool, flat, flat2, act, dense = load_config(write(tmp_path, text)).model.sequential
     assert conv.args.layer_kwargs() == {
         "filters": 8, "kernel_size": (3, 3), "strides": (1, 1), "padding": "same",
-        "activation": None, "use_bias": True,
+        "dilation_rate": (1, 1), "groups": 1, "activation": None, "use_bias": True,
         "kernel_initializer": {"random_normal": {"mean": 0.0, "stddev": 0.1}},
         "bias_initializer": "zeros",
     }

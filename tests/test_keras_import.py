@@ -229,7 +229,6 @@ UNSUPPORTED = [
     "config.layers[6].config.kernel_regularizer: Dense 'dense': kernel_regularizer=L2",
     "config.layers[8].config.dtype: Dense 'dense_1': dtype 'bfloat16' changes the numbers",
     "config.layers[8].config.kernel_constraint: Dense 'dense_1': kernel_constraint=MaxNorm",
-    "config.layers[9].config.dilation_rate: Conv2D 'conv2d': dilation_rate=[2, 2]",
     "config.layers[10].config.renorm: BatchNormalization 'batch_normalization': renorm=True",
     "compile_config.optimizer.config.clipnorm: Adam clipnorm=1.0",
     "compile_config.loss.config.label_smoothing: BinaryCrossentropy label_smoothing=0.1",

@@ -208,6 +208,42 @@ IntPair = Annotated[
 ]
 
 
+def _ints(n: int):
+    """Keras's int-or-n-ints argument (Conv1D's ``kernel_size: 3`` or ``[3]``, Conv3D's
+    ``[3, 3, 3]``), normalised to an n-tuple."""
+    def validate(value: Any) -> tuple[int, ...]:
+        def positive(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+        if positive(value):
+            return (value,) * n
+        if isinstance(value, (list, tuple)) and len(value) == n and all(map(positive, value)):
+            return tuple(value)
+        raise config_error("ints", f"expected a positive integer or a list of {n} positive "
+                                   f"integer{'s' if n > 1 else ''}, got {show(value)}")
+    return validate
+
+
+def int_tuple(n: int) -> Any:
+    """The type of an int-or-n-ints argument (``IntPair`` is ``int_tuple(2)``'s sibling)."""
+    return Annotated[
+        tuple[(int,) * n],
+        PlainValidator(_ints(n)),
+        PlainSerializer(list, return_type=list[int], when_used="json"),
+        WithJsonSchema({"anyOf": [
+            _POSITIVE_INT_SCHEMA,
+            {"type": "array", "items": _POSITIVE_INT_SCHEMA, "minItems": n, "maxItems": n},
+        ]}),
+        KerasForm("ints"),
+    ]
+
+
+#: ``3`` or ``[3]``, validated as ``(3,)``.
+IntSingle = int_tuple(1)
+#: ``3`` or ``[3, 3, 3]``, validated as ``(3, 3, 3)``.
+IntTriple = int_tuple(3)
+
+
 # --- names that graph lines refer to ----------------------------------------------------------
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"

@@ -5,13 +5,14 @@ a window (kernel or pool size) and its strides have one entry per spatial axis, 
 or 3-D layer calls the same functions. What is here:
 
 * padding arithmetic: ``output_length`` / ``padding_amounts`` for one axis (Keras's
-  ``valid`` and ``same``, TensorFlow's rule: the odd padding goes after), ``output_shape`` /
-  ``paddings`` for all spatial axes, ``pad``;
+  ``valid`` and ``same``, TensorFlow's rule: the odd padding goes after; ``causal``: all of it
+  before), ``output_shape`` / ``paddings`` for all spatial axes, ``pad``; ``dilated_window``
+  (a dilated kernel's extent, which the padding arithmetic takes as its window);
 * windows: ``windows`` (every window as a strided view), ``window_slice`` (one offset of
   every window), ``window_offsets``;
 * blocks of the batch: ``image_blocks``, sized by a byte budget (``BLOCK_BYTES``);
-* convolution of a block of images: ``Im2colConvolution`` (any number of spatial axes and
-  strides) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the flat input), chosen
+* convolution of a block of images: ``Im2colConvolution`` (any number of spatial axes,
+  strides, dilations and groups) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the flat input), chosen
   by ``convolution``;
 * max pooling: ``max_pool``.
 
@@ -32,37 +33,38 @@ from numpy.lib.stride_tricks import as_strided
 
 from kconf.engine.backend import xp
 
-__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "batch_block", "convolution",
-           "image_blocks", "max_pool", "output_length", "output_shape", "pad",
-           "padding_amounts", "paddings", "uses_shifted_rows", "window_offsets",
-           "window_slice", "windows"]
+__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "batch_block", "conv_transpose",
+           "convolution", "dilated_window", "image_blocks", "max_pool", "output_length",
+           "output_shape", "pad", "padding_amounts", "paddings", "uses_shifted_rows",
+           "window_offsets", "window_slice", "windows"]
 
 
 # --- padding arithmetic ------------------------------------------------------------------------
 
 def output_length(length: int | None, size: int, stride: int, padding: str) -> int | None:
     """Output length along one axis: valid ``floor((in - k) / s) + 1`` (0 when the window
-    does not fit), same ``ceil(in / s)``.
+    does not fit), same and causal ``ceil(in / s)``.
 
     Args:
         length: the input's length along the axis; None (unknown) stays None.
         size: the window's length along it.
         stride: the stride along it.
-        padding: ``"valid"`` or ``"same"``.
+        padding: ``"valid"``, ``"same"`` or ``"causal"``.
 
     Returns:
         The output's length, or None.
     """
     if length is None:
         return None
-    if padding == "same":
+    if padding in ("same", "causal"):
         return -(-length // stride)
     return (length - size) // stride + 1 if length >= size else 0
 
 
 def padding_amounts(length: int, size: int, stride: int, padding: str) -> tuple[int, int]:
     """``(before, after)`` zero padding along one axis; for ``same`` the odd one goes after,
-    as in TensorFlow (not Caffe's or PyTorch's rule).
+    as in TensorFlow (not Caffe's or PyTorch's rule); ``causal`` pads ``size - 1`` before
+    (Keras's Conv1D: an output never sees a later step).
 
     Args:
         length, size, stride, padding: as for ``output_length``.
@@ -70,6 +72,8 @@ def padding_amounts(length: int, size: int, stride: int, padding: str) -> tuple[
     Returns:
         The padding before and after the input; ``(0, 0)`` for ``valid``.
     """
+    if padding == "causal":
+        return size - 1, 0
     if padding != "same":
         return 0, 0
     out = -(-length // stride)
@@ -105,6 +109,14 @@ def paddings(spatial, window, strides, padding: str) -> tuple[tuple[int, int], .
                  for length, size, stride in zip(spatial, window, strides))
 
 
+def dilated_window(window, dilation=None) -> tuple[int, ...]:
+    """The extent of a dilated kernel along each axis, ``(k - 1)·d + 1`` (the window itself
+    when ``dilation`` is None): what the padding arithmetic takes as the window."""
+    if dilation is None:
+        return tuple(window)
+    return tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
+
+
 def pad(x, pads, value=0.0):
     """``x`` (batch, *spatial, channels) padded on its spatial axes.
 
@@ -128,23 +140,25 @@ def _interior(spatial, pads) -> tuple[slice, ...]:
 
 # --- windows -----------------------------------------------------------------------------------
 
-def windows(xpad, out_shape, window, strides):
+def windows(xpad, out_shape, window, strides, dilation=None):
     """Every window of ``xpad`` as one strided view (no copy).
 
     Args:
         xpad: the (padded) input, (batch, *spatial, channels).
         out_shape: the output's spatial lengths.
         window, strides: one entry per spatial axis.
+        dilation: the kernel's dilation along each axis (None: 1).
 
     Returns:
         A read-only ``(batch, *out_shape, *window, channels)`` view: ``[b, *o, *k, c]`` is
-        ``xpad[b, *(o·s + k), c]``.
+        ``xpad[b, *(o·s + k·d), c]``.
     """
     batch_stride, *spatial_strides, channel_stride = xpad.strides
+    dilation = dilation or (1,) * len(window)
     return as_strided(
         xpad, shape=(xpad.shape[0], *out_shape, *window, xpad.shape[-1]),
         strides=(batch_stride, *(s * step for s, step in zip(spatial_strides, strides)),
-                 *spatial_strides, channel_stride),
+                 *(s * d for s, d in zip(spatial_strides, dilation)), channel_stride),
         writeable=False)
 
 
@@ -198,7 +212,8 @@ def image_blocks(n: int, bytes_per_image: int) -> list[tuple[int, slice]]:
 
 # --- convolution -------------------------------------------------------------------------------
 
-def uses_shifted_rows(window, strides, channels_in: int, channels_out: int) -> bool:
+def uses_shifted_rows(window, strides, channels_in: int, channels_out: int, dilation=None,
+                      groups: int = 1) -> bool:
     """Whether a convolution runs on shifted rows (``ShiftedRows``) rather than im2col: 2-D,
     stride 1, rows of ``kw·cin`` >= 64 numbers, and at most 32 output channels.
 
@@ -208,11 +223,12 @@ def uses_shifted_rows(window, strides, channels_in: int, channels_out: int) -> b
     product is narrow and slow, and shifted rows win (bench/README.md has the numbers).
     """
     return (len(window) == 2 and all(s == 1 for s in strides)
+            and (dilation is None or all(d == 1 for d in dilation)) and groups == 1
             and window[1] * channels_in >= 64 and channels_out <= 32)
 
 
 def convolution(images: int, in_shape, pads, window, strides, out_shape, cin: int, cout: int,
-                dtype):
+                dtype, dilation=None, groups: int = 1):
     """A convolution of blocks of up to ``images`` images: on shifted rows where
     ``uses_shifted_rows`` says so, else im2col. Both have ``forward(x, kernel, z, bias)`` and
     ``gradients(x, dz, kernel, dkernel, dx)``; each worker makes its own (its scratch).
@@ -225,18 +241,21 @@ def convolution(images: int, in_shape, pads, window, strides, out_shape, cin: in
         out_shape: the output's spatial lengths.
         cin, cout: channels in and out.
         dtype: the computation's dtype.
+        dilation: the kernel's dilation along each axis (None: 1).
+        groups: channel groups (``Im2colConvolution``).
 
     Returns:
         A ``ShiftedRows`` or an ``Im2colConvolution``.
     """
-    if uses_shifted_rows(window, strides, cin, cout):
+    if uses_shifted_rows(window, strides, cin, cout, dilation, groups):
         return ShiftedRows(images, in_shape, pads, window, cin, cout, dtype)
-    return Im2colConvolution(images, in_shape, pads, window, strides, out_shape, cin, dtype)
+    return Im2colConvolution(images, in_shape, pads, window, strides, out_shape, cin, dtype,
+                             dilation, groups)
 
 
 class Im2colConvolution:
-    """One worker's im2col convolution (any strides, any number of spatial axes), block by
-    block.
+    """One worker's im2col convolution (any strides, dilations and groups, any number of
+    spatial axes), block by block.
 
     Forward: a strided view of the (padded) block gathers every receptive field into a
     ``(b·prod(out), prod(window)·cin)`` matrix (``cols``), multiplied by the kernel reshaped
@@ -247,6 +266,11 @@ class Im2colConvolution:
     the kernel's (*window, c) order. Every block is written into the same scratch buffer
     (sized for ``images`` images), so use it before asking for the next one.
 
+    With ``groups`` g > 1 (Keras's grouped convolution: input channels and filters split in
+    g consecutive groups, group i's filters see only group i's channels; the kernel is
+    ``(*window, cin/g, cout)``), ``cols`` is ``(g, rows, prod(window)·cin/g)``, one matrix
+    per group, and the products are batched over the groups.
+
     Args:
         images: the most images in a block.
         in_shape: the input's spatial lengths.
@@ -255,11 +279,14 @@ class Im2colConvolution:
         out_shape: the output's spatial lengths.
         cin: input channels.
         dtype: the computation's dtype.
+        dilation: the kernel's dilation along each axis (None: 1).
+        groups: channel groups.
     """
 
     def __init__(self, images: int, in_shape, pads, window, strides, out_shape, cin: int,
-                 dtype):
+                 dtype, dilation=None, groups: int = 1):
         self.pads, self.window, self.strides, self.out_shape = pads, window, strides, out_shape
+        self.dilation, self.groups = dilation, groups
         self.scratch = xp.empty((images * math.prod(out_shape), math.prod(window) * cin),
                                 dtype=dtype)
         self.padded = None
@@ -270,34 +297,79 @@ class Im2colConvolution:
         self._dx = None  # the input gradient's writer, made on first use
 
     def cols(self, x):
-        """The block ``x``'s im2col matrix (a view of the scratch)."""
-        b = x.shape[0]
+        """The block ``x``'s im2col matrix (a view of the scratch); ``(groups, rows,
+        prod(window)·cin/groups)`` when grouped."""
+        b, cin = x.shape[0], x.shape[-1]
         if self.padded is not None:
             self.padded[(slice(0, b), *self.interior)] = x
             x = self.padded[:b]
-        cols = self.scratch[:b * math.prod(self.out_shape)]
-        xp.copyto(cols.reshape(b, *self.out_shape, *self.window, x.shape[-1]),
-                  windows(x, self.out_shape, self.window, self.strides))
+        rows = b * math.prod(self.out_shape)
+        view = windows(x, self.out_shape, self.window, self.strides, self.dilation)
+        if self.groups == 1:
+            cols = self.scratch[:rows]
+            xp.copyto(cols.reshape(b, *self.out_shape, *self.window, cin), view)
+            return cols
+        g = self.groups
+        cols = self.scratch.reshape(-1)[:rows * self.scratch.shape[1]].reshape(g, rows, -1)
+        view = view.reshape(*view.shape[:-1], g, cin // g)
+        xp.copyto(cols.reshape(g, b, *self.out_shape, *self.window, cin // g),
+                  xp.moveaxis(view, -2, 0))
         return cols
 
     def forward(self, x, kernel, z, bias=None) -> None:
         """``z`` (b, *out, cout) = the convolution of the block ``x`` with ``kernel``
-        (*window, cin, cout), plus ``bias`` if given."""
+        (*window, cin/groups, cout), plus ``bias`` if given."""
         cout = kernel.shape[-1]
-        xp.matmul(self.cols(x), kernel.reshape(-1, cout), out=z.reshape(-1, cout))
+        if self.groups == 1:
+            xp.matmul(self.cols(x), kernel.reshape(-1, cout), out=z.reshape(-1, cout))
+        else:
+            zg = xp.matmul(self.cols(x), _group_kernel(kernel, self.groups))  # (g, rows, f)
+            z.reshape(-1, self.groups, cout // self.groups)[...] = zg.transpose(1, 0, 2)
         if bias is not None:
             z += bias
 
     def gradients(self, x, dz, kernel, dkernel, dx) -> None:
-        """The block's kernel gradient into ``dkernel`` (prod(window)·cin, cout), and its
-        input gradient into ``dx`` (b, *spatial, cin) unless that is None, from ``dz``
+        """The block's kernel gradient into ``dkernel`` (prod(window)·cin/groups, cout), and
+        its input gradient into ``dx`` (b, *spatial, cin) unless that is None, from ``dz``
         (b, *out, cout)."""
         rows = dz.reshape(-1, dz.shape[-1])
-        xp.matmul(self.cols(x).T, rows, out=dkernel)
+        if self.groups == 1:
+            xp.matmul(self.cols(x).T, rows, out=dkernel)
+        else:
+            g, cout = self.groups, dz.shape[-1]
+            dzg = rows.reshape(-1, g, cout // g).transpose(1, 0, 2)
+            dkg = xp.matmul(self.cols(x).transpose(0, 2, 1), dzg)  # (g, P·cin/g, f)
+            dkernel[...] = dkg.reshape(g, math.prod(self.window), -1, cout // g).transpose(
+                1, 2, 0, 3).reshape(dkernel.shape)
         if dx is not None:
             if self._dx is None:
-                self._dx = _InputGradient(kernel, self.pads, self.strides)
+                self._dx = _InputGradient(kernel, self.pads, self.strides, self.dilation,
+                                          self.groups)
             self._dx.add_block(dz, dx)
+
+
+def conv_transpose(x, kernel, pads, strides, dilation, y) -> None:
+    """``y`` (b, *out, cout) = the transposed convolution of ``x`` (b, *in, cin): the input
+    gradient of the convolution of y's (padded) positions with ``kernel`` (*window, cout,
+    cin) whose output is x; ``pads`` crop the full result to y.
+
+    Args:
+        x: the input (contiguous).
+        kernel: (*window, cout, cin), Keras's ``Conv*Transpose`` layout.
+        pads: one ``(before, after)`` pair per spatial axis: y starts ``before`` into the
+            full result, which reaches ``after`` past y's end (or ends inside it).
+        strides, dilation: one entry per spatial axis.
+        y: the output, written.
+    """
+    _InputGradient(kernel, pads, strides, dilation).add_block(x, y)
+
+
+def _group_kernel(kernel, groups: int):
+    """A grouped kernel (*window, cin/g, cout) as one matrix per group: (g, P·cin/g, cout/g)."""
+    *window, cin_g, cout = kernel.shape
+    return xp.ascontiguousarray(kernel.reshape(math.prod(window), cin_g, groups,
+                                               cout // groups).transpose(2, 0, 1, 3)).reshape(
+        groups, -1, cout // groups)
 
 
 class _InputGradient:
@@ -309,12 +381,14 @@ class _InputGradient:
     dx needs zeros. These prod(window) small products beat one ``dz @ kernel.T`` followed by
     col2im (whose adds read rows strided by prod(window)·cin) and dx as a convolution of the
     padded dz with the flipped kernel (an im2col of dz as large as the forward one); per
-    block, the products and the adds stay in the cache.
+    block, the products and the adds stay in the cache. A dilated kernel's offset ``k``
+    lands ``k·d`` into the window; grouped, each group's products are batched.
     """
 
-    def __init__(self, kernel, pads, strides):
-        self.kernel, self.pads, self.strides = kernel, pads, strides
+    def __init__(self, kernel, pads, strides, dilation=None, groups: int = 1):
+        self.kernel, self.pads, self.strides, self.groups = kernel, pads, strides, groups
         self.offsets = window_offsets(kernel.shape[:-2])
+        self.dilation = dilation or (1,) * len(self.offsets[0])
         self._product = None  # scratch for one offset's product, and for the padded dx
         self._padded = None
 
@@ -323,7 +397,8 @@ class _InputGradient:
         (b, *out, cout)."""
         b, *out_shape, cout = dz.shape
         spatial = dx.shape[1:-1]
-        cin = self.kernel.shape[-2]
+        cin = dx.shape[-1]
+        g = self.groups
         padded = any(before or after for before, after in self.pads)
         rows = b * math.prod(out_shape)
         if self._product is None or self._product.shape[0] < rows:
@@ -333,11 +408,17 @@ class _InputGradient:
                     before, after) in zip(spatial, self.pads)), cin), dtype=self.kernel.dtype)
         dxp = self._padded[:b] if padded else dx
         dzrows = dz.reshape(-1, cout)
+        dzg = dzrows.reshape(-1, g, cout // g).transpose(1, 0, 2) if g > 1 else None
         prod = self._product[:rows]
         for offset in self.offsets:
-            xp.matmul(dzrows, self.kernel[offset].T, out=prod)
+            if g == 1:
+                xp.matmul(dzrows, self.kernel[offset].T, out=prod)
+            else:  # (g, rows, f) @ (g, f, cin/g), back to (rows, cin)
+                k_g = self.kernel[offset].reshape(cin // g, g, cout // g).transpose(1, 2, 0)
+                prod.reshape(rows, g, cin // g)[...] = xp.matmul(dzg, k_g).transpose(1, 0, 2)
             part = prod.reshape(b, *out_shape, cin)
-            target = window_slice(dxp, offset, self.strides, out_shape)
+            target = window_slice(dxp, tuple(i * d for i, d in zip(offset, self.dilation)),
+                                  self.strides, out_shape)
             if any(offset):
                 target += part
                 continue

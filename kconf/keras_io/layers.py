@@ -78,6 +78,25 @@ def _pair(value: Any) -> Any:
     return _plain(value)
 
 
+class Ints(Plain):
+    """Keras's int-or-n-ints sizes (Conv1D's ``kernel_size: [3]``, Conv3D's), kept as
+    written."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value))
+        if value is not None and not ok:
+            raise Unsupported(f"expected an integer or a list of integers, got {value!r}")
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    def same(self, value: Any, default: Any) -> bool:
+        n = next((len(v) for v in (value, default) if isinstance(v, (list, tuple))), 1)
+
+        def ints(v):
+            return [v] * n if isinstance(v, int) and not isinstance(v, bool) else _plain(v)
+        return ints(value) == ints(default)
+
+
 class Padding(Plain):
     """``valid`` or ``same`` (Keras also has ``causal``, which kconf does not)."""
 
@@ -100,6 +119,14 @@ class Axes(Plain):
 
     def same(self, value: Any, default: Any) -> bool:
         return self.to_kconf(_plain(value), 3) == self.to_kconf(_plain(default), 3)
+class CausalPadding(Plain):
+    """Conv1D's ``valid``, ``same`` or ``causal``."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        text = str(value).lower()
+        if text not in (*PADDING_NAMES, "causal"):
+            raise Unsupported(f"padding {value!r} is not supported by kconf")
+        return text
 
 
 #: Keras 2's hard_sigmoid was 0.2·x + 0.5; Keras 3's (and kconf's) is x/6 + 1/2.
@@ -274,6 +301,7 @@ AXES = Axes()
 #: A field type's ``KerasForm`` -> the converter of its values.
 CONVERTERS: dict[str, Plain] = {"pair": PAIR, "padding": PADDING, "activation": ACTIVATION,
                                 "initializer": INITIALIZER, "axes": AXES}
+CONVERTERS.update({"ints": Ints(), "causal_padding": CausalPadding()})
 
 _REGULARIZERS = "regularizers are not implemented in kconf"
 _CONSTRAINTS = "constraints are not implemented in kconf"

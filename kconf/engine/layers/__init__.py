@@ -67,6 +67,25 @@ from kconf.engine.layers.batch_normalization import BatchNormalization, BatchNor
 from kconf.engine.layers.layer_normalization import LayerNormalization, LayerNormalizationArgs
 from kconf.engine.layers.group_normalization import GroupNormalization, GroupNormalizationArgs
 from kconf.engine.layers.unit_normalization import UnitNormalization, UnitNormalizationArgs
+from kconf.engine.layers.convolution import Conv1D, Conv1DArgs, Conv3D, Conv3DArgs
+from kconf.engine.layers.depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv1DArgs,
+    DepthwiseConv2D,
+    DepthwiseConv2DArgs,
+)
+from kconf.engine.layers.conv_transpose import (
+    Conv1DTranspose,
+    Conv1DTransposeArgs,
+    Conv2DTranspose,
+    Conv2DTransposeArgs,
+)
+from kconf.engine.layers.separable import (
+    SeparableConv1D,
+    SeparableConv1DArgs,
+    SeparableConv2D,
+    SeparableConv2DArgs,
+)
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,14 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(LayerNormalization, LayerNormalizationArgs),
     entry(GroupNormalization, GroupNormalizationArgs),
     entry(UnitNormalization, UnitNormalizationArgs),
+    entry(Conv1D, Conv1DArgs),
+    entry(Conv3D, Conv3DArgs),
+    entry(DepthwiseConv1D, DepthwiseConv1DArgs),
+    entry(DepthwiseConv2D, DepthwiseConv2DArgs),
+    entry(SeparableConv1D, SeparableConv1DArgs),
+    entry(SeparableConv2D, SeparableConv2DArgs),
+    entry(Conv1DTranspose, Conv1DTransposeArgs),
+    entry(Conv2DTranspose, Conv2DTransposeArgs),
 )
 
 #: Keras class name -> engine class.
