@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from kconf.args.fields import KerasForm
 from kconf.args.layer import LayerArgs
 from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
+from kconf.args.shape_fields import interpolation_problem
 from kconf.engine.layers import REGISTRY
 from kconf.keras_io.findings import Unsupported
 
@@ -87,6 +88,56 @@ class Padding(Plain):
             raise Unsupported(f"padding {value!r} is not supported by kconf (only "
                               f"{' and '.join(PADDING_NAMES)})")
         return text
+
+
+class Ints(Plain):
+    """Keras's int-or-tuple sizes and paddings of any rank (``pool_size: [2, 2, 2]``,
+    ``cropping: [[1, 1], [0, 2]]``), kept as written; an int stands for every entry."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        if not _ints(value):
+            raise Unsupported(f"expected integers, got {value!r}")
+        return _plain_deep(value)
+
+    def to_keras(self, value: Any) -> Any:
+        return _plain_deep(value)
+
+    def same(self, value: Any, default: Any) -> bool:
+        return _same_ints(value, default)
+
+
+def _ints(value: Any) -> bool:
+    """An int, or (nested) lists of ints."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_ints(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plain_deep(value: Any) -> Any:
+    """Nested tuples as nested lists."""
+    return [_plain_deep(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _same_ints(a: Any, b: Any) -> bool:
+    """Whether two int-or-tuple values are equal, an int standing for every entry."""
+    a_seq, b_seq = isinstance(a, (list, tuple)), isinstance(b, (list, tuple))
+    if a_seq and b_seq:
+        return len(a) == len(b) and all(_same_ints(x, y) for x, y in zip(a, b))
+    if a_seq:
+        return all(_same_ints(x, b) for x in a)
+    if b_seq:
+        return all(_same_ints(a, y) for y in b)
+    return a == b
+
+
+class Interpolation(Plain):
+    """UpSampling2D's ``nearest`` or ``bilinear`` (Keras's others are reported)."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        problem = interpolation_problem(value)
+        if problem is not None:
+            raise Unsupported(problem)
+        return value.lower()
 
 
 #: Keras 2's hard_sigmoid was 0.2·x + 0.5; Keras 3's (and kconf's) is x/6 + 1/2.
@@ -259,7 +310,8 @@ PLAIN, PAIR, PADDING, ACTIVATION, INITIALIZER = (Plain(), Pair(), Padding(), Act
                                                  Initializer())
 #: A field type's ``KerasForm`` -> the converter of its values.
 CONVERTERS: dict[str, Plain] = {"pair": PAIR, "padding": PADDING, "activation": ACTIVATION,
-                                "initializer": INITIALIZER}
+                                "initializer": INITIALIZER, "ints": Ints(),
+                                "interpolation": Interpolation()}
 
 _REGULARIZERS = "regularizers are not implemented in kconf"
 _CONSTRAINTS = "constraints are not implemented in kconf"
