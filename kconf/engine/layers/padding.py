@@ -84,7 +84,7 @@ class _ZeroPadding(_Amounts):
         padding: an int, ``rank`` ints or ``rank`` (before, after) pairs.
     """
 
-    def __init__(self, padding=1, **kwargs):
+    def __init__(self, padding, **kwargs):
         super().__init__(**kwargs)
         self.pairs = normalize_amounts(padding, self.rank, "padding")
         self.padding = self.pairs[0] if self.rank == 1 else self.pairs
@@ -117,17 +117,26 @@ class ZeroPadding1D(_ZeroPadding):
 
     rank = 1
 
+    def __init__(self, padding=(1, 1), **kwargs):
+        super().__init__(padding, **kwargs)
+
 
 class ZeroPadding2D(_ZeroPadding):
     """Keras ``ZeroPadding2D``: zero rows above and below, columns left and right."""
 
     rank = 2
 
+    def __init__(self, padding=((1, 1), (1, 1)), **kwargs):
+        super().__init__(padding, **kwargs)
+
 
 class ZeroPadding3D(_ZeroPadding):
     """Keras ``ZeroPadding3D``: zeros around depth, height and width."""
 
     rank = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), **kwargs):
+        super().__init__(padding, **kwargs)
 
 
 # --- cropping ----------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ class _Cropping(_Amounts):
         cropping: an int, ``rank`` ints or ``rank`` (before, after) pairs.
     """
 
-    def __init__(self, cropping=1, **kwargs):
+    def __init__(self, cropping, **kwargs):
         super().__init__(**kwargs)
         self.pairs = normalize_amounts(cropping, self.rank, "cropping")
         self.cropping = self.pairs[0] if self.rank == 1 else self.pairs
@@ -198,6 +207,9 @@ class Cropping1D(_Cropping):
 
     rank = 1
 
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, **kwargs)
+
 
 class Cropping2D(_Cropping):
     """Keras ``Cropping2D``: rows cut from the top and bottom, columns from left and right
@@ -213,3 +225,6 @@ class Cropping3D(_Cropping):
     """Keras ``Cropping3D``: cells cut around depth, height and width."""
 
     rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), **kwargs):
+        super().__init__(cropping, **kwargs)

@@ -5,7 +5,9 @@ The pooling is in kconf.engine.kernels, written for any number of spatial axes: 
 is ``max_pool`` (the same as MaxPooling2D's: the gradient goes to the first maximum of each
 window, and the windows that tile the input run a chunk of the batch per worker), average
 pooling ``average_pool`` (with ``same`` padding a window divides by the cells it holds of
-the input, as in Keras). ``strides`` default to ``pool_size``, as in Keras.
+the input, as in Keras). ``strides`` default to ``pool_size``, as in Keras. ``pool_size``
+defaults to 2 on every axis; Keras 3's average pooling layers require it (Keras 2's had that
+default), so a config without it still reads as Keras 2 did.
 """
 from __future__ import annotations
 
@@ -101,7 +103,7 @@ class _Pooling(Layer):
 
     rank: ClassVar[int]
 
-    def __init__(self, pool_size=2, strides=None, padding: str = "valid", **kwargs):
+    def __init__(self, pool_size, strides=None, padding: str = "valid", **kwargs):
         super().__init__(**kwargs)
         self.pool_size = normalize_ints(pool_size, self.rank, "pool_size")
         self.strides = (self.pool_size if strides is None
@@ -139,6 +141,9 @@ class MaxPooling1D(_MaxPooling):
 
     rank = 1
 
+    def __init__(self, pool_size=(2,), strides=None, padding: str = "valid", **kwargs):
+        super().__init__(pool_size, strides, padding, **kwargs)
+
 
 class MaxPooling3D(_MaxPooling):
     """3-D max pooling (Keras ``MaxPooling3D``) of ``(batch, depth, height, width,
@@ -146,11 +151,17 @@ class MaxPooling3D(_MaxPooling):
 
     rank = 3
 
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding: str = "valid", **kwargs):
+        super().__init__(pool_size, strides, padding, **kwargs)
+
 
 class AveragePooling1D(_AveragePooling):
     """1-D average pooling (Keras ``AveragePooling1D``) of ``(batch, steps, channels)``."""
 
     rank = 1
+
+    def __init__(self, pool_size=(2,), strides=None, padding: str = "valid", **kwargs):
+        super().__init__(pool_size, strides, padding, **kwargs)
 
 
 class AveragePooling2D(_AveragePooling):
@@ -159,9 +170,15 @@ class AveragePooling2D(_AveragePooling):
 
     rank = 2
 
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", **kwargs):
+        super().__init__(pool_size, strides, padding, **kwargs)
+
 
 class AveragePooling3D(_AveragePooling):
     """3-D average pooling (Keras ``AveragePooling3D``) of ``(batch, depth, height, width,
     channels)``."""
 
     rank = 3
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding: str = "valid", **kwargs):
+        super().__init__(pool_size, strides, padding, **kwargs)
