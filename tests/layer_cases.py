@@ -376,4 +376,107 @@ CASES: dict[str, list[Case]] = {
                                              "dilation_rate": 2, "padding": "same"},
              (1, 3, 3, 2), (("kernel", (2, 2, 2, 2)), ("bias", (2,))), 2 * 9 * 4 * 2 * 2),
     ],
+    # --- pooling and shape layers (issue 13) ---
+    "MaxPooling1D": [
+        Case("maxpool1d", {}, (2, 5, 3)),
+        Case("maxpool1d_same_stride1", {"pool_size": 3, "strides": 1, "padding": "same"},
+             (2, 5, 2)),
+        Case("maxpool1d_overlap", {"pool_size": [3], "strides": [2]}, (2, 7, 2)),
+    ],
+    "MaxPooling3D": [
+        Case("maxpool3d", {}, (2, 4, 4, 4, 2)),
+        Case("maxpool3d_same_odd", {"pool_size": [2, 3, 2], "padding": "same"},
+             (1, 3, 5, 3, 2)),
+        Case("maxpool3d_overlap", {"pool_size": 2, "strides": 1}, (1, 3, 3, 4, 1)),
+    ],
+    "AveragePooling1D": [
+        Case("avgpool1d", {}, (2, 5, 3)),
+        Case("avgpool1d_same", {"pool_size": 3, "strides": 2, "padding": "same"}, (2, 6, 2)),
+    ],
+    "AveragePooling2D": [
+        Case("avgpool2d", {}, (2, 4, 5, 2)),
+        Case("avgpool2d_same_odd", {"pool_size": 2, "padding": "same"}, (2, 5, 3, 2)),
+        Case("avgpool2d_same_stride1", {"pool_size": [3, 2], "strides": 1, "padding": "same"},
+             (1, 4, 5, 2)),
+        Case("avgpool2d_overlap", {"pool_size": 3, "strides": [2, 1]}, (2, 7, 5, 1)),
+    ],
+    "AveragePooling3D": [
+        Case("avgpool3d", {}, (2, 4, 4, 4, 2)),
+        Case("avgpool3d_same", {"pool_size": [3, 2, 2], "strides": [2, 1, 2],
+                                "padding": "same"}, (1, 4, 3, 5, 2)),
+    ],
+    "GlobalAveragePooling1D": [
+        Case("gap1d", {}, (2, 5, 3)),
+        Case("gap1d_keepdims", {"keepdims": True}, (2, 5, 3)),
+    ],
+    "GlobalAveragePooling2D": [
+        Case("gap2d", {}, (2, 4, 3, 2)),
+        Case("gap2d_keepdims", {"keepdims": True}, (2, 4, 3, 2)),
+    ],
+    "GlobalAveragePooling3D": [
+        Case("gap3d", {}, (2, 2, 3, 2, 2)),
+        Case("gap3d_keepdims", {"keepdims": True}, (2, 2, 3, 2, 2)),
+    ],
+    "GlobalMaxPooling1D": [
+        Case("gmp1d", {}, (2, 5, 3)),
+        Case("gmp1d_keepdims", {"keepdims": True}, (2, 5, 3)),
+    ],
+    "GlobalMaxPooling2D": [
+        Case("gmp2d", {}, (2, 4, 3, 2)),
+        Case("gmp2d_keepdims", {"keepdims": True}, (2, 4, 3, 2)),
+    ],
+    "GlobalMaxPooling3D": [
+        Case("gmp3d", {}, (2, 2, 3, 2, 2)),
+        Case("gmp3d_keepdims", {"keepdims": True}, (2, 2, 3, 2, 2)),
+    ],
+    "Reshape": [
+        Case("reshape", {"target_shape": [4, 3]}, (2, 3, 4)),
+        Case("reshape_inferred", {"target_shape": [-1, 2]}, (2, 3, 2, 2)),
+        Case("reshape_flat", {"target_shape": [12]}, (2, 2, 3, 2)),
+    ],
+    "Permute": [
+        Case("permute", {"dims": [2, 1]}, (2, 3, 4)),
+        Case("permute_rank4", {"dims": [3, 1, 2]}, (2, 3, 4, 2)),
+    ],
+    "RepeatVector": [
+        Case("repeat_vector", {"n": 3}, (2, 4)),
+    ],
+    "ZeroPadding1D": [
+        Case("zeropad1d", {}, (2, 3, 2)),
+        Case("zeropad1d_pair", {"padding": [2, 0]}, (2, 3, 2)),
+    ],
+    "ZeroPadding2D": [
+        Case("zeropad2d", {}, (2, 3, 2, 2)),
+        Case("zeropad2d_axes", {"padding": [2, 1]}, (2, 3, 2, 2)),
+        Case("zeropad2d_pairs", {"padding": [[1, 0], [0, 2]]}, (2, 3, 2, 2)),
+    ],
+    "ZeroPadding3D": [
+        Case("zeropad3d", {}, (1, 2, 3, 2, 2)),
+        Case("zeropad3d_pairs", {"padding": [[1, 0], 2, [0, 1]]}, (1, 2, 3, 2, 1)),
+    ],
+    "Cropping1D": [
+        Case("crop1d", {}, (2, 5, 2)),
+        Case("crop1d_pair", {"cropping": [0, 2]}, (2, 5, 2)),
+    ],
+    "Cropping2D": [
+        Case("crop2d_default", {}, (2, 3, 4, 2)),
+        Case("crop2d", {"cropping": 1}, (2, 4, 5, 2)),
+        Case("crop2d_pairs", {"cropping": [[1, 0], [2, 1]]}, (2, 4, 5, 2)),
+    ],
+    "Cropping3D": [
+        Case("crop3d", {}, (1, 4, 3, 5, 2)),
+        Case("crop3d_axes", {"cropping": [0, 1, [2, 0]]}, (1, 2, 4, 5, 1)),
+    ],
+    "UpSampling1D": [
+        Case("upsample1d", {}, (2, 3, 2)),
+        Case("upsample1d_3", {"size": 3}, (2, 3, 2)),
+    ],
+    "UpSampling2D": [
+        Case("upsample2d", {}, (2, 3, 2, 2)),
+        Case("upsample2d_nonsquare", {"size": [3, 2]}, (2, 2, 3, 1)),
+        Case("upsample2d_bilinear", {"interpolation": "bilinear"}, (2, 3, 4, 2)),
+        Case("upsample2d_bilinear_3_2", {"size": [3, 2], "interpolation": "bilinear"},
+             (1, 2, 3, 2)),
+        Case("upsample2d_bilinear_1", {"size": 1, "interpolation": "BILINEAR"}, (1, 3, 3, 1)),
+    ],
 }

@@ -14,7 +14,7 @@ or 3-D layer calls the same functions. What is here:
 * convolution of a block of images: ``Im2colConvolution`` (any number of spatial axes,
   strides, dilations and groups) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the flat input), chosen
   by ``convolution``;
-* max pooling: ``max_pool``.
+* max pooling: ``max_pool``; average pooling: ``average_pool``.
 
 Blocks. A convolution's im2col matrix is ``prod(window)`` times the size of the input
 (vgg's second convolution: 340 MB at batch 32), so it is never whole and never kept: it is
@@ -33,10 +33,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from kconf.engine.backend import xp
 
-__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "batch_block", "conv_transpose",
-           "convolution", "dilated_window", "image_blocks", "max_pool", "output_length",
-           "output_shape", "pad", "padding_amounts", "paddings", "uses_shifted_rows",
-           "window_offsets", "window_slice", "windows"]
+__all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "average_pool", "batch_block",
+           "conv_transpose", "convolution", "dilated_window", "image_blocks", "max_pool",
+           "output_length", "output_shape", "pad", "padding_amounts", "paddings",
+           "uses_shifted_rows", "window_offsets", "window_slice", "windows"]
 
 
 # --- padding arithmetic ------------------------------------------------------------------------
@@ -695,3 +695,55 @@ def _first_maxima(candidates, y):
             first = equal & unrouted
             unrouted &= ~equal
         yield first
+
+
+# --- average pooling ---------------------------------------------------------------------------
+
+def average_pool(x, window, strides, padding: str, out_shape):
+    """Average pooling of ``x`` (batch, *spatial, channels): ``(y, backward)``.
+
+    Each output is the mean of the cells of its window that lie inside the input: with
+    ``same`` padding the padded cells are neither added nor counted (Keras's rule), so a
+    border window divides by fewer cells. Forward and backward loop only over the offsets
+    inside a window, each adding a strided slice of the whole batch; backward spreads
+    ``dy / count`` over every cell of the window, overlapping windows adding up.
+
+    Args:
+        x: the input.
+        window, strides: one entry per spatial axis.
+        padding: ``"valid"`` or ``"same"``.
+        out_shape: the output's spatial lengths (``output_shape``).
+
+    Returns:
+        ``(y, backward)``: y (batch, *out_shape, channels); ``backward(dy)`` returns dx.
+    """
+    spatial = x.shape[1:-1]
+    pads = paddings(spatial, window, strides, padding)
+    xpad = pad(x, pads)
+    offsets = window_offsets(window)
+    y = window_slice(xpad, offsets[0], strides, out_shape).copy()
+    for offset in offsets[1:]:
+        y += window_slice(xpad, offset, strides, out_shape)
+    inverse = (1.0 / _cell_counts(spatial, pads, window, strides, out_shape)).astype(x.dtype)
+    y *= inverse
+
+    def backward(dy):
+        share = dy * inverse
+        dxpad = xp.zeros(xpad.shape, dtype=dy.dtype)
+        for offset in offsets:
+            window_slice(dxpad, offset, strides, out_shape)[...] += share
+        return dxpad[(slice(None), *_interior(spatial, pads))]
+
+    return y, backward
+
+
+def _cell_counts(spatial, pads, window, strides, out_shape):
+    """How many input cells each window holds, as a (1, *out_shape, 1) array: per axis, the
+    window's cells that fall between the padding, multiplied over the axes."""
+    counts = xp.ones((1,) * (len(spatial) + 2))
+    for axis, (length, (before, _), size, stride, out) in enumerate(
+            zip(spatial, pads, window, strides, out_shape)):
+        starts = xp.arange(out) * stride - before  # each window's first cell, input indices
+        inside = xp.minimum(starts + size, length) - xp.maximum(starts, 0)
+        counts = counts * inside.reshape((1,) * (axis + 1) + (out,) + (1,) * (len(spatial) - axis))
+    return counts

@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from kconf.args.fields import KerasForm
 from kconf.args.layer import LayerArgs
 from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
+from kconf.args.shape_fields import interpolation_problem
 from kconf.engine.layers import REGISTRY
 from kconf.keras_io.findings import Unsupported
 
@@ -78,25 +79,6 @@ def _pair(value: Any) -> Any:
     return _plain(value)
 
 
-class Ints(Plain):
-    """Keras's int-or-n-ints sizes (Conv1D's ``kernel_size: [3]``, Conv3D's), kept as
-    written."""
-
-    def to_kconf(self, value: Any, version: int) -> Any:
-        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value))
-        if value is not None and not ok:
-            raise Unsupported(f"expected an integer or a list of integers, got {value!r}")
-        return list(value) if isinstance(value, (list, tuple)) else value
-
-    def same(self, value: Any, default: Any) -> bool:
-        n = next((len(v) for v in (value, default) if isinstance(v, (list, tuple))), 1)
-
-        def ints(v):
-            return [v] * n if isinstance(v, int) and not isinstance(v, bool) else _plain(v)
-        return ints(value) == ints(default)
-
-
 class Padding(Plain):
     """``valid`` or ``same`` (Keras also has ``causal``, which kconf does not)."""
 
@@ -119,6 +101,8 @@ class Axes(Plain):
 
     def same(self, value: Any, default: Any) -> bool:
         return self.to_kconf(_plain(value), 3) == self.to_kconf(_plain(default), 3)
+
+
 class CausalPadding(Plain):
     """Conv1D's ``valid``, ``same`` or ``causal``."""
 
@@ -127,6 +111,57 @@ class CausalPadding(Plain):
         if text not in (*PADDING_NAMES, "causal"):
             raise Unsupported(f"padding {value!r} is not supported by kconf")
         return text
+class Ints(Plain):
+    """Keras's int-or-tuple sizes and paddings of any rank (Conv1D's ``kernel_size: [3]``,
+    ``pool_size: [2, 2, 2]``, ``cropping: [[1, 1], [0, 2]]``), kept as written; an int stands
+    for every entry; None passes."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        if value is None:
+            return None
+        if not _ints(value):
+            raise Unsupported(f"expected integers, got {value!r}")
+        return _plain_deep(value)
+
+    def to_keras(self, value: Any) -> Any:
+        return _plain_deep(value)
+
+    def same(self, value: Any, default: Any) -> bool:
+        return _same_ints(value, default)
+
+
+def _ints(value: Any) -> bool:
+    """An int, or (nested) lists of ints."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_ints(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plain_deep(value: Any) -> Any:
+    """Nested tuples as nested lists."""
+    return [_plain_deep(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _same_ints(a: Any, b: Any) -> bool:
+    """Whether two int-or-tuple values are equal, an int standing for every entry."""
+    a_seq, b_seq = isinstance(a, (list, tuple)), isinstance(b, (list, tuple))
+    if a_seq and b_seq:
+        return len(a) == len(b) and all(_same_ints(x, y) for x, y in zip(a, b))
+    if a_seq:
+        return all(_same_ints(x, b) for x in a)
+    if b_seq:
+        return all(_same_ints(a, y) for y in b)
+    return a == b
+
+
+class Interpolation(Plain):
+    """UpSampling2D's ``nearest`` or ``bilinear`` (Keras's others are reported)."""
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        problem = interpolation_problem(value)
+        if problem is not None:
+            raise Unsupported(problem)
+        return value.lower()
 
 
 #: Keras 2's hard_sigmoid was 0.2·x + 0.5; Keras 3's (and kconf's) is x/6 + 1/2.
@@ -300,8 +335,9 @@ PLAIN, PAIR, PADDING, ACTIVATION, INITIALIZER = (Plain(), Pair(), Padding(), Act
 AXES = Axes()
 #: A field type's ``KerasForm`` -> the converter of its values.
 CONVERTERS: dict[str, Plain] = {"pair": PAIR, "padding": PADDING, "activation": ACTIVATION,
-                                "initializer": INITIALIZER, "axes": AXES}
-CONVERTERS.update({"ints": Ints(), "causal_padding": CausalPadding()})
+                                "initializer": INITIALIZER, "axes": AXES, "ints": Ints(),
+                                "causal_padding": CausalPadding(),
+                                "interpolation": Interpolation()}
 
 _REGULARIZERS = "regularizers are not implemented in kconf"
 _CONSTRAINTS = "constraints are not implemented in kconf"

@@ -86,6 +86,53 @@ from kconf.engine.layers.separable import (
     SeparableConv2D,
     SeparableConv2DArgs,
 )
+from kconf.engine.layers.pooling_nd import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    MaxPooling1D,
+    MaxPooling3D,
+    Pooling1DArgs,
+    Pooling2DArgs,
+    Pooling3DArgs,
+)
+from kconf.engine.layers.global_pooling import (
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    GlobalPoolingArgs,
+)
+from kconf.engine.layers.reshaping import (
+    Permute,
+    PermuteArgs,
+    RepeatVector,
+    RepeatVectorArgs,
+    Reshape,
+    ReshapeArgs,
+)
+from kconf.engine.layers.padding import (
+    Cropping1D,
+    Cropping1DArgs,
+    Cropping2D,
+    Cropping2DArgs,
+    Cropping3D,
+    Cropping3DArgs,
+    ZeroPadding1D,
+    ZeroPadding1DArgs,
+    ZeroPadding2D,
+    ZeroPadding2DArgs,
+    ZeroPadding3D,
+    ZeroPadding3DArgs,
+)
+from kconf.engine.layers.upsampling import (
+    UpSampling1D,
+    UpSampling1DArgs,
+    UpSampling2D,
+    UpSampling2DArgs,
+)
 
 
 @dataclass(frozen=True)
@@ -153,6 +200,28 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(SeparableConv2D, SeparableConv2DArgs),
     entry(Conv1DTranspose, Conv1DTransposeArgs),
     entry(Conv2DTranspose, Conv2DTransposeArgs),
+    entry(MaxPooling1D, Pooling1DArgs),
+    entry(MaxPooling3D, Pooling3DArgs),
+    entry(AveragePooling1D, Pooling1DArgs),
+    entry(AveragePooling2D, Pooling2DArgs),
+    entry(AveragePooling3D, Pooling3DArgs),
+    entry(GlobalAveragePooling1D, GlobalPoolingArgs),
+    entry(GlobalAveragePooling2D, GlobalPoolingArgs),
+    entry(GlobalAveragePooling3D, GlobalPoolingArgs),
+    entry(GlobalMaxPooling1D, GlobalPoolingArgs),
+    entry(GlobalMaxPooling2D, GlobalPoolingArgs),
+    entry(GlobalMaxPooling3D, GlobalPoolingArgs),
+    entry(Reshape, ReshapeArgs),
+    entry(Permute, PermuteArgs),
+    entry(RepeatVector, RepeatVectorArgs),
+    entry(ZeroPadding1D, ZeroPadding1DArgs),
+    entry(ZeroPadding2D, ZeroPadding2DArgs),
+    entry(ZeroPadding3D, ZeroPadding3DArgs),
+    entry(Cropping1D, Cropping1DArgs),
+    entry(Cropping2D, Cropping2DArgs),
+    entry(Cropping3D, Cropping3DArgs),
+    entry(UpSampling1D, UpSampling1DArgs),
+    entry(UpSampling2D, UpSampling2DArgs),
 )
 
 #: Keras class name -> engine class.
