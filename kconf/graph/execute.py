@@ -117,6 +117,8 @@ def _stackable_calls(graph: Graph, node, later: list, slots: dict[int, int],
     first = node.inputs[0]
     if layer.has_state(first.shape):  # each call updates the state once: never merged
         return []
+    if layer.adds_loss:  # each call's added loss is normalized by its own batch
+        return []
     if slots[id(first)] not in ready:
         return []
     return [n for n in later

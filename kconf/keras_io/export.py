@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from kconf.engine.layers import REGISTRY
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
@@ -178,7 +179,7 @@ def _layer_entry(layer) -> dict[str, Any]:
         config["layer"] = _layer_entry(layer.layer)
     else:
         config.update(keras_args(cls, layer))
-    return {"module": "keras.layers", "class_name": cls, "config": config,
+    return {"module": REGISTRY[cls].args.keras_module, "class_name": cls, "config": config,
             "registered_name": None}
 
 

@@ -63,6 +63,33 @@ from kconf.engine.layers.merge import (
 )
 from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
 from kconf.engine.layers.identity import Identity, IdentityArgs
+from kconf.engine.layers.relu import ReLU, ReLUArgs
+from kconf.engine.layers.leaky_relu import LeakyReLU, LeakyReLUArgs
+from kconf.engine.layers.prelu import PReLU, PReLUArgs
+from kconf.engine.layers.elu import ELU, ELUArgs
+from kconf.engine.layers.softmax import Softmax, SoftmaxArgs
+from kconf.engine.layers.spatial_dropout import (
+    SpatialDropout1D,
+    SpatialDropout1DArgs,
+    SpatialDropout2D,
+    SpatialDropout3D,
+    SpatialDropoutArgs,
+)
+from kconf.engine.layers.noise import (
+    AlphaDropout,
+    AlphaDropoutArgs,
+    GaussianDropout,
+    GaussianDropoutArgs,
+    GaussianNoise,
+    GaussianNoiseArgs,
+)
+from kconf.engine.layers.activity_regularization import (
+    ActivityRegularization,
+    ActivityRegularizationArgs,
+)
+from kconf.engine.layers.layer_scale import LayerScale, LayerScaleArgs
+from kconf.engine.layers.custom_scale import CustomScaleLayer, CustomScaleLayerArgs
+from kconf.engine.layers.rescaling import Rescaling, RescalingArgs
 
 
 @dataclass(frozen=True)
@@ -118,6 +145,21 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Minimum, MergeArgs),
     entry(Dot, DotArgs),
     entry(Identity, IdentityArgs),
+    entry(ReLU, ReLUArgs),
+    entry(LeakyReLU, LeakyReLUArgs),
+    entry(PReLU, PReLUArgs),
+    entry(ELU, ELUArgs),
+    entry(Softmax, SoftmaxArgs),
+    entry(SpatialDropout1D, SpatialDropout1DArgs),
+    entry(SpatialDropout2D, SpatialDropoutArgs),
+    entry(SpatialDropout3D, SpatialDropoutArgs),
+    entry(GaussianNoise, GaussianNoiseArgs),
+    entry(GaussianDropout, GaussianDropoutArgs),
+    entry(AlphaDropout, AlphaDropoutArgs),
+    entry(ActivityRegularization, ActivityRegularizationArgs),
+    entry(LayerScale, LayerScaleArgs),
+    entry(CustomScaleLayer, CustomScaleLayerArgs),
+    entry(Rescaling, RescalingArgs),
 )
 
 #: Keras class name -> engine class.
