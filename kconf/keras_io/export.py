@@ -179,8 +179,9 @@ def _layer_entry(layer) -> dict[str, Any]:
         config["layer"] = _layer_entry(layer.layer)
     else:
         config.update(keras_args(cls, layer))
-    return {"module": REGISTRY[cls].args.keras_module, "class_name": cls, "config": config,
-            "registered_name": None}
+    module = REGISTRY[cls].args.keras_module  # keras.applications' layers: Keras names them
+    return {"module": module, "class_name": cls, "config": config,
+            "registered_name": None if module == "keras.layers" else cls}
 
 
 # --- the weights file --------------------------------------------------------------------------
