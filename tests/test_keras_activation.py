@@ -191,6 +191,13 @@ def test_application_layers_export_with_their_keras_module():
     assert _layer_entry(make_layer("ReLU", {}))["module"] == "keras.layers"
 
 
+def test_spatial_dropout_exports_without_trainable():
+    # Keras's SpatialDropout constructors take no ``trainable``: load_model would fail on it
+    config = _layer_entry(make_layer("SpatialDropout2D", {"rate": 0.3, "name": "sd"}))["config"]
+    assert "trainable" not in config and config["rate"] == 0.3
+    assert "trainable" in _layer_entry(make_layer("GaussianNoise", {"stddev": 0.1}))["config"]
+
+
 def test_leaky_relu_takes_keras2s_alpha():
     assert make_layer("LeakyReLU", {"alpha": 0.1}).negative_slope == 0.1
     report = []

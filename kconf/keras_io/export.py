@@ -179,7 +179,10 @@ def _layer_entry(layer) -> dict[str, Any]:
         config["layer"] = _layer_entry(layer.layer)
     else:
         config.update(keras_args(cls, layer))
-    module = REGISTRY[cls].args.keras_module  # keras.applications' layers: Keras names them
+    args = REGISTRY[cls].args
+    if not args.keras_takes_trainable:
+        del config["trainable"]
+    module = args.keras_module  # keras.applications' layers: Keras names them
     return {"module": module, "class_name": cls, "config": config,
             "registered_name": None if module == "keras.layers" else cls}
 

@@ -8,8 +8,7 @@ from kconf.engine.layers.base import Layer
 
 
 class ELUArgs(LayerArgs):
-    """``ELU(alpha=1.0)``. Keras 3's ELU leaves ``alpha`` out of its saved config, so a Keras
-    file always means 1.0 to Keras itself; kconf writes it and reads it when present."""
+    """``ELU(alpha=1.0)``."""
 
     alpha: Number = 1.0
 

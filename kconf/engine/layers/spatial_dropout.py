@@ -15,9 +15,11 @@ from kconf.engine.layers.base import Layer, require_rank
 
 
 class SpatialDropout1DArgs(LayerArgs):
-    """``SpatialDropout1D(rate)``; Keras's ``seed`` changes no number kconf draws."""
+    """``SpatialDropout1D(rate)``; Keras's ``seed`` changes no number kconf draws, and its
+    constructor takes no ``trainable``."""
 
     keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed"})
+    keras_takes_trainable: ClassVar[bool] = False
 
     rate: Fraction
 
