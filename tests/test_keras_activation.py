@@ -72,7 +72,10 @@ def test_inference_equals_keras(cid):
     layer, x = _layer(cid)
     y, backward = layer.forward(x, training=False, rng=np.random.default_rng(0))
     assert y.dtype == np.float32
-    _close(y, DATA[f"{cid}/y"])
+    if f"{cid}/y_train" in DATA.files:  # a random layer: Keras's inference is the identity
+        np.testing.assert_array_equal(y, x)
+    else:
+        _close(y, DATA[f"{cid}/y"])
 
 
 def test_activity_regularization_adds_kerass_loss():
