@@ -129,3 +129,36 @@ data:
     x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
     kernel, bias = model.get_weights()
     np.testing.assert_allclose(model.predict(x), x + 0.5 * (x @ kernel + bias), rtol=1e-6)
+
+
+def test_a_shared_model_with_activity_regularization_adds_one_penalty_per_call():
+    # the two calls are not stacked into one batch: each penalty divides by its own batch
+    config = yaml.safe_load("""
+models:
+  encoder:
+    sequential:
+      - Dense: {units: 3, input_dim: 4}
+      - ActivityRegularization: {l2: 0.5}
+model:
+  functional:
+    inputs: {a: {shape: [4]}, b: {shape: [4]}}
+    layers:
+      merge: {Add: {}}
+    graph:
+      - ea = encoder(a)
+      - eb = encoder(b)
+      - y = merge(ea, eb)
+    outputs: [y]
+compile: {optimizer: sgd, loss: mse}
+data:
+  train: {random: {samples: 8, x: {a: [4], b: [4]}, y: [3]}}
+""")
+    model = kconf.build_model(config)
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal((5, 4)).astype(np.float32) for _ in range(2))
+    kernel, bias = model.get_weights()
+    ea, eb = a @ kernel + bias, b @ kernel + bias
+    y = np.zeros((5, 3), np.float32)
+    mse = float(((ea + eb) ** 2).mean())
+    penalty = 0.5 * ((ea * ea).sum() + (eb * eb).sum()) / 5
+    assert model.evaluate([a, b], y, batch_size=5) == pytest.approx(mse + penalty, rel=1e-5)
