@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from kconf.args.fields import NonNegativeFloat
 from kconf.args.layer import LayerArgs
+from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer
 
 
@@ -36,15 +37,15 @@ class ReLU(Layer):
 
     def forward(self, x, training=False, rng=None):
         above = x > self.threshold
-        y = x * above
+        y = xp.where(above, x, x.dtype.type(0))
         slope = above.astype(x.dtype)
         if self.max_value is not None:
             capped = x >= self.max_value
-            y[above & capped] = self.max_value
+            xp.minimum(y, x.dtype.type(self.max_value), out=y)
             slope[capped] = 0.0
         if self.negative_slope:
             below = x < self.threshold
-            y += below * (self.negative_slope * (x - self.threshold))
+            y[below] = (self.negative_slope * (x[below] - self.threshold)).astype(x.dtype)
             slope[below] = self.negative_slope
 
         def backward(dy):
