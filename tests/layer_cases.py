@@ -479,4 +479,72 @@ CASES: dict[str, list[Case]] = {
              (1, 2, 3, 2)),
         Case("upsample2d_bilinear_1", {"size": 1, "interpolation": "BILINEAR"}, (1, 3, 3, 1)),
     ],
+    "ReLU": [
+        Case("relu_default", {}, (3, 5), scale=2.0),
+        Case("relu_max_value", {"max_value": 1.0}, (3, 5), scale=2.0),
+        Case("relu_all", {"max_value": 2.5, "negative_slope": 0.3, "threshold": 0.5},
+             (2, 3, 4), scale=2.0),
+        Case("relu_leaky", {"negative_slope": 0.1}, (3, 5)),
+    ],
+    "LeakyReLU": [
+        Case("leaky_relu", {}, (3, 5)),
+        Case("leaky_relu_slope", {"negative_slope": 0.05}, (2, 3, 4)),
+        Case("leaky_relu_steep", {"negative_slope": 2.0}, (3, 5)),
+    ],
+    "PReLU": [
+        Case("prelu", {}, (3, 4), (("alpha", (4,)),)),
+        Case("prelu_image_shared", {"shared_axes": [1, 2]}, (2, 3, 3, 2),
+             (("alpha", (1, 1, 2)),)),
+        Case("prelu_seq_init", {"alpha_initializer": "ones", "shared_axes": [2]}, (2, 3, 4),
+             (("alpha", (3, 1)),)),
+    ],
+    "ELU": [
+        Case("elu_layer", {}, (3, 5), scale=2.0),
+        Case("elu_alpha", {"alpha": 0.5}, (2, 3, 4), scale=2.0),
+    ],
+    "Softmax": [
+        Case("softmax_layer", {}, (3, 5), scale=2.0),
+        Case("softmax_axis1", {"axis": 1}, (2, 3, 4), scale=2.0),
+        Case("softmax_axis_minus2", {"axis": -2}, (2, 3, 4, 2)),
+    ],
+    "SpatialDropout1D": [
+        Case("spatial_dropout1d", {"rate": 0.5}, (2, 4, 3)),
+        Case("spatial_dropout1d_training", {"rate": 0.5}, (3, 4, 5), training=True),
+    ],
+    "SpatialDropout2D": [
+        Case("spatial_dropout2d_training", {"rate": 0.3}, (3, 3, 3, 4), training=True),
+    ],
+    "SpatialDropout3D": [
+        Case("spatial_dropout3d_training", {"rate": 0.4}, (2, 2, 3, 2, 5), training=True),
+    ],
+    "GaussianNoise": [
+        Case("gaussian_noise", {"stddev": 0.5}, (3, 4)),
+        Case("gaussian_noise_training", {"stddev": 0.5}, (3, 4), training=True),
+    ],
+    "GaussianDropout": [
+        Case("gaussian_dropout", {"rate": 0.3}, (3, 4)),
+        Case("gaussian_dropout_training", {"rate": 0.3}, (2, 3, 4), training=True),
+    ],
+    "AlphaDropout": [
+        Case("alpha_dropout", {"rate": 0.2}, (3, 4)),
+        Case("alpha_dropout_training", {"rate": 0.2}, (3, 6), training=True),
+    ],
+    "ActivityRegularization": [
+        Case("activity_regularization", {"l1": 0.01, "l2": 0.02}, (3, 4)),
+        Case("activity_regularization_l2", {"l2": 0.5}, (2, 3, 4), training=True),
+    ],
+    "LayerScale": [
+        Case("layer_scale", {"init_values": 1e-6, "projection_dim": 4}, (2, 3, 3, 4),
+             (("gamma", (4,)),)),
+        Case("layer_scale_rank2", {"init_values": 0.5, "projection_dim": 3}, (3, 3),
+             (("gamma", (3,)),)),
+    ],
+    "CustomScaleLayer": [
+        Case("custom_scale", {"scale": 0.17}, [(2, 3, 3, 2), (2, 3, 3, 2)]),
+        Case("custom_scale_one", {"scale": 1.0}, [(3, 4), (3, 4)]),
+    ],
+    "Rescaling": [
+        Case("rescaling", {"scale": 0.00392156862745098}, (2, 3, 3, 1), scale=100.0),
+        Case("rescaling_offset", {"scale": 2.0, "offset": -1.0}, (3, 4)),
+    ],
 }

@@ -5,7 +5,7 @@ arguments, an input shape, its Keras weight layout and FLOPs), ``run_layer_test`
 
 - ``compute_output_shape`` against ``forward`` (every output, batch axis None);
 - float64 finite-difference gradients of every input and every weight, with a loss that
-  reads every output;
+  reads every output (plus what the layer adds to the loss: ``kconf.engine.added_losses``);
 - a layer called twice (shared): each backward closure owns its call, and the weight
   gradients add;
 - float32 in gives float32 out (outputs, input and weight gradients), close to float64;
@@ -31,6 +31,7 @@ import numpy as np
 from kconf.args.layer import COMMON_FIELDS
 from kconf.config.layers import LAYER_SPECS
 from kconf.engine import activations
+from kconf.engine.added_losses import collecting
 from kconf.engine.layers import REGISTRY, Layer, TimeDistributed
 from kconf.keras_io.layers import activation_name, keras_args, keras_form, layer_args
 from tests.gradcheck import assert_close_grad, numeric_grad
@@ -212,8 +213,9 @@ def check_gradients(make: Callable[[], Layer], case: LayerCase) -> None:
     dx = backward(as_dy(y, rs))
 
     def loss():
-        outs = _as_list(run(case, layer, x)[0])
-        return float(sum((o * r).sum() for o, r in zip(outs, rs)))
+        with collecting() as added:  # a layer's added loss (ActivityRegularization) counts
+            outs = _as_list(run(case, layer, x)[0])
+        return float(sum((o * r).sum() for o, r in zip(outs, rs))) + sum(added)
 
     if case.vocabulary is not None:
         assert dx is None  # integer indices have no gradient

@@ -41,6 +41,13 @@ REFERENCES = {
     "hard_sigmoid": lambda x: np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0,
     "swish": lambda x: x / (1.0 + np.exp(-x)),
     "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "relu6": lambda x: np.minimum(np.maximum(x, 0.0), 6.0),
+    "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),
+    "hard_silu": lambda x: x * np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0,
+    "hard_swish": lambda x: x * np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0,
+    "mish": lambda x: x * np.tanh(np.log(1.0 + np.exp(x))),
+    "log_softmax": lambda x: np.log(_softmax_reference(x)),
+    "exponential": np.exp,
 }
 
 NAMES = sorted(ACTIVATIONS)
@@ -53,9 +60,11 @@ def _inputs(seed=0, shape=(3, 7)):
 
 def test_registry_has_the_keras_names_and_the_silu_alias():
     keras_names = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-                   "softsign", "gelu", "hard_sigmoid", "swish"}
-    assert set(ACTIVATIONS) == keras_names | {"silu"}
+                   "softsign", "gelu", "hard_sigmoid", "swish", "relu6", "leaky_relu",
+                   "hard_silu", "mish", "log_softmax", "exponential"}
+    assert set(ACTIVATIONS) == keras_names | {"silu", "hard_swish"}
     assert ACTIVATIONS["silu"] is ACTIVATIONS["swish"]
+    assert ACTIVATIONS["hard_swish"] is ACTIVATIONS["hard_silu"]
     assert set(REFERENCES) == set(ACTIVATIONS)
 
 
@@ -96,7 +105,7 @@ def test_dtype_is_preserved(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "exponential"])  # exp overflows
 def test_large_inputs_do_not_overflow(name, dtype):
     x = np.array([[-1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0]], dtype=dtype)
     with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
@@ -154,3 +163,45 @@ def test_in_place_variant_gives_the_same_values_and_gradients_bit_for_bit(name):
     assert np.array_equal(backward(dy), backward_in_place(dy))
     if activations.has_in_place(fn):
         assert y_in_place is owned  # it did write into its input, and returned it
+
+
+def test_kinks_take_kerass_side():
+    # relu6: slope 0 at 0 and at 6; hard_silu: slope (2x + 3)/6 inside, 0 below -3, 1 above 3
+    x = np.array([-4.0, -3.0, 0.0, 1.5, 3.0, 4.0, 6.0])
+    _, back = activations.relu6(x)
+    np.testing.assert_array_equal(back(np.ones_like(x)), [0, 0, 0, 1, 1, 1, 0])
+    y, back = activations.hard_silu(x)
+    np.testing.assert_allclose(y, [0.0, 0.0, 0.0, 1.5 * 4.5 / 6, 3.0, 4.0, 6.0])
+    np.testing.assert_allclose(back(np.ones_like(x))[[0, 3, 5]], [0.0, 1.0, 1.0])
+
+
+def test_log_softmax_is_stable_and_normalised():
+    x = np.array([[1000.0, 0.0, -1000.0]])
+    y, _ = activations.log_softmax(x)
+    np.testing.assert_allclose(y, [[0.0, -1000.0, -2000.0]])
+    z = np.random.default_rng(6).standard_normal((4, 5))
+    np.testing.assert_allclose(np.exp(activations.log_softmax(z)[0]).sum(-1), 1.0)
+
+
+def test_gelu_approximate_tanh_form_and_gradient():
+    x = _inputs(seed=7)
+    y, backward = activations.gelu_approximate(x)
+    c = math.sqrt(2.0 / math.pi)
+    np.testing.assert_allclose(y, 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x ** 3))),
+                               rtol=1e-12)
+    assert np.abs(y - _gelu_reference(x)).max() < 1e-3  # close to the exact form
+    r = np.random.default_rng(8).standard_normal(x.shape)
+    numeric = numeric_grad(lambda: float((activations.gelu_approximate(x)[0] * r).sum()), x)
+    assert_close_grad(backward(r), numeric, "gelu_approximate")
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.3, 1.5])
+def test_leaky_relu_and_elu_with_arguments(slope):
+    x = _inputs(seed=9)
+    r = np.random.default_rng(10).standard_normal(x.shape)
+    for f, ref in ((activations.leaky_relu_with, np.where(x >= 0, x, slope * x)),
+                   (activations.elu_with, np.where(x > 0, x, slope * np.expm1(x)))):
+        y, backward = f(x, slope)
+        np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
+        numeric = numeric_grad(lambda: float((f(x, slope)[0] * r).sum()), x)
+        assert_close_grad(backward(r), numeric, f.__name__)

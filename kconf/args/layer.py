@@ -197,7 +197,11 @@ class LayerArgs(ConfigModel):
     - ``keras_channels_last``: the layer has Keras's ``data_format``, kconf's is
       ``channels_last`` only;
     - ``keras_default_from``: argument -> the argument whose value is its default (Keras's
-      MaxPooling2D ``strides`` default to ``pool_size``).
+      MaxPooling2D ``strides`` default to ``pool_size``);
+    - ``keras_module``: the module Keras loads the class from (``keras.layers``; a layer of
+      ``keras.applications``, such as ConvNeXt's ``LayerScale``, names its own);
+    - ``keras_takes_trainable``: False where Keras's constructor has no ``trainable``
+      (the SpatialDropout layers): the export leaves it out.
     """
 
     shape_shortcuts: ClassVar[tuple[str, ...]] = ()
@@ -206,6 +210,8 @@ class LayerArgs(ConfigModel):
     keras_ignored: ClassVar[frozenset[str]] = frozenset()
     keras_channels_last: ClassVar[bool] = False
     keras_default_from: ClassVar[dict[str, str]] = {}
+    keras_module: ClassVar[str] = "keras.layers"
+    keras_takes_trainable: ClassVar[bool] = True
 
     name: Str | None = None
     trainable: Bool = True

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 ACTIVATION_NAMES: tuple[str, ...] = (
     "linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
-    "gelu", "hard_sigmoid", "swish", "silu",
+    "gelu", "hard_sigmoid", "swish", "silu", "relu6", "leaky_relu", "hard_silu", "hard_swish",
+    "mish", "log_softmax", "exponential",
 )
 
 INITIALIZER_NAMES: tuple[str, ...] = (

@@ -170,6 +170,79 @@ def swish(z):
     return y, lambda dy: dy * (s + y * (1.0 - s))
 
 
+def relu6(z):
+    """min(max(z, 0), 6); slope 1 strictly inside (0, 6)."""
+    inside = (z > 0.0) & (z < 6.0)
+    return xp.clip(z, 0.0, 6.0), lambda dy: dy * inside
+
+
+def leaky_relu(z):
+    """z for z >= 0, 0.2 z otherwise (Keras 3's ``leaky_relu`` name, negative_slope 0.2)."""
+    return leaky_relu_with(z, 0.2)
+
+
+def leaky_relu_with(z, negative_slope: float):
+    """z for z >= 0, ``negative_slope`` · z otherwise."""
+    slope = xp.where(z >= 0, 1.0, negative_slope).astype(z.dtype, copy=False)
+    return z * slope, lambda dy: dy * slope
+
+
+def elu_with(z, alpha: float):
+    """z for z > 0, alpha · (exp(z) - 1) otherwise (Keras's ``elu(x, alpha)``)."""
+    positive = z > 0
+    neg = alpha * xp.expm1(xp.minimum(z, 0))
+    y = xp.where(positive, z, neg)
+    return y, lambda dy: dy * xp.where(positive, 1.0, neg + alpha)
+
+
+def hard_silu(z):
+    """Keras 3's hard_silu (alias hard_swish): z · relu6(z + 3) / 6."""
+    h = xp.clip(z / 6.0 + 0.5, 0.0, 1.0)
+    inside = (z > -3.0) & (z < 3.0)
+    return z * h, lambda dy: dy * (h + z * inside / 6.0)
+
+
+def mish(z):
+    """z · tanh(softplus(z)); d/dz = tanh(sp) + z · (1 - tanh(sp)^2) · sigmoid(z)."""
+    t = xp.tanh(xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z))))
+    y = z * t
+
+    def backward(dy):
+        return dy * (t + z * (1.0 - t * t) * _sigmoid(z))
+
+    return y, backward
+
+
+def log_softmax(z):
+    """log(softmax(z)) over the last axis: z - max - log(sum(exp(z - max)))."""
+    shifted = z - xp.fmax.reduce(z, axis=-1, keepdims=True)
+    y = shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+    def backward(dy):
+        return dy - xp.exp(y) * dy.sum(axis=-1, keepdims=True)
+
+    return y, backward
+
+
+def exponential(z):
+    """exp(z) (it overflows where exp does: above about 88 in float32)."""
+    y = xp.exp(z)
+    return y, lambda dy: dy * y
+
+
+def gelu_approximate(z):
+    """GELU's tanh form (Keras's ``gelu(x, approximate=True)``):
+    0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))."""
+    c = math.sqrt(2.0 / math.pi)
+    t = xp.tanh(c * (z + 0.044715 * z * z * z))
+    y = 0.5 * z * (1.0 + t)
+
+    def backward(dy):
+        return dy * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * z * z))
+
+    return y, backward
+
+
 ACTIVATIONS = {
     "linear": linear,
     "relu": relu,
@@ -184,6 +257,13 @@ ACTIVATIONS = {
     "hard_sigmoid": hard_sigmoid,
     "swish": swish,
     "silu": swish,
+    "relu6": relu6,
+    "leaky_relu": leaky_relu,
+    "hard_silu": hard_silu,
+    "hard_swish": hard_silu,
+    "mish": mish,
+    "log_softmax": log_softmax,
+    "exponential": exponential,
 }
 
 

@@ -117,12 +117,19 @@ def _stackable_calls(graph: Graph, node, later: list, slots: dict[int, int],
     first = node.inputs[0]
     if layer.has_state(first.shape):  # each call updates the state once: never merged
         return []
+    if _adds_loss(layer):  # each call's added loss is normalized by its own batch
+        return []
     if slots[id(first)] not in ready:
         return []
     return [n for n in later
             if n.layer is layer and len(n.outputs) == 1
             and n.inputs[0].shape == first.shape and n.inputs[0].dtype == first.dtype
             and slots[id(n.inputs[0])] in ready]
+
+
+def _adds_loss(layer) -> bool:
+    """Whether the layer, or a layer inside it (a nested model), adds a loss."""
+    return layer.adds_loss or any(_adds_loss(inner) for inner in layer.sublayers)
 
 
 def plan_of(graph: Graph) -> Plan:

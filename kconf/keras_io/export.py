@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from kconf.engine.layers import REGISTRY
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
@@ -178,8 +179,12 @@ def _layer_entry(layer) -> dict[str, Any]:
         config["layer"] = _layer_entry(layer.layer)
     else:
         config.update(keras_args(cls, layer))
-    return {"module": "keras.layers", "class_name": cls, "config": config,
-            "registered_name": None}
+    args = REGISTRY[cls].args
+    if not args.keras_takes_trainable:
+        del config["trainable"]
+    module = args.keras_module  # keras.applications' layers: Keras names them
+    return {"module": module, "class_name": cls, "config": config,
+            "registered_name": None if module == "keras.layers" else cls}
 
 
 # --- the weights file --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import UnionType
 from typing import Annotated, Any, Mapping, Union, get_args, get_origin
 
+from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
 from kconf.args.fields import KerasForm
@@ -358,12 +359,15 @@ class Rule:
             is supported).
         ignored: arguments that change no number.
         default_from: argument -> the argument whose value is its default.
+        aliases: an older Keras name -> the argument it is (LeakyReLU's Keras 2 ``alpha``),
+            from the fields' validation aliases.
     """
 
     args: dict[str, Plain]
     fixed: dict[str, tuple[tuple[Any, ...], str]] = field(default_factory=dict)
     ignored: frozenset[str] = frozenset()
     default_from: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 #: Keys any layer config may have that change no number, or are read elsewhere (the input
@@ -425,8 +429,18 @@ def rule_for(args: type[LayerArgs]) -> Rule:
         **(_CHANNELS_LAST if args.keras_channels_last else {}),
         **args.keras_fixed,
     }
+    aliases = {alias: name for name in converters
+               for alias in _aliases(args.model_fields[name]) if alias != name}
     return Rule(converters, fixed, frozenset(args.keras_ignored),
-                dict(args.keras_default_from))
+                dict(args.keras_default_from), aliases)
+
+
+def _aliases(info: FieldInfo) -> list[str]:
+    """The names a field also validates under (``AliasChoices``)."""
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [c for c in alias.choices if isinstance(c, str)]
+    return [alias] if isinstance(alias, str) else []
 
 
 #: Keras class name -> its rule, for every layer a config can name.
@@ -473,6 +487,7 @@ def layer_args(class_name: str, config: Mapping[str, Any], version: int,
     rule = RULES[class_name]
     out: dict[str, Any] = {}
     for key, value in config.items():
+        key = rule.aliases.get(key, key)
         if key in rule.args:
             try:
                 converted = rule.args[key].to_kconf(value, version)

@@ -6,7 +6,8 @@ epoch, one optimizer step per batch, the logs averaged over the epoch, the callb
 ``History``. A model here is a built, compiled ``Model``; the loop uses its graph pass
 (``_forward``), its compiled losses (``_losses``), its gradient buffers (``_zero_grads``,
 ``_params``, ``_grads``) and its step context (``_ops_step``: its ``Ops`` object's step,
-parallel where the graph uses workers).
+parallel where the graph uses workers). The loss of a batch also holds what layers added
+(``kconf.engine.added_losses``: ActivityRegularization's penalty).
 
 The per-step path (``train_step``) is what small models spend their time in: it does the
 forward and backward passes, the optimizer step and the logs of the batch, nothing more.
@@ -17,6 +18,7 @@ import math
 
 import numpy as np
 
+from kconf.engine.added_losses import collecting
 from kconf.engine.backend import floatx, xp
 from kconf.errors import TrainingError
 from kconf.train.callbacks import CallbackList, History
@@ -50,8 +52,10 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
     # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"), model._ops_step():
         model._zero_grads()
-        outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
+        with collecting() as added:
+            outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
         total, per_output, douts = model._losses(ys, outputs)
+        total += sum(added)
         if model.terminate_on_nan and not math.isfinite(total):
             raise TrainingError(f"the loss became {total} (not finite)")
         backward(douts)
@@ -176,9 +180,10 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
     for start in range(0, len(xs[0]), batch_size):
         bx = [a[start:start + batch_size] for a in xs]
         by = [a[start:start + batch_size] for a in ys]
-        with model._ops_step():
+        with model._ops_step(), collecting() as added:
             outputs, _ = model._forward(bx, training=False)
         total, per_output, _ = model._losses(by, outputs)
+        total += sum(added)
         for key, (s, c) in batch_logs(model, total, per_output, by, outputs, len(bx[0])).items():
             trackers.setdefault(key, Mean()).add(s, c)
     return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)

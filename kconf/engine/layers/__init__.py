@@ -133,6 +133,33 @@ from kconf.engine.layers.upsampling import (
     UpSampling2D,
     UpSampling2DArgs,
 )
+from kconf.engine.layers.relu import ReLU, ReLUArgs
+from kconf.engine.layers.leaky_relu import LeakyReLU, LeakyReLUArgs
+from kconf.engine.layers.prelu import PReLU, PReLUArgs
+from kconf.engine.layers.elu import ELU, ELUArgs
+from kconf.engine.layers.softmax import Softmax, SoftmaxArgs
+from kconf.engine.layers.spatial_dropout import (
+    SpatialDropout1D,
+    SpatialDropout1DArgs,
+    SpatialDropout2D,
+    SpatialDropout3D,
+    SpatialDropoutArgs,
+)
+from kconf.engine.layers.noise import (
+    AlphaDropout,
+    AlphaDropoutArgs,
+    GaussianDropout,
+    GaussianDropoutArgs,
+    GaussianNoise,
+    GaussianNoiseArgs,
+)
+from kconf.engine.layers.activity_regularization import (
+    ActivityRegularization,
+    ActivityRegularizationArgs,
+)
+from kconf.engine.layers.layer_scale import LayerScale, LayerScaleArgs
+from kconf.engine.layers.custom_scale import CustomScaleLayer, CustomScaleLayerArgs
+from kconf.engine.layers.rescaling import Rescaling, RescalingArgs
 
 
 @dataclass(frozen=True)
@@ -222,6 +249,21 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Cropping3D, Cropping3DArgs),
     entry(UpSampling1D, UpSampling1DArgs),
     entry(UpSampling2D, UpSampling2DArgs),
+    entry(ReLU, ReLUArgs),
+    entry(LeakyReLU, LeakyReLUArgs),
+    entry(PReLU, PReLUArgs),
+    entry(ELU, ELUArgs),
+    entry(Softmax, SoftmaxArgs),
+    entry(SpatialDropout1D, SpatialDropout1DArgs),
+    entry(SpatialDropout2D, SpatialDropoutArgs),
+    entry(SpatialDropout3D, SpatialDropoutArgs),
+    entry(GaussianNoise, GaussianNoiseArgs),
+    entry(GaussianDropout, GaussianDropoutArgs),
+    entry(AlphaDropout, AlphaDropoutArgs),
+    entry(ActivityRegularization, ActivityRegularizationArgs),
+    entry(LayerScale, LayerScaleArgs),
+    entry(CustomScaleLayer, CustomScaleLayerArgs),
+    entry(Rescaling, RescalingArgs),
 )
 
 #: Keras class name -> engine class.

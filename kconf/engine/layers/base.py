@@ -78,6 +78,8 @@ class Layer(NodeAPI):
 
     n_inputs: int | None = 1
     input_grads_optional: bool = False
+    #: ``forward`` adds a loss (``kconf.engine.added_losses``): its calls are never stacked.
+    adds_loss: bool = False
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""
