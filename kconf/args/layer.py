@@ -197,7 +197,10 @@ class LayerArgs(ConfigModel):
     - ``keras_channels_last``: the layer has Keras's ``data_format``, kconf's is
       ``channels_last`` only;
     - ``keras_default_from``: argument -> the argument whose value is its default (Keras's
-      MaxPooling2D ``strides`` default to ``pool_size``).
+      MaxPooling2D ``strides`` default to ``pool_size``);
+    - ``engine_names``: argument -> the name of the engine layer's keyword and attribute,
+      where Keras's name is taken on the layer (MultiHeadAttention's ``output_shape``, which
+      is also the node API's ``layer.output_shape``).
     """
 
     shape_shortcuts: ClassVar[tuple[str, ...]] = ()
@@ -206,6 +209,7 @@ class LayerArgs(ConfigModel):
     keras_ignored: ClassVar[frozenset[str]] = frozenset()
     keras_channels_last: ClassVar[bool] = False
     keras_default_from: ClassVar[dict[str, str]] = {}
+    engine_names: ClassVar[dict[str, str]] = {}
 
     name: Str | None = None
     trainable: Bool = True
@@ -269,5 +273,5 @@ class LayerArgs(ConfigModel):
             value = getattr(self, field)
             if field.endswith("_initializer"):
                 value = initializer_value(value)
-            out[field] = value
+            out[self.engine_names.get(field, field)] = value
         return out

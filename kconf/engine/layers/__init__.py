@@ -63,6 +63,14 @@ from kconf.engine.layers.merge import (
 )
 from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
 from kconf.engine.layers.identity import Identity, IdentityArgs
+from kconf.engine.layers.attention import (
+    AdditiveAttention,
+    AdditiveAttentionArgs,
+    Attention,
+    AttentionArgs,
+    MultiHeadAttention,
+    MultiHeadAttentionArgs,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,9 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Minimum, MergeArgs),
     entry(Dot, DotArgs),
     entry(Identity, IdentityArgs),
+    entry(MultiHeadAttention, MultiHeadAttentionArgs),
+    entry(Attention, AttentionArgs),
+    entry(AdditiveAttention, AdditiveAttentionArgs),
 )
 
 #: Keras class name -> engine class.

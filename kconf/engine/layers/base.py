@@ -41,7 +41,7 @@ when it is compiled, so freeze before ``compile``, as Keras requires.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from kconf.engine.backend import floatx, xp
@@ -51,6 +51,30 @@ from kconf.graph.nodes import NodeAPI
 from kconf.shapes import Shape, format_shape
 
 Backward = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class CallSignature:
+    """How a layer with named inputs is called (Keras's ``call`` arguments), for graph lines
+    such as ``a = mha(query=x, value=x, use_causal_mask=True)``.
+
+    The graph gives ``forward`` (and ``compute_output_shape``) the tensors in the order of
+    ``tensors``, up to the last one the call names: an optional tensor left out before a
+    given one takes the tensor named in ``defaults`` (Keras's ``key=None`` means ``value``).
+    The ``options`` (non-tensor keywords) reach ``compute_output_shape`` and ``forward`` as
+    keyword arguments, only when the call gives them.
+
+    Attributes:
+        tensors: the tensor arguments in Keras's positional order.
+        required: how many of them a call must give.
+        options: keyword -> the type of its value (``bool``, ``int``).
+        defaults: optional tensor -> the tensor argument it defaults to.
+    """
+
+    tensors: tuple[str, ...]
+    required: int
+    options: dict[str, type] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,8 @@ class Layer(NodeAPI):
 
     n_inputs: int | None = 1
     input_grads_optional: bool = False
+    #: Named inputs and keyword options of a call (MultiHeadAttention); None: positional only.
+    call_signature: CallSignature | None = None
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""
@@ -177,7 +203,8 @@ class Layer(NodeAPI):
         self.state_names = frozenset(spec.name for spec in specs if not spec.trainable)
         for spec in specs:
             value = initializers.get(spec.initializer)(spec.shape, rng)
-            self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype)
+            # asarray, not ascontiguousarray, which makes a scalar weight (Attention's scale) 1-d
+            self.weights[spec.name] = xp.asarray(value, dtype=dtype, order="C")
         self.zero_grads()
         self.built = True
 
