@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kconf.api import build_model
+from kconf.keras_io.importer import convert
 from tests.layer_test import make_layer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "layers"
@@ -82,3 +84,20 @@ def test_causal_mask_changes_the_result():
     assert not np.allclose(layer.forward(xs)[0], want, atol=1e-3)
     np.testing.assert_allclose(layer.forward(xs, use_causal_mask=True)[0], want,
                                rtol=1e-4, atol=1e-5)
+
+
+def test_a_keras_model_calling_them_with_keywords_imports_as_keyword_lines():
+    """Keras's node kwargs (a key tensor, a mask tensor, the options) become the same keywords
+    in kconf's graph line; the model builds and runs with them."""
+    imported = convert(FIXTURES / "attention_model.json")
+    graph = imported.config["model"]["functional"]["graph"]
+    assert graph == ["mha, mha_1 = mha(x, y, key=y, attention_mask=m, "
+                     "return_attention_scores=True)",
+                     "att = att(x, x, use_causal_mask=True)"]
+    imported.config["compile"] = {"optimizer": "sgd", "loss": "mse"}
+    model = build_model(imported.config)
+    mha = model.graph.nodes_of(next(l for l in model.layers if l.name == "mha"))[0]
+    assert mha.options == {"return_attention_scores": True}
+    assert [t.name for t in mha.inputs] == ["x", "y", "y", "m"]
+    assert model.graph.nodes_of(next(l for l in model.layers if l.name == "att"))[0].options \
+        == {"use_causal_mask": True}

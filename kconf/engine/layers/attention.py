@@ -47,8 +47,10 @@ class MultiHeadAttentionArgs(LayerArgs):
     config_only: ClassVar[tuple[str, ...]] = ("attention_axes",)
     engine_names: ClassVar[dict[str, str]] = {"output_shape": "output_dims"}
     keras_fixed: ClassVar[dict[str, Fixed]] = {
-        "attention_axes": ((None,), "kconf's MultiHeadAttention attends over the sequence "
-                                    "axis only (attention_axes=None on rank-3 inputs)"),
+        # Keras writes the axes it chose once built: [1] for rank-3 inputs, as None
+        "attention_axes": ((None, 1, [1]), "kconf's MultiHeadAttention attends over the "
+                                           "sequence axis only (attention_axes=None on "
+                                           "rank-3 inputs)"),
         "sliding_window": ((None,), "sliding-window attention is not implemented in kconf"),
         "use_gate": ((False,), "gated attention is not implemented in kconf"),
     }
@@ -66,10 +68,10 @@ class MultiHeadAttentionArgs(LayerArgs):
 
     @model_validator(mode="after")
     def _sequence_axis_only(self):
-        if self.attention_axes is not None:
-            raise config_error("unsupported", "attention_axes is not supported: kconf attends "
-                                              "over the sequence axis (leave it null)",
-                               at="attention_axes")
+        if self.attention_axes not in (None, 1, (1,)):
+            raise config_error("unsupported", "attention_axes other than the sequence axis is "
+                                              "not supported: leave it null (or 1, the same on "
+                                              "kconf's rank-3 inputs)", at="attention_axes")
         return self
 
 
@@ -312,7 +314,7 @@ class _DotAttention(Layer):
 
     n_inputs = None
     call_signature = CallSignature(("query", "value", "key"), required=2, options=_OPTIONS,
-                                   defaults={"key": "value"})
+                                   defaults={"key": "value"}, keras_list=True)
 
     def __init__(self, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)

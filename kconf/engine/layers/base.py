@@ -69,12 +69,41 @@ class CallSignature:
         required: how many of them a call must give.
         options: keyword -> the type of its value (``bool``, ``int``).
         defaults: optional tensor -> the tensor argument it defaults to.
+        keras_list: Keras's call takes the tensors as one list (``Attention()([q, v])``),
+            not as arguments (``MultiHeadAttention()(q, v, key=k)``).
     """
 
     tensors: tuple[str, ...]
     required: int
     options: dict[str, type] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    keras_list: bool = False
+
+    def arrange(self, positional: list, named: dict[str, Any]) -> list:
+        """The tensors of one call in the order ``forward`` takes them.
+
+        Args:
+            positional: the tensors given by position (the first of ``tensors`` onwards).
+            named: tensor keyword -> tensor (none of them also given by position).
+
+        Returns:
+            The tensors up to the last one given, a left-out one replaced by its default.
+
+        Raises:
+            ValueError: a required tensor, or one without a default before a given one, is
+                missing (``checks`` reports these at the line first).
+        """
+        given = dict(zip(self.tensors, positional)) | dict(named)
+        last = max((self.tensors.index(k) for k in given), default=-1)
+        out = []
+        for name in self.tensors[:max(last + 1, self.required)]:
+            if name in given:
+                out.append(given[name])
+            elif name in self.defaults and self.defaults[name] in given:
+                out.append(given[self.defaults[name]])
+            else:
+                raise ValueError(f"the call needs {name}")
+        return out
 
 
 @dataclass(frozen=True)
