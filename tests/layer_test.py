@@ -23,7 +23,7 @@ model wrapped in TimeDistributed) can go through them too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -54,6 +54,8 @@ class LayerCase:
         training: run ``forward`` in training mode (Dropout).
         scale: the spread of the random inputs.
         vocabulary: integer inputs in ``[0, vocabulary)`` (Embedding), which have no gradient.
+        call: the call's keyword options (``{"use_causal_mask": True}``), given to
+            ``forward`` and ``compute_output_shape`` as a graph line gives them.
     """
 
     id: str
@@ -64,6 +66,7 @@ class LayerCase:
     training: bool = False
     scale: float = 1.0
     vocabulary: int | None = None
+    call: dict[str, Any] = field(default_factory=dict)
 
 
 # --- making layers --------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def layer_config(layer: Layer) -> dict[str, Any]:
     args = REGISTRY[type(layer).__name__].args
     out = {}
     for key in args.constructor_fields():
-        value = getattr(layer, key)
+        value = getattr(layer, args.engine_names.get(key, key))
         if isinstance(value, Layer):
             value = {type(value).__name__: layer_config(value)}
         elif keras_form(args.model_fields[key]) == "activation":
@@ -118,8 +121,9 @@ def engine_form(name: str, args: dict[str, Any]) -> dict[str, Any]:
         return {"layer": (inner.class_name, engine_form(inner.class_name,
                                                         inner.args.model_dump()))}
     kwargs = model.layer_kwargs()
+    fields = {model.engine_names.get(f, f): f for f in type(model).model_fields}
     for key in kwargs:
-        if keras_form(type(model).model_fields[key]) == "activation":
+        if keras_form(type(model).model_fields[fields[key]]) == "activation":
             # the function's Keras name: None is linear, silu is swish
             kwargs[key] = activation_name(activations.get(kwargs[key]))
     return kwargs
@@ -159,16 +163,16 @@ def built(make: Callable[[], Layer], case: LayerCase, dtype=np.float64, seed: in
     layer.build(symbolic(case), np.random.default_rng(seed), dtype=dtype)
     rng = np.random.default_rng(seed + 1)
     for name, w in layer.weights.items():  # fresh C-ordered arrays: numeric_grad edits them flat
-        value = rng.standard_normal(w.shape) * 0.5
+        value = np.asarray(rng.standard_normal(w.shape) * 0.5)
         if name in layer.state_names:
             value = np.abs(value) + 0.5
-        layer.weights[name] = value.astype(dtype)
+        layer.weights[name] = np.array(value, dtype=dtype)  # 0-d too
     return layer
 
 
 def run(case: LayerCase, layer: Layer, x):
     """``forward`` in the case's mode; a freshly seeded rng per call, so dropout masks repeat."""
-    return layer.forward(x, training=case.training, rng=np.random.default_rng(123))
+    return layer.forward(x, training=case.training, rng=np.random.default_rng(123), **case.call)
 
 
 def loss_weights(y, seed: int) -> list:
@@ -194,7 +198,7 @@ def check_output_shape(make: Callable[[], Layer], case: LayerCase) -> None:
     """``forward``'s outputs have the shapes ``compute_output_shape`` promised."""
     layer = built(make, case)
     y, _ = run(case, layer, inputs(case))
-    expected = layer.compute_output_shape(symbolic(case))
+    expected = layer.compute_output_shape(symbolic(case), **case.call)
     assert isinstance(y, list) == isinstance(expected, list)
     n = _shapes(case)[0][0]
     assert len(_as_list(y)) == len(_as_list(expected))

@@ -252,9 +252,6 @@ USAGE = "a graph line reads `result = layer(tensor, ...)`"
     ("x = dense(a); y = dense(x)", "give one call per line"),
     ("import os", "name the result of each call (`x = ...`)"),
     ("x = dense(a", "this one is not valid Python syntax"),
-    ("x = dense(a, units=3)", "keyword arguments are for the helpers (concatenate, add, "
-                              "subtract, multiply, average, maximum, minimum, dot); give a "
-                              "layer's arguments under layers:"),
     ("x = concatenate(a, a, axs=1)", "concatenate takes the keyword axis, not 'axs' (did you "
                                      "mean 'axis'?)"),
     ("x = add(a, a, axis=1)", "add takes no keyword arguments"),

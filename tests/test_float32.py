@@ -66,9 +66,9 @@ def instrument(monkeypatch, model, problems: list[str]) -> list:
     for layer in all_layers(model.graph.layers):
         original = layer.forward
 
-        def forward(x, training=False, rng=None, _layer=layer, _original=original):
-            called.append(_layer)
-            y, backward = _original(x, training=training, rng=rng)
+        def forward(x, training=False, rng=None, _layer=layer, _original=original, **options):
+            called.append(_layer)  # options: a call's keyword options (use_causal_mask)
+            y, backward = _original(x, training=training, rng=rng, **options)
             name = f"{type(_layer).__name__} {_layer.name!r}"
             problems.extend(float64_arrays(y, f"{name} output"))
 

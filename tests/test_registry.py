@@ -37,15 +37,16 @@ def _comparable(value):
 
 def _disagreements(layer: type[Layer], args: type[LayerArgs]) -> list[str]:
     """How the constructor's parameters and the argument model's fields differ."""
+    fields = {args.engine_names.get(f, f): f for f in args.model_fields}  # engine -> field
     params = {k: p for k, p in inspect.signature(layer.__init__).parameters.items()
               if k not in ("self", "name", "trainable")
               and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     problems = [f"{f} is an argument the constructor does not take"
-                for f in args.constructor_fields() if f not in params]
+                for f in args.constructor_fields() if args.engine_names.get(f, f) not in params]
     problems += [f"constructor parameter {k} is not a field of {args.__name__}"
-                 for k in params if k not in args.model_fields]
+                 for k in params if k not in fields]
     for k, p in params.items():
-        info = args.model_fields.get(k)
+        info = args.model_fields.get(fields.get(k, k))
         if info is None or info.is_required() or p.default is inspect.Parameter.empty:
             continue
         model_default = _comparable(info.get_default(call_default_factory=True))

@@ -202,6 +202,9 @@ class LayerArgs(ConfigModel):
       ``keras.applications``, such as ConvNeXt's ``LayerScale``, names its own);
     - ``keras_takes_trainable``: False where Keras's constructor has no ``trainable``
       (the SpatialDropout layers): the export leaves it out.
+    - ``engine_names``: argument -> the name of the engine layer's keyword and attribute,
+      where Keras's name is taken on the layer (MultiHeadAttention's ``output_shape``, which
+      is also the node API's ``layer.output_shape``).
     """
 
     shape_shortcuts: ClassVar[tuple[str, ...]] = ()
@@ -212,6 +215,7 @@ class LayerArgs(ConfigModel):
     keras_default_from: ClassVar[dict[str, str]] = {}
     keras_module: ClassVar[str] = "keras.layers"
     keras_takes_trainable: ClassVar[bool] = True
+    engine_names: ClassVar[dict[str, str]] = {}
 
     name: Str | None = None
     trainable: Bool = True
@@ -275,5 +279,5 @@ class LayerArgs(ConfigModel):
             value = getattr(self, field)
             if field.endswith("_initializer"):
                 value = initializer_value(value)
-            out[field] = value
+            out[self.engine_names.get(field, field)] = value
         return out

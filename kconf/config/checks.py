@@ -29,6 +29,7 @@ from kconf.args.fields import ConfigModel, Name
 from kconf.text import suggest
 from kconf.config.functional import FunctionalConfig, graph_part_position
 from kconf.config.layers import LAYER_SPECS, LayerSpecBase
+from kconf.engine.layers import REGISTRY
 from kconf.engine.layers.time_distributed import TimeDistributedArgs
 from kconf.args.names import MERGE_HELPERS
 from kconf.config.loader import FileKind, validate_yaml
@@ -318,20 +319,26 @@ def _check_functional(fn: FunctionalConfig, models: Sequence[str], source: Sourc
             else:
                 at("callee", _not_a_layer(callee, layers, models, defined, first_binding))
                 suggested.add(suggest(callee, [*layers, *models, *MERGE_HELPERS]))
-        for k, arg in enumerate(call.args):
+        tensor_args = [(("arg", k), arg) for k, arg in enumerate(call.args)]
+        tensor_args += [(("kwarg", k), kw.tensor) for k, kw in enumerate(call.keywords)
+                        if kw.tensor is not None]
+        for part, arg in tensor_args:
             if arg in defined:
                 if defined[arg] == -1:
                     used_inputs.add(arg)
             elif arg in first_binding:
                 where = _line_name(source, (*prefix, "graph", first_binding[arg]),
                                    first_binding[arg])
-                at(("arg", k), f"{arg!r} is used before it is defined ({where} defines it)")
+                at(part, f"{arg!r} is used before it is defined ({where} defines it)")
             elif arg in layers or arg in models:
                 kind = "layer" if arg in layers else "model"
-                at(("arg", k), f"{arg!r} is a {kind}, not a tensor: call it on a tensor "
-                               f"(`y = {arg}(x)`)")
+                at(part, f"{arg!r} is a {kind}, not a tensor: call it on a tensor "
+                         f"(`y = {arg}(x)`)")
             else:
-                at(("arg", k), _unknown_tensor(arg, defined))
+                at(part, _unknown_tensor(arg, defined))
+        if call.helper is None and (call.keywords or call.callee in layers):
+            for part, message in _call_problems(call, layers, models):
+                at(part, message)
         for k, target in enumerate(call.targets):
             # A result may share its layer's name (the docs' `main_output = Dense(...,
             # name='main_output')(x)`): callees are layers, arguments are tensors.
@@ -364,6 +371,69 @@ def _check_functional(fn: FunctionalConfig, models: Sequence[str], source: Sourc
         if name not in called and name not in suggested:
             key_problem("layers", name, f"layer {name!r} is declared but no graph line "
                                         "calls it")
+    return problems
+
+
+def _call_problems(call, layers: Mapping[str, Any],
+                   models: Sequence[str]) -> list[tuple[Any, str]]:
+    """What is wrong with how a line calls a layer that takes named tensors or options
+    (``mha(query=x, value=y, use_causal_mask=True)``), or with keywords given to a layer or
+    a model that takes none: ``(part of the line, message)`` pairs."""
+    callee = call.callee
+    if callee in models and callee not in layers:
+        return [(("keyword", 0), f"{callee!r} is a model: call it on its input tensors by "
+                                 "position, without keywords")]
+    if callee not in layers:
+        return []  # an unknown callee is reported already
+    class_name = layers[callee].class_name
+    signature = REGISTRY[class_name].layer.call_signature
+    if signature is None:
+        if not call.keywords:
+            return []
+        return [(("keyword", 0), f"{callee} ({class_name}) takes its tensors by position and "
+                                 "no keyword arguments; give a layer's arguments under "
+                                 "layers:")]
+    problems: list[tuple[Any, str]] = []
+    what = f"{callee} ({class_name})"
+    known = [*signature.tensors, *signature.options]
+    if len(call.args) > len(signature.tensors):
+        problems.append((("arg", len(signature.tensors)),
+                         f"{what} takes at most {len(signature.tensors)} tensors by position "
+                         f"({', '.join(signature.tensors)})"))
+    named = {}
+    for k, kw in enumerate(call.keywords):
+        part = ("keyword", k)
+        if kw.key not in known:
+            close = suggest(kw.key, known)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            problems.append((part, f"{what} takes the keywords {', '.join(known)}, not "
+                                   f"{kw.key!r}{hint}"))
+        elif kw.key in signature.tensors:
+            if kw.tensor is None:
+                problems.append((part, f"{kw.key} is a tensor: give a tensor's name "
+                                       f"({kw.key}=x), not {kw.value!r}"))
+            elif signature.tensors.index(kw.key) < len(call.args):
+                problems.append((part, f"{kw.key} is given twice, by position and by "
+                                       "keyword"))
+            else:
+                named[kw.key] = kw.tensor
+        else:
+            kind = signature.options[kw.key]
+            ok = kw.tensor is None and isinstance(kw.value, kind) and (
+                kind is bool or not isinstance(kw.value, bool))
+            if not ok:
+                shown = kw.tensor if kw.tensor is not None else kw.value
+                words = "True or False" if kind is bool else f"an {kind.__name__}"
+                problems.append((part, f"{kw.key} is {words}, got {shown!r}"))
+    if not problems:
+        try:
+            signature.arrange(list(call.args), named)
+        except ValueError:
+            given = [*signature.tensors[:len(call.args)], *named]
+            missing = [t for t in signature.tensors[:signature.required] if t not in given]
+            what_missing = " and ".join(missing) or "the tensors before the last one given"
+            problems.append(("callee", f"{what} needs {what_missing} (by position or "
+                                       f"keyword: {callee}({', '.join(signature.tensors[:signature.required])}))"))
     return problems
 
 

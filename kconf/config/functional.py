@@ -63,6 +63,24 @@ class InputConfig(ConfigModel):
 
 
 @dataclass(frozen=True)
+class GraphKeyword:
+    """One keyword of a layer's call (``value=x``, ``use_causal_mask=True``).
+
+    Attributes:
+        key: the keyword.
+        tensor: the tensor it names (``value=x``), or None for an option.
+        value: the option's value (True/False, an integer, a pair), when ``tensor`` is None.
+        key_offset, value_offset: where the keyword and its value start in the line.
+    """
+
+    key: str
+    tensor: str | None
+    value: Any
+    key_offset: int
+    value_offset: int
+
+
+@dataclass(frozen=True)
 class GraphCall:
     """One validated graph line: ``targets = callee(args)``.
 
@@ -72,6 +90,10 @@ class GraphCall:
         args: the tensor names it is called on, in order (a list argument is flattened).
         helper: for a helper form (``concatenate(a, b, axis=1)``), the anonymous layer it
             makes (``{Concatenate: {axis: 1}}``); None otherwise.
+        keywords: the keywords of a layer's call (``mha(query=x, value=y,
+            use_causal_mask=True)``), in order; whether the layer takes them is checked with
+            the whole model (``checks``). A helper's keywords are its layer's arguments
+            (``helper``), not these.
         text: the line as written.
         target_offsets, callee_offset, arg_offsets: where each name starts in ``text``
             (0-based); ``locate_graph_part`` turns them into file positions.
@@ -85,9 +107,11 @@ class GraphCall:
     target_offsets: tuple[int, ...]
     callee_offset: int
     arg_offsets: tuple[int, ...]
+    keywords: tuple[GraphKeyword, ...] = ()
 
     def span(self, part: Any) -> tuple[int, str]:
-        """``(offset in text, name)`` of ``"callee"``, ``("arg", k)`` or ``("target", k)``."""
+        """``(offset in text, name)`` of ``"callee"``, ``("arg", k)``, ``("target", k)``,
+        ``("keyword", k)`` (the k-th keyword) or ``("kwarg", k)`` (the tensor it names)."""
         if part == "callee":
             return self.callee_offset, self.callee
         kind, k = part
@@ -95,6 +119,10 @@ class GraphCall:
             return self.arg_offsets[k], self.args[k]
         if kind == "target":
             return self.target_offsets[k], self.targets[k]
+        if kind == "keyword":
+            return self.keywords[k].key_offset, self.keywords[k].key
+        if kind == "kwarg" and self.keywords[k].tensor is not None:
+            return self.keywords[k].value_offset, self.keywords[k].tensor
         raise ValueError(f"unknown graph line part {part!r}")
 
     def __str__(self) -> str:
@@ -208,23 +236,19 @@ def _parse(text: str) -> GraphCall:
     args = call.args
     if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
         args = args[0].elts  # Keras's list style: merge([a, b])
-    if not args:
-        raise _NotAGraphLine("call it on at least one tensor")
     if not all(isinstance(a, ast.Name) for a in args):
         raise _NotAGraphLine("the arguments are tensor names, or one list of them")
+    if any(kw.arg is None for kw in call.keywords):
+        raise _NotAGraphLine("`**` is not allowed; write each keyword")
 
     helper = None
-    if call.keywords and callee not in MERGE_HELPERS:
-        raise _NotAGraphLine(f"keyword arguments are for the helpers "
-                             f"({', '.join(MERGE_HELPERS)}); give a layer's arguments under "
-                             "layers:")
+    keywords: list[GraphKeyword] = []
     if callee in MERGE_HELPERS:
-        kwargs = {}
-        for kw in call.keywords:
-            if kw.arg is None:
-                raise _NotAGraphLine("`**` is not allowed; write each keyword")
-            kwargs[kw.arg] = _literal(kw.value)
-        helper = _helper_spec(callee, kwargs)
+        helper = _helper_spec(callee, {kw.arg: _literal(kw.value) for kw in call.keywords})
+    else:
+        keywords = [_keyword(starts, kw) for kw in call.keywords]
+    if not args and not any(kw.tensor is not None for kw in keywords):
+        raise _NotAGraphLine("call it on at least one tensor")
 
     return GraphCall(
         targets=tuple(n.id for n in names),
@@ -235,7 +259,22 @@ def _parse(text: str) -> GraphCall:
         target_offsets=tuple(_offset(starts, n) for n in names),
         callee_offset=_offset(starts, call.func),
         arg_offsets=tuple(_offset(starts, a) for a in args),
+        keywords=tuple(keywords),
     )
+
+
+def _keyword(starts: list[int], kw: ast.keyword) -> GraphKeyword:
+    """A layer call's keyword: a tensor name (``value=x``) or an option's literal value
+    (``use_causal_mask=True``; YAML's ``true``/``false`` are read as True/False here)."""
+    value = kw.value
+    tensor, literal = None, None
+    if isinstance(value, ast.Name) and value.id in ("true", "false"):
+        literal = value.id == "true"
+    elif isinstance(value, ast.Name):
+        tensor = value.id
+    else:
+        literal = _literal(value)
+    return GraphKeyword(kw.arg, tensor, literal, _offset(starts, kw), _offset(starts, value))
 
 
 #: A graph line: written as a string, validated as a ``GraphCall``, written back as the string.

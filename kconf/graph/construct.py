@@ -159,8 +159,13 @@ class _Builder:
             else:
                 layer = self.model_layer(models[call.callee])
             args = [tensors[a] for a in call.args]
+            options = {kw.key: kw.value for kw in call.keywords if kw.tensor is None}
+            if layer.call_signature is not None:  # named tensors in the layer's order
+                named = {kw.key: tensors[kw.tensor] for kw in call.keywords
+                         if kw.tensor is not None}
+                args = layer.call_signature.arrange(args, named)
             try:
-                outs = call_layer(layer, args, list(call.targets), p)
+                outs = call_layer(layer, args, list(call.targets), p, options)
             except ShapeError as exc:
                 pos = locate_graph_part(self.cfg, i, "callee", model=named)
                 raise self.fail(f"{call.callee}: {exc}", p, pos) from None

@@ -40,6 +40,7 @@ class Plan:
         self.steps: list[tuple[Any, tuple[int, ...], tuple[int, ...]]] = []
         # step index -> the (input slot, output slot) of each call it runs stacked
         self.stacked: dict[int, list[tuple[int, int]]] = {}
+        self.options: list[dict] = []  # per step, the call's keyword options (node.options)
         nodes = [node for node in graph.nodes if node.layer.n_inputs != 0]
         for node in nodes:  # every tensor's slot first: a stacked step fills later calls' too
             for t in node.outputs:
@@ -59,6 +60,7 @@ class Plan:
                 ins = tuple(s for s, _ in self.stacked[len(self.steps)])
                 outs = tuple(s for _, s in self.stacked[len(self.steps)])
             self.steps.append((node.layer, ins, outs))
+            self.options.append(node.options)
             ready.update(outs)
         self.n_slots = len(slots)
         self.inputs = [slots[id(t)] for t in graph.inputs]
@@ -159,7 +161,7 @@ def run_graph(graph: Graph, xs: list, training: bool, rng=None,
             y, node_backward = _forward_stacked(layer, [values[s] for s in ins], training, rng)
         else:
             x = values[ins[0]] if layer.n_inputs == 1 else [values[s] for s in ins]
-            y, node_backward = layer.forward(x, training=training, rng=rng)
+            y, node_backward = layer.forward(x, training=training, rng=rng, **plan.options[i])
         if len(outs) == 1:
             values[outs[0]] = y
         else:

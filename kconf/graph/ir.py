@@ -39,6 +39,10 @@ class Node:
     outputs: list[SymbolicTensor] = field(default_factory=list)
     path: ConfigPath = ()
     serial: int = field(default_factory=itertools.count().__next__)  # creation order
+    #: the call's keyword options (``use_causal_mask=True``), handed to the layer's
+    #: ``compute_output_shape`` and ``forward``; the tensors are ``inputs``, in the order of
+    #: the layer's ``call_signature``
+    options: dict = field(default_factory=dict)
 
     @property
     def input_shapes(self) -> list[Shape]:
@@ -62,8 +66,11 @@ def build_shape(layer: Layer):
 
 
 def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
-               path: ConfigPath = ()) -> list[SymbolicTensor]:
+               path: ConfigPath = (), options: dict | None = None) -> list[SymbolicTensor]:
     """Apply ``layer`` symbolically: infer output shapes, make a node, return its outputs.
+
+    ``options`` are the call's keyword options (``{"use_causal_mask": True}``) for a layer
+    with a ``call_signature``; the node records them and every run of it passes them on.
 
     The node is recorded as the layer's latest call (``kconf.graph.nodes``); a ``Graph``
     made from tensors it leads to owns it.
@@ -80,14 +87,15 @@ def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
         shape_in = None
     else:
         shape_in = [t.shape for t in inputs]
-    shape_out = layer.compute_output_shape(shape_in)
+    options = dict(options or {})
+    shape_out = layer.compute_output_shape(shape_in, **options)
     if layer.n_inputs != 0 and calls_of(layer):
         _check_shared(layer, shape_in)
     shapes = shape_out if isinstance(shape_out, list) else [shape_out]
     if len(names) != len(shapes):
         raise ShapeError(f"{kind} returns {len(shapes)} tensor(s) but {len(names)} name(s) "
                          f"are given for them")
-    node = Node(layer, list(inputs), [], path)
+    node = Node(layer, list(inputs), [], path, options=options)
     dtype = getattr(layer, "dtype", "float32") if layer.n_inputs == 0 else "float32"
     node.outputs = [SymbolicTensor(tuple(s), name, node, i, dtype) for i, (s, name) in
                     enumerate(zip(shapes, names))]

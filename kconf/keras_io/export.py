@@ -154,12 +154,19 @@ def _refs(graph, tensors) -> list:
 
 
 def _node(graph, node) -> dict[str, Any]:
-    """One call: its tensors as ``__keras_tensor__`` objects (a list for merge layers)."""
+    """One call: its tensors as ``__keras_tensor__`` objects (a list for merge layers and
+    Attention), a call signature's optional tensors and options as keywords (MHA)."""
     tensors = [{"class_name": "__keras_tensor__",
                 "config": {"shape": list(t.shape), "dtype": t.dtype,
                            "keras_history": [t.node.layer.name, graph.node_index(t.node),
                                              t.index]}}
                for t in node.inputs]
+    signature = node.layer.call_signature
+    if signature is not None:  # Keras's call: the required tensors, the others by keyword
+        if signature.keras_list:
+            return {"args": [tensors], "kwargs": dict(node.options)}
+        named = dict(zip(signature.tensors[signature.required:], tensors[signature.required:]))
+        return {"args": tensors[:signature.required], "kwargs": {**named, **node.options}}
     args = [tensors] if node.layer.n_inputs != 1 else tensors
     return {"args": args, "kwargs": {}}
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kconf.args.names import DTYPE_NAMES
+from kconf.engine.layers import REGISTRY
 from kconf.errors import ConfigPath
 from kconf.keras_io.findings import Findings
 
@@ -49,10 +50,14 @@ class KInput:
 
 @dataclass
 class KCall:
-    """One call of a layer (a Keras node): the tensors it takes, in order."""
+    """One call of a layer (a Keras node): the tensors it takes, in order; for a layer with a
+    call signature (MultiHeadAttention), the last ``len(keywords)`` of them given by keyword
+    (``key=...``), and the call's ``options`` (``use_causal_mask``)."""
 
     inputs: list[Ref]
     path: ConfigPath
+    keywords: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -312,8 +317,24 @@ def _call(node: Any, path: ConfigPath, layer: KLayer, findings: Findings) -> KCa
     if isinstance(node, dict) and "args" in node:
         refs: list[Ref] = []
         _collect_tensors(node["args"], refs)
-        _check_kwargs(node.get("kwargs") or {}, (*path, "kwargs"), what, findings)
-        return KCall(refs, path)
+        kwargs = dict(node.get("kwargs") or {})
+        signature = _signature(layer.class_name)
+        keywords, options = [], {}
+        if signature is not None:
+            for key in list(kwargs):
+                if key in signature.tensors and kwargs[key] is not None:
+                    found: list[Ref] = []
+                    _collect_tensors(kwargs.pop(key), found)
+                    refs += found[:1]
+                    keywords += [key] * len(found[:1])
+                elif key in signature.tensors:
+                    kwargs.pop(key)  # key=None: Keras's default
+                elif key in signature.options:
+                    value = kwargs.pop(key)
+                    if value:  # False is the default of every option
+                        options[key] = value
+        _check_kwargs(kwargs, (*path, "kwargs"), what, findings)
+        return KCall(refs, path, tuple(keywords), options)
     if isinstance(node, list) and all(isinstance(t, list) and _is_ref(t) for t in node):
         for k, entry in enumerate(node):
             if len(entry) > 3 and entry[3]:
@@ -322,6 +343,12 @@ def _call(node: Any, path: ConfigPath, layer: KLayer, findings: Findings) -> KCa
     findings.add(path, f"{what}: cannot read this call (expected Keras 3 args/kwargs or "
                        "Keras 2 [layer, node, tensor] lists)")
     return None
+
+
+def _signature(class_name: str):
+    """The call signature of a layer class kconf has (None for the others)."""
+    entry = REGISTRY.get(class_name)
+    return None if entry is None else entry.layer.call_signature
 
 
 def _collect_tensors(value: Any, out: list[Ref]) -> None:

@@ -448,7 +448,8 @@ RULES: dict[str, Rule] = {name: rule_for(e.args) for name, e in REGISTRY.items()
                           if e.args is not None}
 
 #: Layer classes without arguments of their own that combine several inputs.
-MERGE_CLASSES = tuple(name for name, e in REGISTRY.items() if e.layer.n_inputs is None)
+MERGE_CLASSES = tuple(name for name, e in REGISTRY.items()
+                      if e.layer.n_inputs is None and e.layer.call_signature is None)
 
 
 def kconf_default(class_name: str, arg: str) -> Any:
@@ -539,4 +540,6 @@ def keras_args(class_name: str, layer: Any) -> dict[str, Any]:
     """An engine layer's arguments in Keras's form (the ``config`` of its layer entry,
     without name, trainable and dtype)."""
     rule = RULES[class_name]
-    return {key: conv.to_keras(getattr(layer, key)) for key, conv in rule.args.items()}
+    names = REGISTRY[class_name].args.engine_names
+    return {key: conv.to_keras(getattr(layer, names.get(key, key)))
+            for key, conv in rule.args.items()}

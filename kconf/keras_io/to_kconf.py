@@ -305,7 +305,7 @@ class _Converter:
         chain_ok = CHAIN not in known.values()
         for i, (layer, call) in enumerate(calls):
             node = layer.calls.index(call)
-            count = _output_count(layer)
+            count = _output_count(layer, call)
             own = known.get(layer.name)
             base = own or MERGED
             if len(layer.calls) > 1:
@@ -325,8 +325,13 @@ class _Converter:
               known: dict[str, str]) -> str:
         """``targets = callee(args)``."""
         node = layer.calls.index(call)
-        targets = [tensors[(layer.name, node, j)] for j in range(_output_count(layer))]
-        args = ", ".join(tensors.get(ref, "?") for ref in call.inputs)
+        targets = [tensors[(layer.name, node, j)] for j in range(_output_count(layer, call))]
+        positional = call.inputs[:len(call.inputs) - len(call.keywords)]
+        args = ", ".join(tensors.get(ref, "?") for ref in positional)
+        named = zip(call.keywords, call.inputs[len(positional):])
+        words = [f"{key}={tensors.get(ref, '?')}" for key, ref in named]
+        words += [f"{key}={_literal(value)}" for key, value in call.options.items()]
+        args = ", ".join([args, *words] if args else words)
         if _is_helper(layer):
             callee = snake_case(layer.class_name)
             kwargs = layer_args(layer.class_name, layer.config, self.version,
@@ -362,8 +367,10 @@ def _is_helper(layer: KLayer) -> bool:
     return re.fullmatch(rf"{snake_case(layer.class_name)}(_\d+)?", layer.name) is not None
 
 
-def _output_count(layer: KLayer) -> int:
-    """How many tensors one call of the layer returns."""
+def _output_count(layer: KLayer, call: KCall | None = None) -> int:
+    """How many tensors one call of the layer returns (``call``: with its options)."""
+    if call is not None and call.options.get("return_attention_scores"):
+        return 2
     if layer.model is not None:
         return max(1, len(layer.model.outputs))
     if layer.class_name in _STATE_NAMES and layer.config.get("return_state"):

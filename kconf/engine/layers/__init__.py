@@ -160,6 +160,14 @@ from kconf.engine.layers.activity_regularization import (
 from kconf.engine.layers.layer_scale import LayerScale, LayerScaleArgs
 from kconf.engine.layers.custom_scale import CustomScaleLayer, CustomScaleLayerArgs
 from kconf.engine.layers.rescaling import Rescaling, RescalingArgs
+from kconf.engine.layers.attention import (
+    AdditiveAttention,
+    AdditiveAttentionArgs,
+    Attention,
+    AttentionArgs,
+    MultiHeadAttention,
+    MultiHeadAttentionArgs,
+)
 
 
 @dataclass(frozen=True)
@@ -264,6 +272,9 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(LayerScale, LayerScaleArgs),
     entry(CustomScaleLayer, CustomScaleLayerArgs),
     entry(Rescaling, RescalingArgs),
+    entry(MultiHeadAttention, MultiHeadAttentionArgs),
+    entry(Attention, AttentionArgs),
+    entry(AdditiveAttention, AdditiveAttentionArgs),
 )
 
 #: Keras class name -> engine class.

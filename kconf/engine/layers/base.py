@@ -41,7 +41,7 @@ when it is compiled, so freeze before ``compile``, as Keras requires.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from kconf.engine.backend import floatx, xp
@@ -51,6 +51,59 @@ from kconf.graph.nodes import NodeAPI
 from kconf.shapes import Shape, format_shape
 
 Backward = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class CallSignature:
+    """How a layer with named inputs is called (Keras's ``call`` arguments), for graph lines
+    such as ``a = mha(query=x, value=x, use_causal_mask=True)``.
+
+    The graph gives ``forward`` (and ``compute_output_shape``) the tensors in the order of
+    ``tensors``, up to the last one the call names: an optional tensor left out before a
+    given one takes the tensor named in ``defaults`` (Keras's ``key=None`` means ``value``).
+    The ``options`` (non-tensor keywords) reach ``compute_output_shape`` and ``forward`` as
+    keyword arguments, only when the call gives them.
+
+    Attributes:
+        tensors: the tensor arguments in Keras's positional order.
+        required: how many of them a call must give.
+        options: keyword -> the type of its value (``bool``, ``int``).
+        defaults: optional tensor -> the tensor argument it defaults to.
+        keras_list: Keras's call takes the tensors as one list (``Attention()([q, v])``),
+            not as arguments (``MultiHeadAttention()(q, v, key=k)``).
+    """
+
+    tensors: tuple[str, ...]
+    required: int
+    options: dict[str, type] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
+    keras_list: bool = False
+
+    def arrange(self, positional: list, named: dict[str, Any]) -> list:
+        """The tensors of one call in the order ``forward`` takes them.
+
+        Args:
+            positional: the tensors given by position (the first of ``tensors`` onwards).
+            named: tensor keyword -> tensor (none of them also given by position).
+
+        Returns:
+            The tensors up to the last one given, a left-out one replaced by its default.
+
+        Raises:
+            ValueError: a required tensor, or one without a default before a given one, is
+                missing (``checks`` reports these at the line first).
+        """
+        given = dict(zip(self.tensors, positional)) | dict(named)
+        last = max((self.tensors.index(k) for k in given), default=-1)
+        out = []
+        for name in self.tensors[:max(last + 1, self.required)]:
+            if name in given:
+                out.append(given[name])
+            elif name in self.defaults and self.defaults[name] in given:
+                out.append(given[self.defaults[name]])
+            else:
+                raise ValueError(f"the call needs {name}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -80,6 +133,8 @@ class Layer(NodeAPI):
     input_grads_optional: bool = False
     #: ``forward`` adds a loss (``kconf.engine.added_losses``): its calls are never stacked.
     adds_loss: bool = False
+    #: Named inputs and keyword options of a call (MultiHeadAttention); None: positional only.
+    call_signature: CallSignature | None = None
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""
@@ -179,7 +234,8 @@ class Layer(NodeAPI):
         self.state_names = frozenset(spec.name for spec in specs if not spec.trainable)
         for spec in specs:
             value = initializers.get(spec.initializer)(spec.shape, rng)
-            self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype)
+            # asarray, not ascontiguousarray, which makes a scalar weight (Attention's scale) 1-d
+            self.weights[spec.name] = xp.asarray(value, dtype=dtype, order="C")
         self.zero_grads()
         self.built = True
 

@@ -1,0 +1,484 @@
+"""Attention layers: Keras's MultiHeadAttention, Attention (Luong) and AdditiveAttention (Bahdanau).
+
+Each takes named inputs (``call_signature``): ``query``, ``value`` and an optional ``key``
+(``value`` when left out), so a graph line reads as the Keras call,
+``a = mha(query=x, value=y, use_causal_mask=True)`` or ``a = mha(x, y)``; ``forward`` gets
+the tensors as a list in that order and returns one gradient per tensor. The call options
+(``use_causal_mask``, ``return_attention_scores``) come as keyword arguments of
+``compute_output_shape`` and ``forward``; with ``return_attention_scores`` the layer has two
+outputs, the result and the attention scores.
+
+Sequences only: query ``(batch, T, dim)``, value and key ``(batch, S, dim)`` (Keras's
+``attention_axes=None`` on rank-3 inputs, the common case). Masked scores are replaced by
+−1e9 before the softmax (MultiHeadAttention, as Keras's ``Softmax`` layer) or lowered by 1e9
+(Attention, AdditiveAttention, as Keras's ``_apply_scores``); a row must keep at least one
+position.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Union
+
+from pydantic import model_validator
+
+from kconf.args.fields import Bool, Fraction, PositiveInt, config_error
+from kconf.args.layer import Fixed, Initializer, LayerArgs
+from kconf.engine.backend import xp
+from kconf.engine.layers.base import CallSignature, Layer, WeightSpec
+from kconf.engine.layers.dropout import Dropout
+from kconf.engine.ops import current_ops
+from kconf.errors import ShapeError
+from kconf.shapes import format_shape
+
+#: What Keras puts in place of a masked score before the softmax (``_large_negative_number``).
+MASKED_SCORE = -1e9
+
+_OPTIONS = {"use_causal_mask": bool, "return_attention_scores": bool}
+
+
+# --- MultiHeadAttention -----------------------------------------------------------------------
+
+
+class MultiHeadAttentionArgs(LayerArgs):
+    """``MultiHeadAttention(num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+    output_shape=None, attention_axes=None, ...)``; ``value_dim`` defaults to ``key_dim``,
+    ``output_shape`` to the query's last dimension."""
+
+    config_only: ClassVar[tuple[str, ...]] = ("attention_axes",)
+    engine_names: ClassVar[dict[str, str]] = {"output_shape": "output_dims"}
+    keras_fixed: ClassVar[dict[str, Fixed]] = {
+        # Keras writes the axes it chose once built: [1] for rank-3 inputs, as None
+        "attention_axes": ((None, 1, [1]), "kconf's MultiHeadAttention attends over the "
+                                           "sequence axis only (attention_axes=None on "
+                                           "rank-3 inputs)"),
+        "sliding_window": ((None,), "sliding-window attention is not implemented in kconf"),
+        "use_gate": ((False,), "gated attention is not implemented in kconf"),
+    }
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed", "flash_attention"})
+
+    num_heads: PositiveInt
+    key_dim: PositiveInt
+    value_dim: PositiveInt | None = None
+    dropout: Fraction = 0.0
+    use_bias: Bool = True
+    output_shape: Union[PositiveInt, tuple[PositiveInt, ...], None] = None
+    attention_axes: Union[int, tuple[int, ...], None] = None
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+
+    @model_validator(mode="after")
+    def _sequence_axis_only(self):
+        if self.attention_axes not in (None, 1, (1,)):
+            raise config_error("unsupported", "attention_axes other than the sequence axis is "
+                                              "not supported: leave it null (or 1, the same on "
+                                              "kconf's rank-3 inputs)", at="attention_axes")
+        return self
+
+
+class MultiHeadAttention(Layer):
+    """Keras's MultiHeadAttention on sequences.
+
+    With ``Q = query·Wq + bq`` (batch, T, heads, key_dim), ``K = key·Wk + bk``,
+    ``V = value·Wv + bv``: ``P = softmax(Q·Kᵀ / sqrt(key_dim))`` per head over the key axis
+    (masked entries −1e9), ``O = dropout(P)·V``, ``y = O·Wo + bo``. With
+    ``return_attention_scores`` the second output is ``P`` (before dropout), shape
+    (batch, heads, T, S).
+
+    Args:
+        num_heads, key_dim, value_dim, dropout, use_bias, output_shape, kernel_initializer,
+            bias_initializer: as Keras's.
+        **kwargs: name, trainable.
+    """
+
+    n_inputs = None
+    call_signature = CallSignature(("query", "value", "key", "attention_mask"), required=2,
+                                   options=_OPTIONS, defaults={"key": "value"})
+
+    def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,
+                 dropout: float = 0.0, use_bias: bool = True, output_dims=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.output_dims = output_dims  # Keras's ``output_shape`` (that name is the node API's)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._dropout = Dropout(dropout)
+
+    @property
+    def _value_dim(self) -> int:
+        return self.value_dim or self.key_dim
+
+    def _out_dims(self, query_dim: int) -> tuple[int, ...]:
+        if self.output_dims is None:
+            return (query_dim,)
+        return (self.output_dims,) if isinstance(self.output_dims, int) else tuple(self.output_dims)
+
+    def _shapes(self, input_shape):
+        """(query, value, key, mask or None) shapes, checked."""
+        shapes = [tuple(s) for s in input_shape]
+        if not 2 <= len(shapes) <= 4:
+            raise ShapeError(f"MultiHeadAttention takes query, value, key and attention_mask "
+                             f"(2 to 4 tensors), got {len(shapes)}")
+        query, value = shapes[:2]
+        key = shapes[2] if len(shapes) > 2 else value
+        mask = shapes[3] if len(shapes) > 3 else None
+        for what, shape in (("query", query), ("value", value), ("key", key)):
+            if len(shape) != 3 or shape[-1] is None:
+                raise ShapeError(f"MultiHeadAttention expects a {what} of shape (batch, steps, "
+                                 f"features) with known features, got {format_shape(shape)}")
+        if None not in (value[1], key[1]) and value[1] != key[1]:
+            raise ShapeError(f"MultiHeadAttention: value {format_shape(value)} and key "
+                             f"{format_shape(key)} must have the same number of steps")
+        if mask is not None and (len(mask) != 3 or any(
+                m is not None and d is not None and m != d
+                for m, d in zip(mask[1:], (query[1], value[1])))):
+            raise ShapeError(f"MultiHeadAttention: attention_mask must have shape (batch, T, S) "
+                             f"= (None, {query[1]}, {value[1]}), got {format_shape(mask)}")
+        return query, value, key, mask
+
+    def compute_output_shape(self, input_shape, use_causal_mask=False,
+                             return_attention_scores=False):
+        query, value, _, _ = self._shapes(input_shape)
+        out = (query[0], query[1], *self._out_dims(query[-1]))
+        if return_attention_scores:
+            return [out, (query[0], self.num_heads, query[1], value[1])]
+        return out
+
+    def weight_specs(self, input_shape):
+        query, value, key, _ = self._shapes(input_shape)
+        h, k, v = self.num_heads, self.key_dim, self._value_dim
+        kinit, binit = self.kernel_initializer, self.bias_initializer
+        specs = []
+        for name, dim, size in (("query", query[-1], k), ("key", key[-1], k),
+                                ("value", value[-1], v)):
+            specs.append(WeightSpec(f"{name}/kernel", (dim, h, size), kinit))
+            if self.use_bias:
+                specs.append(WeightSpec(f"{name}/bias", (h, size), binit))
+        out = self._out_dims(query[-1])
+        specs.append(WeightSpec("attention_output/kernel", (h, v, *out), kinit))
+        if self.use_bias:
+            specs.append(WeightSpec("attention_output/bias", out, binit))
+        return specs
+
+    def flops(self, input_shape):
+        """The four projections and the two products of every head (score and combine)."""
+        query, value, key, _ = self._shapes(input_shape)
+        t, s = query[1], value[1]
+        if t is None or s is None:
+            return 0
+        h, k, v = self.num_heads, self.key_dim, self._value_dim
+        out = math.prod(self._out_dims(query[-1]))
+        projections = t * query[-1] * h * k + s * key[-1] * h * k + s * value[-1] * h * v
+        return 2 * (projections + h * t * s * (k + v) + t * h * v * out)
+
+    def _project(self, x, name: str):
+        """``x @ kernel + bias`` of one EinsumDense: (batch, steps, heads, size)."""
+        kernel = self.weights[f"{name}/kernel"]
+        y = current_ops().matmul(x, kernel.reshape(kernel.shape[0], -1))
+        y = y.reshape(*x.shape[:2], *kernel.shape[1:])
+        if self.use_bias:
+            y += self.weights[f"{name}/bias"]
+        return y
+
+    def _project_backward(self, x, dy, name: str):
+        """Add the projection's weight gradients; return its input gradient."""
+        kernel = self.weights[f"{name}/kernel"]
+        flat_dy = dy.reshape(-1, kernel.shape[1] * kernel.shape[2])
+        ops = current_ops()
+        ops.add_matmul(self.grads[f"{name}/kernel"].reshape(kernel.shape[0], -1),
+                       x.reshape(-1, x.shape[-1]).T, flat_dy)
+        if self.use_bias:
+            self.grads[f"{name}/bias"] += dy.sum(axis=(0, 1))
+        return ops.matmul(dy.reshape(*x.shape[:2], -1), kernel.reshape(kernel.shape[0], -1).T)
+
+    def forward(self, xs, training=False, rng=None, use_causal_mask=False,
+                return_attention_scores=False):
+        query, value = xs[0], xs[1]
+        key = xs[2] if len(xs) > 2 else value
+        keep = _keep_mask(xs[3] if len(xs) > 3 else None, use_causal_mask,
+                          query.shape[1], value.shape[1])
+        scale = query.dtype.type(1.0 / math.sqrt(self.key_dim))
+        q = self._project(query, "query") * scale  # (B, T, H, K), scaled as Keras does
+        k = self._project(key, "key")  # (B, S, H, K)
+        v = self._project(value, "value")  # (B, S, H, V)
+        qh, kh, vh = (a.transpose(0, 2, 1, 3) for a in (q, k, v))  # heads second
+        scores = xp.matmul(qh, kh.transpose(0, 1, 3, 2))  # (B, H, T, S)
+        if keep is not None:
+            scores = xp.where(keep[:, None], scores, scores.dtype.type(MASKED_SCORE))
+        probs, softmax_backward = _softmax(scores)
+        dropped, dropout_backward = self._dropout.forward(probs, training=training, rng=rng)
+        oh = xp.matmul(dropped, vh)  # (B, H, T, V)
+        o = oh.transpose(0, 2, 1, 3)  # (B, T, H, V)
+        kernel = self.weights["attention_output/kernel"]
+        h, vd = kernel.shape[:2]
+        y = current_ops().matmul(o.reshape(*o.shape[:2], h * vd), kernel.reshape(h * vd, -1))
+        y = y.reshape(*o.shape[:2], *kernel.shape[2:])
+        if self.use_bias:
+            y += self.weights["attention_output/bias"]
+
+        def backward(dy):
+            d_scores_out = None
+            if return_attention_scores:
+                dy, d_scores_out = dy
+            ops = current_ops()
+            flat_dy = dy.reshape(-1, kernel[0, 0].size)
+            flat_o = o.reshape(-1, h * vd)
+            ops.add_matmul(self.grads["attention_output/kernel"].reshape(h * vd, -1), flat_o.T, flat_dy)
+            if self.use_bias:
+                self.grads["attention_output/bias"] += flat_dy.sum(axis=0).reshape(kernel.shape[2:])
+            do = ops.matmul(flat_dy, kernel.reshape(h * vd, -1).T).reshape(o.shape)
+            doh = do.transpose(0, 2, 1, 3)
+            d_dropped = xp.matmul(doh, vh.transpose(0, 1, 3, 2))
+            dvh = xp.matmul(dropped.transpose(0, 1, 3, 2), doh)
+            d_probs = dropout_backward(d_dropped)
+            if d_scores_out is not None:
+                d_probs = d_probs + d_scores_out
+            d_scores = softmax_backward(d_probs)
+            if keep is not None:
+                d_scores = xp.where(keep[:, None], d_scores, 0)
+            dqh = xp.matmul(d_scores, kh) * scale
+            dkh = xp.matmul(d_scores.transpose(0, 1, 3, 2), qh)
+            dq, dk, dv = (a.transpose(0, 2, 1, 3) for a in (dqh, dkh, dvh))
+            dxs = [self._project_backward(query, dq, "query"),
+                   self._project_backward(value, dv, "value")]
+            d_key = self._project_backward(key, dk, "key")
+            if len(xs) > 2:
+                dxs.append(d_key)
+            else:
+                dxs[1] = dxs[1] + d_key
+            if len(xs) > 3:
+                dxs.append(None)  # the mask has no gradient
+            return dxs
+
+        return ([y, probs] if return_attention_scores else y), backward
+
+
+def _softmax(z):
+    """Softmax over the last axis and its backward."""
+    e = xp.exp(z - z.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+
+    def backward(dp):
+        return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+
+    return p, backward
+
+
+def _keep_mask(mask, causal: bool, t: int, s: int):
+    """Which scores count, (B or 1, T, S) booleans, or None for all: ``mask`` (nonzero
+    entries kept, as Keras casts it to bool) and, with ``causal``, position i sees j <= i."""
+    keep = None if mask is None else xp.asarray(mask) != 0
+    if causal:
+        lower = xp.tril(xp.ones((t, s), dtype=bool))[None]
+        keep = lower if keep is None else keep & lower
+    return keep
+
+
+# --- Attention and AdditiveAttention ----------------------------------------------------------
+
+
+class AttentionArgs(LayerArgs):
+    """``Attention(use_scale=False, score_mode="dot", dropout=0.0)``."""
+
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed"})
+
+    use_scale: Bool = False
+    score_mode: Any = "dot"
+    dropout: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _known_mode(self):
+        if self.score_mode not in ("dot", "concat"):
+            raise config_error("bad_choice", f"score_mode is 'dot' or 'concat', got "
+                                             f"{self.score_mode!r}", at="score_mode")
+        return self
+
+
+class AdditiveAttentionArgs(LayerArgs):
+    """``AdditiveAttention(use_scale=True, dropout=0.0)``."""
+
+    use_scale: Bool = True
+    dropout: Fraction = 0.0
+
+
+class _DotAttention(Layer):
+    """What Attention and AdditiveAttention share: inputs ``[query, value, key]``,
+    ``softmax(scores)`` over the value axis (causal positions lowered by 1e9), dropout on the
+    weights, ``y = weights · value``; with ``return_attention_scores`` the second output is the
+    weights after dropout, as Keras returns them. Subclasses give ``_scores(q, k)`` ->
+    (scores, backward(d_scores) -> (dq, dk))."""
+
+    n_inputs = None
+    call_signature = CallSignature(("query", "value", "key"), required=2, options=_OPTIONS,
+                                   defaults={"key": "value"}, keras_list=True)
+
+    def __init__(self, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = dropout
+        self._dropout = Dropout(dropout)
+
+    def compute_output_shape(self, input_shape, use_causal_mask=False,
+                             return_attention_scores=False):
+        name = type(self).__name__
+        shapes = [tuple(s) for s in input_shape]
+        if not 2 <= len(shapes) <= 3:
+            raise ShapeError(f"{name} takes [query, value] or [query, value, key], got "
+                             f"{len(shapes)} tensors")
+        query, value = shapes[:2]
+        key = shapes[2] if len(shapes) > 2 else value
+        for what, shape in (("query", query), ("value", value), ("key", key)):
+            if len(shape) != 3:
+                raise ShapeError(f"{name} expects a {what} of shape (batch, steps, features), "
+                                 f"got {format_shape(shape)}")
+        if query[-1] is not None and key[-1] is not None and query[-1] != key[-1]:
+            raise ShapeError(f"{name}: query {format_shape(query)} and key {format_shape(key)} "
+                             "must have the same features")
+        if None not in (value[1], key[1]) and value[1] != key[1]:
+            raise ShapeError(f"{name}: value {format_shape(value)} and key {format_shape(key)} "
+                             "must have the same number of steps")
+        out = (query[0], query[1], value[-1])
+        if return_attention_scores:
+            return [out, (query[0], query[1], value[1])]
+        return out
+
+    def forward(self, xs, training=False, rng=None, use_causal_mask=False,
+                return_attention_scores=False):
+        query, value = xs[0], xs[1]
+        key = xs[2] if len(xs) > 2 else value
+        scores, scores_backward = self._scores(query, key)
+        if use_causal_mask:
+            keep = _keep_mask(None, True, query.shape[1], value.shape[1])
+            scores = xp.where(keep, scores, scores - scores.dtype.type(-MASKED_SCORE))
+        probs, softmax_backward = _softmax(scores)
+        weights, dropout_backward = self._dropout.forward(probs, training=training, rng=rng)
+        y = xp.matmul(weights, value)
+
+        def backward(dy):
+            d_weights = None
+            if return_attention_scores:
+                dy, d_weights = dy
+            dw = xp.matmul(dy, value.transpose(0, 2, 1))
+            if d_weights is not None:
+                dw = dw + d_weights
+            d_value = xp.matmul(weights.transpose(0, 2, 1), dy)
+            dq, dk = scores_backward(softmax_backward(dropout_backward(dw)))
+            if len(xs) > 2:
+                return [dq, d_value, dk]
+            return [dq, d_value + dk]
+
+        return ([y, weights] if return_attention_scores else y), backward
+
+    def _scores(self, query, key):
+        raise NotImplementedError
+
+
+class Attention(_DotAttention):
+    """Keras's Attention (Luong): scores ``query · keyᵀ`` (× ``scale`` with ``use_scale``),
+    or with ``score_mode="concat"`` ``concat_score_weight · Σ tanh(scale · (query + key))``
+    over the features.
+
+    Args:
+        use_scale: learn a scalar ``scale`` (initial 1).
+        score_mode: ``"dot"`` or ``"concat"`` (which adds the scalar ``concat_score_weight``).
+        dropout: the fraction of attention weights dropped in training.
+        **kwargs: name, trainable.
+    """
+
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0,
+                 **kwargs):
+        super().__init__(dropout=dropout, **kwargs)
+        self.use_scale = use_scale
+        self.score_mode = score_mode
+
+    def weight_specs(self, input_shape):
+        specs = []
+        if self.use_scale:
+            specs.append(WeightSpec("scale", (), "ones"))
+        if self.score_mode == "concat":
+            specs.append(WeightSpec("concat_score_weight", (), "ones"))
+        return specs
+
+    def flops(self, input_shape):
+        """The score and combine products (dot mode); concat's sums are elementwise."""
+        query, value = input_shape[0], input_shape[1]
+        t, s, d, dv = query[1], value[1], query[-1], value[-1]
+        if None in (t, s, d, dv):
+            return 0
+        return 2 * t * s * ((d if self.score_mode == "dot" else 0) + dv)
+
+    def _scores(self, query, key):
+        if self.score_mode == "dot":
+            raw = xp.matmul(query, key.transpose(0, 2, 1))
+            if not self.use_scale:
+                return raw, lambda ds: (xp.matmul(ds, key), xp.matmul(ds.transpose(0, 2, 1),
+                                                                      query))
+            scale = self.weights["scale"]
+
+            def dot_backward(ds):
+                self.grads["scale"] += (ds * raw).sum()
+                ds = ds * scale
+                return xp.matmul(ds, key), xp.matmul(ds.transpose(0, 2, 1), query)
+
+            return raw * scale, dot_backward
+        scale = self.weights["scale"] if self.use_scale else None
+        weight = self.weights["concat_score_weight"]
+        pre = query[:, :, None, :] + key[:, None, :, :]  # (B, T, S, D)
+        th = xp.tanh(pre if scale is None else scale * pre)
+        total = th.sum(axis=-1)
+
+        def concat_backward(ds):
+            self.grads["concat_score_weight"] += (ds * total).sum()
+            d_th = (ds * weight)[..., None] * (1 - th * th)
+            if scale is not None:
+                self.grads["scale"] += (d_th * pre).sum()
+                d_th = d_th * scale
+            return d_th.sum(axis=2), d_th.sum(axis=1)
+
+        return weight * total, concat_backward
+
+
+class AdditiveAttention(_DotAttention):
+    """Keras's AdditiveAttention (Bahdanau): scores ``Σ scale · tanh(query + key)`` over the
+    features, ``scale`` a learnt vector (glorot_uniform) with ``use_scale``, else 1.
+
+    Args:
+        use_scale: learn the per-feature ``scale``.
+        dropout: the fraction of attention weights dropped in training.
+        **kwargs: name, trainable.
+    """
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs):
+        super().__init__(dropout=dropout, **kwargs)
+        self.use_scale = use_scale
+
+    def weight_specs(self, input_shape):
+        if not self.use_scale:
+            return []
+        return [WeightSpec("scale", (input_shape[0][-1],), "glorot_uniform")]
+
+    def flops(self, input_shape):
+        """The combine product; the scores are elementwise."""
+        query, value = input_shape[0], input_shape[1]
+        t, s, dv = query[1], value[1], value[-1]
+        return 0 if None in (t, s, dv) else 2 * t * s * dv
+
+    def _scores(self, query, key):
+        th = xp.tanh(query[:, :, None, :] + key[:, None, :, :])  # (B, T, S, D)
+        if not self.use_scale:
+            def plain_backward(ds):
+                d_pre = ds[..., None] * (1 - th * th)
+                return d_pre.sum(axis=2), d_pre.sum(axis=1)
+
+            return th.sum(axis=-1), plain_backward
+        scale = self.weights["scale"]
+
+        def scaled_backward(ds):
+            self.grads["scale"] += (ds[..., None] * th).sum(axis=(0, 1, 2))
+            d_pre = (ds[..., None] * scale) * (1 - th * th)
+            return d_pre.sum(axis=2), d_pre.sum(axis=1)
+
+        return (th * scale).sum(axis=-1), scaled_backward
