@@ -153,13 +153,21 @@ def _as_list(value) -> list:
 
 def built(make: Callable[[], Layer], case: LayerCase, dtype=np.float64, seed: int = 0) -> Layer:
     """A fresh layer built for the case's input in ``dtype``, with random weights (so that a
-    bias left out would show)."""
+    bias left out would show); state gets random positive values (a variance must be)."""
     layer = make()
     layer.build(symbolic(case), np.random.default_rng(seed), dtype=dtype)
     rng = np.random.default_rng(seed + 1)
     for name, w in layer.weights.items():  # fresh C-ordered arrays: numeric_grad edits them flat
-        layer.weights[name] = (rng.standard_normal(w.shape) * 0.5).astype(dtype)
+        if name in layer.state_names:
+            layer.weights[name] = rng.uniform(0.5, 1.5, w.shape).astype(dtype)
+        else:
+            layer.weights[name] = (rng.standard_normal(w.shape) * 0.5).astype(dtype)
     return layer
+
+
+def trained_names(layer: Layer) -> list[str]:
+    """The names of the weights that have gradients (not the state), in order."""
+    return [k for k in layer.weights if k not in layer.state_names]
 
 
 def run(case: LayerCase, layer: Layer, x):
@@ -218,8 +226,9 @@ def check_gradients(make: Callable[[], Layer], case: LayerCase) -> None:
         assert isinstance(dx, list) == isinstance(x, list)
         for i, (xi, dxi) in enumerate(zip(_as_list(x), _as_list(dx))):
             assert_close_grad(dxi, numeric_grad(loss, xi), f"{case.id}: d input {i}")
-    assert list(layer.grads) == list(layer.weights)
-    for name, weight in layer.weights.items():
+    assert list(layer.grads) == trained_names(layer)
+    for name in layer.grads:
+        weight = layer.weights[name]
         assert_close_grad(dense(layer.grads[name]), numeric_grad(loss, weight),
                           f"{case.id}: d {name}")
 
@@ -251,7 +260,7 @@ def check_shared_gradients_add(make: Callable[[], Layer], case: LayerCase) -> No
             continue
         for a, b in zip(_as_list(got), _as_list(want)):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    for name in layer.weights:
+    for name in layer.grads:
         np.testing.assert_allclose(dense(layer.grads[name]), g1[name] + g2[name], rtol=1e-12,
                                    atol=1e-12, err_msg=f"{case.id}: {name}")
 
@@ -287,7 +296,7 @@ def check_no_per_call_state(make: Callable[[], Layer], case: LayerCase) -> None:
     after = {k: v for k, v in vars(layer).items() if k not in ("weights", "grads")}
     assert before.keys() == after.keys()
     assert all(before[k] is after[k] for k in before)
-    assert list(layer.weights) == list(layer.grads)
+    assert list(layer.grads) == trained_names(layer)
 
 
 def check_weight_layout(make: Callable[[], Layer], case: LayerCase) -> None:

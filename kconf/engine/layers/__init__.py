@@ -63,6 +63,12 @@ from kconf.engine.layers.merge import (
 )
 from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
 from kconf.engine.layers.identity import Identity, IdentityArgs
+from kconf.engine.layers.normalization import Normalization, NormalizationArgs
+from kconf.engine.layers.resizing import Resizing, ResizingArgs
+from kconf.engine.layers.center_crop import CenterCrop, CenterCropArgs
+from kconf.engine.layers.random_flip import RandomFlip, RandomFlipArgs
+from kconf.engine.layers.random_crop import RandomCrop, RandomCropArgs
+from kconf.engine.layers.random_contrast import RandomContrast, RandomContrastArgs
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,12 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(Minimum, MergeArgs),
     entry(Dot, DotArgs),
     entry(Identity, IdentityArgs),
+    entry(Normalization, NormalizationArgs),
+    entry(Resizing, ResizingArgs),
+    entry(CenterCrop, CenterCropArgs),
+    entry(RandomFlip, RandomFlipArgs),
+    entry(RandomCrop, RandomCropArgs),
+    entry(RandomContrast, RandomContrastArgs),
 )
 
 #: Keras class name -> engine class.

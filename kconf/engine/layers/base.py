@@ -177,7 +177,8 @@ class Layer(NodeAPI):
         self.state_names = frozenset(spec.name for spec in specs if not spec.trainable)
         for spec in specs:
             value = initializers.get(spec.initializer)(spec.shape, rng)
-            self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype)
+            # reshaped: ascontiguousarray makes a scalar (a count, shape ()) one-dimensional
+            self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype).reshape(spec.shape)
         self.zero_grads()
         self.built = True
 
