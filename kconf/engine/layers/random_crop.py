@@ -1,7 +1,7 @@
 """RandomCrop: in training, a random (height, width) window (Keras 3's ``RandomCrop``: one
 window for the whole batch); in inference, and in training where the input is not larger than
-the window along both axes, Keras's ``smart_resize`` (the largest centred window with the
-target's aspect ratio, resized bilinearly)."""
+the window along both axes, the window at the centre of the largest one with the target's
+aspect ratio, resized where the image is too small (Keras's ``smart_resize``, nearly)."""
 from __future__ import annotations
 
 from typing import ClassVar
@@ -28,9 +28,11 @@ class RandomCrop(Layer):
     In training, when the input is larger than the window along both axes, the window's
     corner is drawn uniformly (``int(uniform(0, H − height + 1))``, then the same for the
     width, from the ``rng`` given to ``forward``), one for the batch as Keras draws it.
-    Otherwise — and always in inference — the output is ``smart_resize`` of the input, as
-    Keras documents (Keras 3.15 itself returns the uncropped input in inference, against the
-    output shape it declares).
+    Otherwise — and always in inference, as Keras documents — the window is the one Keras's
+    training path takes then: (height, width) from the corner of the largest centred window
+    with the target's aspect ratio, resized bilinearly where the image is too small
+    (``smart_resize`` but for inputs smaller than the target along one axis only). Keras 3.15
+    itself returns the uncropped input in inference, against the output shape it declares.
 
     Args:
         height, width: the output size.
@@ -48,9 +50,22 @@ class RandomCrop(Layer):
     def forward(self, x, training=False, rng=None):
         h, w = x.shape[1:3]
         if not (training and h > self.height and w > self.width):
-            return images.smart_resize(x, self.height, self.width)
+            return self._centred(x)
         if rng is None:
             raise ValueError("RandomCrop in training needs a numpy.random.Generator (rng)")
         top = int(rng.uniform(0, h - self.height + 1))
         left = int(rng.uniform(0, w - self.width + 1))
         return images.crop(x, top, left, self.height, self.width)
+
+    def _centred(self, x):
+        """Keras's window when it does not draw one; ``(y, backward)``."""
+        h, w = x.shape[1:3]
+        top, left, _, _ = images.aspect_crop_box(h, w, self.height, self.width)
+        y, crop_back = images.crop(x, top, left, min(self.height, h - top),
+                                   min(self.width, w - left))
+        y, resize_back = images.resize(y, self.height, self.width, "bilinear")
+
+        def backward(dy):
+            return crop_back(resize_back(dy))
+
+        return y, backward
