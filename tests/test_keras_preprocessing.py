@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from kconf.engine.layers.random_contrast import factor_bounds
-from tests.layer_test import make_layer
+from kconf.keras_io.layers import layer_args
+from tests.layer_test import engine_form, make_layer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "layers"
 META = json.loads((FIXTURES / "preprocessing.json").read_text())
@@ -139,3 +140,30 @@ def test_random_contrast_clips_to_value_range():
     y, _ = make_layer("RandomContrast", {"factor": [0.0, 1.0]}).forward(
         x, training=True, rng=np.random.default_rng(9))
     assert y.min() >= 0 and y.max() <= 255 and np.any(y == 255)
+
+
+# --- Keras configs in -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", list(META["cases"]))
+def test_keras_config_imports_as_the_case(case):
+    """Keras's own config of each fixture layer reads back as the case's arguments, with
+    nothing reported."""
+    meta = META["cases"][case]
+    reported = []
+    args = layer_args(meta["layer"], meta["keras_config"], 3,
+                      lambda key, message: reported.append(key))
+    assert reported == []
+    assert engine_form(meta["layer"], args) == engine_form(meta["layer"], meta["args"])
+
+
+@pytest.mark.parametrize("name, config, key", [
+    ("Resizing", {"height": 2, "width": 2, "antialias": True}, "antialias"),
+    ("Resizing", {"height": 2, "width": 2, "pad_to_aspect_ratio": True}, "pad_to_aspect_ratio"),
+    ("RandomFlip", {"data_format": "channels_first"}, "data_format"),
+    ("CenterCrop", {"height": 2, "width": 2, "data_format": "channels_first"}, "data_format"),
+])
+def test_keras_arguments_kconf_lacks_are_reported(name, config, key):
+    reported = []
+    layer_args(name, config, 3, lambda k, message: reported.append((k, message)))
+    assert [k for k, _ in reported] == [key] and reported[0][1]

@@ -3,7 +3,7 @@ mean, ``clip((x − mean) · f + mean, *value_range)`` with the mean over height
 channel (Keras 3's ``RandomContrast``); identity in inference."""
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
@@ -19,13 +19,14 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _factor(value: Any) -> float | tuple[float, float]:
-    """Keras's ``factor``: a number in [0, 1], or two numbers (lower, upper)."""
+def _factor(value: Any) -> tuple[float, float]:
+    """Keras's ``factor``: a number in [0, 1], or two numbers; kept as Keras keeps it, the
+    pair (lower, upper) (``factor_bounds``)."""
     if _number(value) and 0 <= value <= 1:
-        return float(value)
+        return factor_bounds(value)
     if (isinstance(value, (list, tuple)) and len(value) == 2 and all(map(_number, value))
             and not (value[0] > 1 or value[1] < 0)):
-        return (float(value[0]), float(value[1]))
+        return factor_bounds(value)
     raise config_error("factor", "expected a number in [0, 1], or two numbers [lower, upper] "
                                  f"with lower <= 1 and upper >= 0, got {show(value)}")
 
@@ -38,14 +39,10 @@ def _value_range(value: Any) -> tuple[float, float]:
                                       f"{show(value)}")
 
 
-def _as_list(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
 _PAIR = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
-#: A number in [0, 1] or a pair of numbers.
-Factor = Annotated[Union[float, tuple[float, float]], PlainValidator(_factor),
-                   PlainSerializer(_as_list, when_used="json"),
+#: A number in [0, 1] or a pair of numbers, as the pair (lower, upper).
+Factor = Annotated[tuple[float, float], PlainValidator(_factor),
+                   PlainSerializer(list, when_used="json"),
                    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
                                              _PAIR]})]
 #: Two numbers, low < high.
@@ -78,15 +75,15 @@ class RandomContrast(Layer):
     over height and width is kept, the result clipped to ``value_range``.
 
     Args:
-        factor: a number in [0, 1] (Keras 3.15 reads f as (0, f)), or (lower, upper).
+        factor: a number in [0, 1] (Keras 3.15 reads f as (0, f)), or two numbers, sorted
+            into (lower, upper); kept as that pair, as Keras keeps it.
         value_range: the range the outputs are clipped to (default (0, 255)).
     """
 
     def __init__(self, factor, value_range=(0.0, 255.0), **kwargs):
         super().__init__(**kwargs)
-        self.factor = tuple(factor) if isinstance(factor, (list, tuple)) else float(factor)
+        self.factor = factor_bounds(factor)
         self.value_range = (float(value_range[0]), float(value_range[1]))
-        self._bounds = factor_bounds(self.factor)
 
     def compute_output_shape(self, input_shape):
         require_rank(self, input_shape, 4, WHAT)
@@ -97,7 +94,7 @@ class RandomContrast(Layer):
             return x, _identity
         if rng is None:
             raise ValueError("RandomContrast in training needs a numpy.random.Generator (rng)")
-        lower, upper = self._bounds
+        lower, upper = self.factor
         f = rng.uniform(1.0 - lower, 1.0 + upper, (x.shape[0], 1, 1, 1)).astype(x.dtype)
         mean = x.mean(axis=(1, 2), keepdims=True)
         z = (x - mean) * f + mean
