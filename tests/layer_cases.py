@@ -276,4 +276,26 @@ CASES: dict[str, list[Case]] = {
         Case("random_contrast_clipped", {"factor": 0.3}, (3, 3, 4, 2), training=True,
              scale=2.0),
     ],
+    "RandomTranslation": [
+        Case("random_translation_inference", {"height_factor": 0.2, "width_factor": 0.3},
+             (2, 4, 5, 2)),
+        Case("random_translation_training", {"height_factor": 0.3, "width_factor": [-0.2, 0.4]},
+             (3, 4, 5, 2), training=True),
+        Case("random_translation_constant_nearest", {
+            "height_factor": 0.5, "width_factor": 0.5, "fill_mode": "constant",
+            "fill_value": 1.5, "interpolation": "nearest"}, (3, 4, 4, 1), training=True),
+    ],
+    "RandomRotation": [
+        Case("random_rotation_inference", {"factor": 0.2}, (2, 4, 5, 2)),
+        Case("random_rotation_training", {"factor": 0.2}, (3, 5, 4, 2), training=True),
+        Case("random_rotation_wrap", {"factor": [-0.5, 0.1], "fill_mode": "wrap"},
+             (2, 4, 4, 1), training=True),
+    ],
+    "RandomZoom": [
+        Case("random_zoom_inference", {"height_factor": 0.3}, (2, 4, 5, 2)),
+        Case("random_zoom_training", {"height_factor": 0.3}, (3, 5, 4, 2), training=True),
+        Case("random_zoom_both_nearest_edge", {
+            "height_factor": [-0.5, 0.2], "width_factor": 0.4, "fill_mode": "nearest"},
+             (2, 4, 6, 1), training=True),
+    ],
 }

@@ -167,3 +167,56 @@ def test_keras_arguments_kconf_lacks_are_reported(name, config, key):
     reported = []
     layer_args(name, config, 3, lambda k, message: reported.append((k, message)))
     assert [k for k, _ in reported] == [key] and reported[0][1]
+
+
+# --- the affine layers, on Keras's outputs for given draws ------------------------------------
+
+AFFINE = META["affine"]
+
+
+@pytest.mark.parametrize("case", list(AFFINE))
+def test_affine_layer_equals_keras_on_given_draws(case):
+    meta = AFFINE[case]
+    x, want, params = (ARRAYS[f"{case}/{k}"] for k in ("x", "y", "params"))
+    layer = make_layer(meta["layer"], meta["args"])
+    transform = {"RandomTranslation": "translate", "RandomRotation": "rotate",
+                 "RandomZoom": "zoom"}[meta["layer"]]
+    transform = getattr(layer, transform)
+    y, backward = transform(x, *params)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+    assert backward(np.ones_like(y)).shape == x.shape
+
+
+@pytest.mark.parametrize("case", list(AFFINE))
+def test_affine_keras_config_imports_as_the_case(case):
+    meta = AFFINE[case]
+    reported = []
+    args = layer_args(meta["layer"], meta["keras_config"], 3,
+                      lambda key, message: reported.append(key))
+    assert reported == []
+    assert engine_form(meta["layer"], args) == engine_form(meta["layer"], meta["args"])
+
+
+def test_affine_draws_follow_the_factors():
+    """Shifts, zooms and angles are drawn in the factor's range, read back from what a ramp
+    image becomes (bilinear interpolation of a ramp is exact)."""
+    from kconf.engine.layers import RandomRotation, RandomTranslation, RandomZoom
+
+    n = 4000
+    x = np.zeros((n, 9, 9, 1), np.float32)
+    x[:, :, :, 0] = np.arange(9, dtype=np.float32)  # a ramp along the width
+    layer = RandomTranslation(0.0, [-0.2, 0.1], fill_mode="constant")
+    y, _ = layer.forward(x, training=True, rng=np.random.default_rng(1))
+    shift = x[:, 4, 4, 0] - y[:, 4, 4, 0]  # the centre pixel moved right by the shift
+    assert -0.2 * 9 - 1e-4 <= shift.min() and shift.max() <= 0.1 * 9 + 1e-4
+    assert abs(shift.mean() + 0.05 * 9) < 0.05
+    zoom = RandomZoom(0.0, width_factor=[0.2, 0.5], fill_mode="nearest")
+    y, _ = zoom.forward(x, training=True, rng=np.random.default_rng(2))
+    scale = y[:, 4, 5, 0] - y[:, 4, 4, 0]  # the ramp's slope is the zoom (about the centre)
+    assert 1.2 - 1e-4 <= scale.min() and scale.max() <= 1.5 + 1e-4
+    assert abs(scale.mean() - 1.35) < 0.01 and abs(scale.std() - 0.3 / np.sqrt(12)) < 0.01
+    rot = RandomRotation([0.25, 0.25], fill_mode="constant")  # a quarter turn, always
+    square = np.random.default_rng(3).standard_normal((2, 5, 5, 1)).astype(np.float32)
+    y, _ = rot.forward(square, training=True, rng=np.random.default_rng(4))
+    np.testing.assert_allclose(y, np.rot90(square, k=1, axes=(1, 2)), atol=1e-5)

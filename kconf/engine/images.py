@@ -103,3 +103,83 @@ def smart_resize(x, height: int, width: int, interpolation: str = "bilinear"):
 def _identity(dy):
     """Backward of the identity."""
     return dy
+
+
+# --- affine sampling (RandomTranslation, RandomRotation, RandomZoom) --------------------------
+
+#: How points outside the image are filled (``jax.scipy.ndimage.map_coordinates``'s modes that
+#: Keras's affine layers offer): ``reflect`` (d c b a | a b c d | d c b a), ``wrap``,
+#: ``constant`` (``fill_value``), ``nearest`` (the edge pixel).
+FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+
+
+def _fix_index(index, size: int, mode: str):
+    """Integer pixel indices brought into the image as ``fill_mode`` says (jax's fixers)."""
+    if mode == "wrap":
+        return index % size
+    if mode == "reflect":
+        s = 2 * size  # jax's mirror of 2·index + 1 with size 2·size + 1, halved
+        return (xp.abs((2 * index + 1 + s) % (2 * s) - s) - 1) // 2
+    return xp.clip(index, 0, size - 1)  # nearest; constant masks the outside apart
+
+
+def affine_sample(x, rows, cols, interpolation: str, fill_mode: str, fill_value: float):
+    """Sample a channels-last batch at real-valued points, as Keras 3's ``affine_transform``
+    (``jax.scipy.ndimage.map_coordinates`` per image: order 1 for bilinear, 0 for nearest,
+    rounding half away from zero).
+
+    Args:
+        x: images (N, H, W, C).
+        rows, cols: (N, Ho, Wo) input coordinates of each output pixel.
+        interpolation: ``bilinear`` or ``nearest``.
+        fill_mode: one of ``FILL_MODES``.
+        fill_value: the value outside the image for ``constant``.
+
+    Returns:
+        ``(y, backward)``: y (N, Ho, Wo, C) in x's dtype; ``backward(dy)`` the gradient of x.
+    """
+    n, h, w, _ = x.shape
+    batch = xp.arange(n)[:, None, None]
+    taps = []  # (row index, col index, weight) of each contributing pixel
+    for r, wr in _taps(rows.astype(xp.float32), interpolation):
+        for c, wc in _taps(cols.astype(xp.float32), interpolation):
+            weight = (wr * wc).astype(x.dtype)
+            if fill_mode == "constant":
+                inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+                outside_weight = weight * ~inside
+                weight = weight * inside
+            else:
+                outside_weight = None
+            taps.append((_fix_index(r, h, fill_mode), _fix_index(c, w, fill_mode), weight,
+                         outside_weight))
+    y = xp.zeros((*rows.shape, x.shape[3]), dtype=x.dtype)
+    for r, c, weight, outside in taps:
+        y += weight[..., None] * x[batch, r, c]
+        if outside is not None and fill_value != 0:
+            y += (outside * x.dtype.type(fill_value))[..., None]
+
+    def backward(dy):
+        dx = xp.zeros(x.shape, dtype=dy.dtype)
+        for r, c, weight, _ in taps:
+            xp.add.at(dx, (batch, r, c), weight[..., None] * dy)
+        return dx
+
+    return y, backward
+
+
+def _taps(coord, interpolation: str):
+    """The integer pixels a coordinate reads and their weights."""
+    if interpolation == "nearest":
+        index = (xp.sign(coord) * xp.floor(xp.abs(coord) + 0.5)).astype(xp.int64)
+        return [(index, xp.ones_like(coord))]
+    lower = xp.floor(coord)
+    upper_weight = coord - lower
+    index = lower.astype(xp.int64)
+    return [(index, 1 - upper_weight), (index + 1, upper_weight)]
+
+
+def output_grid(height: int, width: int):
+    """The (row, col) coordinates of every output pixel, each (1, H, W) float32."""
+    rows, cols = xp.meshgrid(xp.arange(height, dtype=xp.float32),
+                             xp.arange(width, dtype=xp.float32), indexing="ij")
+    return rows[None], cols[None]

@@ -69,6 +69,9 @@ from kconf.engine.layers.center_crop import CenterCrop, CenterCropArgs
 from kconf.engine.layers.random_flip import RandomFlip, RandomFlipArgs
 from kconf.engine.layers.random_crop import RandomCrop, RandomCropArgs
 from kconf.engine.layers.random_contrast import RandomContrast, RandomContrastArgs
+from kconf.engine.layers.random_translation import RandomTranslation, RandomTranslationArgs
+from kconf.engine.layers.random_rotation import RandomRotation, RandomRotationArgs
+from kconf.engine.layers.random_zoom import RandomZoom, RandomZoomArgs
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(RandomFlip, RandomFlipArgs),
     entry(RandomCrop, RandomCropArgs),
     entry(RandomContrast, RandomContrastArgs),
+    entry(RandomTranslation, RandomTranslationArgs),
+    entry(RandomRotation, RandomRotationArgs),
+    entry(RandomZoom, RandomZoomArgs),
 )
 
 #: Keras class name -> engine class.
