@@ -177,8 +177,10 @@ class Layer(NodeAPI):
         self.state_names = frozenset(spec.name for spec in specs if not spec.trainable)
         for spec in specs:
             value = initializers.get(spec.initializer)(spec.shape, rng)
-            # reshaped: ascontiguousarray makes a scalar (a count, shape ()) one-dimensional
-            self.weights[spec.name] = xp.ascontiguousarray(value, dtype=dtype).reshape(spec.shape)
+            value = xp.ascontiguousarray(value, dtype=dtype)
+            if value.shape != tuple(spec.shape):  # a scalar (a count) comes back 1-D
+                value = value.reshape(spec.shape).copy()
+            self.weights[spec.name] = value
         self.zero_grads()
         self.built = True
 
