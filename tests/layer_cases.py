@@ -599,4 +599,70 @@ CASES: dict[str, list[Case]] = {
              (("scale", (3,)),), 2 * 4 * 4 * 3, training=True,
              call={"use_causal_mask": True, "return_attention_scores": True}),
     ],
+    "Normalization": [
+        Case("normalization_given", {"mean": [0.5, -1.0, 2.0], "variance": [4.0, 0.25, 1.0]},
+             (3, 4, 3)),
+        Case("normalization_given_scalar", {"axis": None, "mean": 1.5, "variance": 2.0},
+             (2, 3)),
+        Case("normalization_invert", {"mean": [0.5, 2.0], "variance": [4.0, 0.0],
+                                      "invert": True}, (3, 2)),
+        # state: mean, variance and count, as Keras's non-trainable weights
+        Case("normalization_adapted", {}, (3, 2, 4),
+             (("mean", (4,)), ("variance", (4,)), ("count", ()))),
+        Case("normalization_axes", {"axis": [1, -1]}, (2, 3, 2),
+             (("mean", (3, 2)), ("variance", (3, 2)), ("count", ()))),
+    ],
+    "Resizing": [
+        Case("resizing_down", {"height": 3, "width": 2}, (2, 5, 4, 2)),
+        Case("resizing_up", {"height": 7, "width": 5}, (2, 3, 4, 1)),
+        Case("resizing_nearest", {"height": 4, "width": 7, "interpolation": "nearest"},
+             (2, 5, 3, 2)),
+        Case("resizing_crop_to_aspect", {"height": 3, "width": 3,
+                                         "crop_to_aspect_ratio": True}, (2, 4, 6, 1)),
+    ],
+    "CenterCrop": [
+        Case("center_crop", {"height": 3, "width": 2}, (2, 6, 5, 2)),
+        Case("center_crop_smaller", {"height": 3, "width": 8}, (2, 5, 6, 1)),
+    ],
+    "RandomFlip": [
+        Case("random_flip_inference", {}, (3, 3, 4, 2)),
+        Case("random_flip_training", {}, (6, 3, 4, 2), training=True),
+        Case("random_flip_horizontal", {"mode": "horizontal"}, (6, 2, 3, 1), training=True),
+        Case("random_flip_vertical", {"mode": "vertical"}, (6, 3, 2, 1), training=True),
+    ],
+    "RandomCrop": [
+        Case("random_crop_inference", {"height": 3, "width": 2}, (2, 5, 4, 2)),
+        Case("random_crop_training", {"height": 3, "width": 2}, (2, 5, 4, 2), training=True),
+        Case("random_crop_training_not_larger", {"height": 4, "width": 2}, (2, 4, 5, 1),
+             training=True),
+    ],
+    "RandomContrast": [
+        Case("random_contrast_inference", {"factor": 0.5}, (2, 3, 4, 2)),
+        Case("random_contrast_training", {"factor": [0.5, 0.4], "value_range": [-2, 2]},
+             (3, 3, 4, 2), training=True),
+        Case("random_contrast_clipped", {"factor": 0.3}, (3, 3, 4, 2), training=True,
+             scale=2.0),
+    ],
+    "RandomTranslation": [
+        Case("random_translation_inference", {"height_factor": 0.2, "width_factor": 0.3},
+             (2, 4, 5, 2)),
+        Case("random_translation_training", {"height_factor": 0.3, "width_factor": [-0.2, 0.4]},
+             (3, 4, 5, 2), training=True),
+        Case("random_translation_constant_nearest", {
+            "height_factor": 0.5, "width_factor": 0.5, "fill_mode": "constant",
+            "fill_value": 1.5, "interpolation": "nearest"}, (3, 4, 4, 1), training=True),
+    ],
+    "RandomRotation": [
+        Case("random_rotation_inference", {"factor": 0.2}, (2, 4, 5, 2)),
+        Case("random_rotation_training", {"factor": 0.2}, (3, 5, 4, 2), training=True),
+        Case("random_rotation_wrap", {"factor": [-0.5, 0.1], "fill_mode": "wrap"},
+             (2, 4, 4, 1), training=True),
+    ],
+    "RandomZoom": [
+        Case("random_zoom_inference", {"height_factor": 0.3}, (2, 4, 5, 2)),
+        Case("random_zoom_training", {"height_factor": 0.3}, (3, 5, 4, 2), training=True),
+        Case("random_zoom_both_nearest_edge", {
+            "height_factor": [-0.5, 0.2], "width_factor": 0.4, "fill_mode": "nearest"},
+             (2, 4, 6, 1), training=True),
+    ],
 }

@@ -163,11 +163,17 @@ def built(make: Callable[[], Layer], case: LayerCase, dtype=np.float64, seed: in
     layer.build(symbolic(case), np.random.default_rng(seed), dtype=dtype)
     rng = np.random.default_rng(seed + 1)
     for name, w in layer.weights.items():  # fresh C-ordered arrays: numeric_grad edits them flat
-        value = np.asarray(rng.standard_normal(w.shape) * 0.5)
         if name in layer.state_names:
-            value = np.abs(value) + 0.5
+            value = rng.uniform(0.5, 1.5, w.shape)
+        else:
+            value = rng.standard_normal(w.shape) * 0.5
         layer.weights[name] = np.array(value, dtype=dtype)  # 0-d too
     return layer
+
+
+def trained_names(layer: Layer) -> list[str]:
+    """The names of the weights that have gradients (not the state), in order."""
+    return [k for k in layer.weights if k not in layer.state_names]
 
 
 def run(case: LayerCase, layer: Layer, x):
@@ -227,9 +233,10 @@ def check_gradients(make: Callable[[], Layer], case: LayerCase) -> None:
         assert isinstance(dx, list) == isinstance(x, list)
         for i, (xi, dxi) in enumerate(zip(_as_list(x), _as_list(dx))):
             assert_close_grad(dxi, numeric_grad(loss, xi), f"{case.id}: d input {i}")
-    assert list(layer.grads) == [k for k in layer.weights if k not in layer.state_names]
-    for name in layer.grads:  # state (moving statistics) has no gradient
-        assert_close_grad(dense(layer.grads[name]), numeric_grad(loss, layer.weights[name]),
+    assert list(layer.grads) == trained_names(layer)
+    for name in layer.grads:
+        weight = layer.weights[name]
+        assert_close_grad(dense(layer.grads[name]), numeric_grad(loss, weight),
                           f"{case.id}: d {name}")
 
 
@@ -296,7 +303,7 @@ def check_no_per_call_state(make: Callable[[], Layer], case: LayerCase) -> None:
     after = {k: v for k, v in vars(layer).items() if k not in ("weights", "grads")}
     assert before.keys() == after.keys()
     assert all(before[k] is after[k] for k in before)
-    assert list(layer.grads) == [k for k in layer.weights if k not in layer.state_names]
+    assert list(layer.grads) == trained_names(layer)
 
 
 def check_weight_layout(make: Callable[[], Layer], case: LayerCase) -> None:

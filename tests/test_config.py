@@ -402,11 +402,11 @@ def test_unknown_layer_with_suggestion_points_at_the_key(tmp_path):
 
 def test_unknown_layer_without_a_close_name_lists_the_layers(tmp_path):
     path = write(tmp_path, with_layers("Dense: {units: 3, input_dim: 4}",
-                                       "StringLookup: {}"))
+                                       "QuantumCircuit: {}"))
     layers = [name for name in REGISTRY if name != "InputLayer"]  # in the registry's order
     assert layers[:3] == ["Dense", "Activation", "Dropout"]
     assert one_error(path) == (
-        f"{path}:4:7: model.sequential[1]: unknown layer 'StringLookup'; valid: "
+        f"{path}:4:7: model.sequential[1]: unknown layer 'QuantumCircuit'; valid: "
         + ", ".join(layers))
 
 

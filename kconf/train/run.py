@@ -15,6 +15,7 @@ from kconf.errors import ConfigError, Problem, TrainingError
 from kconf.files import write_atomic
 from kconf.model import Model
 from kconf.report.summary import render_text, summary_renderables
+from kconf.train.adapt import adapt_preprocessing
 from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnPlateau
 from kconf.train.checkpoint import Checkpointer
 from kconf.train.resolve import overrides_yaml
@@ -119,6 +120,7 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)
     check_monitors(cfg, model, splits)
+    adapt_preprocessing(model, splits["train"].x)  # Keras's layer.adapt(x_train) before fit
     if run_dir is None:
         run_dir = create_run_dir(Path(output_dir), cfg.name)
     else:

@@ -168,6 +168,15 @@ from kconf.engine.layers.attention import (
     MultiHeadAttention,
     MultiHeadAttentionArgs,
 )
+from kconf.engine.layers.normalization import Normalization, NormalizationArgs
+from kconf.engine.layers.resizing import Resizing, ResizingArgs
+from kconf.engine.layers.center_crop import CenterCrop, CenterCropArgs
+from kconf.engine.layers.random_flip import RandomFlip, RandomFlipArgs
+from kconf.engine.layers.random_crop import RandomCrop, RandomCropArgs
+from kconf.engine.layers.random_contrast import RandomContrast, RandomContrastArgs
+from kconf.engine.layers.random_translation import RandomTranslation, RandomTranslationArgs
+from kconf.engine.layers.random_rotation import RandomRotation, RandomRotationArgs
+from kconf.engine.layers.random_zoom import RandomZoom, RandomZoomArgs
 
 
 @dataclass(frozen=True)
@@ -275,6 +284,15 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(MultiHeadAttention, MultiHeadAttentionArgs),
     entry(Attention, AttentionArgs),
     entry(AdditiveAttention, AdditiveAttentionArgs),
+    entry(Normalization, NormalizationArgs),
+    entry(Resizing, ResizingArgs),
+    entry(CenterCrop, CenterCropArgs),
+    entry(RandomFlip, RandomFlipArgs),
+    entry(RandomCrop, RandomCropArgs),
+    entry(RandomContrast, RandomContrastArgs),
+    entry(RandomTranslation, RandomTranslationArgs),
+    entry(RandomRotation, RandomRotationArgs),
+    entry(RandomZoom, RandomZoomArgs),
 )
 
 #: Keras class name -> engine class.
