@@ -139,3 +139,24 @@ def test_keras_config_of_the_built_layer_imports_to_the_case_arguments(case):
     # Keras writes a built LayerNormalization's axis=-1 as [-1]: read back as the default
     assert {k: v for k, v in args.items() if k != "trainable"} == expected
     assert args.get("trainable", True) == entry["args"].get("trainable", True)
+
+
+def test_a_keras2_batch_normalization_config_imports():
+    """tf.keras 2 wrote a built layer's axis as a list and had Keras-2-only arguments: the
+    ones that change no number are read, the others refused by name."""
+    config = {"name": "bn", "trainable": True, "dtype": "float32", "axis": [3],
+              "momentum": 0.9, "epsilon": 0.001, "center": True, "scale": False,
+              "beta_initializer": {"class_name": "Zeros", "config": {}},
+              "gamma_initializer": {"class_name": "Ones", "config": {}},
+              "moving_mean_initializer": {"class_name": "Zeros", "config": {}},
+              "moving_variance_initializer": {"class_name": "Ones", "config": {}},
+              "beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
+              "gamma_constraint": None, "fused": True, "renorm": False,
+              "renorm_clipping": None, "renorm_momentum": 0.99, "virtual_batch_size": 2,
+              "adjustment": None}
+    reported = []
+    args = layer_args("BatchNormalization", config, 2,
+                      lambda key, message: reported.append((key, message)))
+    assert args == {"axis": 3, "momentum": 0.9, "scale": False}
+    assert reported == [("virtual_batch_size", "virtual_batch_size=2 is not supported by "
+                         "kconf (ghost batch normalization is not implemented in kconf)")]
