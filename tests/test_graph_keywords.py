@@ -12,6 +12,7 @@ import pytest
 
 from kconf.api import build_model
 from kconf.config import load_config, parse_graph_line
+from kconf.errors import ConfigError
 from kconf.engine.layers import MultiHeadAttention
 from kconf.graph.execute import run_graph
 from tests.test_config import errors, one_error, write
@@ -200,3 +201,13 @@ def test_a_config_with_keyword_calls_loads(tmp_path):
     cfg = load_config(write(tmp_path, config("out = mha(query=x, value=y, attention_mask=m)")))
     (call,) = cfg.model.functional.graph
     assert [k.key for k in call.keywords] == ["query", "value", "attention_mask"]
+
+
+def test_a_shape_error_of_a_keyword_call_is_reported_at_the_layer(tmp_path):
+    path = write(tmp_path, config("h = mha(query=x, value=x)", "out = mha(query=x, value=y, "
+                                  "attention_mask=m)"))
+    with pytest.raises(ConfigError) as info:
+        build_model(path)
+    (problem,) = info.value.problems
+    assert problem.format().startswith(f"{path}:11:15: model.functional.graph[1]: mha: "
+                                       "MultiHeadAttention 'mha' was first called on")

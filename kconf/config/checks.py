@@ -432,8 +432,9 @@ def _call_problems(call, layers: Mapping[str, Any],
             given = [*signature.tensors[:len(call.args)], *named]
             missing = [t for t in signature.tensors[:signature.required] if t not in given]
             what_missing = " and ".join(missing) or "the tensors before the last one given"
+            usual = ", ".join(signature.tensors[:signature.required])
             problems.append(("callee", f"{what} needs {what_missing} (by position or "
-                                       f"keyword: {callee}({', '.join(signature.tensors[:signature.required])}))"))
+                                       f"keyword: {callee}({usual}))"))
     return problems
 
 

@@ -161,9 +161,9 @@ class _Builder:
             args = [tensors[a] for a in call.args]
             options = {kw.key: kw.value for kw in call.keywords if kw.tensor is None}
             if layer.call_signature is not None:  # named tensors in the layer's order
-                named = {kw.key: tensors[kw.tensor] for kw in call.keywords
-                         if kw.tensor is not None}
-                args = layer.call_signature.arrange(args, named)
+                by_keyword = {kw.key: tensors[kw.tensor] for kw in call.keywords
+                              if kw.tensor is not None}
+                args = layer.call_signature.arrange(args, by_keyword)
             try:
                 outs = call_layer(layer, args, list(call.targets), p, options)
             except ShapeError as exc:

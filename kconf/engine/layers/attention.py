@@ -17,11 +17,11 @@ position.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Union
+from typing import ClassVar, Union
 
 from pydantic import model_validator
 
-from kconf.args.fields import Bool, Fraction, PositiveInt, config_error
+from kconf.args.fields import Bool, Fraction, PositiveInt, choice, config_error
 from kconf.args.layer import Fixed, Initializer, LayerArgs
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import CallSignature, Layer, WeightSpec
@@ -34,6 +34,9 @@ from kconf.shapes import format_shape
 MASKED_SCORE = -1e9
 
 _OPTIONS = {"use_causal_mask": bool, "return_attention_scores": bool}
+
+#: Attention's ``score_mode``.
+ScoreMode = choice("score mode", ("dot", "concat"))
 
 
 # --- MultiHeadAttention -----------------------------------------------------------------------
@@ -227,7 +230,8 @@ class MultiHeadAttention(Layer):
             ops = current_ops()
             flat_dy = dy.reshape(-1, kernel[0, 0].size)
             flat_o = o.reshape(-1, h * vd)
-            ops.add_matmul(self.grads["attention_output/kernel"].reshape(h * vd, -1), flat_o.T, flat_dy)
+            ops.add_matmul(self.grads["attention_output/kernel"].reshape(h * vd, -1), flat_o.T,
+                           flat_dy)
             if self.use_bias:
                 self.grads["attention_output/bias"] += flat_dy.sum(axis=0).reshape(kernel.shape[2:])
             do = ops.matmul(flat_dy, kernel.reshape(h * vd, -1).T).reshape(o.shape)
@@ -287,15 +291,8 @@ class AttentionArgs(LayerArgs):
     keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed"})
 
     use_scale: Bool = False
-    score_mode: Any = "dot"
+    score_mode: ScoreMode = "dot"
     dropout: Fraction = 0.0
-
-    @model_validator(mode="after")
-    def _known_mode(self):
-        if self.score_mode not in ("dot", "concat"):
-            raise config_error("bad_choice", f"score_mode is 'dot' or 'concat', got "
-                                             f"{self.score_mode!r}", at="score_mode")
-        return self
 
 
 class AdditiveAttentionArgs(LayerArgs):
