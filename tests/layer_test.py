@@ -159,7 +159,7 @@ def built(make: Callable[[], Layer], case: LayerCase, dtype=np.float64, seed: in
     rng = np.random.default_rng(seed + 1)
     for name, w in layer.weights.items():  # fresh C-ordered arrays: numeric_grad edits them flat
         if name in layer.state_names:
-            layer.weights[name] = rng.uniform(0.5, 1.5, w.shape).astype(dtype)
+            layer.weights[name] = np.asarray(rng.uniform(0.5, 1.5, w.shape), dtype=dtype)
         else:
             layer.weights[name] = (rng.standard_normal(w.shape) * 0.5).astype(dtype)
     return layer
