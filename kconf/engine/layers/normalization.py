@@ -43,7 +43,7 @@ KeptAxes = Annotated[
     PlainSerializer(list, when_used="json"),
     WithJsonSchema({"anyOf": [_AXIS, {"type": "array", "items": _AXIS}, {"type": "null"}]}),
 ]
-#: A number, or a list of numbers (one per position of the kept axes).
+#: A number, or a list of numbers (one per position of the last kept axis, as Keras reads it).
 Numbers = Union[Number, tuple[Number, ...]]
 
 
