@@ -103,7 +103,7 @@ def _one_error(tmp_path, layer: str) -> str:
 ])
 def test_refused_arguments_are_located(tmp_path, layer, at, message):
     problem = _one_error(tmp_path, layer)
-    assert f"c.yaml:3:" in problem and f"model.sequential[0].{at}:" in problem, problem
+    assert "c.yaml:3:" in problem and f"model.sequential[0].{at}:" in problem, problem
     assert message in problem
 
 

@@ -12,8 +12,9 @@ or 3-D layer calls the same functions. What is here:
   every window), ``window_offsets``;
 * blocks of the batch: ``image_blocks``, sized by a byte budget (``BLOCK_BYTES``);
 * convolution of a block of images: ``Im2colConvolution`` (any number of spatial axes,
-  strides, dilations and groups) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the flat input), chosen
-  by ``convolution``;
+  strides, dilations and groups) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the
+  flat input), chosen by ``convolution``; ``conv_transpose`` (a convolution's input gradient
+  as a layer of its own);
 * max pooling: ``max_pool``; average pooling: ``average_pool``.
 
 Blocks. A convolution's im2col matrix is ``prod(window)`` times the size of the input

@@ -3,9 +3,9 @@
 
 Each input position ``o`` adds ``x[o] @ kernel[k].T`` at output position ``o·s + k·d``
 (the kernel is ``(*kernel_size, filters, cin)``): the input gradient of a convolution whose
-kernel is this one, so forward is ``kernels._InputGradient``'s product-and-add per kernel
-offset (``kernels.conv_transpose``), and backward is that convolution's forward (dx, from the im2col rows of the padded
-dy) and its kernel gradient (the same rows against x).
+kernel is this one, so forward is that input gradient's product-and-add per kernel offset
+(``kernels.conv_transpose``), and backward is that convolution's forward (dx, from the
+im2col rows of the padded dy) and its kernel gradient (the same rows against x).
 
 Output length and cropping follow Keras 3 (its JAX backend): with the dilated kernel extent
 ``k``, ``valid`` gives ``(in - 1)·s + k + output_padding`` (output_padding defaulting to
