@@ -3,17 +3,22 @@ weights (``tests/fixtures/layers/attention.npz``, written by ``make_attention.py
 3.15 + JAX): outputs and attention scores, with and without masks, in float32."""
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from kconf.api import build_model
+from kconf.cli import app
 from kconf.keras_io.importer import convert
 from tests.layer_test import make_layer
 
-FIXTURES = Path(__file__).parent / "fixtures" / "layers"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "layers"
 META = json.loads((FIXTURES / "attention.json").read_text())
 ARRAYS = np.load(FIXTURES / "attention.npz")
 CASES = {case["id"]: case for case in META["cases"]}
@@ -101,3 +106,36 @@ def test_a_keras_model_calling_them_with_keywords_imports_as_keyword_lines():
     assert [t.name for t in mha.inputs] == ["x", "y", "y", "m"]
     assert model.graph.nodes_of(next(l for l in model.layers if l.name == "att"))[0].options \
         == {"use_causal_mask": True}
+
+
+#: The groups Keras 3.15 writes for a MultiHeadAttention in ``model.weights.h5`` (its own,
+#: empty, and one per sublayer, the weights in the EinsumDense ones), with their vars names.
+KERAS_MHA_GROUPS = {"": "attention", "query_dense": "query", "key_dense": "key",
+                    "value_dense": "value", "output_dense": "attention_output",
+                    "_dropout_layer": "dropout", "_softmax": "softmax"}
+
+
+def test_a_keras_archive_keeps_mha_weights_in_keras_groups_and_reads_back(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    model = build_model(ROOT / "configs" / "transformer_classifier.yaml")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    path = model.save_keras(tmp_path / "t.keras")
+    with zipfile.ZipFile(path) as archive, h5py.File(
+            io.BytesIO(archive.read("model.weights.h5")), "r") as f:
+        group = f["layers/multi_head_attention"]
+        names = {key: group[f"{key}/vars" if key else "vars"].attrs["name"]
+                 for key in KERAS_MHA_GROUPS}
+        assert names == KERAS_MHA_GROUPS
+        weights = model.get_layer("attention").weights
+        for key, prefix in (("query_dense", "query/"), ("output_dense", "attention_output/")):
+            stored = [group[f"{key}/vars/{i}"][()] for i in range(2)]
+            for got, name in zip(stored, (f"{prefix}kernel", f"{prefix}bias")):
+                np.testing.assert_array_equal(got, weights[name])
+    result = CliRunner().invoke(app, ["import-keras", str(path), "-o",
+                                      str(tmp_path / "again.yaml")])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "again.weights.npz") as saved:
+        for name, value in model.named_weights().items():
+            np.testing.assert_array_equal(saved[name], value)

@@ -368,7 +368,8 @@ for job in json.loads(sys.argv[1]):
 #: kconf's example configs Keras loads in the test (the big vgg and twitter models and the
 #: custom metric, whose function Keras cannot import, left out).
 KERAS_CONFIGS = ["mlp_softmax", "mlp_binary", "regression_mse", "shared_lstm",
-                 "time_distributed", "shared_conv_nodes", "digits_cnn", "digits_mlp"]
+                 "time_distributed", "shared_conv_nodes", "digits_cnn", "digits_mlp",
+                 "transformer_classifier"]
 
 
 def _random_inputs(model, rng):

@@ -17,7 +17,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+<<<<<<< HEAD
 from kconf.engine.layers import REGISTRY
+=======
+from kconf.engine.layers.attention import MultiHeadAttention
+>>>>>>> i13-attn
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
@@ -230,6 +234,11 @@ def _layer_groups(groups: list[Group], path: str, layer) -> None:
         groups.append(Group(path, layer.name))
         cell = f"{snake_case(type(layer).__name__)}_cell"
         groups.append(Group(path + "/cell", cell, list(layer.weights.values())))
+    elif isinstance(layer, MultiHeadAttention):  # the weights in its sublayers' groups
+        groups.append(Group(path, layer.name))
+        for key, name, prefix in layer.keras_weight_groups:
+            arrays = [w for k, w in layer.weights.items() if prefix and k.startswith(prefix)]
+            groups.append(Group(f"{path}/{key}", name, arrays))
     else:
         groups.append(Group(path, layer.name, list(layer.weights.values())))
 

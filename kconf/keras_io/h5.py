@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from kconf.engine.layers.attention import MultiHeadAttention
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem, SourcePos
@@ -188,6 +189,13 @@ class _Reader:
     def arrays(self, group, layer, prefix: str, where: str) -> None:
         """The ``vars`` of a layer (a recurrent layer's are its cell's), in Keras's order."""
         inner = layer.layer if isinstance(layer, TimeDistributed) else layer
+        if isinstance(inner, MultiHeadAttention):  # its sublayers' groups, in weight order
+            values = []
+            for key, _, weights in inner.keras_weight_groups:
+                tag = group.get(f"{key}/vars") if weights else None
+                values += [] if tag is None else [tag[k] for k in sorted(tag, key=_index)]
+            self.match(layer, values, prefix, f"{where}(query|key|value|output)_dense/vars")
+            return
         path = "cell/vars" if isinstance(inner, Recurrent) else "vars"
         tag = group.get(path)
         values = [] if tag is None else [tag[k] for k in sorted(tag, key=_index)]

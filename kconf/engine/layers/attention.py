@@ -96,6 +96,12 @@ class MultiHeadAttention(Layer):
     n_inputs = None
     call_signature = CallSignature(("query", "value", "key", "attention_mask"), required=2,
                                    options=_OPTIONS, defaults={"key": "value"})
+    #: Keras's weights file keeps the weights in its sublayers' groups: (group, the name of
+    #: its ``vars``, the prefix of the weights stored there, None for a weightless sublayer)
+    keras_weight_groups = (("query_dense", "query", "query/"), ("key_dense", "key", "key/"),
+                           ("value_dense", "value", "value/"),
+                           ("output_dense", "attention_output", "attention_output/"),
+                           ("_dropout_layer", "dropout", None), ("_softmax", "softmax", None))
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,
                  dropout: float = 0.0, use_bias: bool = True, output_dims=None,
@@ -297,6 +303,8 @@ class AttentionArgs(LayerArgs):
 
 class AdditiveAttentionArgs(LayerArgs):
     """``AdditiveAttention(use_scale=True, dropout=0.0)``."""
+
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed"})
 
     use_scale: Bool = True
     dropout: Fraction = 0.0
