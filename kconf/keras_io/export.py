@@ -17,11 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-<<<<<<< HEAD
 from kconf.engine.layers import REGISTRY
-=======
 from kconf.engine.layers.attention import MultiHeadAttention
->>>>>>> i13-attn
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
