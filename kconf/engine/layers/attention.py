@@ -8,11 +8,14 @@ the tensors as a list in that order and returns one gradient per tensor. The cal
 ``compute_output_shape`` and ``forward``; with ``return_attention_scores`` the layer has two
 outputs, the result and the attention scores.
 
+MultiHeadAttention also takes an ``attention_mask`` tensor (batch, T, S), nonzero where a
+query position may attend to a key position (``mha(x, y, attention_mask=m)``). Keras's
+implicit masks (``mask_zero`` embeddings, ``query_mask``...) are not implemented.
+
 Sequences only: query ``(batch, T, dim)``, value and key ``(batch, S, dim)`` (Keras's
 ``attention_axes=None`` on rank-3 inputs, the common case). Masked scores are replaced by
 −1e9 before the softmax (MultiHeadAttention, as Keras's ``Softmax`` layer) or lowered by 1e9
-(Attention, AdditiveAttention, as Keras's ``_apply_scores``); a row must keep at least one
-position.
+(Attention, AdditiveAttention, as Keras's ``_apply_scores``).
 """
 from __future__ import annotations
 
