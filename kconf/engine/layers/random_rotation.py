@@ -7,15 +7,14 @@ import numpy as np
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import RandomImageLayer
 
 
 class RandomRotationArgs(AffineArgs):
     factor: signed_factor(as_pair=True)
 
 
-class RandomRotation(Layer):
+class RandomRotation(RandomImageLayer):
     """Rotate images at random while training (Keras ``RandomRotation``, channels_last).
 
     Per image, an angle ``uniform(lower, upper) · 360`` degrees is drawn from the ``rng``
@@ -39,15 +38,7 @@ class RandomRotation(Layer):
         self.interpolation = interpolation
         self.fill_value = float(fill_value)
 
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return tuple(input_shape)
-
-    def forward(self, x, training=False, rng=None):
-        if not training:
-            return x, _identity
-        if rng is None:
-            raise ValueError("RandomRotation in training needs a numpy.random.Generator (rng)")
+    def augment(self, x, rng):
         lower, upper = self.factor
         return self.rotate(x, rng.uniform(lower * 360.0, upper * 360.0, x.shape[0]))
 
@@ -61,8 +52,3 @@ class RandomRotation(Layer):
         dy, dx = rows - cy, cols - cx
         return images.affine_sample(x, sin * dx + cos * dy + cy, cos * dx - sin * dy + cx,
                                     self.interpolation, self.fill_mode, self.fill_value)
-
-
-def _identity(dy):
-    """Backward of the identity."""
-    return dy
