@@ -2,8 +2,9 @@
 
 ``ImageLayer`` checks the rank and keeps the shape; ``RandomImageLayer`` adds the random
 layers' ``forward``: the identity outside training, a ``ValueError`` without an ``rng``,
-otherwise the subclass's ``augment(x, rng)``. Neither is registered: only their subclasses are
-layers for kconf.
+otherwise the subclass's ``augment(x, rng)``. ``CropLayer`` keeps the (height, width) of the
+cropping layers and their output shape. None of them is registered: only their subclasses
+are layers for kconf.
 """
 from __future__ import annotations
 
@@ -34,6 +35,23 @@ class RandomImageLayer(ImageLayer):
     def augment(self, x, rng):
         """The augmented batch drawn with ``rng``; ``(y, backward)``."""
         raise NotImplementedError
+
+
+class CropLayer(Layer):
+    """A layer that crops images to (height, width) (``CenterCrop``, ``RandomCrop``).
+
+    Args:
+        height, width: the output size.
+    """
+
+    def __init__(self, height: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.height = int(height)
+        self.width = int(width)
+
+    def compute_output_shape(self, input_shape):
+        require_rank(self, input_shape, 4, WHAT)
+        return (input_shape[0], self.height, self.width, input_shape[3])
 
 
 def _identity(dy):
