@@ -2,12 +2,13 @@
 
 ``ImageLayer`` checks the rank and keeps the shape; ``RandomImageLayer`` adds the random
 layers' ``forward``: the identity outside training, a ``ValueError`` without an ``rng``,
-otherwise the subclass's ``augment(x, rng)``. ``CropLayer`` keeps the (height, width) of the
-cropping layers and their output shape. None of them is registered: only their subclasses
-are layers for kconf.
+otherwise the subclass's ``augment(x, rng)``; ``AffineLayer`` the fill and interpolation of
+the affine ones. ``CropLayer`` keeps the (height, width) of the cropping layers and their
+output shape. None of them is registered: only their subclasses are layers for kconf.
 """
 from __future__ import annotations
 
+from kconf.engine import images
 from kconf.engine.layers.base import Layer, require_rank
 from kconf.engine.layers.resizing import WHAT
 
@@ -35,6 +36,23 @@ class RandomImageLayer(ImageLayer):
     def augment(self, x, rng):
         """The augmented batch drawn with ``rng``; ``(y, backward)``."""
         raise NotImplementedError
+
+
+class AffineLayer(RandomImageLayer):
+    """A random affine augmentation (``RandomTranslation``, ``RandomRotation``,
+    ``RandomZoom``): the sampling arguments they share (``kconf.args.image.AffineArgs``) and
+    the sampling with them."""
+
+    def _set_sampling(self, fill_mode: str, interpolation: str, fill_value: float) -> None:
+        self.fill_mode = fill_mode
+        self.interpolation = interpolation
+        self.fill_value = float(fill_value)
+
+    def _sample(self, x, rows, cols):
+        """x sampled at the points (rows, cols) of each output pixel
+        (``kconf.engine.images.affine_sample``); ``(y, backward)``."""
+        return images.affine_sample(x, rows, cols, self.interpolation, self.fill_mode,
+                                    self.fill_value)
 
 
 class CropLayer(Layer):

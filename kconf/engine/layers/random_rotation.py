@@ -7,14 +7,14 @@ import numpy as np
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.image_layer import RandomImageLayer
+from kconf.engine.layers.image_layer import AffineLayer
 
 
 class RandomRotationArgs(AffineArgs):
     factor: signed_factor(as_pair=True)
 
 
-class RandomRotation(RandomImageLayer):
+class RandomRotation(AffineLayer):
     """Rotate images at random while training (Keras ``RandomRotation``, channels_last).
 
     Per image, an angle ``uniform(lower, upper) · 360`` degrees is drawn from the ``rng``
@@ -34,9 +34,7 @@ class RandomRotation(RandomImageLayer):
                  fill_value: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.factor = bounds(factor)
-        self.fill_mode = fill_mode
-        self.interpolation = interpolation
-        self.fill_value = float(fill_value)
+        self._set_sampling(fill_mode, interpolation, fill_value)
 
     def augment(self, x, rng):
         lower, upper = self.factor
@@ -50,5 +48,4 @@ class RandomRotation(RandomImageLayer):
         cy, cx = np.float32(0.5 * (h - 1)), np.float32(0.5 * (w - 1))
         rows, cols = images.output_grid(h, w)
         dy, dx = rows - cy, cols - cx
-        return images.affine_sample(x, sin * dx + cos * dy + cy, cos * dx - sin * dy + cx,
-                                    self.interpolation, self.fill_mode, self.fill_value)
+        return self._sample(x, sin * dx + cos * dy + cy, cos * dx - sin * dy + cx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.image_layer import RandomImageLayer
+from kconf.engine.layers.image_layer import AffineLayer
 
 
 class RandomTranslationArgs(AffineArgs):
@@ -13,7 +13,7 @@ class RandomTranslationArgs(AffineArgs):
     width_factor: signed_factor()
 
 
-class RandomTranslation(RandomImageLayer):
+class RandomTranslation(AffineLayer):
     """Shift images at random while training (Keras ``RandomTranslation``, channels_last).
 
     Per image, a vertical shift ``uniform(lower, upper) · H`` pixels and a horizontal one
@@ -34,9 +34,7 @@ class RandomTranslation(RandomImageLayer):
         super().__init__(**kwargs)
         self.height_factor = height_factor
         self.width_factor = width_factor
-        self.fill_mode = fill_mode
-        self.interpolation = interpolation
-        self.fill_value = float(fill_value)
+        self._set_sampling(fill_mode, interpolation, fill_value)
 
     def augment(self, x, rng):
         n, h, w, _ = x.shape
@@ -50,5 +48,4 @@ class RandomTranslation(RandomImageLayer):
         rows, cols = images.output_grid(*x.shape[1:3])
         shift_h = shift_h.astype("float32")[:, None, None]
         shift_w = shift_w.astype("float32")[:, None, None]
-        return images.affine_sample(x, rows - shift_h, cols - shift_w, self.interpolation,
-                                    self.fill_mode, self.fill_value)
+        return self._sample(x, rows - shift_h, cols - shift_w)

@@ -9,7 +9,7 @@ import numpy as np
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.image_layer import RandomImageLayer
+from kconf.engine.layers.image_layer import AffineLayer
 
 
 class RandomZoomArgs(AffineArgs):
@@ -17,7 +17,7 @@ class RandomZoomArgs(AffineArgs):
     width_factor: Optional[signed_factor(lowest_open=True)] = None
 
 
-class RandomZoom(RandomImageLayer):
+class RandomZoom(AffineLayer):
     """Zoom images at random while training (Keras ``RandomZoom``, channels_last).
 
     Per image, a vertical scale ``1 + uniform(lower, upper)`` is drawn from the ``rng`` given
@@ -39,9 +39,7 @@ class RandomZoom(RandomImageLayer):
         super().__init__(**kwargs)
         self.height_factor = height_factor
         self.width_factor = width_factor
-        self.fill_mode = fill_mode
-        self.interpolation = interpolation
-        self.fill_value = float(fill_value)
+        self._set_sampling(fill_mode, interpolation, fill_value)
 
     def augment(self, x, rng):
         n = x.shape[0]
@@ -61,5 +59,4 @@ class RandomZoom(RandomImageLayer):
         zw = zoom_w.astype(np.float32)[:, None, None]
         rows, cols = images.output_grid(h, w)
         cy, cx = np.float32((h - 1) / 2), np.float32((w - 1) / 2)
-        return images.affine_sample(x, zh * rows + cy * (1 - zh), zw * cols + cx * (1 - zw),
-                                    self.interpolation, self.fill_mode, self.fill_value)
+        return self._sample(x, zh * rows + cy * (1 - zh), zw * cols + cx * (1 - zw))
