@@ -87,10 +87,10 @@ def crop(x, top: int, left: int, height: int, width: int):
     return y, backward
 
 
-def smart_resize(x, height: int, width: int, interpolation: str = "bilinear"):
-    """Keras's ``smart_resize``: the centred window with the target's aspect ratio, resized
-    to (height, width); ``(y, backward)``."""
-    box = aspect_crop_box(x.shape[1], x.shape[2], height, width)
+def crop_resize(x, box: tuple[int, int, int, int], height: int, width: int,
+                interpolation: str = "bilinear"):
+    """The window ``box`` = ``(top, left, crop_height, crop_width)`` of a channels-last
+    batch, resized to (height, width); ``(y, backward)``."""
     cropped, crop_back = crop(x, *box)
     y, resize_back = resize(cropped, height, width, interpolation)
 
@@ -98,6 +98,13 @@ def smart_resize(x, height: int, width: int, interpolation: str = "bilinear"):
         return crop_back(resize_back(dy))
 
     return y, backward
+
+
+def smart_resize(x, height: int, width: int, interpolation: str = "bilinear"):
+    """Keras's ``smart_resize``: the centred window with the target's aspect ratio, resized
+    to (height, width); ``(y, backward)``."""
+    box = aspect_crop_box(x.shape[1], x.shape[2], height, width)
+    return crop_resize(x, box, height, width, interpolation)
 
 
 def _identity(dy):

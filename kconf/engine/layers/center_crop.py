@@ -8,8 +8,7 @@ from typing import ClassVar
 from kconf.args.fields import PositiveInt
 from kconf.args.layer import LayerArgs
 from kconf.engine import images
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import CropLayer
 
 
 class CenterCropArgs(LayerArgs):
@@ -19,7 +18,7 @@ class CenterCropArgs(LayerArgs):
     width: PositiveInt
 
 
-class CenterCrop(Layer):
+class CenterCrop(CropLayer):
     """Crop the centre of images to (height, width) (Keras ``CenterCrop``, channels_last).
 
     The window starts at ``(H − height) // 2``, ``(W − width) // 2``; where the input is
@@ -28,15 +27,6 @@ class CenterCrop(Layer):
     Args:
         height, width: the output size.
     """
-
-    def __init__(self, height: int, width: int, **kwargs):
-        super().__init__(**kwargs)
-        self.height = int(height)
-        self.width = int(width)
-
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return (input_shape[0], self.height, self.width, input_shape[3])
 
     def forward(self, x, training=False, rng=None):
         h, w = x.shape[1:3]

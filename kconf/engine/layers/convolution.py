@@ -11,10 +11,13 @@ rows right after its product; backward goes block by block too, and sums the blo
 and bias gradients in block order, so the results do not depend on the number of workers.
 
 Conv1D, Conv2D and Conv3D are ``Convolution`` with 1, 2 and 3 spatial axes; DepthwiseConv
-and SeparableConv call ``convolve`` with groups (``depthwise.py``, ``separable.py``).
+and SeparableConv call ``convolve`` with groups (``depthwise.py``, ``separable.py``). All
+three families subclass ``ConvWindow``: the window's arguments, the output's spatial lengths
+and the sizes the FLOPs count.
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar
 
 from pydantic import model_validator
@@ -172,7 +175,35 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
     return y, backward
 
 
-class Convolution(Layer):
+class ConvWindow(Layer):
+    """A layer that slides a convolution's window over ``rank`` spatial axes (the base of
+    ``Convolution``, ``Separable`` and ``Depthwise``): its ``kernel_size``, ``strides``,
+    ``padding`` and ``dilation_rate``, the output's spatial lengths, and the sizes its FLOPs
+    count."""
+
+    rank: ClassVar[int]
+
+    def _set_window(self, kernel_size, strides, padding: str, dilation_rate) -> None:
+        """Keep the window's arguments, as tuples of ``rank`` ints (padding in lower case)."""
+        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = as_tuple(strides, self.rank, "strides")
+        self.padding = str(padding).lower()
+        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
+
+    def _spatial(self, input_shape) -> tuple:
+        return conv_output_shape(self, input_shape, self.kernel_size, self.strides,
+                                 self.padding, self.dilation_rate)
+
+    def _positions_and_taps(self, input_shape) -> tuple[int, int] | None:
+        """(output positions of one sample, taps of the window), or None where a spatial
+        length is unknown."""
+        spatial = self._spatial(input_shape)
+        if any(length is None for length in spatial):
+            return None
+        return math.prod(spatial), math.prod(self.kernel_size)
+
+
+class Convolution(ConvWindow):
     """A channels-last convolution with ``rank`` spatial axes (Keras's ``BaseConv``):
     ``y = activation(conv(x, kernel) + bias)``, cross-correlation, kernel not flipped.
 
@@ -201,10 +232,7 @@ class Convolution(Layer):
                  bias_initializer, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = as_tuple(strides, self.rank, "strides")
-        self.padding = str(padding).lower()
-        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
+        self._set_window(kernel_size, strides, padding, dilation_rate)
         self.groups = groups
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -214,8 +242,7 @@ class Convolution(Layer):
             raise ValueError(f"filters ({filters}) must be a multiple of groups ({groups})")
 
     def _spatial(self, input_shape) -> tuple:
-        out = conv_output_shape(self, input_shape, self.kernel_size, self.strides,
-                                self.padding, self.dilation_rate)
+        out = super()._spatial(input_shape)
         if input_shape[-1] % self.groups:
             raise ShapeError(f"{type(self).__name__}: the input's {input_shape[-1]} channels "
                              f"are not a multiple of groups ({self.groups})")
@@ -233,13 +260,11 @@ class Convolution(Layer):
 
     def flops(self, input_shape):
         """2 · prod(kernel_size) · cin / groups · filters per output position."""
-        spatial = self._spatial(input_shape)
-        if any(length is None for length in spatial):
+        sizes = self._positions_and_taps(input_shape)
+        if sizes is None:
             return 0
-        size = 1
-        for length in (*spatial, *self.kernel_size):
-            size *= length
-        return 2 * size * input_shape[-1] // self.groups * self.filters
+        positions, taps = sizes
+        return 2 * positions * taps * input_shape[-1] // self.groups * self.filters
 
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]

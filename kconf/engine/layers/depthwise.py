@@ -14,11 +14,11 @@ from typing import ClassVar
 from kconf.args.fields import Bool, IntPair, IntSingle, PositiveInt
 from kconf.args.layer import Activation, Initializer, LayerArgs, Padding
 from kconf.engine import activations
-from kconf.engine.layers.base import Layer, WeightSpec
-from kconf.engine.layers.convolution import as_tuple, conv_output_shape, convolve
+from kconf.engine.layers.base import WeightSpec
+from kconf.engine.layers.convolution import ConvWindow, convolve
 
 
-class Depthwise(Layer):
+class Depthwise(ConvWindow):
     """A depthwise convolution with ``rank`` spatial axes (Keras's ``BaseDepthwiseConv``).
 
     Args:
@@ -43,19 +43,12 @@ class Depthwise(Layer):
                  dilation_rate, activation, use_bias: bool, depthwise_initializer,
                  bias_initializer, **kwargs):
         super().__init__(**kwargs)
-        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = as_tuple(strides, self.rank, "strides")
-        self.padding = str(padding).lower()
+        self._set_window(kernel_size, strides, padding, dilation_rate)
         self.depth_multiplier = depth_multiplier
-        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.depthwise_initializer = depthwise_initializer
         self.bias_initializer = bias_initializer
-
-    def _spatial(self, input_shape) -> tuple:
-        return conv_output_shape(self, input_shape, self.kernel_size, self.strides,
-                                 self.padding, self.dilation_rate)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self._spatial(input_shape),
@@ -72,13 +65,11 @@ class Depthwise(Layer):
 
     def flops(self, input_shape):
         """2 · prod(kernel_size) per output value."""
-        spatial = self._spatial(input_shape)
-        if any(length is None for length in spatial):
+        sizes = self._positions_and_taps(input_shape)
+        if sizes is None:
             return 0
-        size = 1
-        for length in (*spatial, *self.kernel_size):
-            size *= length
-        return 2 * size * input_shape[-1] * self.depth_multiplier
+        positions, taps = sizes
+        return 2 * positions * taps * input_shape[-1] * self.depth_multiplier
 
     def forward(self, x, training=False, rng=None):
         cin = x.shape[-1]

@@ -16,13 +16,8 @@ from pydantic import AfterValidator, Strict, WithJsonSchema
 
 from kconf.args.fields import Bool, PositiveFloat, config_error
 from kconf.args.layer import Axis, Initializer, LayerArgs
-from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
-from kconf.engine.layers.layer_normalization import (
-    moments,
-    normalized_axes,
-    standardize_backward,
-)
+from kconf.engine.layers.layer_normalization import normalized_axes, standardize_affine
 from kconf.errors import ShapeError
 from kconf.shapes import format_shape
 from kconf.text import show
@@ -112,24 +107,10 @@ class GroupNormalization(Layer):
         reduce = tuple(a for a in range(1, len(grouped)) if a != axis)
         others = tuple(a for a in range(len(grouped)) if a not in (axis, axis + 1))
         xg = x.reshape(grouped)
-        mean, var = moments(xg, reduce)
-        r = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))
-        gamma = self.weights["gamma"].reshape(wshape) if self.scale else None
-        inv = r if gamma is None else r * gamma
-        y = xg * inv + (-mean * inv)
-        if self.center:
-            y += self.weights["beta"].reshape(wshape)
+        y, grouped_backward = standardize_affine(self, xg, reduce, others, wshape)
 
         def backward(dy, need_dx=True):
-            dyg = dy.reshape(grouped)
-            x_hat = (xg - mean) * r
-            if self.scale:
-                self.grads["gamma"] += (dyg * x_hat).sum(axis=others).reshape(-1)
-            if self.center:
-                self.grads["beta"] += dyg.sum(axis=others).reshape(-1)
-            if not need_dx:
-                return None
-            g = dyg if gamma is None else dyg * gamma
-            return standardize_backward(g, x_hat, r, reduce).reshape(x.shape)
+            dx = grouped_backward(dy.reshape(grouped), need_dx)
+            return None if dx is None else dx.reshape(x.shape)
 
         return y.reshape(x.shape), backward

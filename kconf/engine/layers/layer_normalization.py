@@ -7,7 +7,8 @@ mean·inv)``, and so does ``forward``. ``rms_scaling`` (Keras 3's deprecated fla
 configs) skips the centring: ``y = x·rsqrt(var + ε)·gamma``, no beta.
 
 The helpers ``normalized_axes``, ``moments`` and ``standardize_backward`` are shared with
-BatchNormalization and GroupNormalization, which standardize over other axes.
+BatchNormalization and GroupNormalization, which standardize over other axes;
+``standardize_affine`` (the whole forward and backward) with GroupNormalization.
 """
 from __future__ import annotations
 
@@ -90,6 +91,39 @@ def standardize_backward(g, x_hat, r, axes: tuple[int, ...]):
                 - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
 
 
+def standardize_affine(layer: Layer, x, axes: tuple[int, ...], others: tuple[int, ...], wshape):
+    """``y = x̂·gamma + beta`` with ``x̂`` standardized over ``axes`` and the layer's
+    ``epsilon``, ``gamma`` and ``beta`` (each where the layer has it, reshaped to ``wshape``),
+    computed as Keras does: ``inv = rsqrt(var + ε)·gamma``, ``y = x·inv + (beta − mean·inv)``.
+
+    Returns:
+        ``(y, backward)``; ``backward(dy, need_dx=True)`` adds the weight gradients (summed
+        over ``others``) and returns the input gradient, or None without ``need_dx``.
+    """
+    mean, var = moments(x, axes)
+    r = 1 / xp.sqrt(var + x.dtype.type(layer.epsilon))
+    gamma = layer.weights["gamma"].reshape(wshape) if "gamma" in layer.weights else None
+    center = "beta" in layer.weights
+    inv = r if gamma is None else r * gamma
+    y = x * inv + (-mean * inv)
+    if center:
+        y += layer.weights["beta"].reshape(wshape)
+
+    def backward(dy, need_dx=True):
+        x_hat = (x - mean) * r
+        if gamma is not None:
+            layer.grads["gamma"] += (dy * x_hat).sum(axis=others).reshape(
+                layer.grads["gamma"].shape)
+        if center:
+            layer.grads["beta"] += dy.sum(axis=others).reshape(layer.grads["beta"].shape)
+        if not need_dx:
+            return None
+        g = dy if gamma is None else dy * gamma
+        return standardize_backward(g, x_hat, r, axes)
+
+    return y, backward
+
+
 def broadcast_shape(input_rank: int, axes: tuple[int, ...], sizes) -> tuple[int, ...]:
     """The shape that broadcasts a weight over the axes ``axes`` (sizes ``sizes``)."""
     shape = [1] * input_rank
@@ -152,40 +186,26 @@ class LayerNormalization(Layer):
     def forward(self, x, training=False, rng=None):
         axes = normalized_axes(self, (None, *x.shape[1:]), self.axis)
         wshape = broadcast_shape(x.ndim, axes, [x.shape[a] for a in axes])
-        gamma = self.weights["gamma"].reshape(wshape) if "gamma" in self.weights else None
         others = tuple(a for a in range(x.ndim) if a not in axes)  # what weight grads sum over
+        if not self.rms_scaling:
+            return standardize_affine(self, x, axes, others, wshape)
+        gamma = self.weights["gamma"].reshape(wshape) if "gamma" in self.weights else None
         mean, var = moments(x, axes)
         r = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))
         inv = r if gamma is None else r * gamma
-        if self.rms_scaling:
-            y = x * inv
-        else:
-            y = x * inv + (-mean * inv)
-            if self.center:
-                y += self.weights["beta"].reshape(wshape)
+        y = x * inv
 
         def backward(dy, need_dx=True):
-            if self.rms_scaling:
-                x_r = x * r
-                if gamma is not None:
-                    self.grads["gamma"] += (dy * x_r).sum(axis=others).reshape(
-                        self.grads["gamma"].shape)
-                if not need_dx:
-                    return None
-                g = dy if gamma is None else dy * gamma
-                m = 1
-                for a in axes:
-                    m *= x.shape[a]
-                return r * g - (x - mean) * r ** 3 / m * (g * x).sum(axis=axes, keepdims=True)
-            x_hat = (x - mean) * r
+            x_r = x * r
             if gamma is not None:
-                self.grads["gamma"] += (dy * x_hat).sum(axis=others).reshape(
+                self.grads["gamma"] += (dy * x_r).sum(axis=others).reshape(
                     self.grads["gamma"].shape)
-            if self.center:
-                self.grads["beta"] += dy.sum(axis=others).reshape(self.grads["beta"].shape)
             if not need_dx:
                 return None
             g = dy if gamma is None else dy * gamma
-            return standardize_backward(g, x_hat, r, axes)
+            m = 1
+            for a in axes:
+                m *= x.shape[a]
+            return r * g - (x - mean) * r ** 3 / m * (g * x).sum(axis=axes, keepdims=True)
 
         return y, backward

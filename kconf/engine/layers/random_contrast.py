@@ -10,8 +10,7 @@ from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 from kconf.args.fields import config_error
 from kconf.args.layer import LayerArgs
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import RandomImageLayer
 from kconf.text import show
 
 
@@ -67,7 +66,7 @@ def factor_bounds(factor) -> tuple[float, float]:
     return max(-abs(factor), 0.0), abs(float(factor))
 
 
-class RandomContrast(Layer):
+class RandomContrast(RandomImageLayer):
     """Scale each image's contrast at random while training (Keras ``RandomContrast``).
 
     One contrast factor per image is drawn uniformly from ``[1 − lower, 1 + upper]``
@@ -85,15 +84,7 @@ class RandomContrast(Layer):
         self.factor = factor_bounds(factor)
         self.value_range = (float(value_range[0]), float(value_range[1]))
 
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return tuple(input_shape)
-
-    def forward(self, x, training=False, rng=None):
-        if not training:
-            return x, _identity
-        if rng is None:
-            raise ValueError("RandomContrast in training needs a numpy.random.Generator (rng)")
+    def augment(self, x, rng):
         lower, upper = self.factor
         f = rng.uniform(1.0 - lower, 1.0 + upper, (x.shape[0], 1, 1, 1)).astype(x.dtype)
         mean = x.mean(axis=(1, 2), keepdims=True)
@@ -106,8 +97,3 @@ class RandomContrast(Layer):
             return g * f + g.mean(axis=(1, 2), keepdims=True) * (1 - f)
 
         return xp.clip(z, lo, hi), backward
-
-
-def _identity(dy):
-    """Backward of the identity."""
-    return dy

@@ -9,8 +9,7 @@ from typing import ClassVar
 from kconf.args.fields import PositiveInt
 from kconf.args.layer import LayerArgs
 from kconf.engine import images
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import CropLayer
 
 
 class RandomCropArgs(LayerArgs):
@@ -21,7 +20,7 @@ class RandomCropArgs(LayerArgs):
     width: PositiveInt
 
 
-class RandomCrop(Layer):
+class RandomCrop(CropLayer):
     """Crop images to (height, width) at a random place while training (Keras
     ``RandomCrop``, channels_last).
 
@@ -38,15 +37,6 @@ class RandomCrop(Layer):
         height, width: the output size.
     """
 
-    def __init__(self, height: int, width: int, **kwargs):
-        super().__init__(**kwargs)
-        self.height = int(height)
-        self.width = int(width)
-
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return (input_shape[0], self.height, self.width, input_shape[3])
-
     def forward(self, x, training=False, rng=None):
         h, w = x.shape[1:3]
         if not (training and h > self.height and w > self.width):
@@ -61,11 +51,5 @@ class RandomCrop(Layer):
         """Keras's window when it does not draw one; ``(y, backward)``."""
         h, w = x.shape[1:3]
         top, left, _, _ = images.aspect_crop_box(h, w, self.height, self.width)
-        y, crop_back = images.crop(x, top, left, min(self.height, h - top),
-                                   min(self.width, w - left))
-        y, resize_back = images.resize(y, self.height, self.width, "bilinear")
-
-        def backward(dy):
-            return crop_back(resize_back(dy))
-
-        return y, backward
+        box = (top, left, min(self.height, h - top), min(self.width, w - left))
+        return images.crop_resize(x, box, self.height, self.width, "bilinear")

@@ -8,8 +8,7 @@ from typing import ClassVar
 from kconf.args.fields import choice
 from kconf.args.layer import LayerArgs
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import RandomImageLayer
 
 #: Keras's modes: which axes a drawn image is flipped along.
 MODES = {"horizontal": (2,), "vertical": (1,), "horizontal_and_vertical": (1, 2)}
@@ -22,7 +21,7 @@ class RandomFlipArgs(LayerArgs):
     mode: choice("mode", tuple(MODES)) = "horizontal_and_vertical"
 
 
-class RandomFlip(Layer):
+class RandomFlip(RandomImageLayer):
     """Flip images at random while training (Keras ``RandomFlip``, channels_last).
 
     Each image is flipped where a uniform draw from the ``rng`` given to ``forward`` is at
@@ -39,15 +38,7 @@ class RandomFlip(Layer):
             raise ValueError(f"RandomFlip mode must be one of {tuple(MODES)}, got {mode!r}")
         self.mode = mode
 
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return tuple(input_shape)
-
-    def forward(self, x, training=False, rng=None):
-        if not training:
-            return x, _identity
-        if rng is None:
-            raise ValueError("RandomFlip in training needs a numpy.random.Generator (rng)")
+    def augment(self, x, rng):
         flips = (rng.random(x.shape[0]) <= 0.5)[:, None, None, None]
         axes = MODES[self.mode]
 
@@ -55,8 +46,3 @@ class RandomFlip(Layer):
             return xp.where(flips, xp.flip(a, axis=axes), a)
 
         return flip(x), flip  # a flip is its own inverse, and linear
-
-
-def _identity(dy):
-    """Backward of the identity."""
-    return dy

@@ -7,15 +7,14 @@ import numpy as np
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import AffineLayer
 
 
 class RandomRotationArgs(AffineArgs):
     factor: signed_factor(as_pair=True)
 
 
-class RandomRotation(Layer):
+class RandomRotation(AffineLayer):
     """Rotate images at random while training (Keras ``RandomRotation``, channels_last).
 
     Per image, an angle ``uniform(lower, upper) · 360`` degrees is drawn from the ``rng``
@@ -35,19 +34,9 @@ class RandomRotation(Layer):
                  fill_value: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.factor = bounds(factor)
-        self.fill_mode = fill_mode
-        self.interpolation = interpolation
-        self.fill_value = float(fill_value)
+        self._set_sampling(fill_mode, interpolation, fill_value)
 
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return tuple(input_shape)
-
-    def forward(self, x, training=False, rng=None):
-        if not training:
-            return x, _identity
-        if rng is None:
-            raise ValueError("RandomRotation in training needs a numpy.random.Generator (rng)")
+    def augment(self, x, rng):
         lower, upper = self.factor
         return self.rotate(x, rng.uniform(lower * 360.0, upper * 360.0, x.shape[0]))
 
@@ -59,10 +48,4 @@ class RandomRotation(Layer):
         cy, cx = np.float32(0.5 * (h - 1)), np.float32(0.5 * (w - 1))
         rows, cols = images.output_grid(h, w)
         dy, dx = rows - cy, cols - cx
-        return images.affine_sample(x, sin * dx + cos * dy + cy, cos * dx - sin * dy + cx,
-                                    self.interpolation, self.fill_mode, self.fill_value)
-
-
-def _identity(dy):
-    """Backward of the identity."""
-    return dy
+        return self._sample(x, sin * dx + cos * dy + cy, cos * dx - sin * dy + cx)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import AffineLayer
 
 
 class RandomTranslationArgs(AffineArgs):
@@ -14,7 +13,7 @@ class RandomTranslationArgs(AffineArgs):
     width_factor: signed_factor()
 
 
-class RandomTranslation(Layer):
+class RandomTranslation(AffineLayer):
     """Shift images at random while training (Keras ``RandomTranslation``, channels_last).
 
     Per image, a vertical shift ``uniform(lower, upper) · H`` pixels and a horizontal one
@@ -35,19 +34,9 @@ class RandomTranslation(Layer):
         super().__init__(**kwargs)
         self.height_factor = height_factor
         self.width_factor = width_factor
-        self.fill_mode = fill_mode
-        self.interpolation = interpolation
-        self.fill_value = float(fill_value)
+        self._set_sampling(fill_mode, interpolation, fill_value)
 
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return tuple(input_shape)
-
-    def forward(self, x, training=False, rng=None):
-        if not training:
-            return x, _identity
-        if rng is None:
-            raise ValueError("RandomTranslation in training needs a numpy.random.Generator (rng)")
+    def augment(self, x, rng):
         n, h, w, _ = x.shape
         shift_h = rng.uniform(*bounds(self.height_factor), n) * h
         shift_w = rng.uniform(*bounds(self.width_factor), n) * w
@@ -59,10 +48,4 @@ class RandomTranslation(Layer):
         rows, cols = images.output_grid(*x.shape[1:3])
         shift_h = shift_h.astype("float32")[:, None, None]
         shift_w = shift_w.astype("float32")[:, None, None]
-        return images.affine_sample(x, rows - shift_h, cols - shift_w, self.interpolation,
-                                    self.fill_mode, self.fill_value)
-
-
-def _identity(dy):
-    """Backward of the identity."""
-    return dy
+        return self._sample(x, rows - shift_h, cols - shift_w)

@@ -9,8 +9,7 @@ import numpy as np
 
 from kconf.args.image import AffineArgs, bounds, signed_factor
 from kconf.engine import images
-from kconf.engine.layers.base import Layer, require_rank
-from kconf.engine.layers.resizing import WHAT
+from kconf.engine.layers.image_layer import AffineLayer
 
 
 class RandomZoomArgs(AffineArgs):
@@ -18,7 +17,7 @@ class RandomZoomArgs(AffineArgs):
     width_factor: Optional[signed_factor(lowest_open=True)] = None
 
 
-class RandomZoom(Layer):
+class RandomZoom(AffineLayer):
     """Zoom images at random while training (Keras ``RandomZoom``, channels_last).
 
     Per image, a vertical scale ``1 + uniform(lower, upper)`` is drawn from the ``rng`` given
@@ -40,19 +39,9 @@ class RandomZoom(Layer):
         super().__init__(**kwargs)
         self.height_factor = height_factor
         self.width_factor = width_factor
-        self.fill_mode = fill_mode
-        self.interpolation = interpolation
-        self.fill_value = float(fill_value)
+        self._set_sampling(fill_mode, interpolation, fill_value)
 
-    def compute_output_shape(self, input_shape):
-        require_rank(self, input_shape, 4, WHAT)
-        return tuple(input_shape)
-
-    def forward(self, x, training=False, rng=None):
-        if not training:
-            return x, _identity
-        if rng is None:
-            raise ValueError("RandomZoom in training needs a numpy.random.Generator (rng)")
+    def augment(self, x, rng):
         n = x.shape[0]
         lower, upper = bounds(self.height_factor)
         zoom_h = rng.uniform(1.0 + lower, 1.0 + upper, n)
@@ -70,10 +59,4 @@ class RandomZoom(Layer):
         zw = zoom_w.astype(np.float32)[:, None, None]
         rows, cols = images.output_grid(h, w)
         cy, cx = np.float32((h - 1) / 2), np.float32((w - 1) / 2)
-        return images.affine_sample(x, zh * rows + cy * (1 - zh), zw * cols + cx * (1 - zw),
-                                    self.interpolation, self.fill_mode, self.fill_value)
-
-
-def _identity(dy):
-    """Backward of the identity."""
-    return dy
+        return self._sample(x, zh * rows + cy * (1 - zh), zw * cols + cx * (1 - zw))

@@ -10,11 +10,11 @@ from typing import ClassVar
 from kconf.args.fields import Bool, IntPair, IntSingle, PositiveInt
 from kconf.args.layer import Activation, Initializer, LayerArgs, Padding
 from kconf.engine import activations
-from kconf.engine.layers.base import Layer, WeightSpec
-from kconf.engine.layers.convolution import as_tuple, conv_output_shape, convolve
+from kconf.engine.layers.base import WeightSpec
+from kconf.engine.layers.convolution import ConvWindow, convolve
 
 
-class Separable(Layer):
+class Separable(ConvWindow):
     """A separable convolution with ``rank`` spatial axes (Keras's ``BaseSeparableConv``).
 
     Args:
@@ -38,20 +38,13 @@ class Separable(Layer):
                  pointwise_initializer, bias_initializer, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = as_tuple(strides, self.rank, "strides")
-        self.padding = str(padding).lower()
-        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate")
+        self._set_window(kernel_size, strides, padding, dilation_rate)
         self.depth_multiplier = depth_multiplier
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.depthwise_initializer = depthwise_initializer
         self.pointwise_initializer = pointwise_initializer
         self.bias_initializer = bias_initializer
-
-    def _spatial(self, input_shape) -> tuple:
-        return conv_output_shape(self, input_shape, self.kernel_size, self.strides,
-                                 self.padding, self.dilation_rate)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self._spatial(input_shape), self.filters)
@@ -70,17 +63,12 @@ class Separable(Layer):
     def flops(self, input_shape):
         """Per output position: 2 · prod(kernel_size) · cin·depth_multiplier (depthwise),
         plus 2 · cin·depth_multiplier · filters (pointwise)."""
-        spatial = self._spatial(input_shape)
-        if any(length is None for length in spatial):
+        sizes = self._positions_and_taps(input_shape)
+        if sizes is None:
             return 0
-        positions = 1
-        for length in spatial:
-            positions *= length
-        window = 1
-        for size in self.kernel_size:
-            window *= size
+        positions, taps = sizes
         middle = input_shape[-1] * self.depth_multiplier
-        return 2 * positions * middle * (window + self.filters)
+        return 2 * positions * middle * (taps + self.filters)
 
     def forward(self, x, training=False, rng=None):
         cin = x.shape[-1]
