@@ -59,6 +59,10 @@ class _Lazy(Mapping):
     def __len__(self) -> int:
         return len(self._tags)
 
+    def made(self) -> tuple[str, ...]:
+        """The tags whose member has been built so far (start-up tests)."""
+        return tuple(self._made)
+
 
 #: Tag (Keras class name) -> wrapper model: every registered layer a config can name. A wrapper
 #: (and its layer's argument model) is built on its first look-up: start-up does not grow with
