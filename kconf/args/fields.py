@@ -25,8 +25,8 @@ from pydantic import (
     PlainValidator,
     Strict,
     Tag,
-    WithJsonSchema,
     TypeAdapter,
+    WithJsonSchema,
     WrapValidator,
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError, core_schema

@@ -9,6 +9,7 @@ the union is recursive.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from pydantic import create_model
@@ -34,20 +35,25 @@ def _spec(name: str, args: type[LayerArgs]) -> type[LayerSpecBase]:
 
 
 class _Lazy(Mapping):
-    """Tag -> member, each member made by ``make(tag)`` on its first look-up and kept."""
+    """Tag -> member, each member made by ``make(tag)`` on its first look-up and kept (once,
+    also when threads validate configs at the same time: a wrapper class is unique)."""
 
     def __init__(self, tags: Iterable[str], make: Callable[[str], Any]):
         self._tags = tuple(tags)
         self._known = frozenset(self._tags)
         self._make = make
         self._made: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
     def __getitem__(self, tag: str) -> Any:
         member = self._made.get(tag)
         if member is None:
             if tag not in self._known:
                 raise KeyError(tag)
-            member = self._made[tag] = self._make(tag)
+            with self._lock:
+                member = self._made.get(tag)
+                if member is None:
+                    member = self._made[tag] = self._make(tag)
         return member
 
     def __contains__(self, tag: object) -> bool:

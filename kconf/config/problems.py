@@ -1,8 +1,9 @@
 """Turning pydantic's ``ValidationError`` into user-facing ``Problem``s.
 
 pydantic reports a ``loc`` that includes the tags of discriminated unions
-(``('optimizer', 'SGD', 'SGD', 'lr')``; a ``LazyUnion`` of layers adds none). ``resolve`` walks the schema's
-types along the loc to drop those tags, giving the config path the user wrote
+(``('compile', 'optimizer', 'SGD', 'SGD', 'learning_rate', 'scalar')``); the layers'
+``LazyUnion`` adds none (``('model', 'sequential', 2, 'Dense', 'units')``). ``resolve`` walks
+the schema's types along the loc to drop those tags, giving the config path the user wrote
 (``model.sequential[2].Dense.units``), and the model class at the end (for valid keys).
 """
 from __future__ import annotations
