@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keyword
 import math
-from typing import Annotated, Any, Iterable, Union
+from typing import Annotated, Any, Iterable, Mapping, Union
 
 from pydantic import (
     AfterValidator,
@@ -25,10 +25,11 @@ from pydantic import (
     PlainValidator,
     Strict,
     Tag,
+    TypeAdapter,
     WithJsonSchema,
     WrapValidator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticKnownError, core_schema
 
 from kconf.text import show, unknown_name_message
 
@@ -380,6 +381,93 @@ def tagged_union(discriminator: SingleKey, members: dict[str, Any]) -> Any:
     """``Annotated[Union[...], Discriminator]`` over ``members`` (tag -> type), built once."""
     tagged = tuple(Annotated[tp, Tag(tag)] for tag, tp in members.items())
     return Annotated[Union[tagged], Discriminator(discriminator)]
+
+
+class LazyUnion:
+    """A tagged union of single-key mappings whose members are built when a value names them.
+
+    ``tagged_union`` needs every member's schema up front; this validates a value by its tag
+    alone, building (through ``members``, a mapping that creates each member on first look-up)
+    only the members a config names. A wrong tag or shape raises pydantic's own
+    ``union_tag_invalid``/``union_tag_not_found``, and a member's errors keep their place
+    below the union (without the tag pydantic's union adds: the member's key is the tag).
+    Serialisation infers each value's own model; the JSON schema is the full union's.
+    """
+
+    def __init__(self, discriminator: SingleKey, members: Mapping[str, Any]):
+        self.discriminator = discriminator
+        self.members = members
+        self._validators: dict[str, Any] = {}
+
+    def _validator(self, tag: str) -> Any:
+        validate = self._validators.get(tag)
+        if validate is None:
+            member = self.members[tag]
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                validate = member.model_validate
+            else:
+                validate = TypeAdapter(member).validate_python
+            self._validators[tag] = validate
+        return validate
+
+    def _error_ctx(self) -> dict[str, Any]:
+        return {"discriminator": f"{self.discriminator.__name__}()"}
+
+    def validate(self, value: Any) -> Any:
+        """``value`` validated as the member its tag names."""
+        tag = self.discriminator(value)
+        if tag is None:
+            raise PydanticKnownError("union_tag_not_found", self._error_ctx())
+        if tag not in self.members:
+            expected = ", ".join(repr(t) for t in self.members)
+            raise PydanticKnownError("union_tag_invalid", {
+                **self._error_ctx(), "tag": tag, "expected_tags": expected})
+        return self._validator(tag)(value)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        return core_schema.no_info_plain_validator_function(self.validate)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        """The union's schema, ``oneOf`` every member; a member whose schema is being written
+        (TimeDistributed's inside itself) is a reference to it."""
+        generate = handler.generate_json_schema.generate_inner  # with each schema's own metadata
+        choices = []
+        for member in self.members.values():
+            if not (isinstance(member, type) and issubclass(member, BaseModel)):
+                choices.append(generate(TypeAdapter(member).core_schema))
+                continue
+            ref = _core_ref(member.__pydantic_core_schema__)
+            if ref in _IN_JSON_SCHEMA:
+                choices.append(generate(core_schema.definition_reference_schema(ref)))
+                continue
+            _IN_JSON_SCHEMA.add(ref)
+            try:
+                choices.append(generate(member.__pydantic_core_schema__))
+            finally:
+                _IN_JSON_SCHEMA.discard(ref)
+        return {"oneOf": choices}
+
+    def __repr__(self) -> str:
+        return f"LazyUnion({self.discriminator!r})"
+
+
+#: Refs of the members whose JSON schema is being written (a member inside itself refers to
+#: it).
+_IN_JSON_SCHEMA: set[str] = set()
+
+
+def _core_ref(schema: Any) -> str:
+    """The ``ref`` of a model's core schema (also when wrapped in its definitions)."""
+    while "ref" not in schema:
+        if "schema_ref" in schema:
+            return schema["schema_ref"]
+        schema = schema["schema"]
+    return schema["ref"]
+
+
+def lazy_union(discriminator: SingleKey, members: Mapping[str, Any]) -> Any:
+    """A ``LazyUnion`` over ``members`` (tag -> type, built on look-up) as a field type."""
+    return Annotated[Any, LazyUnion(discriminator, members)]
 
 
 def _none_as_empty(value: Any) -> Any:

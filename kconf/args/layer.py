@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import (
     AfterValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     PlainValidator,
@@ -206,6 +207,9 @@ class LayerArgs(ConfigModel):
       where Keras's name is taken on the layer (MultiHeadAttention's ``output_shape``, which
       is also the node API's ``layer.output_shape``).
     """
+
+    # Built on first use (a config naming the layer), not on import: ~100 layers.
+    model_config = ConfigDict(**ConfigModel.model_config, defer_build=True)
 
     shape_shortcuts: ClassVar[tuple[str, ...]] = ()
     config_only: ClassVar[tuple[str, ...]] = ()

@@ -3,17 +3,20 @@
 Each layer's argument model is written beside its math in its engine file and paired with
 it in ``kconf.engine.layers.REGISTRY``; the wrappers here are derived from that registry.
 ``LAYER_SPECS`` (tag -> wrapper) is the closed list of layers a model may name; ``LayerSpec``
-is the tagged union built from it once. ``TimeDistributed`` wraps a member of the same union
-(or a model's name), so the union is recursive.
+is the tagged union of it, whose members (and their argument models) are built when a config
+first names them. ``TimeDistributed`` wraps a member of the same union (or a model's name), so
+the union is recursive.
 """
 from __future__ import annotations
 
+import threading
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
 from pydantic import create_model
 
-from kconf.args.fields import Name, SingleKey, TaggedSpec, args_of, tagged_union
+from kconf.args.fields import Name, SingleKey, TaggedSpec, args_of, lazy_union
 from kconf.args.layer import LayerArgs
-from kconf.engine.layers import REGISTRY
-from kconf.engine.layers.time_distributed import TimeDistributedArgs
+from kconf.engine.layers import REGISTRY, time_distributed
 
 
 class LayerSpecBase(TaggedSpec):
@@ -31,28 +34,72 @@ def _spec(name: str, args: type[LayerArgs]) -> type[LayerSpecBase]:
                         **{name: (args_of(args), ...)})
 
 
-#: Tag (Keras class name) -> wrapper model: every registered layer a config can name.
-LAYER_SPECS: dict[str, type[LayerSpecBase]] = {
-    name: _spec(name, e.args) for name, e in REGISTRY.items() if e.args is not None
-}
-# Each wrapper is also a name of this module (``kconf.config.layers.DenseSpec``), where pickle
-# and copy find a class by its module and name: a validated config pickles (Ray, processes).
-globals().update({spec.__name__: spec for spec in LAYER_SPECS.values()})
+class _Lazy(Mapping):
+    """Tag -> member, each member made by ``make(tag)`` on its first look-up and kept (once,
+    also when threads validate configs at the same time: a wrapper class is unique)."""
 
-LayerSpec = tagged_union(
-    SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}}"), LAYER_SPECS,
+    def __init__(self, tags: Iterable[str], make: Callable[[str], Any]):
+        self._tags = tuple(tags)
+        self._known = frozenset(self._tags)
+        self._make = make
+        self._made: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def __getitem__(self, tag: str) -> Any:
+        member = self._made.get(tag)
+        if member is None:
+            if tag not in self._known:
+                raise KeyError(tag)
+            with self._lock:
+                member = self._made.get(tag)
+                if member is None:
+                    member = self._made[tag] = self._make(tag)
+        return member
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def made(self) -> tuple[str, ...]:
+        """The tags whose member has been built so far (start-up tests)."""
+        return tuple(self._made)
+
+
+#: Tag (Keras class name) -> wrapper model: every registered layer a config can name. A wrapper
+#: (and its layer's argument model) is built on its first look-up: start-up does not grow with
+#: the registry.
+LAYER_SPECS: Mapping[str, type[LayerSpecBase]] = _Lazy(
+    (name for name, e in REGISTRY.items() if e.args is not None),
+    lambda name: _spec(name, REGISTRY[name].args),
 )
+
+
+def __getattr__(name: str) -> Any:
+    """Each wrapper is also a name of this module (``kconf.config.layers.DenseSpec``), where
+    pickle and copy find a class by its module and name: a validated config pickles (Ray,
+    processes)."""
+    if name.endswith("Spec") and name[:-len("Spec")] in LAYER_SPECS:
+        return LAYER_SPECS[name[:-len("Spec")]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+LayerSpec = lazy_union(SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}}"), LAYER_SPECS)
 
 #: Tag of the model-name member of the union TimeDistributed wraps.
 MODEL_TAG = "model name"
 
 #: What TimeDistributed wraps: a layer, or a model's name (the same union plus a string).
-InnerLayer = tagged_union(
+InnerLayer = lazy_union(
     SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}} or a model's name",
               str_tag=MODEL_TAG),
-    {MODEL_TAG: Name, **LAYER_SPECS},
+    _Lazy((MODEL_TAG, *LAYER_SPECS), lambda tag: Name if tag == MODEL_TAG else LAYER_SPECS[tag]),
 )
 
-# TimeDistributed refers to the union that contains it: complete its model and wrapper now.
-TimeDistributedArgs.model_rebuild(_types_namespace={"InnerLayer": InnerLayer})
-LAYER_SPECS["TimeDistributed"].model_rebuild()
+# TimeDistributed refers to the union that contains it: its (deferred) model finds the name in
+# its module when it is first built.
+time_distributed.InnerLayer = InnerLayer

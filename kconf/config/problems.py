@@ -1,8 +1,9 @@
 """Turning pydantic's ``ValidationError`` into user-facing ``Problem``s.
 
 pydantic reports a ``loc`` that includes the tags of discriminated unions
-(``('model', 'sequential', 2, 'Dense', 'Dense', 'units')``). ``resolve`` walks the schema's
-types along the loc to drop those tags, giving the config path the user wrote
+(``('compile', 'optimizer', 'SGD', 'SGD', 'learning_rate', 'scalar')``); the layers'
+``LazyUnion`` adds none (``('model', 'sequential', 2, 'Dense', 'units')``). ``resolve`` walks
+the schema's types along the loc to drop those tags, giving the config path the user wrote
 (``model.sequential[2].Dense.units``), and the model class at the end (for valid keys).
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Iterable, Union, get_args, get_origin
 from pydantic import AliasChoices, BaseModel, Discriminator, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
-from kconf.args.fields import ERROR_PREFIX, ByKind, SingleKey
+from kconf.args.fields import ERROR_PREFIX, ByKind, LazyUnion, SingleKey
 from kconf.text import show, suggest, unknown_name_message
 from kconf.config.source import Source
 from kconf.errors import MISSING, UNKNOWN_KEY, ConfigPath, Problem
@@ -40,7 +41,13 @@ def _discriminator(meta: Iterable[Any]) -> SingleKey | None:
     for item in meta:
         if isinstance(item, Discriminator) and isinstance(item.discriminator, SingleKey):
             return item.discriminator
+        if isinstance(item, LazyUnion):
+            return item.discriminator
     return None
+
+
+def _lazy(meta: Iterable[Any]) -> LazyUnion | None:
+    return next((item for item in meta if isinstance(item, LazyUnion)), None)
 
 
 def _by_kind(meta: Iterable[Any]) -> ByKind | None:
@@ -84,6 +91,12 @@ def resolve(root: type[BaseModel], loc: Iterable[Any]) -> tuple[ConfigPath, Any,
         part = loc[0]
         tp, meta = _unwrap(tp, meta)
         origin = get_origin(tp)
+        lazy = _lazy(meta)
+        if lazy is not None:  # a lazy union: no tag in the loc, the member's key is the tag
+            if part not in lazy.members:
+                break
+            tp, meta = lazy.members[part], []
+            continue
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = _field(tp, part)
             if field is None:
