@@ -7,6 +7,7 @@ order where gradients of a tensor used twice simply add. ``fit``, ``evaluate``, 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Callable, Sequence
 
@@ -14,15 +15,20 @@ import numpy as np
 
 from kconf.engine import losses as losses_mod
 from kconf.engine import metrics as metrics_mod
+from kconf.engine.added_losses import collecting
 from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import RowGrad
-from kconf.graph.execute import forget_backward_flags, run_graph
+from kconf.graph.execute import adds_loss, forget_backward_flags, run_graph
 from kconf.graph.ir import Graph, build_shape
 from kconf.train import loop
 from kconf.train.callbacks import History
+
+
+#: What a pass without added losses collects them with: nothing (``Model._added_losses``).
+_NO_ADDED_LOSSES = contextlib.nullcontext(())
 
 
 class Metric:
@@ -77,6 +83,7 @@ class Model:
         self._dense_grads: list = []  # the array gradients, zeroed by a fill
         self._row_grads: list[RowGrad] = []  # the row-sparse ones, zeroed by dropping parts
         self._uses_workers: bool | None = None  # found on first use
+        self._adds_losses: bool | None = None  # likewise
         self.ops = current_ops()  # the workers and BLAS control of its steps (kconf.engine.ops)
 
     # --- structure ----------------------------------------------------------------------
@@ -325,6 +332,19 @@ class Model:
             self._uses_workers = any(getattr(layer, "uses_workers", False)
                                      for layer in _weight_owners(self.graph.layers))
         return self._uses_workers
+
+    @property
+    def adds_losses(self) -> bool:
+        """Whether a layer of the graph (or inside a nested model) adds a loss
+        (``kconf.engine.added_losses``): only then do its passes collect them."""
+        if self._adds_losses is None:
+            self._adds_losses = any(adds_loss(layer) for layer in self.graph.layers)
+        return self._adds_losses
+
+    def _added_losses(self):
+        """The context of a pass whose added losses count: ``collecting()`` where a layer adds
+        one; elsewhere an empty tuple, at no per-step cost."""
+        return collecting() if self.adds_losses else _NO_ADDED_LOSSES
 
     def _ops_step(self):
         """The context of one step (or batch of inference): ``self.ops`` is the current ops

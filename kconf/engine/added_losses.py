@@ -7,8 +7,9 @@ The mechanism is the smallest that keeps the ``forward -> (y, backward)`` contra
   ``backward`` adds the penalty's gradient to the input gradient it returns itself, so the
   gradients need nothing more (the penalty enters the total loss with weight 1);
 - ``kconf.train.loop`` runs the model's forward pass inside ``collecting()`` (training steps
-  and ``evaluate``, as Keras adds ``model.losses`` in both) and adds the sum of what was
-  collected to the batch's total loss, not to any output's own ``<name>_loss``, as Keras;
+  and ``evaluate``, as Keras adds ``model.losses`` in both) where a layer of the model adds a
+  loss (``Model.adds_losses``), and adds the sum of what was collected to the batch's total
+  loss, not to any output's own ``<name>_loss``, as Keras;
 - outside ``collecting()`` (``predict``, shape checks) ``add_loss`` does nothing.
 
 A layer that adds a loss sets ``adds_loss = True``: the graph runner then never stacks its

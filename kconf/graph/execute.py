@@ -119,7 +119,7 @@ def _stackable_calls(graph: Graph, node, later: list, slots: dict[int, int],
     first = node.inputs[0]
     if layer.has_state(first.shape):  # each call updates the state once: never merged
         return []
-    if _adds_loss(layer):  # each call's added loss is normalized by its own batch
+    if adds_loss(layer):  # each call's added loss is normalized by its own batch
         return []
     if slots[id(first)] not in ready:
         return []
@@ -129,9 +129,9 @@ def _stackable_calls(graph: Graph, node, later: list, slots: dict[int, int],
             and slots[id(n.inputs[0])] in ready]
 
 
-def _adds_loss(layer) -> bool:
+def adds_loss(layer) -> bool:
     """Whether the layer, or a layer inside it (a nested model), adds a loss."""
-    return layer.adds_loss or any(_adds_loss(inner) for inner in layer.sublayers)
+    return layer.adds_loss or any(adds_loss(inner) for inner in layer.sublayers)
 
 
 def plan_of(graph: Graph) -> Plan:

@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 
-from kconf.engine.added_losses import collecting
 from kconf.engine.backend import floatx, xp
 from kconf.errors import TrainingError
 from kconf.train.callbacks import CallbackList, History
@@ -52,7 +51,7 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
     # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"), model._ops_step():
         model._zero_grads()
-        with collecting() as added:
+        with model._added_losses() as added:
             outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
         total, per_output, douts = model._losses(ys, outputs)
         total += sum(added)
@@ -180,7 +179,7 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
     for start in range(0, len(xs[0]), batch_size):
         bx = [a[start:start + batch_size] for a in xs]
         by = [a[start:start + batch_size] for a in ys]
-        with model._ops_step(), collecting() as added:
+        with model._ops_step(), model._added_losses() as added:
             outputs, _ = model._forward(bx, training=False)
         total, per_output, _ = model._losses(by, outputs)
         total += sum(added)
