@@ -129,7 +129,7 @@ CASES: dict[str, list[Case]] = {
              2 * 20 * 18 * 2),
         Case("conv_sigmoid", {"filters": 2, "kernel_size": 2, "activation": "sigmoid"},
              (3, 4, 4, 2), _conv(2, 2, 2, 2), 2 * 9 * 8 * 2),
-        # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (kernels.py)
+        # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (kernels/convolution.py)
         Case("conv_shifted_valid", {"filters": 3, "kernel_size": 3, "activation": "relu"},
              (2, 5, 6, 24), _conv(3, 3, 24, 3), 2 * 12 * 216 * 3),
         Case("conv_shifted_same", {"filters": 2, "kernel_size": [2, 4], "padding": "same"},

@@ -219,7 +219,7 @@ def test_conv2d_blocks_of_the_batch_give_the_same_results(case, block, monkeypat
     dx = backward(r)
     grads = {k: g.copy() for k, g in layer.grads.items()}
 
-    monkeypatch.setattr(kernels, "batch_block", lambda n, bytes_per_image: min(n, block))
+    monkeypatch.setattr(kernels.geometry, "batch_block", lambda n, bytes_per_image: min(n, block))
     y_blocked, backward = layer.forward(x)
     layer.zero_grads()
     np.testing.assert_allclose(y_blocked, y, rtol=1e-12, atol=1e-12)
@@ -241,7 +241,7 @@ def test_the_shifted_cases_run_on_shifted_rows_and_the_others_on_im2col():
 def test_conv2d_block_size_follows_the_byte_budget(monkeypatch):
     from kconf.engine import kernels
 
-    monkeypatch.setattr(kernels, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(kernels.geometry, "BLOCK_BYTES", 1000)
     assert kernels.batch_block(32, 300) == 3
     assert kernels.batch_block(32, 5000) == 1  # an image larger than the budget: one at a time
     assert kernels.batch_block(2, 10) == 2

@@ -50,7 +50,7 @@ def _built(layer, shape, seed=0):
     (lambda: MaxPooling2D(2), (5, 6, 7, 3)),  # cropped: 7 columns
 ], ids=["conv_relu", "conv_same_strided_sigmoid", "conv_shifted", "pool"])
 def test_layers_give_the_same_results_on_one_worker_and_on_three(make, shape, monkeypatch):
-    monkeypatch.setattr(kernels, "batch_block", lambda n, bytes_per_image: 1)  # 5 blocks
+    monkeypatch.setattr(kernels.geometry, "batch_block", lambda n, bytes_per_image: 1)  # 5 blocks
     x = np.random.default_rng(10).standard_normal(shape)
     layer = _built(make(), shape)
     with use_ops(Ops(workers=1)):
@@ -67,7 +67,7 @@ def test_layers_give_the_same_results_on_one_worker_and_on_three(make, shape, mo
 def test_conv_kernel_gradient_is_summed_in_block_order_whatever_the_workers(monkeypatch):
     """The blocks' shares of the kernel gradient are added in block order, so 2 and 3
     workers give the same bits (float32, where another order would round differently)."""
-    monkeypatch.setattr(kernels, "batch_block", lambda n, bytes_per_image: 1)
+    monkeypatch.setattr(kernels.geometry, "batch_block", lambda n, bytes_per_image: 1)
     shape = (7, 9, 9, 4)
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     layer = Conv2D(5, 3)
