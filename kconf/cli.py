@@ -147,31 +147,35 @@ def train(
              "object per epoch on stdout, everything else on stderr."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=THREADS_HELP),
     resume: Optional[Path] = typer.Option(
-        None, "--resume", help="Continue this run folder from its last checkpoint "
-                               "(needs nothing else; no config file or overrides)."),
+        None, "--resume", help="Continue this run folder from its last checkpoint (no config "
+                               "file; the one override allowed is more epochs: "
+                               "fit.epochs=N or --epochs N)."),
     init_weights: Optional[Path] = typer.Option(
         None, "--init-weights", help="Start from these weights (fine-tuning): a weights.npz "
                                      "(kconf train, kconf import-keras) or a checkpoint."),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
     _limit_threads(threads)
-    import sys
-
-    from kconf.report.progress import JsonLines, ProgressBar, format_logs
     from kconf.train.resolve import resolve_config
     from kconf.train.run import prepare_run, resume_run
 
     options = {key: (value, f"{flag} {value}") for key, flag, value in
                (("fit.epochs", "--epochs", epochs), ("fit.batch_size", "--batch-size", batch_size),
                 ("seed", "--seed", seed)) if value is not None}
-    if (resume is None) == (file is None) or (resume is not None and (
-            overrides or options or init_weights)):
+    if resume is not None and file is not None and "=" in str(file):
+        overrides, file = [str(file), *(overrides or [])], None  # `--resume RUN fit.epochs=10`
+    if (resume is None) == (file is None) or (resume is not None and init_weights):
         err.print("give a config file (with optional overrides and --init-weights), or "
-                  "--resume RUN_DIR alone", markup=False)
+                  "--resume RUN_DIR (with more epochs, fit.epochs=N, if it finished)",
+                  markup=False)
         raise typer.Exit(USER_ERROR)
     try:
         if resume is not None:
-            run = resume_run(resume)
+            from kconf.train.resolve import parse_override_texts
+
+            more = {o.key: o.value for o in parse_override_texts(overrides or [])}
+            more.update({key: value for key, (value, _) in options.items()})
+            run = resume_run(resume, more)
             cfg = run.cfg
         else:
             cfg, applied = resolve_config(file, overrides or [], options)
@@ -185,8 +189,23 @@ def train(
                 start_from_weights(run, initial, init_weights)
     except ConfigError as exc:
         _fail(exc)
+    try:
+        _train_prepared(run, cfg, quiet, log_format, init_weights)
+    finally:
+        run.close()  # the run folder's lock
+
+
+def _train_prepared(run, cfg, quiet: bool, log_format: LogFormat,
+                    init_weights: Optional[Path]) -> None:
+    """Fit, evaluate and report a prepared run (``kconf train``'s second half)."""
+    import sys
+
+    from kconf.report.progress import JsonLines, ProgressBar, format_logs
+
     json_logs = log_format is LogFormat.json
     say = err if json_logs else out  # with --log-format json, stdout holds only the epochs
+    if run.lock is not None and run.lock.note:
+        err.print(f"{run.run_dir}: {run.lock.note}", markup=False)
     progress = [] if quiet else [JsonLines(sys.stdout)] if json_logs else [ProgressBar(out)]
     if not quiet:
         start = f" from epoch {run.initial_epoch + 1}" if run.initial_epoch else ""
@@ -208,6 +227,12 @@ def train(
                   f"{run.run_dir}; continue with: kconf train --resume {run.run_dir}",
                   markup=False)
         raise typer.Exit(INTERRUPTED)
+    except Exception as exc:  # whatever else ended the run: status.json says failed
+        _close(progress)
+        err.print(f"training failed: {type(exc).__name__}: {exc}", markup=False)
+        err.print(f"status.json says failed; the traceback is in {run.run_dir / 'error.txt'}",
+                  markup=False)
+        raise typer.Exit(1)
     if evaluation is not None:
         say.print(f"Test: {format_logs(evaluation)}")
     say.print(f"Run folder: {run.run_dir}", markup=False)

@@ -655,6 +655,9 @@ class DataConfig(ConfigModel):
     preprocess: list[PreprocessStep] = Field(
         default_factory=list, description="steps applied in order to every split; "
                                           "statistics come from the training split only")
+    allow_nan: bool = Field(
+        False, description="accept NaN and infinite values in the arrays (refused by default: "
+                           "they make the loss NaN)")
 
     @model_validator(mode="after")
     def _one_form(self):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kconf.data.checks import content_problems
 from kconf.data.csv_source import column_index, column_values, read_table
 from kconf.data.digits import load_digits
 from kconf.data.preprocess import apply_steps, to_categorical
@@ -254,11 +255,24 @@ def _read(base: Path, name: str, path: tuple):
         raise DataProblem(f"data file not found: {file}", path)
     try:
         loaded = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataProblem(f"{file} holds an array of Python objects (saved with pickle); "
+                              "kconf reads arrays of numbers only", path) from None
+        raise DataProblem(f"cannot read {file}: {exc}", path) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataProblem(f"cannot read {file}: {exc}", path) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            return {k: loaded[k] for k in loaded.files}
+        with loaded:  # an archive reads its arrays lazily: their errors come here
+            try:
+                return {k: loaded[k] for k in loaded.files}
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise DataProblem(f"{file} holds an array of Python objects (saved with "
+                                      "pickle); kconf reads arrays of numbers only", path) from None
+                raise DataProblem(f"cannot read {file}: {exc}", path) from None
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise DataProblem(f"cannot read {file}: {exc}", path) from None
     return loaded
 
 
@@ -267,10 +281,13 @@ def _floats(x: np.ndarray) -> np.ndarray:
 
 
 def check_shapes(splits: dict[str, Split], graph, cfg) -> None:
-    """Every split's arrays fit the model's inputs and outputs; all mismatches at once.
+    """Every split's arrays fit the model's inputs and outputs; all mismatches at once. When
+    they do, what they hold is checked too (``kconf.data.checks``): samples in every split,
+    numbers only, no NaN/inf unless ``data.allow_nan``, sparse labels inside the classes.
 
     Raises:
-        ConfigError: located at the data source in the YAML, naming both shapes.
+        ConfigError: located at the data source in the YAML, naming both shapes (or the
+            file and array whose values are wrong).
     """
     problems = []
     losses = cfg.compile.loss_for([t.name for t in graph.outputs], cfg.output_aliases())
@@ -298,6 +315,8 @@ def check_shapes(splits: dict[str, Split], graph, cfg) -> None:
                 problems.append(Problem(
                     f"y{_named(t, graph.outputs)} has samples of shape {label} but the model's "
                     f"output needs {want}", *where))
+    if not problems:  # shapes fit: now what the arrays hold (empty, NaN, labels, dtypes)
+        problems = content_problems(splits, graph, cfg, losses)
     problems = list(dict.fromkeys(problems))  # the splits of one source repeat its problems
     if problems:
         raise ConfigError(problems, cfg.source.file)

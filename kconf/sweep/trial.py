@@ -190,6 +190,9 @@ def run_trial(spec: TrialSpec, report: Report,
             result.error += f" (traceback in {run_dir / 'error.txt'})"
         if run is not None:
             run.recorder.write_status("failed", error=result.error)
+    finally:
+        if run is not None:
+            run.close()  # the run folder's lock
     result.history = read_metrics_rows(run_dir)
     result.ended = time.time()
     return result

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +19,7 @@ from kconf.report.summary import render_text, summary_renderables
 from kconf.train.adapt import adapt_preprocessing
 from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnPlateau
 from kconf.train.checkpoint import Checkpointer
+from kconf.train.lock import RunLock, RunLocked
 from kconf.train.resolve import overrides_yaml
 from kconf.train.runs import (
     SOURCE_FILE,
@@ -46,6 +48,33 @@ class Run:
     callbacks: list = field(default_factory=list)
     checkpointer: Checkpointer | None = None
     initial_epoch: int = 0
+    #: The folder's lock, held from preparation until ``close``; its ``note`` tells of a
+    #: stale lock taken over.
+    lock: RunLock | None = None
+
+    def close(self) -> None:
+        """Give the run folder's lock back (a finished, failed or interrupted run)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def fail(self, exc: BaseException) -> str:
+        """Record an unexpected failure: ``status.json`` says ``failed`` with the reason, and
+        ``error.txt`` holds the traceback.
+
+        Args:
+            exc: the exception that ended the run (being handled).
+
+        Returns:
+            The reason recorded (``"<type>: <message>"``).
+        """
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            write_atomic(self.run_dir / "error.txt", traceback.format_exc())
+            self.recorder.write_status("failed", error=reason)
+        except OSError:
+            pass  # a full or vanished disk: the reason still reaches the caller
+        return reason
 
     def fit(self, callbacks=()) -> History:
         """Train as the config's ``fit`` section says; the run folder follows every epoch:
@@ -75,6 +104,9 @@ class Run:
             self.recorder.write_status("interrupted")
             save_weights(self.run_dir / "weights.npz", self.model.named_weights())
             raise
+        except Exception as exc:  # any other cause: the folder says so, then the caller
+            self.fail(exc)
+            raise
         return self.history
 
     def evaluate(self, status: str = "finished", **info) -> dict | None:
@@ -88,6 +120,9 @@ class Run:
                                                       return_dict=True)
             except KeyboardInterrupt:
                 self.recorder.write_status("interrupted")
+                raise
+            except Exception as exc:
+                self.fail(exc)
                 raise
             write_atomic(self.run_dir / "evaluation.json",
                          json.dumps(self.evaluation, indent=2) + "\n")
@@ -125,6 +160,26 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         run_dir = create_run_dir(Path(output_dir), cfg.name)
     else:
         run_dir = claim_run_dir(Path(run_dir))
+    lock = _lock(run_dir)
+    try:
+        return _start_folder(cfg, model, splits, run_dir, overrides, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _lock(run_dir: Path) -> RunLock:
+    """The lock of a run folder, a refusal as a one-line ``ConfigError``."""
+    from kconf.errors import SourcePos
+
+    try:
+        return RunLock.acquire(run_dir)
+    except RunLocked as exc:
+        raise ConfigError([Problem(str(exc), (), SourcePos(str(run_dir)))]) from None
+
+
+def _start_folder(cfg, model, splits, run_dir: Path, overrides, lock: RunLock) -> Run:
+    """Write a new run folder's records; the prepared ``Run``."""
     source = cfg.source.text
     if source is None:
         source = yaml.safe_dump(cfg.to_data(), sort_keys=False)
@@ -137,7 +192,7 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         summary_renderables(model, cfg.source.file, cfg.import_paths())))
     callbacks, checkpointer = make_callbacks(cfg, run_dir)
     return Run(cfg, model, splits, run_dir, RunRecorder(run_dir), callbacks=callbacks,
-               checkpointer=checkpointer)
+               checkpointer=checkpointer, lock=lock)
 
 
 def logged_names(model, validation: bool) -> list[str]:
@@ -185,27 +240,64 @@ def check_monitors(cfg, model, splits) -> None:
         raise ConfigError(problems, cfg.source.file)
 
 
-def resume_run(run_dir: Path | str) -> Run:
+#: The overrides that ``--resume`` accepts: more epochs (Keras's ``fit(initial_epoch=...)``).
+#: Everything else would make the run folder's config lie about how its first epochs were
+#: trained; such a change is a new run (``--init-weights RUN/weights.npz``).
+RESUME_OVERRIDES = ("fit.epochs",)
+
+
+def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) -> Run:
     """Continue a run from its folder alone: its resolved config, and the last checkpoint.
 
     The metrics of epochs after the checkpoint (a run killed between writing an epoch's
     metrics and its checkpoint) are dropped, so the resumed run rewrites them identically.
+    The folder's lock is taken first: a run still being written is refused. A finished run
+    continues only when given more epochs (``{"fit.epochs": 10}``), which the folder's
+    ``resolved.yaml`` and ``overrides.yaml`` then record.
+
+    Args:
+        run_dir: the run folder.
+        overrides: dotted path -> value; only ``RESUME_OVERRIDES`` are accepted.
 
     Raises:
-        ConfigError: not a run folder, no readable checkpoint (a truncated or corrupted one
-            is named, never loaded), or a config that no longer builds.
+        ConfigError: not a run folder, a folder another process writes, a finished run and
+            no more epochs, an override that cannot change on resume, no readable
+            checkpoint (a truncated or corrupted one is named, never loaded), or a config
+            that no longer builds.
     """
-    from kconf.config import load_config
     from kconf.errors import SourcePos
-    from kconf.train.checkpoint import CheckpointError, load_checkpoint, restore
-    from kconf.train.runs import read_source_info, read_metrics_rows
 
     run_dir = Path(run_dir)
     where = SourcePos(str(run_dir))
+    overrides = dict(overrides or {})
+    refused = [k for k in overrides if k not in RESUME_OVERRIDES]
+    if refused:
+        raise ConfigError([Problem(
+            f"override {k!r} cannot change when a run is resumed (only "
+            f"{', '.join(RESUME_OVERRIDES)} can: train further); start a new run from its "
+            f"weights instead: kconf train CONFIG {k}=... --init-weights "
+            f"{run_dir / 'weights.npz'}", (), where) for k in refused])
     if not (run_dir / "resolved.yaml").is_file():
         raise ConfigError([Problem("not a run folder (it has no resolved.yaml)", (), where)])
+    lock = _lock(run_dir)
+    try:
+        return _resume(run_dir, overrides, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
+    """``resume_run`` once the folder's lock is held."""
+    from kconf.config import load_config
+    from kconf.errors import SourcePos
+    from kconf.train.checkpoint import CheckpointError, load_checkpoint, restore
+    from kconf.train.resolve import resolved_yaml
+    from kconf.train.runs import read_metrics_rows, read_source_info, read_status
+
+    where = SourcePos(str(run_dir))
     base = read_source_info(run_dir).get("base_dir")
-    cfg = load_config(run_dir / "resolved.yaml",
+    cfg = load_config(run_dir / "resolved.yaml", overrides=overrides,
                       base_dir=base if base and Path(base).is_dir() else None)
     retain_freed_memory()  # as prepare_run
     model = build_model(cfg)
@@ -217,10 +309,37 @@ def resume_run(run_dir: Path | str) -> Run:
         restore(model, ckpt, checkpointer.stateful)
     except CheckpointError as exc:
         raise ConfigError([Problem(str(exc), (), where)]) from None
+    status = read_status(run_dir)
+    wanted = overrides.get("fit.epochs")
+    if wanted is not None and cfg.fit.epochs <= ckpt.epoch:
+        raise ConfigError([Problem(
+            f"fit.epochs={cfg.fit.epochs} asks for no more epochs: the run has trained "
+            f"{ckpt.epoch}; give more to continue", (), where)])
+    if wanted is None and (status.get("status") == "finished" or ckpt.epoch >= cfg.fit.epochs):
+        raise ConfigError([Problem(
+            f"this run is finished ({ckpt.epoch} epochs); to train further, give more epochs: "
+            f"kconf train --resume {run_dir} fit.epochs={ckpt.epoch + max(ckpt.epoch, 1)}",
+            (), where)])
+    if overrides:  # the folder's records follow the run: a later resume continues from here
+        write_atomic(run_dir / "resolved.yaml", resolved_yaml(cfg))
+        recorded = _read_overrides(run_dir)
+        recorded.update(overrides)
+        write_atomic(run_dir / "overrides.yaml", overrides_yaml(recorded))
     checkpointer.history = {k: list(v) for k, v in ckpt.history.items()}
     checkpointer.best = ckpt.meta.get("best")
     model.resumed = True
     recorder = RunRecorder(run_dir)
+    if isinstance(status.get("started"), (int, float)):
+        recorder.started = status["started"]  # the run began then; resuming does not move it
     recorder.restore_rows([r for r in read_metrics_rows(run_dir) if r["epoch"] <= ckpt.epoch])
     return Run(cfg, model, splits, run_dir, recorder, callbacks=callbacks,
-               checkpointer=checkpointer, initial_epoch=ckpt.epoch)
+               checkpointer=checkpointer, initial_epoch=ckpt.epoch, lock=lock)
+
+
+def _read_overrides(run_dir: Path) -> dict[str, Any]:
+    """A run folder's ``overrides.yaml`` as a dict (empty when absent or unreadable)."""
+    try:
+        data = yaml.safe_load((run_dir / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return dict(data) if isinstance(data, dict) else {}

@@ -161,6 +161,15 @@ class RunRecorder(Callback):
         save_weights(self.run_dir / "weights.npz", self.model.named_weights())
 
 
+def read_status(run_dir: Path) -> dict:
+    """A run folder's ``status.json`` (empty when absent or unreadable)."""
+    try:
+        info = json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def read_metrics_rows(run_dir: Path) -> list[dict]:
     """The complete rows of a run's metrics.jsonl (a line cut off by a kill is skipped)."""
     path = Path(run_dir) / "metrics.jsonl"
