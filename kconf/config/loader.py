@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from kconf.text import show
 from kconf.config.overrides import apply_overrides
 from kconf.config.problems import problems_from
-from kconf.config.source import DICT_FILE, POISON, ParsedYaml, Source, parse_yaml
+from kconf.config.source import DICT_FILE, POISON, ParsedYaml, Source, parse_yaml, size_problem
 from kconf.errors import UNREADABLE, ConfigError, Problem, SourcePos
 
 M = TypeVar("M", bound=BaseModel)
@@ -147,6 +147,9 @@ def read_yaml(source: str | os.PathLike | Mapping[str, Any],
     try:
         if path.is_dir():
             raise IsADirectoryError
+        too_big = size_problem(path.stat().st_size, file)  # refused before it is read
+        if too_big is not None:
+            return ParsedYaml(None, Source(file, None, base), [too_big], fatal=True)
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         message = "file not found"
