@@ -29,6 +29,20 @@ def _fail(exc: ConfigError) -> None:
     raise typer.Exit(USER_ERROR)
 
 
+def _outputs(*items: tuple[Optional[Path], str], create: bool = True) -> None:
+    """Check a command's output paths before any work (``kconf.outputs``); create the
+    missing folders (``create``) and say so on stderr."""
+    from kconf.outputs import check_outputs, make_folders
+
+    try:
+        folders = check_outputs(items)
+        if create:
+            for folder in make_folders(folders):
+                err.print(f"created folder {folder}", markup=False)
+    except ConfigError as exc:
+        _fail(exc)
+
+
 def _print_table(renderable) -> None:
     """Print tables to fit a terminal; into a file or a pipe at their natural width, since
     wrapping them at an assumed 80 columns only garbles their rows."""
@@ -169,6 +183,7 @@ def train(
                   "--resume RUN_DIR (with more epochs, fit.epochs=N, if it finished)",
                   markup=False)
         raise typer.Exit(USER_ERROR)
+    _outputs((None if resume is not None else output_dir, "folder"), create=False)
     try:
         if resume is not None:
             from kconf.train.resolve import parse_override_texts
@@ -325,6 +340,7 @@ def predict(
     """Write a trained model's outputs for the inputs in a file, batch by batch."""
     from kconf.train.predict import predict as run_predict
 
+    _outputs((output, "file"))
     try:
         result = run_predict(target, input, output, weights, batch_size, overrides or [])
     except ConfigError as exc:
@@ -348,6 +364,7 @@ def import_keras(
     """Convert a Keras model into a kconf config (and its weights into a weights.npz)."""
     from kconf.keras_io import import_keras as run_import
 
+    _outputs((output, "file"), (weights_output, "file"))
     try:
         result = run_import(model, output, weights, weights_output)
     except ConfigError as exc:
@@ -374,6 +391,7 @@ def export_keras(
     """Write the model as Keras 3 JSON and, with weights, a .keras archive Keras loads."""
     from kconf.keras_io.export_run import export_model
 
+    _outputs((output, "stem"))
     try:
         written = export_model(config, output, weights)
     except ConfigError as exc:
@@ -441,6 +459,7 @@ def sweep(
     except BackendError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)
+    _outputs((output_dir, "folder"), create=False)
     if dry_run:
         _sweep_dry_run(file, output_dir, workers)
         return
@@ -606,7 +625,12 @@ def schema(output: Optional[Path] = typer.Option(
 
     if output is None:
         output = Path("schemas/kconf-sweep.schema.json" if sweep else "schemas/kconf.schema.json")
-    write(output)
+    _outputs((output, "file"))
+    try:
+        write(output)
+    except OSError as exc:
+        err.print(f"{output}: cannot write: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(USER_ERROR)
     out.print(f"wrote {output}")
 
 
@@ -618,6 +642,7 @@ def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/<name>/<ti
     """Write PNG learning curves of a run: one per quantity, train vs validation per epoch."""
     from kconf.report.plot import PlotError, plot_run
 
+    _outputs((output, "folder"))
     try:
         written = plot_run(run_dir, output)
     except PlotError as exc:
@@ -655,6 +680,7 @@ def graph(
     from kconf.api import as_config, model_from_config
     from kconf.report.graph import RenderError, graph_stem, graph_view, render_dot, write_graph
 
+    _outputs((output, "stem"))
     try:
         model = model_from_config(as_config(file))
     except ConfigError as exc:
