@@ -76,19 +76,27 @@ def main(ctx: typer.Context,
 
 
 @app.command()
-def validate(files: list[Path] = typer.Argument(..., help="Config files to check.")) -> None:
+def validate(files: list[Path] = typer.Argument(
+        ..., help="Config files to check, then overrides key.path=value applied to each "
+                  "(as for train).")) -> None:
     """Load, validate and build each config (shapes and data included) without training."""
-    from kconf.api import as_config, model_from_config
+    from kconf.api import model_from_config
     from kconf.data.sources import check_shapes, load_splits
     from kconf.config.load import is_sweep_file
+    from kconf.train.resolve import resolve_config
 
+    overrides = [str(f) for f in files if "=" in str(f) and not f.exists()]
+    files = [f for f in files if str(f) not in overrides]
+    if not files:
+        err.print("give at least one config file (overrides follow the files)", markup=False)
+        raise typer.Exit(USER_ERROR)
     failed = 0
     for file in files:
         if is_sweep_file(file):
             failed += not _validate_sweep(file)
             continue
         try:
-            cfg = as_config(file)
+            cfg, _ = resolve_config(file, overrides)
             model = model_from_config(cfg)
             check_shapes(load_splits(cfg), model.graph, cfg)
         except ConfigError as exc:
