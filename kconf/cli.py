@@ -29,18 +29,33 @@ def _fail(exc: ConfigError) -> None:
     raise typer.Exit(USER_ERROR)
 
 
-def _outputs(*items: tuple[Optional[Path], str], create: bool = True) -> None:
+def _outputs(*items: tuple[Optional[Path], str], create: bool = True) -> list[Path]:
     """Check a command's output paths before any work (``kconf.outputs``); create the
-    missing folders (``create``) and say so on stderr."""
+    missing folders (``create``) and say so on stderr.
+
+    Returns:
+        The missing folders, when ``create`` is False (the command makes them itself and
+        says so with ``_created``).
+    """
     from kconf.outputs import check_outputs, make_folders
 
     try:
         folders = check_outputs(items)
-        if create:
-            for folder in make_folders(folders):
-                err.print(f"created folder {folder}", markup=False)
+        if not create:
+            return folders
+        for folder in make_folders(folders):
+            err.print(f"created folder {folder}", markup=False)
     except ConfigError as exc:
         _fail(exc)
+    return []
+
+
+def _created(folders: list[Path]) -> None:
+    """Say which of the folders ``_outputs(create=False)`` found missing a command made."""
+    made = [f for f in folders if f.is_dir()]
+    for folder in made:
+        if not any(folder in g.parents for g in made):
+            err.print(f"created folder {folder}", markup=False)
 
 
 def _print_table(renderable) -> None:
@@ -650,12 +665,13 @@ def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/<name>/<ti
     """Write PNG learning curves of a run: one per quantity, train vs validation per epoch."""
     from kconf.report.plot import PlotError, plot_run
 
-    _outputs((output, "folder"))
+    missing = _outputs((output, "folder"), create=False)  # made once matplotlib is there
     try:
         written = plot_run(run_dir, output)
     except PlotError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)
+    _created(missing)
     for path in written:
         out.print(f"wrote {path}", markup=False)
 
