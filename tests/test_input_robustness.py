@@ -406,3 +406,33 @@ def test_validate_takes_overrides_and_names_them():
     result = run("validate", config, "compile.optimizer.SGD.lrr=0.1")
     assert result.exit_code == 2
     assert result.output.startswith("override 'compile.optimizer.SGD.lrr=0.1'")
+
+
+def test_a_problem_an_override_caused_in_the_file_names_the_override():
+    config = ROOT / "configs" / "mlp_softmax.yaml"
+    result = run("validate", config, "compile.optimizer.Adam.lr=0.1")
+    assert result.exit_code == 2
+    assert "mlp_softmax.yaml:13:14: compile.optimizer:" in result.output
+    assert "(with override 'compile.optimizer.Adam.lr=0.1')" in result.output
+
+
+def test_a_yaml_error_in_an_override_value_reads_as_one():
+    config = ROOT / "configs" / "mlp_softmax.yaml"
+    result = run("validate", config, "fit.epochs=[1,")
+    assert result.exit_code == 2
+    assert result.output.startswith("override 'fit.epochs=[1,': the value is not valid YAML")
+    assert "quote the whole value" in result.output
+    # a value that is not YAML but not meant as YAML either stays text
+    result = run("validate", config, "name=a: b")
+    assert result.exit_code == 2 and "not valid YAML" not in result.output
+
+
+def test_runs_shows_why_a_run_failed(tmp_path):
+    run_dir = tmp_path / "runs" / "c" / "20260101-000000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "status.json").write_text(json.dumps(
+        {"status": "failed", "error": "RuntimeError: disk [on] fire\nmore"}))
+    result = run("runs", tmp_path / "runs")
+    assert result.exit_code == 0
+    assert "c/20260101-000000 failed: RuntimeError: disk [on] fire" in result.output
+    assert "more" not in result.output

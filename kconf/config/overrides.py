@@ -93,6 +93,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError([Problem(f"override {text!r}: expected path=value, e.g. fit.epochs=3",
                                    (), _POS, OVERRIDE_PATH, text)])
     parsed = parse_yaml(raw, OVERRIDE_FILE, base_dir=Path("."))
+    if parsed.fatal and raw.lstrip()[:1] in ("[", "{", "'", '"'):  # meant as YAML: say why not
+        why = parsed.problems[0].message.removeprefix("invalid YAML: ")
+        raise ConfigError([Problem(f"override {text!r}: the value is not valid YAML ({why}); "
+                                   "quote the whole value to pass it as text", (), _POS,
+                                   OVERRIDE_PATH, text)])
     if parsed.fatal or parsed.problems:
         return key, raw
     return key, parsed.data

@@ -54,7 +54,20 @@ def runs_table(runs: Sequence, root: str | None = None) -> Table:
         table.add_row(f"{run.name}/{run.path.name}", run.started or "-",
                       f"[{style}]{status}[/]" if style else status, epochs,
                       *_metric_cells(run.main), *_metric_cells(run.accuracy))
+    reasons = [f"{run.name}/{run.path.name} failed: {_first_line(run.error)}" for run in runs
+               if run.status == "failed" and getattr(run, "error", None)]
+    if reasons:  # why each failed run stopped, under the table
+        from rich.markup import escape
+
+        table.caption = "\n".join(escape(r) for r in reasons)
+        table.caption_justify = "left"
     return table
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    """A reason's first line, shortened to ``limit`` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _metric_cells(summary) -> tuple[str, str, str]:

@@ -101,7 +101,15 @@ def overrides_yaml(applied: Mapping[str, Any]) -> str:
 
 
 def _relocate(problem: Problem, items: Sequence[Override]) -> Problem:
-    """Put a problem located at ``<override>`` at the override that caused it."""
+    """Put a problem located at ``<override>`` at the override that caused it; a problem in
+    the file at a value that an override wrote inside (``compile.optimizer.Adam.lr=0.1`` adds
+    a second optimizer to the file's) names that override too."""
+    if problem.pos is not None and problem.pos.file != OVERRIDE_FILE and problem.path:
+        parts = [str(p) for p in problem.path]
+        inside = [item for item in items if len(item.key.split(".")) > len(parts)
+                  and _shared_prefix(parts, item.key.split(".")) == len(parts)]
+        if inside:
+            return replace(problem, message=f"{problem.message} (with {inside[-1].label})")
     if problem.pos is None or problem.pos.file != OVERRIDE_FILE:
         return problem
     if problem.kind == OVERRIDE_PATH:
