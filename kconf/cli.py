@@ -273,6 +273,12 @@ def _train_prepared(run, cfg, quiet: bool, log_format: LogFormat,
         raise typer.Exit(1)
     if evaluation is not None:
         say.print(f"Test: {format_logs(evaluation)}")
+        if json_logs:  # the test results for machines too: one object after the epochs'
+            import json
+
+            from kconf.report.progress import _json_number
+
+            typer.echo(json.dumps({"test": {k: _json_number(v) for k, v in evaluation.items()}}))
     say.print(f"Run folder: {run.run_dir}", markup=False)
     if quiet:
         return

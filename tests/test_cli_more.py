@@ -418,6 +418,8 @@ def test_log_format_json_prints_one_object_per_epoch_and_nothing_else(tmp_path):
                     "--output-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
+    test = records.pop()  # after the epochs, the test results (issue 16)
+    assert set(test) == {"test"} and "loss" in test["test"]
     assert [r["epoch"] for r in records] == [1, 2, 3]
     assert all(r["epochs"] == 3 and "loss" in r and "accuracy" in r and r["seconds"] >= 0
                for r in records)

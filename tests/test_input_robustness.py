@@ -436,3 +436,24 @@ def test_runs_shows_why_a_run_failed(tmp_path):
     assert result.exit_code == 0
     assert "c/20260101-000000 failed: RuntimeError: disk [on] fire" in result.output
     assert "more" not in result.output
+
+
+def test_the_progress_eta_covers_the_epoch_and_the_run():
+    from kconf.report.progress import eta_text
+
+    assert eta_text(0.0, 0, 10, 3, []) == ""
+    # 2 of 10 steps in 4 s: 16 s left in the epoch; 3 more epochs at 20 s each
+    assert eta_text(4.0, 2, 10, 3, []) == "eta 0:16 (run 1:16)"
+    # finished epochs' mean (30 s) sets the pace of the epochs left
+    assert eta_text(4.0, 2, 10, 2, [25.0, 35.0]) == "eta 0:16 (run 1:16)"
+    assert eta_text(3600.0, 1, 2, 0, []) == "eta 1:00:00 (run 1:00:00)"
+
+
+def test_log_format_json_prints_the_test_results_as_json(tmp_path):
+    path = npz_config(tmp_path, x=GOOD_X, y=GOOD_Y)
+    result = CliRunner().invoke(app, ["train", str(path), "--log-format", "json",
+                                      "--output-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert lines[0]["epoch"] == 1
+    assert set(lines[-1]) == {"test"} and "loss" in lines[-1]["test"]

@@ -18,6 +18,38 @@ def format_logs(logs: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
 
 
+def _clock(seconds: float) -> str:
+    """``0:07``, ``12:30``, ``1:02:03``."""
+    seconds = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta_text(elapsed: float, done_steps: int, steps: int, epochs_left: int,
+             epoch_seconds: list[float]) -> str:
+    """The time left in the epoch and in the run: ``eta 0:04 (run 1:12)``.
+
+    Args:
+        elapsed: seconds since the epoch began.
+        done_steps: steps of this epoch finished.
+        steps: steps per epoch.
+        epochs_left: epochs after this one.
+        epoch_seconds: the durations of the epochs finished so far (their mean times the
+            epochs left is the run's remainder; without any, this epoch's pace).
+
+    Returns:
+        The text; empty before the first step ends.
+    """
+    if done_steps <= 0:
+        return ""
+    epoch_left = elapsed / done_steps * max(steps - done_steps, 0)
+    per_epoch = (sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds
+                 else elapsed / done_steps * steps)
+    run_left = epoch_left + per_epoch * max(epochs_left, 0)
+    return f"eta {_clock(epoch_left)} (run {_clock(run_left)})"
+
+
 class ProgressBar(Callback):
     """Shows per-batch progress with live loss and metrics, and each epoch's results."""
 
@@ -28,30 +60,36 @@ class ProgressBar(Callback):
         self.progress: Progress | None = None
         self.task = None
         self.started = 0.0
+        self.epoch = 0
+        self.epoch_seconds: list[float] = []
 
     def _label(self, epoch: int) -> str:
         return f"Epoch {epoch + 1}/{self.params['epochs']}"
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.epoch = epoch
         if self.live:
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("{task.fields[logs]}"),
-                console=self.console, transient=True)
+                TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+                TextColumn("{task.fields[logs]}"), console=self.console, transient=True)
             self.progress.start()
             self.task = self.progress.add_task(self._label(epoch), total=self.params["steps"],
-                                               logs="")
+                                               logs="", eta="")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, logs=format_logs(logs or {}))
+            eta = eta_text(time.perf_counter() - self.started, batch + 1, self.params["steps"],
+                           self.params["epochs"] - self.epoch - 1, self.epoch_seconds)
+            self.progress.update(self.task, advance=1, logs=format_logs(logs or {}), eta=eta)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
         seconds = time.perf_counter() - self.started
+        self.epoch_seconds.append(seconds)
         steps = self.params["steps"]
         self.console.print(f"{self._label(epoch)}  {steps}/{steps}  {seconds:.2f}s  "
                            f"{format_logs(logs or {})}", highlight=False)
