@@ -457,3 +457,13 @@ def test_log_format_json_prints_the_test_results_as_json(tmp_path):
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert lines[0]["epoch"] == 1
     assert set(lines[-1]) == {"test"} and "loss" in lines[-1]["test"]
+
+
+def test_summary_says_multiple_for_a_shared_layer_of_several_shapes():
+    result = run("summary", ROOT / "tests" / "fixtures" / "shared_multiple_shapes.yaml")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "shared (Dense)" in line)
+    assert "multiple" in row
+    lstm = run("summary", ROOT / "configs" / "shared_lstm.yaml")  # same shapes: the shape
+    row = next(line for line in lstm.output.splitlines() if "(LSTM)" in line)
+    assert "(None, 64)" in row and "multiple" not in row

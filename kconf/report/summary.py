@@ -23,7 +23,12 @@ def _param_count(layer) -> int:
 
 
 def _output_shape(layer, graph) -> str:
-    shapes = graph.nodes_of(layer)[0].output_shapes
+    """A layer's output shape; ``multiple`` for a shared layer whose calls give different
+    shapes (as Keras's summary, whose ``layer.output_shape`` has no single answer then)."""
+    nodes = graph.nodes_of(layer)
+    shapes = nodes[0].output_shapes
+    if any(tuple(n.output_shapes) != tuple(shapes) for n in nodes[1:]):
+        return "multiple"
     return ", ".join(format_shape(s) for s in shapes)
 
 
