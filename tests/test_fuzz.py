@@ -330,15 +330,18 @@ def test_corrupted_data_files_are_refused_cleanly(workspace, data, which):
 @_seeded
 @TRAIN
 @given(data=st.data())
-def test_corrupted_checkpoints_resume_cleanly(workspace, data):
+def test_damaged_run_folders_are_read_cleanly(workspace, data):
+    """A run folder with one damaged file: listed, plotted, evaluated and resumed cleanly."""
     ws = workspace
     ws["count"] += 1
     copy = ws["root"] / f"resume_{ws['count']}"
     shutil.copytree(ws["existing"], copy)
     target = data.draw(st.sampled_from(["checkpoints/last.npz", "resolved.yaml",
-                                        "status.json", "metrics.jsonl", "source.json"]))
+                                        "status.json", "metrics.jsonl", "source.json",
+                                        "weights.npz", "overrides.yaml"]))
     file = copy / target
     file.write_bytes(_corrupt_bytes(data.draw, file.read_bytes()))
-    args = ["train", "--resume", copy, "fit.epochs=3", "-q"]
-    _check(_invoke(args), args, training=True)
+    for args in (["runs", copy], ["runs", copy, "--json"], ["plot", copy, "-o", copy / "p"],
+                 ["evaluate", copy], ["train", "--resume", copy, "fit.epochs=3", "-q"]):
+        _check(_invoke(args), args, training=args[0] == "train")
     _unchanged(ws)

@@ -51,7 +51,10 @@ def read_metrics(run_dir: Path | str) -> list[dict]:
     if not path.is_file():
         what = "is not a folder" if not Path(run_dir).is_dir() else f"has no {METRICS_FILE}"
         raise PlotError(f"{run_dir} {what}: give a run folder, e.g. runs/<name>/<time>/")
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, ValueError) as exc:  # unreadable, or not UTF-8 (a damaged file)
+        raise PlotError(f"{path}: cannot be read: {exc}") from None
     by_epoch: dict[int, dict] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -64,7 +67,9 @@ def read_metrics(run_dir: Path | str) -> list[dict]:
             raise PlotError(f"{path}:{number}: not a JSON object: {line[:60]!r}") from None
         if not isinstance(row, dict):
             raise PlotError(f"{path}:{number}: not a JSON object: {line[:60]!r}")
-        epoch = int(row.get("epoch", len(by_epoch) + 1))
+        epoch = row.get("epoch", len(by_epoch) + 1)
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            raise PlotError(f"{path}:{number}: 'epoch' is not a whole number: {line[:60]!r}")
         by_epoch[epoch] = {**row, "epoch": epoch}
     return [by_epoch[e] for e in sorted(by_epoch)]
 

@@ -142,7 +142,7 @@ def _read_rows(path: Path) -> list[dict]:
     """The complete lines of ``metrics.jsonl`` (a line cut short by a crash is left out)."""
     try:
         lines = path.read_text().splitlines()
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not UTF-8 (a damaged file)
         return []
     rows = []
     for line in lines:
@@ -176,7 +176,7 @@ def _planned_epochs(path: Path) -> int | None:
     try:
         data = yaml.safe_load((path / "resolved.yaml").read_text())
         epochs = data["fit"]["epochs"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
         return None
     return epochs if isinstance(epochs, int) else None
 

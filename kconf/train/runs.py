@@ -171,15 +171,18 @@ def read_status(run_dir: Path) -> dict:
 
 
 def read_metrics_rows(run_dir: Path) -> list[dict]:
-    """The complete rows of a run's metrics.jsonl (a line cut off by a kill is skipped)."""
+    """The complete rows of a run's metrics.jsonl (a line cut off by a kill, or damaged, is
+    skipped)."""
     path = Path(run_dir) / "metrics.jsonl"
     rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
+    if path.is_file():  # a damaged file: its undecodable or odd lines are skipped
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+                rows.append(row)
     return rows
 
 
