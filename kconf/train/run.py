@@ -340,6 +340,6 @@ def _read_overrides(run_dir: Path) -> dict[str, Any]:
     """A run folder's ``overrides.yaml`` as a dict (empty when absent or unreadable)."""
     try:
         data = yaml.safe_load((run_dir / "overrides.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
         return {}
     return dict(data) if isinstance(data, dict) else {}
