@@ -467,3 +467,18 @@ def test_summary_says_multiple_for_a_shared_layer_of_several_shapes():
     lstm = run("summary", ROOT / "configs" / "shared_lstm.yaml")  # same shapes: the shape
     row = next(line for line in lstm.output.splitlines() if "(LSTM)" in line)
     assert "(None, 64)" in row and "multiple" not in row
+
+
+def test_runs_lists_the_trials_of_sweeps(tmp_path):
+    root = tmp_path / "runs"
+    for part in ("mlp/20260101-000000", "sw/20260102-000000/trial_000",
+                 "sw/20260102-000000/trial_001"):
+        (root / part).mkdir(parents=True)
+        (root / part / "status.json").write_text(json.dumps({"status": "finished"}))
+    (root / "sw" / "20260102-000000" / "sweep.json").write_text("{}")
+    listed = json.loads(run("runs", root, "--json").stdout)
+    assert [(r["name"], Path(r["path"]).name) for r in listed] == [
+        ("mlp", "20260101-000000"), ("sw/20260102-000000", "trial_000"),
+        ("sw/20260102-000000", "trial_001")]
+    listed = json.loads(run("runs", root / "sw" / "20260102-000000", "--json").stdout)
+    assert [Path(r["path"]).name for r in listed] == ["trial_000", "trial_001"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -71,19 +71,36 @@ def list_runs(root: str | os.PathLike = "runs") -> list[RunInfo]:
     Returns:
         One ``RunInfo`` per run folder; an absent ``root`` gives an empty list.
     """
-    return [read_run(p) for p in sorted(_run_dirs(Path(root)), key=_order)]
+    found = []
+    for path in sorted(_run_dirs(Path(root)), key=_order):
+        info = read_run(path)
+        if (path.parent / SWEEP_MARKER).is_file():  # a sweep's trial: <sweep>/<time>/<trial>
+            info = replace(info, name=f"{path.parent.parent.name}/{path.parent.name}")
+        found.append(info)
+    return found
+
+
+#: The file that marks a sweep folder (``kconf.sweep.folders``); its trials are run folders.
+SWEEP_MARKER = "sweep.json"
 
 
 def _run_dirs(root: Path) -> list[Path]:
-    """Folders holding a run, at most two levels below ``root`` (or ``root`` itself)."""
+    """Folders holding a run, at most two levels below ``root`` (or ``root`` itself), and the
+    trials of the sweep folders found there."""
     if _is_run(root):
         return [root]
     found = []
-    for child in _subdirs(root):
-        if _is_run(child):
-            found.append(child)
-        else:
-            found += [g for g in _subdirs(child) if _is_run(g)]
+
+    def visit(folder: Path, depth: int) -> None:
+        if _is_run(folder):
+            found.append(folder)
+        elif (folder / SWEEP_MARKER).is_file():
+            found.extend(t for t in _subdirs(folder) if _is_run(t))
+        elif depth < 2:
+            for child in _subdirs(folder):
+                visit(child, depth + 1)
+
+    visit(root, 0)
     return found
 
 
@@ -98,7 +115,9 @@ def _is_run(path: Path) -> bool:
     return path.is_dir() and any((path / m).is_file() for m in MARKERS)
 
 
-def _order(path: Path) -> tuple[str, str]:
+def _order(path: Path) -> tuple[str, ...]:
+    if (path.parent / SWEEP_MARKER).is_file():
+        return (path.parent.parent.name, path.parent.name, path.name)
     return (path.parent.name, path.name)
 
 
