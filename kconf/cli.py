@@ -203,7 +203,7 @@ def train(
         overrides, file = [str(file), *(overrides or [])], None  # `--resume RUN fit.epochs=10`
     if (resume is None) == (file is None) or (resume is not None and init_weights):
         err.print("give a config file (with optional overrides and --init-weights), or "
-                  "--resume RUN_DIR (with more epochs, fit.epochs=N, if it finished)",
+                  "--resume RUN_DIR alone (with fit.epochs=N to train a finished run further)",
                   markup=False)
         raise typer.Exit(USER_ERROR)
     _outputs((None if resume is not None else output_dir, "folder"), create=False)

@@ -108,7 +108,7 @@ def test_resume_needs_a_run_folder_and_nothing_else(tmp_path):
     assert result.exit_code == 2 and "not a run folder" in result.output
     path = write_config(tmp_path, CONFIG)
     result = CliRunner().invoke(app, ["train", str(path), "--resume", str(tmp_path)])
-    assert result.exit_code == 2 and "--resume RUN_DIR (with more epochs" in result.output
+    assert result.exit_code == 2 and "--resume RUN_DIR alone" in result.output
 
 
 def test_kill_9_mid_training_then_resume_is_bit_identical(tmp_path):
