@@ -42,7 +42,14 @@ def _alive(pid: int) -> bool:
 
 
 def read_lock(run_dir: Path) -> dict | None:
-    """The holder recorded in a folder's lock (None when there is no readable lock)."""
+    """The holder recorded in a folder's lock.
+
+    Args:
+        run_dir: a run folder.
+
+    Returns:
+        ``{"pid": ..., "host": ..., "started": ...}``; None when there is no readable lock.
+    """
     try:
         info = json.loads((Path(run_dir) / LOCK_FILE).read_text())
     except (OSError, ValueError):

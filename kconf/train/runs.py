@@ -162,7 +162,14 @@ class RunRecorder(Callback):
 
 
 def read_status(run_dir: Path) -> dict:
-    """A run folder's ``status.json`` (empty when absent or unreadable)."""
+    """A run folder's ``status.json``.
+
+    Args:
+        run_dir: a run folder.
+
+    Returns:
+        Its fields (``status``, ``started``, ``pid``, ...); empty when absent or unreadable.
+    """
     try:
         info = json.loads((Path(run_dir) / "status.json").read_text())
     except (OSError, ValueError):
