@@ -278,23 +278,31 @@ def test_set_state_rejects_foreign_slots():
         Adam().set_state(sgd.get_state())
 
 
+#: Keras's options of every optimizer at their defaults, as get_config lists them.
+OPTION_DEFAULTS = {"weight_decay": None, "clipnorm": None, "clipvalue": None,
+                   "global_clipnorm": None, "use_ema": False, "ema_momentum": 0.99,
+                   "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                   "gradient_accumulation_steps": None}
+
+
 def test_configs_and_registry():
     assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
-                                  "decay": 0.0, "lazy_sparse": False}
+                                  "decay": 0.0, "lazy_sparse": False, **OPTION_DEFAULTS}
     assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0,
                                       "epsilon": 1e-7, "centered": False, "decay": 0.0,
-                                      "lazy_sparse": False}
+                                      "lazy_sparse": False, **OPTION_DEFAULTS}
     assert Adam().get_config() == {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
                                    "epsilon": 1e-7, "amsgrad": False, "decay": 0.0,
-                                   "lazy_sparse": False}
+                                   "lazy_sparse": False, **OPTION_DEFAULTS}
     assert Adam(lazy_sparse=True).get_config()["lazy_sparse"] is True
-    assert set(optimizers.OPTIMIZERS) == {"SGD", "RMSprop", "Adam"}
+    assert set(optimizers.OPTIMIZERS) == {"SGD", "RMSprop", "Adam", "AdamW", "Adamax", "Nadam",
+                                          "Adagrad", "Adadelta", "Ftrl", "Lion", "Lamb"}
     for alias, cls in [("sgd", SGD), ("rmsprop", RMSprop), ("adam", Adam), ("Adam", Adam),
                        ("RMSProp", RMSprop)]:
         assert type(optimizers.get(alias)) is cls
     opt = optimizers.get("sgd", learning_rate=0.5, momentum=0.9)
     assert opt.get_config()["learning_rate"] == 0.5 and opt.momentum == 0.9
-    for cls in (SGD, RMSprop, Adam):
+    for cls in optimizers.OPTIMIZERS.values():
         assert isinstance(cls(**cls().get_config()), optimizers.Optimizer)
     with pytest.raises(KeyError):
-        optimizers.get("adamw")
+        optimizers.get("adamx")

@@ -359,8 +359,8 @@ def test_blockwise_updates_equal_whole_array_updates(name, kwargs, lazy, monkeyp
     steps = [(_row_grad(idx, values, np.float32), rng.standard_normal((9, 7)).astype(np.float32))
              for idx, values in _row_steps(rng, np.float32)]
     results = []
-    for block in (optimizers._BLOCK, 5):
-        monkeypatch.setattr(optimizers, "_BLOCK", block)
+    for block in (optimizers.base._BLOCK, 5):
+        monkeypatch.setattr(optimizers.base, "_BLOCK", block)  # where it lives
         params = [table.copy(), kernel.copy()]
         opt = optimizers.get(name, lazy_sparse=lazy, **kwargs)
         for grad, kernel_grad in steps:
