@@ -331,6 +331,25 @@ class Optimizer:
         return self.options.config()
 
     @property
+    def loss_scale_factor(self) -> float | None:
+        """Keras's ``loss_scale_factor`` (None: the loss is not scaled)."""
+        return self.options.loss_scale_factor
+
+    def scale_gradients(self, grads: Sequence[Any]) -> None:
+        """Multiply gradients of the loss by ``loss_scale_factor`` in place, making them the
+        gradients of the scaled loss ``apply`` expects (Keras's ``scale_loss``; the training
+        loop scales the gradients rather than the loss, which is the same by linearity and
+        covers every part of the loss: outputs' losses, added losses, regularization).
+
+        Args:
+            grads: the gradients (arrays or ``RowGrad``).
+        """
+        factor = self.options.loss_scale_factor
+        if factor:
+            for grad in grads:
+                opt_options.scale(grad, factor)
+
+    @property
     def update_count(self) -> int:
         """Updates made so far: ``iterations`` (calls of ``apply``) divided by
         ``gradient_accumulation_steps`` (Keras's ``optimizer.iterations``); bias corrections
@@ -370,11 +389,18 @@ class Optimizer:
             return
         lr = self.current_learning_rate()
         self.before_update()
-        self._update_units([unit[2] for unit in self._units], lr)
+        for i, param, grad, slots, tmp in self._units:
+            if isinstance(grad, RowGrad):
+                self._apply_rows(i, param, grad, lr, slots)
+            elif tmp is not None:  # small: its temporaries are ready
+                self.update(param, grad, lr, slots, tmp)
+            else:
+                self._blockwise(param, grad, lr, slots)
         self.iterations += 1
 
     def _update_units(self, grads: Sequence[Any], lr: float) -> None:
-        """Run the rule on every unit, unit k with gradient ``grads[k]``."""
+        """Run the rule on every unit, unit k with gradient ``grads[k]`` (``apply``'s loop,
+        for the gradients the options made)."""
         for (i, param, _, slots, tmp), grad in zip(self._units, grads):
             if isinstance(grad, RowGrad):
                 self._apply_rows(i, param, grad, lr, slots)
