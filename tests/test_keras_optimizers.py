@@ -92,3 +92,41 @@ def test_schedule_values_equal_keras(case):
     np.testing.assert_allclose(values, ARRAYS["schedules"][SCHEDULE_CASES.index(case)],
                                rtol=1e-5, atol=1e-8)
     assert set(SCHEDULES) == {s["class"] for s in META["schedules"].values()}
+
+
+# --- the compile section of a .keras file: Keras -> kconf -> Keras ----------------------------
+
+def _same(ours, keras_value, at=""):
+    """Keras's serialized value equals ours, floats to float32 precision, ``name`` aside."""
+    if isinstance(keras_value, dict):
+        assert isinstance(ours, dict), at
+        keys = set(keras_value) - {"name"}
+        assert set(ours) - {"name"} == keys, (at, set(ours) ^ keys)
+        for key in keys:
+            _same(ours[key], keras_value[key], f"{at}.{key}")
+    elif isinstance(keras_value, float):
+        assert ours == pytest.approx(keras_value, rel=1e-6), at
+    else:
+        assert ours == keras_value, at
+
+
+@pytest.mark.parametrize("case", list(META["serialized"]))
+def test_keras_compile_config_imports_and_exports_back(case):
+    from kconf.api import make_optimizer
+    from kconf.config.compile import CompileConfig
+    from kconf.keras_io.compile import keras_optimizer, optimizer
+
+    serialized = META["serialized"][case]
+    problems = []
+    entry = optimizer(serialized, ("optimizer",), lambda at, message: problems.append(message))
+    assert problems == []
+    spec = CompileConfig.model_validate({"optimizer": entry, "loss": "mse"}).optimizer
+    opt = make_optimizer(spec)
+    assert type(opt).__name__ == serialized["class_name"]
+    exported = keras_optimizer(opt, problems.append)
+    assert problems == []
+    _same(exported, serialized)
+    # what was imported computes Keras's numbers
+    calls = META["optimizers"][case]["calls"]
+    np.testing.assert_allclose(run(opt, calls, packed=True),
+                               ARRAYS["weights"][CASES.index(case)], rtol=2e-5, atol=2e-6)
