@@ -133,7 +133,8 @@ def test_keras_compile_config_imports_and_exports_back(case):
 
 
 def test_fit_with_loss_scaling_accumulation_and_ema_equals_keras():
-    """``Model.fit`` scales the gradients by loss_scale_factor (as Keras scales the loss),
+    """``Model.fit`` (SGD: linear in the gradient) scales the gradients by loss_scale_factor
+    (as Keras scales the loss),
     accumulates two batches per update, and ends with the EMA weights, as Keras's ``fit``."""
     from kconf.api import build_model
 
@@ -141,7 +142,7 @@ def test_fit_with_loss_scaling_accumulation_and_ema_equals_keras():
               "model": {"sequential": [{"Dense": {"units": 4, "activation": "relu",
                                                   "input_dim": 3}},
                                        {"Dense": {"units": 2}}]},
-              "compile": {"optimizer": {"Adam": META["model_optimizer"]}, "loss": "mse"},
+              "compile": {"optimizer": {"SGD": META["model_optimizer"]}, "loss": "mse"},
               "data": {"train": {"random": {"samples": 8, "x": [3], "y": [2]}}},
               "fit": {"epochs": 3, "batch_size": 4}}
     model = build_model(config)
