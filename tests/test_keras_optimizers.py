@@ -134,8 +134,8 @@ def test_keras_compile_config_imports_and_exports_back(case):
 
 def test_fit_with_loss_scaling_accumulation_and_ema_equals_keras():
     """``Model.fit`` (SGD: linear in the gradient) scales the gradients by loss_scale_factor
-    (as Keras scales the loss),
-    accumulates two batches per update, and ends with the EMA weights, as Keras's ``fit``."""
+    (as Keras scales the loss), accumulates two batches per update, and ends with the EMA
+    weights, as Keras's ``fit``."""
     from kconf.api import build_model
 
     config = {"name": "ema", "seed": 0,
