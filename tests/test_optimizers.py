@@ -306,3 +306,15 @@ def test_configs_and_registry():
         assert isinstance(cls(**cls().get_config()), optimizers.Optimizer)
     with pytest.raises(KeyError):
         optimizers.get("adamx")
+
+
+def test_only_options_that_change_a_step_leave_the_fast_path():
+    """Keras's defaults (and values that change nothing: clipnorm 0, loss scale 1) keep
+    ``apply`` on its fast path; each option that does something takes the options path."""
+    for kwargs in ({}, {"clipnorm": 0.0}, {"loss_scale_factor": 1.0}, {"weight_decay": 0.0},
+                   {"ema_momentum": 0.5}):
+        assert optimizers.Options(**kwargs).plain, kwargs
+    for kwargs in ({"clipnorm": 1.0}, {"clipvalue": 1.0}, {"global_clipnorm": 1.0},
+                   {"weight_decay": 0.1}, {"use_ema": True}, {"loss_scale_factor": 2.0},
+                   {"gradient_accumulation_steps": 2}):
+        assert not optimizers.Options(**kwargs).plain, kwargs

@@ -287,6 +287,7 @@ class Optimizer:
             raise ValueError("lazy_sparse cannot be used with gradient_accumulation_steps "
                              "(the accumulated gradient is dense)")
         self._plain = self.options.plain  # the fast path of ``apply``
+        self._accumulation = self.options.accumulation  # read by every update (update_count)
         # per-parameter arrays of the options (EMA average, gradient accumulator), by name:
         # views of one flat buffer in parameter order (see _plan)
         self._extra: dict[str, list[Any]] | None = None
@@ -319,8 +320,9 @@ class Optimizer:
         """The value slot ``name`` starts at (Adagrad's accumulator: not 0)."""
         return 0.0
 
-    def before_update(self) -> None:
-        """Called once per update, before the parameters' rules (Nadam's ``u_product``)."""
+    #: None, or a method called once per update before the parameters' rules (Nadam's
+    #: advances its ``u_product``); None costs the step nothing.
+    before_update = None
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""
@@ -354,7 +356,7 @@ class Optimizer:
         """Updates made so far: ``iterations`` (calls of ``apply``) divided by
         ``gradient_accumulation_steps`` (Keras's ``optimizer.iterations``); bias corrections
         count the step as ``update_count + 1``."""
-        return self.iterations // self.options.accumulation
+        return self.iterations // self._accumulation
 
     # --- shared ----------------------------------------------------------------------------
     def current_learning_rate(self) -> float:
@@ -388,7 +390,8 @@ class Optimizer:
             self._apply_with_options(params, grads)
             return
         lr = self.current_learning_rate()
-        self.before_update()
+        if self.before_update is not None:
+            self.before_update()
         for i, param, grad, slots, tmp in self._units:
             if isinstance(grad, RowGrad):
                 self._apply_rows(i, param, grad, lr, slots)
@@ -437,7 +440,8 @@ class Optimizer:
                 for _, param, _, _, _ in self._units:
                     opt_options.decay_weights(param, options.weight_decay, lr,
                                               self._temporary(param))
-            self.before_update()
+            if self.before_update is not None:
+                self.before_update()
             self._update_units(unit_grads, lr)
             if steps:
                 for extra in self._unit_extra:

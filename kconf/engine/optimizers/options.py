@@ -73,7 +73,8 @@ class Options:
     @property
     def plain(self) -> bool:
         """True when no option changes a step (then ``apply`` takes its fast path)."""
-        return not (self.weight_decay or self.clip or self.use_ema or self.accumulation
+        return not (self.weight_decay or self.clip or self.use_ema
+                    or self.gradient_accumulation_steps
                     or self.loss_scale_factor not in (None, 1, 1.0))
 
     @property
