@@ -113,3 +113,33 @@ def test_the_adamw_cosine_warmup_example(tmp_path):
     assert all(a > b for a, b in zip(rates[32:160], rates[33:161]))
     text = yaml.safe_load(path.read_text())
     assert text["fit"]["epochs"] * 1024 // text["fit"]["batch_size"] == 160
+
+
+@pytest.mark.parametrize("optimizer", [
+    "{AdamW: {learning_rate: {CosineDecay: {initial_learning_rate: 0.0, decay_steps: 10, "
+    "warmup_target: 0.01, warmup_steps: 3}}, use_ema: true, ema_momentum: 0.9, "
+    "global_clipnorm: 1.0}}",
+    "{Nadam: {learning_rate: {CosineDecayRestarts: {initial_learning_rate: 0.01, "
+    "first_decay_steps: 5, m_mul: 0.5}}, clipvalue: 0.3, loss_scale_factor: 2.0, "
+    "gradient_accumulation_steps: 4}}",
+    "{Ftrl: {learning_rate: {PolynomialDecay: {initial_learning_rate: 0.1, decay_steps: 7, "
+    "cycle: true}}, l1_regularization_strength: 0.01, clipnorm: 2.0, weight_decay: 0.001}}",
+    "{Lion: {beta_2: 0.95, ema_overwrite_frequency: 4, use_ema: true}}",
+    "{Adagrad: {lr: 0.05, decay: 0.01}}",
+])
+def test_export_then_import_keeps_the_optimizer_entry(optimizer, tmp_path):
+    """kconf -> Keras 3 JSON (compile_config) -> kconf gives the same optimizer entry (Keras 2's
+    ``lr``/``decay`` come back as Keras 3 writes them: ``learning_rate``, InverseTimeDecay)."""
+    from kconf.keras_io.export import keras_json
+
+    path = write(tmp_path, optimizer)
+    model = kconf.build_model(path)
+    data = keras_json(model)
+    assert data["compile_config"]["optimizer"]["class_name"] == next(
+        iter(yaml.safe_load(optimizer)))
+    back = kconf.from_keras(data)["compile"]["optimizer"]
+    written = yaml.safe_load(optimizer)
+    if "lr" in next(iter(written.values())):
+        written = {"Adagrad": {"learning_rate": {"InverseTimeDecay": {
+            "initial_learning_rate": 0.05, "decay_steps": 1, "decay_rate": 0.01}}}}
+    assert back == written
