@@ -1,7 +1,8 @@
 """Optimizers with Keras 3 semantics, one small class each, grouped by family:
 
-- ``base``: the machinery every optimizer shares (slots, the flat and blockwise updates,
-  row-sparse gradients, state) — read its docstring first;
+- ``base``: the machinery every optimizer shares (slots, the flat and blockwise updates, how
+  row-sparse gradients are applied, state) — read its docstring first;
+- ``rows``: row-sparse gradients (``RowGrad``, ``coalesce_rows``);
 - ``options``: Keras's options of every optimizer (weight decay, clipping, EMA, gradient
   accumulation, loss scaling) and the order they run in;
 - ``sgd`` (SGD), ``adaptive`` (RMSprop, Adagrad, Adadelta), ``adam`` (Adam, AdamW, Adamax,
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from kconf.engine.optimizers.adam import Adam, Adamax, AdamW, Lamb, Nadam
 from kconf.engine.optimizers.adaptive import Adadelta, Adagrad, RMSprop
-from kconf.engine.optimizers.base import Optimizer, RowGrad, coalesce_rows
+from kconf.engine.optimizers.base import Optimizer
+from kconf.engine.optimizers.rows import RowGrad, coalesce_rows
 from kconf.engine.optimizers.ftrl import Ftrl
 from kconf.engine.optimizers.lion import Lion
 from kconf.engine.optimizers.options import Options
