@@ -3,6 +3,7 @@ float32 kept, decay schedule, and state round trips that resume bit-exactly."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -318,3 +319,35 @@ def test_only_options_that_change_a_step_leave_the_fast_path():
                    {"weight_decay": 0.1}, {"use_ema": True}, {"loss_scale_factor": 2.0},
                    {"gradient_accumulation_steps": 2}):
         assert not optimizers.Options(**kwargs).plain, kwargs
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"clipnorm": 1.0, "global_clipnorm": 1.0}, "only one of clipnorm, clipvalue and "
+                                                 "global_clipnorm can be set"),
+    ({"clipvalue": -0.1}, "clipvalue must be >= 0"),
+    ({"gradient_accumulation_steps": 1}, "gradient_accumulation_steps must be an integer >= 2"),
+    ({"ema_momentum": 1.5}, "ema_momentum must be in [0, 1]"),
+    ({"ema_overwrite_frequency": 0}, "ema_overwrite_frequency must be an integer >= 1"),
+    ({"loss_scale_factor": 0.0}, "loss_scale_factor must be > 0"),
+    ({"lazy_sparse": True, "gradient_accumulation_steps": 2}, "lazy_sparse cannot be used"),
+])
+def test_engine_refuses_options_keras_refuses(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Adam(**kwargs)
+    with pytest.raises(ValueError, match="weight_decay must be a number"):
+        optimizers.AdamW(weight_decay=None)
+
+
+def test_accumulation_counts_updates_not_calls():
+    """With n-step accumulation the weights move on every n-th call by the mean gradient, and
+    Adam's bias correction counts updates (``update_count``), not calls."""
+    opt = Adam(learning_rate=0.1, gradient_accumulation_steps=2)
+    reference = Adam(learning_rate=0.1)
+    w, w_ref = np.array(W0, np.float32), np.array(W0, np.float32)
+    for k, (g1, g2) in enumerate([(GRADS[0], GRADS[1]), (GRADS[2], GRADS[0])]):
+        opt.apply([w], [np.array(g1, np.float32)])
+        assert opt.update_count == k and opt.iterations == 2 * k + 1
+        opt.apply([w], [np.array(g2, np.float32)])
+        reference.apply([w_ref], [(np.array(g1, np.float32) + np.array(g2, np.float32)) / 2])
+        np.testing.assert_array_equal(w, w_ref)
+    assert opt.update_count == 2 and opt.iterations == 4
