@@ -9,7 +9,7 @@ class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum: ``b = μ·b − lr·g``, ``w += b``
     (Nesterov: ``w += μ·b − lr·g``); without momentum ``w −= lr·g``.
 
-    ``lazy_sparse``: see the module docstring (no difference without momentum).
+    ``lazy_sparse``: see ``kconf.engine.optimizers.base`` (no difference without momentum).
     """
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
