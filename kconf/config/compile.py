@@ -182,14 +182,19 @@ class OptimizerOptions(ConfigModel):
         return self
 
 
-def with_options(args: type[ConfigModel]) -> type[ConfigModel]:
-    """An optimizer's arguments model followed by Keras's common options (its own fields are
-    listed first, in "valid keys" messages and the JSON Schema)."""
-    return type(args.__name__, (OptimizerOptions, args),
-                {"__module__": args.__module__, "__doc__": args.__doc__})
+def with_options(fields: type[ConfigModel], name: str) -> type[ConfigModel]:
+    """The arguments model ``name``: an optimizer's own ``fields`` followed by Keras's common
+    options (its own are listed first, in "valid keys" messages and the JSON Schema). The
+    result is bound to ``name`` in this module, so it pickles as any class."""
+    return type(name, (OptimizerOptions, fields),
+                {"__module__": __name__, "__qualname__": name, "__doc__": fields.__doc__})
 
 
-class SGDArgs(ConfigModel):
+# Each optimizer's own arguments (Keras's names and defaults); its public ``<Name>Args`` model
+# adds the common options after them (``with_options``, below).
+
+
+class _SGDFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.01)
     momentum: NonNegativeFloat = 0.0
     nesterov: Bool = False
@@ -197,7 +202,7 @@ class SGDArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class RMSpropArgs(ConfigModel):
+class _RMSpropFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     rho: Fraction = 0.9
     momentum: NonNegativeFloat = 0.0
@@ -207,7 +212,7 @@ class RMSpropArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class AdamArgs(ConfigModel):
+class _AdamFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: Fraction = 0.9
     beta_2: Fraction = 0.999
@@ -217,13 +222,7 @@ class AdamArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class AdamWArgs(with_options(AdamArgs)):
-    """Adam's arguments and options, ``weight_decay`` a number (0.004 by default)."""
-
-    weight_decay: NonNegativeFloat = 0.004
-
-
-class AdamaxArgs(ConfigModel):
+class _AdamaxFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: Fraction = 0.9
     beta_2: Fraction = 0.999
@@ -232,15 +231,7 @@ class AdamaxArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class NadamArgs(AdamaxArgs):
-    pass
-
-
-class LambArgs(AdamaxArgs):
-    pass
-
-
-class AdagradArgs(ConfigModel):
+class _AdagradFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     initial_accumulator_value: NonNegativeFloat = 0.1
     epsilon: PositiveFloat = 1e-7
@@ -248,7 +239,7 @@ class AdagradArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class AdadeltaArgs(ConfigModel):
+class _AdadeltaFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     rho: Fraction = 0.95
     epsilon: PositiveFloat = 1e-7
@@ -256,7 +247,7 @@ class AdadeltaArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class FtrlArgs(ConfigModel):
+class _FtrlFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     learning_rate_power: bounded(float, le=0) = -0.5
     initial_accumulator_value: NonNegativeFloat = 0.1
@@ -268,7 +259,7 @@ class FtrlArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class LionArgs(ConfigModel):
+class _LionFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: bounded(float, gt=0, le=1) = 0.9
     beta_2: Fraction = 0.99
@@ -276,12 +267,30 @@ class LionArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
+SGDArgs = with_options(_SGDFields, "SGDArgs")
+RMSpropArgs = with_options(_RMSpropFields, "RMSpropArgs")
+AdamArgs = with_options(_AdamFields, "AdamArgs")
+AdamaxArgs = with_options(_AdamaxFields, "AdamaxArgs")
+AdagradArgs = with_options(_AdagradFields, "AdagradArgs")
+AdadeltaArgs = with_options(_AdadeltaFields, "AdadeltaArgs")
+FtrlArgs = with_options(_FtrlFields, "FtrlArgs")
+LionArgs = with_options(_LionFields, "LionArgs")
+NadamArgs = with_options(_AdamaxFields, "NadamArgs")
+LambArgs = with_options(_AdamaxFields, "LambArgs")
+
+
+class AdamWArgs(AdamArgs):
+    """Adam's arguments and options, ``weight_decay`` a number (0.004 by default)."""
+
+    weight_decay: NonNegativeFloat = 0.004
+
+
 class OptimizerSpecBase(TaggedSpec):
     """An optimizer as ``{SGD: {args}}`` (the string form ``sgd`` becomes ``{SGD: {}}``)."""
 
     @property
     def class_name(self) -> str:
-        """The engine's optimizer class name: ``"SGD"``, ``"RMSprop"`` or ``"Adam"``."""
+        """The engine's optimizer class name (``"SGD"``, ``"AdamW"``, ...)."""
         return self.tag
 
     def kwargs(self) -> dict[str, Any]:
@@ -292,15 +301,15 @@ class OptimizerSpecBase(TaggedSpec):
 
 
 class SGDSpec(OptimizerSpecBase):
-    SGD: args_of(with_options(SGDArgs))
+    SGD: args_of(SGDArgs)
 
 
 class RMSpropSpec(OptimizerSpecBase):
-    RMSprop: args_of(with_options(RMSpropArgs))
+    RMSprop: args_of(RMSpropArgs)
 
 
 class AdamSpec(OptimizerSpecBase):
-    Adam: args_of(with_options(AdamArgs))
+    Adam: args_of(AdamArgs)
 
 
 class AdamWSpec(OptimizerSpecBase):
@@ -308,31 +317,31 @@ class AdamWSpec(OptimizerSpecBase):
 
 
 class AdamaxSpec(OptimizerSpecBase):
-    Adamax: args_of(with_options(AdamaxArgs))
+    Adamax: args_of(AdamaxArgs)
 
 
 class NadamSpec(OptimizerSpecBase):
-    Nadam: args_of(with_options(NadamArgs))
+    Nadam: args_of(NadamArgs)
 
 
 class AdagradSpec(OptimizerSpecBase):
-    Adagrad: args_of(with_options(AdagradArgs))
+    Adagrad: args_of(AdagradArgs)
 
 
 class AdadeltaSpec(OptimizerSpecBase):
-    Adadelta: args_of(with_options(AdadeltaArgs))
+    Adadelta: args_of(AdadeltaArgs)
 
 
 class FtrlSpec(OptimizerSpecBase):
-    Ftrl: args_of(with_options(FtrlArgs))
+    Ftrl: args_of(FtrlArgs)
 
 
 class LionSpec(OptimizerSpecBase):
-    Lion: args_of(with_options(LionArgs))
+    Lion: args_of(LionArgs)
 
 
 class LambSpec(OptimizerSpecBase):
-    Lamb: args_of(with_options(LambArgs))
+    Lamb: args_of(LambArgs)
 
 
 OPTIMIZER_SPECS: dict[str, type[OptimizerSpecBase]] = {
