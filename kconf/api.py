@@ -43,17 +43,29 @@ def build_model(config: LoadedConfig | RunConfig | str | Path | dict) -> Model:
     model.train_rng = train_rng(cfg.seed)
     comp = cfg.compile
     outputs = [t.name for t in model.graph.outputs]  # the config names outputs by tensor
-    kwargs = comp.optimizer.kwargs()
-    if isinstance(kwargs["learning_rate"], dict):  # {ExponentialDecay: {...}}
-        ((name, args),) = kwargs["learning_rate"].items()
-        kwargs["learning_rate"] = SCHEDULES[name](**args)
-    opt = optimizers.get(comp.optimizer.class_name, **kwargs)
+    opt = make_optimizer(comp.optimizer)
     metrics = resolve_metrics(cfg)
     aliases = cfg.output_aliases()
     model.compile(optimizer=opt, loss=comp.loss_for(outputs, aliases),
                   metrics=[[metrics[m] for m in ms] for ms in comp.metrics_for(outputs, aliases)],
                   loss_weights=comp.loss_weights_for(outputs, aliases))
     return model
+
+
+def make_optimizer(spec) -> optimizers.Optimizer:
+    """The engine optimizer of a config's ``compile.optimizer`` entry (its schedule built).
+
+    Args:
+        spec: a validated optimizer entry (``OptimizerSpecBase``).
+
+    Returns:
+        A new optimizer.
+    """
+    kwargs = spec.kwargs()
+    if isinstance(kwargs["learning_rate"], dict):  # {ExponentialDecay: {...}}
+        ((name, args),) = kwargs["learning_rate"].items()
+        kwargs["learning_rate"] = SCHEDULES[name](**args)
+    return optimizers.get(spec.class_name, **kwargs)
 
 
 def as_config(config: LoadedConfig | RunConfig | str | Path | dict) -> LoadedConfig:

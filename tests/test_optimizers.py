@@ -3,6 +3,7 @@ float32 kept, decay schedule, and state round trips that resume bit-exactly."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -278,23 +279,75 @@ def test_set_state_rejects_foreign_slots():
         Adam().set_state(sgd.get_state())
 
 
+#: Keras's options of every optimizer at their defaults, as get_config lists them.
+OPTION_DEFAULTS = {"weight_decay": None, "clipnorm": None, "clipvalue": None,
+                   "global_clipnorm": None, "use_ema": False, "ema_momentum": 0.99,
+                   "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                   "gradient_accumulation_steps": None}
+
+
 def test_configs_and_registry():
     assert SGD().get_config() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
-                                  "decay": 0.0, "lazy_sparse": False}
+                                  "decay": 0.0, "lazy_sparse": False, **OPTION_DEFAULTS}
     assert RMSprop().get_config() == {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0,
                                       "epsilon": 1e-7, "centered": False, "decay": 0.0,
-                                      "lazy_sparse": False}
+                                      "lazy_sparse": False, **OPTION_DEFAULTS}
     assert Adam().get_config() == {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
                                    "epsilon": 1e-7, "amsgrad": False, "decay": 0.0,
-                                   "lazy_sparse": False}
+                                   "lazy_sparse": False, **OPTION_DEFAULTS}
     assert Adam(lazy_sparse=True).get_config()["lazy_sparse"] is True
-    assert set(optimizers.OPTIMIZERS) == {"SGD", "RMSprop", "Adam"}
+    assert set(optimizers.OPTIMIZERS) == {"SGD", "RMSprop", "Adam", "AdamW", "Adamax", "Nadam",
+                                          "Adagrad", "Adadelta", "Ftrl", "Lion", "Lamb"}
     for alias, cls in [("sgd", SGD), ("rmsprop", RMSprop), ("adam", Adam), ("Adam", Adam),
                        ("RMSProp", RMSprop)]:
         assert type(optimizers.get(alias)) is cls
     opt = optimizers.get("sgd", learning_rate=0.5, momentum=0.9)
     assert opt.get_config()["learning_rate"] == 0.5 and opt.momentum == 0.9
-    for cls in (SGD, RMSprop, Adam):
+    for cls in optimizers.OPTIMIZERS.values():
         assert isinstance(cls(**cls().get_config()), optimizers.Optimizer)
     with pytest.raises(KeyError):
-        optimizers.get("adamw")
+        optimizers.get("adamx")
+
+
+def test_only_options_that_change_a_step_leave_the_fast_path():
+    """Keras's defaults (and values that change nothing: clipnorm 0, loss scale 1) keep
+    ``apply`` on its fast path; each option that does something takes the options path."""
+    for kwargs in ({}, {"clipnorm": 0.0}, {"loss_scale_factor": 1.0}, {"weight_decay": 0.0},
+                   {"ema_momentum": 0.5}):
+        assert optimizers.Options(**kwargs).plain, kwargs
+    for kwargs in ({"clipnorm": 1.0}, {"clipvalue": 1.0}, {"global_clipnorm": 1.0},
+                   {"weight_decay": 0.1}, {"use_ema": True}, {"loss_scale_factor": 2.0},
+                   {"gradient_accumulation_steps": 2}):
+        assert not optimizers.Options(**kwargs).plain, kwargs
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"clipnorm": 1.0, "global_clipnorm": 1.0}, "only one of clipnorm, clipvalue and "
+                                                 "global_clipnorm can be set"),
+    ({"clipvalue": -0.1}, "clipvalue must be >= 0"),
+    ({"gradient_accumulation_steps": 1}, "gradient_accumulation_steps must be an integer >= 2"),
+    ({"ema_momentum": 1.5}, "ema_momentum must be in [0, 1]"),
+    ({"ema_overwrite_frequency": 0}, "ema_overwrite_frequency must be an integer >= 1"),
+    ({"loss_scale_factor": 0.0}, "loss_scale_factor must be > 0"),
+    ({"lazy_sparse": True, "gradient_accumulation_steps": 2}, "lazy_sparse cannot be used"),
+])
+def test_engine_refuses_options_keras_refuses(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Adam(**kwargs)
+    with pytest.raises(ValueError, match="weight_decay must be a number"):
+        optimizers.AdamW(weight_decay=None)
+
+
+def test_accumulation_counts_updates_not_calls():
+    """With n-step accumulation the weights move on every n-th call by the mean gradient, and
+    Adam's bias correction counts updates (``update_count``), not calls."""
+    opt = Adam(learning_rate=0.1, gradient_accumulation_steps=2)
+    reference = Adam(learning_rate=0.1)
+    w, w_ref = np.array(W0, np.float32), np.array(W0, np.float32)
+    for k, (g1, g2) in enumerate([(GRADS[0], GRADS[1]), (GRADS[2], GRADS[0])]):
+        opt.apply([w], [np.array(g1, np.float32)])
+        assert opt.update_count == k and opt.iterations == 2 * k + 1
+        opt.apply([w], [np.array(g2, np.float32)])
+        reference.apply([w_ref], [(np.array(g1, np.float32) + np.array(g2, np.float32)) / 2])
+        np.testing.assert_array_equal(w, w_ref)
+    assert opt.update_count == 2 and opt.iterations == 4

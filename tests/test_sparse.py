@@ -145,6 +145,42 @@ def test_sparse_updates_equal_dense_updates_exactly(name, kwargs, dtype):
         assert not np.array_equal(sparse_params[0], table)
 
 
+NEW_OPTIMIZERS = ["AdamW", "Adamax", "Nadam", "Adagrad", "Adadelta", "Ftrl", "Lion", "Lamb"]
+OPTIONS = [{}, {"clipnorm": 0.5, "weight_decay": 0.1}, {"global_clipnorm": 0.5, "use_ema": True},
+           {"clipvalue": 0.05, "gradient_accumulation_steps": 2, "loss_scale_factor": 3.0}]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "clipnorm-decay", "global-ema",
+                                                  "clipvalue-accumulate-scale"])
+@pytest.mark.parametrize("name", NEW_OPTIMIZERS + ["SGD", "Adam"])
+def test_sparse_updates_equal_dense_updates_for_every_optimizer_and_option(name, options):
+    """The newer rules (their zero-gradient step is the rule run on zeros; Lamb's, not
+    elementwise, densifies) and the options act on a row-sparse gradient as on the dense one:
+    exactly without options; to float32 rounding with them (a norm sums the rows in another
+    order)."""
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((ROWS, DIM)).astype(np.float32)
+    bias = rng.standard_normal(DIM).astype(np.float32)
+    sparse_params, dense_params = [table.copy(), bias.copy()], [table.copy(), bias.copy()]
+    kwargs = {"momentum": 0.9} if name == "SGD" else {}
+    sparse_opt = optimizers.get(name, **kwargs, **options)
+    dense_opt = optimizers.get(name, **kwargs, **options)
+    for idx, values in _row_steps(rng, np.float32):
+        bias_grad = rng.standard_normal(DIM).astype(np.float32)
+        grad = _row_grad(idx, values, np.float32)
+        dense_opt.apply(dense_params, [grad.to_dense(), bias_grad.copy()])
+        sparse_opt.apply(sparse_params, [grad, bias_grad.copy()])
+        sparse_state, dense_state = sparse_opt.get_state(), dense_opt.get_state()
+        assert sparse_state.keys() == dense_state.keys()
+        for got, want in [*zip(sparse_params, dense_params),
+                          *((sparse_state[k], dense_state[k]) for k in sparse_state)]:
+            if options:
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+            else:
+                assert np.array_equal(got, want)
+    assert not np.allclose(sparse_params[0], table)
+
+
 # --- lazy: touched rows only ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name, kwargs", VARIANTS, ids=IDS)
@@ -359,8 +395,8 @@ def test_blockwise_updates_equal_whole_array_updates(name, kwargs, lazy, monkeyp
     steps = [(_row_grad(idx, values, np.float32), rng.standard_normal((9, 7)).astype(np.float32))
              for idx, values in _row_steps(rng, np.float32)]
     results = []
-    for block in (optimizers._BLOCK, 5):
-        monkeypatch.setattr(optimizers, "_BLOCK", block)
+    for block in (optimizers.base._BLOCK, 5):
+        monkeypatch.setattr(optimizers.base, "_BLOCK", block)  # where it lives
         params = [table.copy(), kernel.copy()]
         opt = optimizers.get(name, lazy_sparse=lazy, **kwargs)
         for grad, kernel_grad in steps:

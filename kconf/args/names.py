@@ -29,9 +29,10 @@ METRIC_NAMES: tuple[str, ...] = (
 
 #: Optimizer class names (the engine's classes); the string form also takes the lowercase
 #: Keras identifiers in OPTIMIZER_ALIASES.
-OPTIMIZER_NAMES: tuple[str, ...] = ("SGD", "RMSprop", "Adam")
+OPTIMIZER_NAMES: tuple[str, ...] = ("SGD", "RMSprop", "Adam", "AdamW", "Adamax", "Nadam",
+                                     "Adagrad", "Adadelta", "Ftrl", "Lion", "Lamb")
 
-OPTIMIZER_ALIASES: dict[str, str] = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
+OPTIMIZER_ALIASES: dict[str, str] = {name.lower(): name for name in OPTIMIZER_NAMES}
 
 PADDING_NAMES: tuple[str, ...] = ("valid", "same")
 

@@ -17,6 +17,7 @@ from kconf.args.fields import (
     IMPORT_PATH_PATTERN,
     Bool,
     ConfigModel,
+    bounded,
     Fraction,
     NonNegativeFloat,
     NonNegativeInt,
@@ -69,6 +70,22 @@ class CosineDecayArgs(ConfigModel):
     warmup_steps: NonNegativeInt = 0
 
 
+class PolynomialDecayArgs(ConfigModel):
+    initial_learning_rate: NonNegativeFloat
+    decay_steps: PositiveInt
+    end_learning_rate: NonNegativeFloat = 0.0001
+    power: NonNegativeFloat = 1.0
+    cycle: Bool = False
+
+
+class CosineDecayRestartsArgs(ConfigModel):
+    initial_learning_rate: NonNegativeFloat
+    first_decay_steps: PositiveInt
+    t_mul: PositiveFloat = 2.0
+    m_mul: NonNegativeFloat = 1.0
+    alpha: NonNegativeFloat = 0.0
+
+
 class ScheduleSpecBase(TaggedSpec):
     """A schedule as ``{ExponentialDecay: {args}}``."""
 
@@ -89,10 +106,20 @@ class CosineDecaySpec(ScheduleSpecBase):
     CosineDecay: args_of(CosineDecayArgs)
 
 
+class PolynomialDecaySpec(ScheduleSpecBase):
+    PolynomialDecay: args_of(PolynomialDecayArgs)
+
+
+class CosineDecayRestartsSpec(ScheduleSpecBase):
+    CosineDecayRestarts: args_of(CosineDecayRestartsArgs)
+
+
 SCHEDULE_SPECS = {"ExponentialDecay": ExponentialDecaySpec,
                   "InverseTimeDecay": InverseTimeDecaySpec,
                   "PiecewiseConstantDecay": PiecewiseConstantDecaySpec,
-                  "CosineDecay": CosineDecaySpec}
+                  "CosineDecay": CosineDecaySpec,
+                  "PolynomialDecay": PolynomialDecaySpec,
+                  "CosineDecayRestarts": CosineDecayRestartsSpec}
 
 LearningRate = by_kind(
     "a positive number or a schedule like {ExponentialDecay: {...}}",
@@ -119,8 +146,55 @@ LazySparse = Annotated[Bool | None, Field(
 
 # --- optimizers: one small args model each ----------------------------------------------------
 
+#: The number of calls whose gradients make one update: 2 or more (Keras's).
+AccumulationSteps = bounded(int, ge=2)
+#: EMA momentum: a number in [0, 1].
+EmaMomentum = bounded(float, ge=0, le=1)
 
-class SGDArgs(ConfigModel):
+
+class OptimizerOptions(ConfigModel):
+    """Keras's arguments of every optimizer (``kconf.engine.optimizers.options``), after each
+    optimizer's own ones."""
+
+    weight_decay: NonNegativeFloat | None = None
+    clipnorm: NonNegativeFloat | None = None
+    clipvalue: NonNegativeFloat | None = None
+    global_clipnorm: NonNegativeFloat | None = None
+    # left out (null) means Keras's default; so resolved configs list only the options given
+    use_ema: Bool | None = Field(None, description="keep a moving average of the weights "
+                                                   "(default false)")
+    ema_momentum: EmaMomentum | None = Field(None, description="default 0.99")
+    ema_overwrite_frequency: PositiveInt | None = None
+    loss_scale_factor: PositiveFloat | None = None
+    gradient_accumulation_steps: AccumulationSteps | None = None
+
+    @model_validator(mode="after")
+    def _one_clipping(self):
+        given = [name for name in ("clipnorm", "clipvalue", "global_clipnorm")
+                 if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise config_error("clipping", f"give only one of clipnorm, clipvalue and "
+                               f"global_clipnorm (here: {', '.join(given)})", at=given[1])
+        if getattr(self, "lazy_sparse", None) and self.gradient_accumulation_steps:
+            raise config_error("lazy_accumulation", "lazy_sparse cannot be used with "
+                               "gradient_accumulation_steps (the accumulated gradient is "
+                               "dense)", at="lazy_sparse")
+        return self
+
+
+def with_options(fields: type[ConfigModel], name: str) -> type[ConfigModel]:
+    """The arguments model ``name``: an optimizer's own ``fields`` followed by Keras's common
+    options (its own are listed first, in "valid keys" messages and the JSON Schema). The
+    result is bound to ``name`` in this module, so it pickles as any class."""
+    return type(name, (OptimizerOptions, fields),
+                {"__module__": __name__, "__qualname__": name, "__doc__": fields.__doc__})
+
+
+# Each optimizer's own arguments (Keras's names and defaults); its public ``<Name>Args`` model
+# adds the common options after them (``with_options``, below).
+
+
+class _SGDFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.01)
     momentum: NonNegativeFloat = 0.0
     nesterov: Bool = False
@@ -128,7 +202,7 @@ class SGDArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class RMSpropArgs(ConfigModel):
+class _RMSpropFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     rho: Fraction = 0.9
     momentum: NonNegativeFloat = 0.0
@@ -138,7 +212,7 @@ class RMSpropArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class AdamArgs(ConfigModel):
+class _AdamFields(ConfigModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: Fraction = 0.9
     beta_2: Fraction = 0.999
@@ -148,17 +222,81 @@ class AdamArgs(ConfigModel):
     lazy_sparse: LazySparse
 
 
+class _AdamaxFields(ConfigModel):
+    learning_rate: LearningRate = learning_rate(0.001)
+    beta_1: Fraction = 0.9
+    beta_2: Fraction = 0.999
+    epsilon: PositiveFloat = 1e-7
+    decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
+
+
+class _AdagradFields(ConfigModel):
+    learning_rate: LearningRate = learning_rate(0.001)
+    initial_accumulator_value: NonNegativeFloat = 0.1
+    epsilon: PositiveFloat = 1e-7
+    decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
+
+
+class _AdadeltaFields(ConfigModel):
+    learning_rate: LearningRate = learning_rate(0.001)
+    rho: Fraction = 0.95
+    epsilon: PositiveFloat = 1e-7
+    decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
+
+
+class _FtrlFields(ConfigModel):
+    learning_rate: LearningRate = learning_rate(0.001)
+    learning_rate_power: bounded(float, le=0) = -0.5
+    initial_accumulator_value: NonNegativeFloat = 0.1
+    l1_regularization_strength: NonNegativeFloat = 0.0
+    l2_regularization_strength: NonNegativeFloat = 0.0
+    l2_shrinkage_regularization_strength: NonNegativeFloat = 0.0
+    beta: NonNegativeFloat = 0.0
+    decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
+
+
+class _LionFields(ConfigModel):
+    learning_rate: LearningRate = learning_rate(0.001)
+    beta_1: bounded(float, gt=0, le=1) = 0.9
+    beta_2: Fraction = 0.99
+    decay: NonNegativeFloat = 0.0
+    lazy_sparse: LazySparse
+
+
+SGDArgs = with_options(_SGDFields, "SGDArgs")
+RMSpropArgs = with_options(_RMSpropFields, "RMSpropArgs")
+AdamArgs = with_options(_AdamFields, "AdamArgs")
+AdamaxArgs = with_options(_AdamaxFields, "AdamaxArgs")
+AdagradArgs = with_options(_AdagradFields, "AdagradArgs")
+AdadeltaArgs = with_options(_AdadeltaFields, "AdadeltaArgs")
+FtrlArgs = with_options(_FtrlFields, "FtrlArgs")
+LionArgs = with_options(_LionFields, "LionArgs")
+NadamArgs = with_options(_AdamaxFields, "NadamArgs")
+LambArgs = with_options(_AdamaxFields, "LambArgs")
+
+
+class AdamWArgs(AdamArgs):
+    """Adam's arguments and options, ``weight_decay`` a number (0.004 by default)."""
+
+    weight_decay: NonNegativeFloat = 0.004
+
+
 class OptimizerSpecBase(TaggedSpec):
     """An optimizer as ``{SGD: {args}}`` (the string form ``sgd`` becomes ``{SGD: {}}``)."""
 
     @property
     def class_name(self) -> str:
-        """The engine's optimizer class name: ``"SGD"``, ``"RMSprop"`` or ``"Adam"``."""
+        """The engine's optimizer class name (``"SGD"``, ``"AdamW"``, ...)."""
         return self.tag
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of the engine optimizer's constructor (``learning_rate``,
-        never ``lr``), defaults filled; ``lazy_sparse`` only when the config sets it."""
+        never ``lr``), defaults filled; ``lazy_sparse`` and Keras's common options
+        (``OptimizerOptions``) only where the config sets them."""
         return self.args.model_dump(exclude_none=True)
 
 
@@ -174,8 +312,42 @@ class AdamSpec(OptimizerSpecBase):
     Adam: args_of(AdamArgs)
 
 
+class AdamWSpec(OptimizerSpecBase):
+    AdamW: args_of(AdamWArgs)
+
+
+class AdamaxSpec(OptimizerSpecBase):
+    Adamax: args_of(AdamaxArgs)
+
+
+class NadamSpec(OptimizerSpecBase):
+    Nadam: args_of(NadamArgs)
+
+
+class AdagradSpec(OptimizerSpecBase):
+    Adagrad: args_of(AdagradArgs)
+
+
+class AdadeltaSpec(OptimizerSpecBase):
+    Adadelta: args_of(AdadeltaArgs)
+
+
+class FtrlSpec(OptimizerSpecBase):
+    Ftrl: args_of(FtrlArgs)
+
+
+class LionSpec(OptimizerSpecBase):
+    Lion: args_of(LionArgs)
+
+
+class LambSpec(OptimizerSpecBase):
+    Lamb: args_of(LambArgs)
+
+
 OPTIMIZER_SPECS: dict[str, type[OptimizerSpecBase]] = {
-    "SGD": SGDSpec, "RMSprop": RMSpropSpec, "Adam": AdamSpec,
+    "SGD": SGDSpec, "RMSprop": RMSpropSpec, "Adam": AdamSpec, "AdamW": AdamWSpec,
+    "Adamax": AdamaxSpec, "Nadam": NadamSpec, "Adagrad": AdagradSpec,
+    "Adadelta": AdadeltaSpec, "Ftrl": FtrlSpec, "Lion": LionSpec, "Lamb": LambSpec,
 }
 
 _OPTIMIZER_STRINGS = (*OPTIMIZER_ALIASES, *OPTIMIZER_NAMES)
@@ -197,7 +369,7 @@ Optimizer = Annotated[
                  OPTIMIZER_SPECS),
     BeforeValidator(
         _optimizer_from_string,
-        json_schema_input_type=Union[Literal[_OPTIMIZER_STRINGS], SGDSpec, RMSpropSpec, AdamSpec],
+        json_schema_input_type=Union[(Literal[_OPTIMIZER_STRINGS], *OPTIMIZER_SPECS.values())],
     ),
 ]
 
@@ -259,7 +431,8 @@ class CompileConfig(ConfigModel):
     every name and count.
     """
 
-    optimizer: Optimizer = Field(description="sgd | rmsprop | adam, or {SGD: {args}}")
+    optimizer: Optimizer = Field(description="a name (sgd, adam, adamw, ...), or "
+                                             "{SGD: {args}}")
     loss: Losses = Field(description="a name, a list (one per output) or a mapping "
                                      "output -> name")
     loss_weights: LossWeights | None = Field(

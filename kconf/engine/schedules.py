@@ -87,5 +87,57 @@ class CosineDecay(Schedule):
         return start * ((1 - self.alpha) * cosine + self.alpha)
 
 
+class PolynomialDecay(Schedule):
+    """From ``initial_learning_rate`` to ``end_learning_rate`` along ``(1 − p)^power``,
+    ``p = step / decay_steps``; held at the end after ``decay_steps`` — or, with ``cycle``,
+    ``decay_steps`` grows to the next multiple of itself above ``step`` (Keras's)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int,
+                 end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.end_learning_rate = end_learning_rate
+        self.power = power
+        self.cycle = cycle
+
+    def __call__(self, step):
+        decay_steps = self.decay_steps
+        if self.cycle:
+            decay_steps *= 1 if step == 0 else math.ceil(step / self.decay_steps)
+        else:
+            step = min(step, decay_steps)
+        p = step / decay_steps
+        return ((self.initial_learning_rate - self.end_learning_rate) * (1 - p) ** self.power
+                + self.end_learning_rate)
+
+
+class CosineDecayRestarts(Schedule):
+    """Cosine decay with warm restarts (SGDR): a cosine from ``initial_learning_rate`` to
+    ``alpha`` times it over ``first_decay_steps``, then again over ``t_mul`` times as many
+    steps from ``m_mul`` times the peak, and so on."""
+
+    def __init__(self, initial_learning_rate: float, first_decay_steps: int,
+                 t_mul: float = 2.0, m_mul: float = 1.0, alpha: float = 0.0):
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self.t_mul = t_mul
+        self.m_mul = m_mul
+        self.alpha = alpha
+
+    def __call__(self, step):
+        fraction = step / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restart = math.floor(fraction)
+            fraction -= restart
+        else:  # the restart whose period holds ``fraction``: Σ t_mul^j for j < i
+            restart = math.floor(math.log(1.0 - fraction * (1.0 - self.t_mul))
+                                 / math.log(self.t_mul))
+            done = (1.0 - self.t_mul ** restart) / (1.0 - self.t_mul)
+            fraction = (fraction - done) / self.t_mul ** restart
+        cosine = 0.5 * self.m_mul ** restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+
 SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, InverseTimeDecay,
-                                           PiecewiseConstantDecay, CosineDecay)}
+                                           PiecewiseConstantDecay, CosineDecay,
+                                           PolynomialDecay, CosineDecayRestarts)}

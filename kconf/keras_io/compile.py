@@ -2,8 +2,9 @@
 schedule), loss(es), loss weights and metrics.
 
 Keras 3 stores ``compile_config`` next to the model's config; Keras 2's ``to_json()`` holds
-none. Options that change training and that kconf does not implement (gradient clipping,
-weight decay, label smoothing, logits, weighted metrics...) are reported, never dropped.
+none. Every optimizer of Keras 3 and its options (weight decay, clipping, EMA, accumulation,
+loss scaling) convert both ways; options that change training and that kconf does not
+implement (label smoothing, logits, weighted metrics...) are reported, never dropped.
 """
 from __future__ import annotations
 
@@ -19,20 +20,10 @@ Report = Callable[[ConfigPath, str], None]
 #: compile_config keys that change no number.
 _COMPILE_IGNORED = {"run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss"}
 
-#: Optimizer arguments kconf honours only at these values, and why.
-_OPTIMIZER_FIXED = {
-    "weight_decay": ((None, 0, 0.0), "weight decay is not implemented in kconf"),
-    "clipnorm": ((None,), "gradient clipping is not implemented in kconf"),
-    "global_clipnorm": ((None,), "gradient clipping is not implemented in kconf"),
-    "clipvalue": ((None,), "gradient clipping is not implemented in kconf"),
-    "use_ema": ((False,), "weight averaging (EMA) is not implemented in kconf"),
-    "loss_scale_factor": ((None, 1, 1.0), "loss scaling is not implemented in kconf"),
-    "gradient_accumulation_steps": ((None, 1), "gradient accumulation is not implemented in "
-                                               "kconf"),
-}
-#: Optimizer arguments that change no number (EMA settings matter only with use_ema).
-_OPTIMIZER_IGNORED = {"name", "ema_momentum", "ema_overwrite_frequency", "jit_compile",
-                      "is_legacy_optimizer"}
+#: Optimizer arguments that change no number.
+_OPTIMIZER_IGNORED = {"name", "jit_compile", "is_legacy_optimizer"}
+#: Keras's defaults of the common options that kconf's config leaves out (null) by default.
+_OPTIMIZER_KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99}
 #: Keras 2 spellings of optimizer arguments.
 _OPTIMIZER_ALIASES = {"lr": "learning_rate"}
 
@@ -111,31 +102,29 @@ def optimizer(value: Any, at: ConfigPath, report: Report) -> Any:
     if isinstance(value, str):
         name = OPTIMIZER_ALIASES.get(value.lower())
         if name is None:
-            report(at, f"optimizer {value!r} is not supported by kconf (kconf has SGD, "
-                       "RMSprop and Adam)")
+            report(at, f"optimizer {value!r} is not supported by kconf (kconf has "
+                       f"{', '.join(OPTIMIZER_SPECS)})")
         return value.lower()
     cls = value.get("class_name") if isinstance(value, dict) else None
     if cls not in OPTIMIZER_SPECS:
-        report(at, f"optimizer {cls or value!r} is not supported by kconf (kconf has SGD, "
-                   "RMSprop and Adam)")
+        report(at, f"optimizer {cls or value!r} is not supported by kconf (kconf has "
+                   f"{', '.join(OPTIMIZER_SPECS)})")
         return None
     args_type = OPTIMIZER_SPECS[cls].model_fields[cls].annotation
     args = {}
     for key, given in (value.get("config") or {}).items():
         key = _OPTIMIZER_ALIASES.get(key, key)
         where = (*at, "config", key)
-        if key in _OPTIMIZER_FIXED:
-            allowed, why = _OPTIMIZER_FIXED[key]
-            if given not in allowed:
-                report(where, f"{cls} {key}={given!r} is not supported by kconf ({why})")
-        elif key == "learning_rate":
+        if key == "learning_rate":
             args[key] = _learning_rate(given, where, report)
         elif key in args_type.model_fields and key != "lazy_sparse":
             args[key] = tidy(given)
         elif key not in _OPTIMIZER_IGNORED:
             report(where, f"{cls} argument {key!r} is not supported by kconf")
+    missing = object()
     changed = {k: v for k, v in args.items()
-               if v != args_type.model_fields[k].get_default(call_default_factory=True)}
+               if v is not None and v != _OPTIMIZER_KERAS_DEFAULTS.get(k, missing)
+               and v != args_type.model_fields[k].get_default(call_default_factory=True)}
     if not changed:
         return cls.lower()
     return {cls: changed}

@@ -58,7 +58,10 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
         if model.terminate_on_nan and not math.isfinite(total):
             raise TrainingError(f"the loss became {total} (not finite)")
         backward(douts)
-        model.optimizer.apply(model._params, model._grads)
+        optimizer = model.optimizer
+        if getattr(optimizer, "loss_scale_factor", None):  # Keras scales the loss, so the
+            optimizer.scale_gradients(model._grads)      # gradients; apply divides them back
+        optimizer.apply(model._params, model._grads)
     return batch_logs(model, total, per_output, ys, outputs, n), n
 
 
@@ -156,6 +159,8 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
+    if epochs > initial_epoch and hasattr(model.optimizer, "finalize"):
+        model.optimizer.finalize(model._params)  # with EMA: the weights become the averages
     cbs.on_train_end(logs=history.history)
     return history
 

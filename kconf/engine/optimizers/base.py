@@ -1,4 +1,4 @@
-"""Optimizers with Keras semantics: SGD, RMSprop, Adam — one small class each.
+"""The machinery every optimizer shares (the rules are in the family modules beside this one).
 
 ``apply(params, grads)`` updates the parameter arrays in place and then counts the step. A
 gradient is an array of its parameter's shape, or a ``RowGrad``: the row-sparse gradient of
@@ -39,8 +39,17 @@ A ``RowGrad`` is applied with one of two semantics:
   once a row has been left out of a step its trajectory differs from Keras's. Adam's bias
   correction still uses the global step count. Plain SGD is the same under both.
 
-``get_state()`` returns ``{"iterations": int, "<slot>.<i>": array, ...}`` (copies) and
-``set_state`` restores it bit-exactly, so a checkpoint resumes as if never interrupted.
+With one of Keras's options on (weight decay, clipping, EMA, gradient accumulation, loss
+scaling: ``kconf.engine.optimizers.options``), ``apply`` takes ``_apply_with_options``, which
+runs them around the same units in Keras's order; without, none of that costs a step
+anything. A rule that is not elementwise (Lamb's: norms of whole parameters) sets
+``elementwise = False``: its parameters are neither joined nor split into blocks, and a
+row-sparse gradient is applied as the dense one.
+
+``get_state()`` returns ``{"iterations": int, "<slot>.<i>": array, ...}`` (copies; also the
+options' ``average.<i>`` / ``gradient_accumulator.<i>`` and scalar state such as Nadam's
+``u_product``) and ``set_state`` restores it bit-exactly, so a checkpoint resumes as if never
+interrupted.
 """
 from __future__ import annotations
 
@@ -49,173 +58,16 @@ from typing import Any, Sequence
 
 from kconf.engine.backend import xp
 from kconf.engine.ops import current_ops
+from kconf.engine.optimizers import options as opt_options
+from kconf.engine.optimizers.options import Options
+from kconf.engine.optimizers.rows import RowGrad
 
-# Once at most this many indices still have rows left to add, each is summed on its own.
-_FEW_GROUPS = 32
 # Updates of contiguous arrays of at least twice this many elements run block by block (see
 # ``Optimizer._blockwise``); 64K float32 elements: a block's operands stay in cache.
 _BLOCK = 1 << 16
 # A flat update of at least this many blocks runs on the current ops' workers
 # (kconf.engine.ops).
 _PARALLEL_BLOCKS = 16
-
-
-# --- row-sparse gradients ------------------------------------------------------------------------
-
-class RowGrad:
-    """The gradient of a (rows, ...) weight of which a step touched only some rows.
-
-    Backward passes ``add`` parts (indices with repeats, in any order, and their rows); each
-    part is coalesced on arrival (sorted unique indices, the rows of an index summed) into
-    the RowGrad's own storage, so it never aliases the caller's buffers. ``indices`` /
-    ``values`` merge all parts into one (once per step; a layer called twice just adds two
-    parts). ``clear()`` empties it without touching a (rows × dim) array, and keeps the
-    storage for the next step (no fresh pages to fault in each step).
-
-    Where an array is expected, ``to_dense()`` — or ``numpy.asarray(grad)`` — gives the
-    dense gradient (zeros in untouched rows): finite-difference checks use that view.
-
-    Args:
-        shape: the weight's shape.
-        dtype: the weight's dtype (values are kept in it).
-    """
-
-    __slots__ = ("shape", "dtype", "_parts", "_store", "_used")
-
-    def __init__(self, shape: Sequence[int], dtype):
-        self.shape = tuple(shape)
-        self.dtype = xp.dtype(dtype)
-        self._parts: list[tuple[Any, Any]] = []
-        self._store = xp.empty(0, self.dtype)  # flat; parts' values are consecutive views
-        self._used = 0
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def add(self, indices, values) -> None:
-        """Add ``values[k]`` into row ``indices[k]`` for every k (repeated indices add up).
-
-        Args:
-            indices: integer row indices in ``[0, shape[0])``, any shape (flattened).
-            values: one row per index: shape ``(indices.size, *shape[1:])`` or anything that
-                reshapes to it.
-
-        Raises:
-            IndexError: an index outside ``[0, shape[0])``.
-        """
-        indices = xp.asarray(indices).reshape(-1)
-        values = xp.asarray(values).reshape(indices.size, *self.shape[1:])
-        unique, sums = coalesce_rows(indices, values, self.dtype,
-                                     out=self._reserve(values.size))
-        if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
-            bad = unique[0] if unique[0] < 0 else unique[-1]
-            raise IndexError(f"row index {int(bad)} is out of range [0, {self.shape[0]})")
-        if xp.may_share_memory(sums, self._store):
-            self._used += sums.size
-        self._parts.append((unique, sums))
-
-    def _reserve(self, size: int):
-        """``size`` free elements of the storage (a bigger storage once it is too small; the
-        old one lives on in the parts that use it)."""
-        if self._used + size > self._store.size:
-            self._store = xp.empty(max(size, 2 * self._store.size), self.dtype)
-            self._used = 0
-        return self._store[self._used:self._used + size]
-
-    def clear(self) -> None:
-        """Back to zero: drops the parts, keeps the storage (values read before are void)."""
-        self._parts.clear()
-        self._used = 0
-
-    def coalesce(self) -> tuple[Any, Any]:
-        """``(indices, values)``: sorted unique row indices and their summed rows (views of
-        the stored part, valid until ``clear``; the parts are merged into one the first
-        time)."""
-        parts = self._parts
-        if not parts:
-            return (xp.zeros(0, dtype=xp.intp), xp.zeros((0, *self.shape[1:]), self.dtype))
-        if len(parts) > 1:
-            merged = coalesce_rows(xp.concatenate([i for i, _ in parts]),
-                                   xp.concatenate([v for _, v in parts]), self.dtype)
-            parts[:] = [merged]
-        return parts[0]
-
-    @property
-    def indices(self):
-        """The touched rows: sorted, unique."""
-        return self.coalesce()[0]
-
-    @property
-    def values(self):
-        """The gradient of each touched row, ``(len(indices), *shape[1:])``."""
-        return self.coalesce()[1]
-
-    def to_dense(self, dtype=None):
-        """The dense gradient: a new ``shape`` array, zeros in untouched rows."""
-        indices, values = self.coalesce()
-        dense = xp.zeros(self.shape, dtype or self.dtype)
-        dense[indices] = values
-        return dense
-
-    def __array__(self, dtype=None, copy=None):
-        if copy is False:
-            raise ValueError("a RowGrad has no dense array to share; np.asarray makes one")
-        return self.to_dense(dtype)
-
-    def __repr__(self) -> str:
-        return (f"RowGrad(shape={self.shape}, dtype={self.dtype}, "
-                f"parts={len(self._parts)})")
-
-
-def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
-    """Sorted unique ``indices`` and, for each, the sum of its rows of ``values``.
-
-    Vectorized: the indices are sorted once; the first occurrence of every index is
-    gathered, then round after round the k-th occurrences are added (no index repeats inside
-    a round, so a fancy-indexed ``+=`` is exact); once few indices still have rows left,
-    each is summed on its own. Rows of one index add in their original order.
-
-    Args:
-        indices: 1-D integer array.
-        values: ``(indices.size, ...)``.
-        dtype: the result's dtype (default: ``values``').
-        out: optional flat array of ``dtype`` with room for ``values.size`` elements, that
-            the sums are written to (from its start); a new array otherwise.
-
-    Returns:
-        ``(unique_indices, sums)`` with ``sums[j]`` = Σ ``values[k]`` over k where
-        ``indices[k] == unique_indices[j]`` (a view of ``out`` when given).
-    """
-    dtype = values.dtype if dtype is None else xp.dtype(dtype)
-    if indices.size == 0:
-        return indices.copy(), xp.zeros((0, *values.shape[1:]), dtype)
-    order = xp.argsort(indices, kind="stable")
-    sorted_idx = indices[order]
-    first = xp.empty(indices.size, dtype=bool)
-    first[0] = True
-    xp.not_equal(sorted_idx[1:], sorted_idx[:-1], out=first[1:])
-    starts = xp.flatnonzero(first)  # where each index's run begins in ``order``
-    if out is not None and values.dtype == dtype and values.flags.c_contiguous:
-        row = values.size // indices.size
-        sums = out[:starts.size * row].reshape(starts.size, *values.shape[1:])
-        xp.take(values, order[starts], axis=0, out=sums, mode="clip")  # valid: no clipping
-    else:
-        sums = values[order[starts]].astype(dtype, copy=False)
-    if starts.size == indices.size:  # no index repeats
-        return sorted_idx, sums
-    counts = xp.diff(xp.append(starts, indices.size))
-    alive = counts > 1
-    starts, counts, rows = starts[alive], counts[alive], xp.flatnonzero(alive)
-    k = 1
-    while starts.size > _FEW_GROUPS:
-        sums[rows] += values[order[starts + k]]  # the k-th occurrence of each index
-        k += 1
-        alive = counts > k
-        starts, counts, rows = starts[alive], counts[alive], rows[alive]
-    for start, count, row in zip(starts.tolist(), counts.tolist(), rows.tolist()):
-        sums[row] += values[order[start + k:start + count]].sum(axis=0)
-    return sorted_idx[first], sums
 
 
 # --- optimizers ----------------------------------------------------------------------------------
@@ -244,12 +96,43 @@ class _Scratch:
 
 class Optimizer:
     """Shared bookkeeping: learning rate and decay, step count, lazily created slots, state,
-    and the application of row-sparse gradients (see the module docstring)."""
+    the application of row-sparse gradients (see the module docstring) and Keras's options
+    (``kconf.engine.optimizers.options``).
 
-    def __init__(self, learning_rate: float, decay: float = 0.0, lazy_sparse: bool = False):
+    Args:
+        learning_rate: a float, or a schedule (a callable of the step count).
+        decay: Keras 2's decay of the learning rate.
+        lazy_sparse: see the module docstring.
+        **options: Keras's ``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
+            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+            ``loss_scale_factor``, ``gradient_accumulation_steps`` (``Options``).
+
+    Raises:
+        ValueError: options Keras refuses (``Options``), or lazy sparse updates together
+            with gradient accumulation (the accumulated gradient is dense).
+    """
+
+    #: Whether the rule is elementwise (then parameters lying back to back update as one
+    #: flat array, block by block); Lamb's is not: it takes norms of whole parameters.
+    elementwise = True
+    #: Names of float attributes that are state beside the slots (Nadam's ``u_product``).
+    scalars: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate: float, decay: float = 0.0, lazy_sparse: bool = False,
+                 **options):
         self.learning_rate = learning_rate
         self.decay = decay
         self.lazy_sparse = lazy_sparse
+        self.options = Options(**options)
+        if lazy_sparse and self.options.gradient_accumulation_steps:
+            raise ValueError("lazy_sparse cannot be used with gradient_accumulation_steps "
+                             "(the accumulated gradient is dense)")
+        self._plain = self.options.plain  # the fast path of ``apply``
+        self._accumulation = self.options.accumulation  # read by every update (update_count)
+        # per-parameter arrays of the options (EMA average, gradient accumulator), by name:
+        # views of one flat buffer in parameter order (see _plan)
+        self._extra: dict[str, list[Any]] | None = None
+        self._unit_extra: list[dict[str, Any]] = []
         self.iterations = 0
         self._slots: dict[str, list[Any]] | None = None
         self._scratch = _Scratch()
@@ -270,12 +153,51 @@ class Optimizer:
         raise NotImplementedError
 
     def update_untouched(self, param, lr: float, slots: dict[str, Any], tmp) -> None:
-        """``update`` with a zero gradient (bit for bit), in place."""
-        raise NotImplementedError
+        """``update`` with a zero gradient (bit for bit), in place. This default runs
+        ``update`` on a zero array; SGD, RMSprop and Adam write the cheaper rule out."""
+        self.update(param, xp.zeros_like(param), lr, slots, tmp)
+
+    def slot_initial(self, name: str) -> float:
+        """The value slot ``name`` starts at (Adagrad's accumulator: not 0)."""
+        return 0.0
+
+    #: None, or a method called once per update before the parameters' rules (Nadam's
+    #: advances its ``u_product``); None costs the step nothing.
+    before_update = None
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""
         raise NotImplementedError
+
+    def options_config(self) -> dict[str, Any]:
+        """Keras's common optimizer arguments, for ``get_config``."""
+        return self.options.config()
+
+    @property
+    def loss_scale_factor(self) -> float | None:
+        """Keras's ``loss_scale_factor`` (None: the loss is not scaled)."""
+        return self.options.loss_scale_factor
+
+    def scale_gradients(self, grads: Sequence[Any]) -> None:
+        """Multiply gradients of the loss by ``loss_scale_factor`` in place, making them the
+        gradients of the scaled loss ``apply`` expects (Keras's ``scale_loss``; the training
+        loop scales the gradients rather than the loss, which is the same by linearity and
+        covers every part of the loss: outputs' losses, added losses, regularization).
+
+        Args:
+            grads: the gradients (arrays or ``RowGrad``).
+        """
+        factor = self.options.loss_scale_factor
+        if factor:
+            for grad in grads:
+                opt_options.scale(grad, factor)
+
+    @property
+    def update_count(self) -> int:
+        """Updates made so far: ``iterations`` (calls of ``apply``) divided by
+        ``gradient_accumulation_steps`` (Keras's ``optimizer.iterations``); bias corrections
+        count the step as ``update_count + 1``."""
+        return self.iterations // self._accumulation
 
     # --- shared ----------------------------------------------------------------------------
     def current_learning_rate(self) -> float:
@@ -305,7 +227,12 @@ class Optimizer:
                 or not all(a is b for a, b in zip(planned[0], params))
                 or not all(a is b for a, b in zip(planned[1], grads))):
             self._plan(params, grads)
+        if not self._plain:
+            self._apply_with_options(params, grads)
+            return
         lr = self.current_learning_rate()
+        if self.before_update is not None:
+            self.before_update()
         for i, param, grad, slots, tmp in self._units:
             if isinstance(grad, RowGrad):
                 self._apply_rows(i, param, grad, lr, slots)
@@ -314,6 +241,77 @@ class Optimizer:
             else:
                 self._blockwise(param, grad, lr, slots)
         self.iterations += 1
+
+    def _update_units(self, grads: Sequence[Any], lr: float) -> None:
+        """Run the rule on every unit, unit k with gradient ``grads[k]`` (``apply``'s loop,
+        for the gradients the options made)."""
+        for (i, param, _, slots, tmp), grad in zip(self._units, grads):
+            if isinstance(grad, RowGrad):
+                self._apply_rows(i, param, grad, lr, slots)
+            elif tmp is not None:  # small: its temporaries are ready
+                self.update(param, grad, lr, slots, tmp)
+            else:
+                self._blockwise(param, grad, lr, slots)
+
+    def _apply_with_options(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
+        """``apply`` with Keras's options, in Keras's order (``options`` module docstring).
+        Gradients are unscaled and clipped in place."""
+        options = self.options
+        lr = self.current_learning_rate()
+        if options.loss_scale_factor not in (None, 1, 1.0):
+            for grad in grads:
+                opt_options.unscale(grad, options.loss_scale_factor)
+        steps = options.gradient_accumulation_steps
+        updating = not steps or (self.iterations + 1) % steps == 0
+        if steps:
+            accumulators = self._extra["gradient_accumulator"]
+            for accumulator, grad in zip(accumulators, grads):
+                opt_options.accumulate(accumulator, grad)
+            if updating:  # (g + accumulated) / n, held by the accumulators
+                for extra in self._unit_extra:
+                    extra["gradient_accumulator"] /= steps
+                grads = accumulators
+            unit_grads = [extra["gradient_accumulator"] for extra in self._unit_extra]
+        else:
+            unit_grads = [unit[2] for unit in self._units]
+        if updating:
+            if options.clip:
+                opt_options.clip_all(grads, options)
+            if options.weight_decay:
+                for _, param, _, _, _ in self._units:
+                    opt_options.decay_weights(param, options.weight_decay, lr,
+                                              self._temporary(param))
+            if self.before_update is not None:
+                self.before_update()
+            self._update_units(unit_grads, lr)
+            if steps:
+                for extra in self._unit_extra:
+                    extra["gradient_accumulator"].fill(0)
+        if options.use_ema:
+            momentum = options.ema_momentum if self.update_count else 0.0
+            for (_, param, _, _, _), extra in zip(self._units, self._unit_extra):
+                opt_options.moving_average(extra["average"], param, momentum,
+                                           self._temporary(param))
+            frequency = options.ema_overwrite_frequency
+            if frequency and (self.update_count + 1) % frequency == 0:
+                for (_, param, _, _, _), extra in zip(self._units, self._unit_extra):
+                    param[...] = extra["average"]
+        self.iterations += 1
+
+    def _temporary(self, param):
+        """A scratch array of ``param``'s shape (valid until the next use)."""
+        return self._scratch.get(param.shape, param.dtype)[0]
+
+    def finalize(self, params: Sequence[Any]) -> None:
+        """End of training (Keras's ``finalize_variable_values``): with ``use_ema``, set the
+        parameters to their moving averages; otherwise nothing.
+
+        Args:
+            params: the parameters ``apply`` updated, in its order.
+        """
+        if self.options.use_ema and self._extra is not None:
+            for param, average in zip(params, self._extra["average"]):
+                param[...] = average
 
     def _plan(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
         """Create the slots if needed and split the parameters into the units a step
@@ -325,12 +323,16 @@ class Optimizer:
         parameter's, so ``get_state`` is unchanged.
         """
         if self._slots is None:
-            self._slots = {name: [xp.zeros_like(p) for p in params] for name in self.slot_names()}
+            self._slots = {name: [xp.full_like(p, self.slot_initial(name)) for p in params]
+                           for name in self.slot_names()}
         per_param = self._slots_by_parameter(len(params))
-        units, i = [], 0
+        extra_names = self.options.extra_slots()
+        if extra_names:
+            self._pack_extra(params, extra_names)
+        units, unit_extra, i = [], [], 0
         while i < len(params):
             j = i + 1
-            if not isinstance(grads[i], RowGrad):
+            if self.elementwise and not isinstance(grads[i], RowGrad):
                 while (j < len(params) and not isinstance(grads[j], RowGrad)
                        and _joined(params[i:j + 1]) is not None
                        and _joined(grads[i:j + 1]) is not None):
@@ -351,14 +353,44 @@ class Optimizer:
                 self._scratch.reserve(2 * _BLOCK, param.dtype)
             tmp = self._scratch.get(param.shape, param.dtype) if small else None
             units.append((i, param, grad, slots, tmp))
+            unit_extra.append({name: arrays[i] if j - i == 1 else _joined(arrays[i:j])
+                               for name, arrays in (self._extra or {}).items()})
             i = j
         self._units = units
+        self._unit_extra = unit_extra
         self._planned = (list(params), list(grads))
+
+    def _pack_extra(self, params: Sequence[Any], names: Sequence[str]) -> None:
+        """Put the options' per-parameter arrays (zeros at first; restored ones keep their
+        values) into one flat buffer per name, in parameter order, so that a unit of
+        parameters lying back to back has one flat view of each."""
+        if self._extra is not None and any(len(a) != len(params) for a in self._extra.values()):
+            raise ValueError(f"optimizer has option state for "
+                             f"{len(next(iter(self._extra.values())))} parameters, "
+                             f"got {len(params)}")
+        dtypes = {p.dtype for p in params}
+        extra = {}
+        for name in names:
+            old = (self._extra or {}).get(name) or [xp.zeros_like(p) for p in params]
+            if len(dtypes) == 1:
+                flat = xp.concatenate([a.reshape(-1) for a in old]) if old else xp.zeros(0)
+                flat = flat.astype(params[0].dtype, copy=False) if params else flat
+                arrays, start = [], 0
+                for p in params:
+                    arrays.append(flat[start:start + p.size].reshape(p.shape))
+                    start += p.size
+            else:  # mixed dtypes never join into one unit: separate arrays
+                arrays = [xp.array(a, dtype=p.dtype) for a, p in zip(old, params)]
+            extra[name] = arrays
+        self._extra = extra
 
     def _apply_rows(self, i: int, param, grad: RowGrad, lr: float,
                     slots: dict[str, Any]) -> None:
         """One step of parameter ``i`` from a row-sparse gradient: dense semantics, or lazy
         (touched rows only)."""
+        if not self.elementwise:  # the rule needs the whole gradient: Keras's dense one
+            self._blockwise(param, grad.to_dense(), lr, slots)
+            return
         indices, values = grad.coalesce()
         arrays = [param, *slots.values()]
         rows = self._gather_rows(i, arrays, indices)  # the touched rows, before the step
@@ -394,7 +426,8 @@ class Optimizer:
         not one weight. The rules are elementwise, so the result is the same bit for bit.
         """
         arrays = [param, *slots.values()] if grad is None else [param, grad, *slots.values()]
-        if param.size < 2 * _BLOCK or not all(a.flags.c_contiguous for a in arrays):
+        if (param.size < 2 * _BLOCK or not self.elementwise
+                or not all(a.flags.c_contiguous for a in arrays)):
             tmp = self._scratch.get(param.shape, param.dtype)
             if grad is None:
                 self.update_untouched(param, lr, slots, tmp)
@@ -436,7 +469,9 @@ class Optimizer:
             step).
         """
         state: dict[str, Any] = {"iterations": self.iterations}
-        for name, arrays in (self._slots or {}).items():
+        for name in self.scalars:
+            state[name] = float(getattr(self, name))
+        for name, arrays in {**(self._slots or {}), **(self._extra or {})}.items():
             for i, array in enumerate(arrays):
                 state[f"{name}.{i}"] = array.copy()
         return state
@@ -451,10 +486,15 @@ class Optimizer:
             ValueError: if the slots in ``state`` are not those this optimizer uses.
         """
         slots: dict[str, dict[int, Any]] = {}
+        extra: dict[str, dict[int, Any]] = {}
+        extra_names = self.options.extra_slots()
         for key, value in state.items():
-            if key == "iterations":
+            if key == "iterations" or key in self.scalars:
                 continue
             name, _, index = key.rpartition(".")
+            if name in extra_names and index.isdigit():
+                extra.setdefault(name, {})[int(index)] = value
+                continue
             if name not in self.slot_names() or not index.isdigit():
                 raise ValueError(f"{type(self).__name__} has no slot {key!r}")
             slots.setdefault(name, {})[int(index)] = value
@@ -474,179 +514,16 @@ class Optimizer:
             }
         else:
             self._slots = None
+        if extra and set(extra) != set(extra_names):
+            raise ValueError(f"{type(self).__name__} keeps {sorted(extra_names)} with these "
+                             f"options, state has {sorted(extra)}")
+        self._extra = ({name: [xp.array(by_index[i], copy=True) for i in range(len(by_index))]
+                        for name, by_index in extra.items()} or None)
+        for name in self.scalars:
+            if name in state:
+                setattr(self, name, float(state[name]))
         self._planned = None
         self.iterations = int(state["iterations"])
-
-
-class SGD(Optimizer):
-    """Gradient descent with optional (Nesterov) momentum: ``b = μ·b − lr·g``, ``w += b``
-    (Nesterov: ``w += μ·b − lr·g``); without momentum ``w −= lr·g``.
-
-    ``lazy_sparse``: see the module docstring (no difference without momentum).
-    """
-
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, decay: float = 0.0, lazy_sparse: bool = False):
-        super().__init__(learning_rate, decay, lazy_sparse)
-        self.momentum = momentum
-        self.nesterov = nesterov
-
-    def slot_names(self):
-        return ("momentum",) if self.momentum else ()
-
-    def update(self, param, grad, lr, slots, tmp):
-        step = xp.multiply(grad, lr, out=tmp[0])  # lr·g
-        if not self.momentum:
-            param -= step
-            return
-        b = slots["momentum"]
-        b *= self.momentum
-        b -= step
-        if self.nesterov:
-            ahead = xp.multiply(b, self.momentum, out=tmp[1])
-            ahead -= step
-            param += ahead
-        else:
-            param += b
-
-    def update_untouched(self, param, lr, slots, tmp):
-        if not self.momentum:
-            return
-        b = slots["momentum"]
-        b *= self.momentum
-        if self.nesterov:
-            param += xp.multiply(b, self.momentum, out=tmp[1])
-        else:
-            param += b
-
-    def get_config(self):
-        return {"learning_rate": self.learning_rate, "momentum": self.momentum,
-                "nesterov": self.nesterov, "decay": self.decay,
-                "lazy_sparse": self.lazy_sparse}
-
-
-class RMSprop(Optimizer):
-    """RMSprop (Keras 3): ``v = ρv + (1 − ρ)g²``, ``w −= lr·g / sqrt(v + ε)`` (ε inside).
-
-    ``centered`` subtracts the squared running mean of g under the root; ``momentum`` > 0
-    accumulates the increments: ``m = μ·m + lr·g / sqrt(...)``, ``w −= m``.
-    ``lazy_sparse``: see the module docstring.
-    """
-
-    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
-                 epsilon: float = 1e-7, centered: bool = False, decay: float = 0.0,
-                 lazy_sparse: bool = False):
-        super().__init__(learning_rate, decay, lazy_sparse)
-        self.rho = rho
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.centered = centered
-
-    def slot_names(self):
-        names = ("velocity",)
-        if self.centered:
-            names += ("average_gradient",)
-        if self.momentum:
-            names += ("momentum",)
-        return names
-
-    def update(self, param, grad, lr, slots, tmp):
-        t, u = tmp
-        v = slots["velocity"]
-        v *= self.rho
-        square = xp.multiply(grad, 1.0 - self.rho, out=t)
-        square *= grad  # (1 − ρ)·g·g
-        v += square
-        if self.centered:
-            ag = slots["average_gradient"]
-            ag *= self.rho
-            ag += xp.multiply(grad, 1.0 - self.rho, out=t)
-            denominator = xp.multiply(ag, ag, out=u)
-            xp.subtract(v, denominator, out=denominator)
-            denominator += self.epsilon  # v − ag² + ε
-        else:
-            denominator = xp.add(v, self.epsilon, out=u)
-        xp.sqrt(denominator, out=denominator)
-        increment = xp.multiply(grad, lr, out=t)
-        increment /= denominator  # lr·g / sqrt(...)
-        if self.momentum:
-            m = slots["momentum"]
-            m *= self.momentum
-            m += increment
-            param -= m
-        else:
-            param -= increment
-
-    def update_untouched(self, param, lr, slots, tmp):
-        slots["velocity"] *= self.rho
-        if self.centered:
-            slots["average_gradient"] *= self.rho
-        if self.momentum:
-            m = slots["momentum"]
-            m *= self.momentum
-            param -= m
-
-    def get_config(self):
-        return {"learning_rate": self.learning_rate, "rho": self.rho,
-                "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered, "decay": self.decay,
-                "lazy_sparse": self.lazy_sparse}
-
-
-class Adam(Optimizer):
-    """Adam: ``α = lr·sqrt(1 − β₂ᵗ)/(1 − β₁ᵗ)``, ``w −= α·m / (sqrt(v) + ε)`` (ε outside).
-
-    ``amsgrad`` keeps ``v̂ = max(v̂, v)`` and uses it in the denominator.
-    ``lazy_sparse``: see the module docstring (with it: TensorFlow's LazyAdam).
-    """
-
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
-                 decay: float = 0.0, lazy_sparse: bool = False):
-        super().__init__(learning_rate, decay, lazy_sparse)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.amsgrad = amsgrad
-
-    def slot_names(self):
-        return ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
-
-    def update(self, param, grad, lr, slots, tmp):
-        t = tmp[0]
-        m, v = slots["m"], slots["v"]
-        m *= self.beta_1
-        m += xp.multiply(grad, 1.0 - self.beta_1, out=t)
-        v *= self.beta_2
-        square = xp.multiply(grad, 1.0 - self.beta_2, out=t)
-        square *= grad  # (1 − β₂)·g·g
-        v += square
-        self._move(param, lr, slots, tmp)
-
-    def update_untouched(self, param, lr, slots, tmp):
-        slots["m"] *= self.beta_1
-        slots["v"] *= self.beta_2
-        self._move(param, lr, slots, tmp)
-
-    def _move(self, param, lr, slots, tmp) -> None:
-        """``w −= α·m / (sqrt(v) + ε)`` (amsgrad: v̂ = max(v̂, v) in place of v)."""
-        t, u = tmp
-        step = self.iterations + 1
-        alpha = lr * (1.0 - self.beta_2 ** step) ** 0.5 / (1.0 - self.beta_1 ** step)
-        v = slots["v"]
-        if self.amsgrad:
-            v = xp.maximum(slots["v_hat"], v, out=slots["v_hat"])
-        denominator = xp.sqrt(v, out=u)
-        denominator += self.epsilon
-        delta = xp.multiply(slots["m"], alpha, out=t)
-        delta /= denominator
-        param -= delta
-
-    def get_config(self):
-        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1,
-                "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad, "decay": self.decay,
-                "lazy_sparse": self.lazy_sparse}
 
 
 def _joined(arrays: Sequence[Any]):
@@ -666,28 +543,3 @@ def _joined(arrays: Sequence[Any]):
             return None
         end += a.size
     return base[start:end]
-
-
-OPTIMIZERS: dict[str, type[Optimizer]] = {"SGD": SGD, "RMSprop": RMSprop, "Adam": Adam}
-
-
-def get(name: str, **kwargs) -> Optimizer:
-    """An optimizer from its class name or Keras string alias.
-
-    Args:
-        name: ``"SGD"``, ``"RMSprop"``, ``"Adam"``, or an alias matched case-insensitively
-            (``"sgd"``, ``"rmsprop"``, ``"adam"``).
-        **kwargs: constructor arguments (``learning_rate``, ``momentum``, ``lazy_sparse``,
-            ...).
-
-    Returns:
-        A new optimizer instance.
-
-    Raises:
-        KeyError: for an unknown name.
-    """
-    by_lower = {key.lower(): cls for key, cls in OPTIMIZERS.items()}
-    cls = OPTIMIZERS.get(name) or by_lower.get(str(name).lower())
-    if cls is None:
-        raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
-    return cls(**kwargs)

@@ -1,0 +1,167 @@
+"""Row-sparse gradients: ``RowGrad`` (the gradient of a table of which a step read a few rows,
+an Embedding's) and ``coalesce_rows``, which sums the rows of repeated indices. How the
+optimizers apply one is in ``kconf.engine.optimizers.base``."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from kconf.engine.backend import xp
+
+# Once at most this many indices still have rows left to add, each is summed on its own.
+_FEW_GROUPS = 32
+
+
+class RowGrad:
+    """The gradient of a (rows, ...) weight of which a step touched only some rows.
+
+    Backward passes ``add`` parts (indices with repeats, in any order, and their rows); each
+    part is coalesced on arrival (sorted unique indices, the rows of an index summed) into
+    the RowGrad's own storage, so it never aliases the caller's buffers. ``indices`` /
+    ``values`` merge all parts into one (once per step; a layer called twice just adds two
+    parts). ``clear()`` empties it without touching a (rows × dim) array, and keeps the
+    storage for the next step (no fresh pages to fault in each step).
+
+    Where an array is expected, ``to_dense()`` — or ``numpy.asarray(grad)`` — gives the
+    dense gradient (zeros in untouched rows): finite-difference checks use that view.
+
+    Args:
+        shape: the weight's shape.
+        dtype: the weight's dtype (values are kept in it).
+    """
+
+    __slots__ = ("shape", "dtype", "_parts", "_store", "_used")
+
+    def __init__(self, shape: Sequence[int], dtype):
+        self.shape = tuple(shape)
+        self.dtype = xp.dtype(dtype)
+        self._parts: list[tuple[Any, Any]] = []
+        self._store = xp.empty(0, self.dtype)  # flat; parts' values are consecutive views
+        self._used = 0
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def add(self, indices, values) -> None:
+        """Add ``values[k]`` into row ``indices[k]`` for every k (repeated indices add up).
+
+        Args:
+            indices: integer row indices in ``[0, shape[0])``, any shape (flattened).
+            values: one row per index: shape ``(indices.size, *shape[1:])`` or anything that
+                reshapes to it.
+
+        Raises:
+            IndexError: an index outside ``[0, shape[0])``.
+        """
+        indices = xp.asarray(indices).reshape(-1)
+        values = xp.asarray(values).reshape(indices.size, *self.shape[1:])
+        unique, sums = coalesce_rows(indices, values, self.dtype,
+                                     out=self._reserve(values.size))
+        if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
+            bad = unique[0] if unique[0] < 0 else unique[-1]
+            raise IndexError(f"row index {int(bad)} is out of range [0, {self.shape[0]})")
+        if xp.may_share_memory(sums, self._store):
+            self._used += sums.size
+        self._parts.append((unique, sums))
+
+    def _reserve(self, size: int):
+        """``size`` free elements of the storage (a bigger storage once it is too small; the
+        old one lives on in the parts that use it)."""
+        if self._used + size > self._store.size:
+            self._store = xp.empty(max(size, 2 * self._store.size), self.dtype)
+            self._used = 0
+        return self._store[self._used:self._used + size]
+
+    def clear(self) -> None:
+        """Back to zero: drops the parts, keeps the storage (values read before are void)."""
+        self._parts.clear()
+        self._used = 0
+
+    def coalesce(self) -> tuple[Any, Any]:
+        """``(indices, values)``: sorted unique row indices and their summed rows (views of
+        the stored part, valid until ``clear``; the parts are merged into one the first
+        time)."""
+        parts = self._parts
+        if not parts:
+            return (xp.zeros(0, dtype=xp.intp), xp.zeros((0, *self.shape[1:]), self.dtype))
+        if len(parts) > 1:
+            merged = coalesce_rows(xp.concatenate([i for i, _ in parts]),
+                                   xp.concatenate([v for _, v in parts]), self.dtype)
+            parts[:] = [merged]
+        return parts[0]
+
+    @property
+    def indices(self):
+        """The touched rows: sorted, unique."""
+        return self.coalesce()[0]
+
+    @property
+    def values(self):
+        """The gradient of each touched row, ``(len(indices), *shape[1:])``."""
+        return self.coalesce()[1]
+
+    def to_dense(self, dtype=None):
+        """The dense gradient: a new ``shape`` array, zeros in untouched rows."""
+        indices, values = self.coalesce()
+        dense = xp.zeros(self.shape, dtype or self.dtype)
+        dense[indices] = values
+        return dense
+
+    def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError("a RowGrad has no dense array to share; np.asarray makes one")
+        return self.to_dense(dtype)
+
+    def __repr__(self) -> str:
+        return (f"RowGrad(shape={self.shape}, dtype={self.dtype}, "
+                f"parts={len(self._parts)})")
+
+
+def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
+    """Sorted unique ``indices`` and, for each, the sum of its rows of ``values``.
+
+    Vectorized: the indices are sorted once; the first occurrence of every index is
+    gathered, then round after round the k-th occurrences are added (no index repeats inside
+    a round, so a fancy-indexed ``+=`` is exact); once few indices still have rows left,
+    each is summed on its own. Rows of one index add in their original order.
+
+    Args:
+        indices: 1-D integer array.
+        values: ``(indices.size, ...)``.
+        dtype: the result's dtype (default: ``values``').
+        out: optional flat array of ``dtype`` with room for ``values.size`` elements, that
+            the sums are written to (from its start); a new array otherwise.
+
+    Returns:
+        ``(unique_indices, sums)`` with ``sums[j]`` = Σ ``values[k]`` over k where
+        ``indices[k] == unique_indices[j]`` (a view of ``out`` when given).
+    """
+    dtype = values.dtype if dtype is None else xp.dtype(dtype)
+    if indices.size == 0:
+        return indices.copy(), xp.zeros((0, *values.shape[1:]), dtype)
+    order = xp.argsort(indices, kind="stable")
+    sorted_idx = indices[order]
+    first = xp.empty(indices.size, dtype=bool)
+    first[0] = True
+    xp.not_equal(sorted_idx[1:], sorted_idx[:-1], out=first[1:])
+    starts = xp.flatnonzero(first)  # where each index's run begins in ``order``
+    if out is not None and values.dtype == dtype and values.flags.c_contiguous:
+        row = values.size // indices.size
+        sums = out[:starts.size * row].reshape(starts.size, *values.shape[1:])
+        xp.take(values, order[starts], axis=0, out=sums, mode="clip")  # valid: no clipping
+    else:
+        sums = values[order[starts]].astype(dtype, copy=False)
+    if starts.size == indices.size:  # no index repeats
+        return sorted_idx, sums
+    counts = xp.diff(xp.append(starts, indices.size))
+    alive = counts > 1
+    starts, counts, rows = starts[alive], counts[alive], xp.flatnonzero(alive)
+    k = 1
+    while starts.size > _FEW_GROUPS:
+        sums[rows] += values[order[starts + k]]  # the k-th occurrence of each index
+        k += 1
+        alive = counts > k
+        starts, counts, rows = starts[alive], counts[alive], rows[alive]
+    for start, count, row in zip(starts.tolist(), counts.tolist(), rows.tolist()):
+        sums[row] += values[order[start + k:start + count]].sum(axis=0)
+    return sorted_idx[first], sums
