@@ -8,6 +8,7 @@ import re
 from kconf.config import locate_graph_part
 from kconf.engine.layers import LAYERS
 from kconf.engine.layers.base import Layer
+from kconf.engine.layers.bidirectional import Bidirectional
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem, ShapeError
@@ -89,6 +90,14 @@ class _Builder:
             else:
                 wrapped = self.make_layer(inner, namer.auto(inner.class_name), namer, models)
             return TimeDistributed(wrapped, name=name, trainable=spec.args.trainable)
+        if spec.class_name == "Bidirectional":  # Keras names its layers forward_/backward_<name>
+            inner, back = spec.args.layer, spec.args.backward_layer
+            return Bidirectional(
+                self.make_layer(inner, inner.args.name or namer.auto(inner.class_name), namer,
+                                models),
+                backward_layer=None if back is None else self.make_layer(
+                    back, back.args.name or namer.auto(back.class_name), namer, models),
+                name=name, trainable=spec.args.trainable, **spec.args.layer_kwargs())
         return LAYERS[spec.class_name](name=name, trainable=spec.args.trainable,
                                        **spec.args.layer_kwargs())
 
