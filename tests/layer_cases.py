@@ -695,7 +695,23 @@ CASES: dict[str, list[Case]] = {
             "backward_layer": {"SimpleRNN": {"units": 3, "return_sequences": True,
                                              "go_backwards": True, "activation": "relu"}}},
              (N, T, F), _recurrent(F, U, 4, prefix="forward_lstm/")
-             + _recurrent(F, 3, 1, prefix="backward_simple_rnn/"),
+             + _recurrent(F, 3, 1, prefix="simple_rnn/"),  # Keras keeps a given one's name
              _recurrent_flops(T, F, U, 4) + _recurrent_flops(T, F, 3, 1)),
     ],
 }
+
+# Initial states (a graph line's `initial_state=[h, c]`): the layer takes [sequences, *states]
+# and gives back the gradients of all of them; Bidirectional splits the states in halves.
+CASES["LSTM"].append(Case("lstm_initial_state", {"units": U, "return_sequences": True},
+                          [(N, T, F), (N, U), (N, U)], _recurrent(F, U, 4),
+                          _recurrent_flops(T, F, U, 4)))
+CASES["GRU"].append(Case("gru_initial_state_back", {"units": U, "go_backwards": True,
+                                                    "return_state": True},
+                         [(N, T, F), (N, U)], _recurrent(F, U, 3, bias_shape=(2, 3 * U)),
+                         _recurrent_flops(T, F, U, 3)))
+CASES["SimpleRNN"].append(Case("simple_rnn_initial_state", {"units": U}, [(N, T, F), (N, U)],
+                               _recurrent(F, U, 1), _recurrent_flops(T, F, U, 1)))
+CASES["Bidirectional"].append(Case(
+    "bi_lstm_initial_state", {"layer": {"LSTM": {"units": U, "return_sequences": True}}},
+    [(N, T, F), (N, U), (N, U), (N, U), (N, U)], _bi(_recurrent(F, U, 4), "lstm"),
+    2 * _recurrent_flops(T, F, U, 4)))

@@ -3,8 +3,8 @@
 As ``keras.layers.Bidirectional(layer, merge_mode, backward_layer)``: the forward layer is the
 wrapped one, renamed ``forward_<name>``; the backward layer is a copy of it with
 ``go_backwards`` flipped, named ``backward_<name>`` (or the ``backward_layer`` given, which
-must differ from it in ``go_backwards`` and agree in ``return_sequences`` and
-``return_state``). The backward layer returns its sequence in the order it processed it, so
+keeps its name and must differ from it in ``go_backwards`` and agree in
+``return_sequences`` and ``return_state``). The backward layer returns its sequence in the order it processed it, so
 with ``return_sequences`` its output is reversed back before the merge.
 
 ``merge_mode``: ``concat`` (on the last axis), ``sum``, ``mul``, ``ave``, or None (two
@@ -14,6 +14,9 @@ the two) followed by the forward layer's final states, then the backward layer's
 The wrapper owns no weights: they are its two layers' (``sublayers``), forward then
 backward, as Keras's ``get_weights()`` and its ``forward_layer``/``backward_layer`` groups of
 the weights file. ``weights`` reads them through under ``<layer name>/<weight>``.
+
+``initial_state`` (``y = bi(x, initial_state=[h_f, c_f, h_b, c_b])``): the first half of
+the states start the forward layer, the second half the backward one, as in Keras.
 
 Both calls get the ``mask`` (bool ``(N, T)``, True for real steps) unchanged: a recurrent
 layer that goes backwards reverses its input and mask itself.
@@ -33,6 +36,7 @@ from kconf.args.layer import LayerArgs
 from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.recurrent import Recurrent
+from kconf.errors import ShapeError
 
 #: The recurrent layers Bidirectional wraps (Keras also takes other sequence layers with
 #: ``go_backwards``, ``return_sequences`` and ``return_state``; kconf has these three).
@@ -100,8 +104,8 @@ class Bidirectional(Layer):
         layer: an unbuilt LSTM, GRU or SimpleRNN; it becomes the forward layer, renamed
             ``forward_<name>``.
         merge_mode: ``"concat"``, ``"sum"``, ``"mul"``, ``"ave"``, or None for two outputs.
-        backward_layer: the backward layer (unbuilt; renamed ``backward_<name>``); None makes
-            it from ``layer`` with ``go_backwards`` flipped.
+        backward_layer: the backward layer (unbuilt; it keeps its name); None makes it from
+            ``layer`` with ``go_backwards`` flipped, named ``backward_<name>``.
         **kwargs: ``name`` and ``trainable``.
 
     Raises:
@@ -111,6 +115,9 @@ class Bidirectional(Layer):
     """
 
     input_grads_optional = True
+    #: Keras's ``call(sequences, initial_state=None)``: the first half of the states go to the
+    #: forward layer, the second half to the backward one
+    call_signature = Recurrent.call_signature
 
     def __init__(self, layer: Recurrent, merge_mode: str | None = "concat",
                  backward_layer: Recurrent | None = None, **kwargs):
@@ -133,7 +140,9 @@ class Bidirectional(Layer):
             if getattr(backward_layer, attr) != getattr(layer, attr):
                 raise ValueError(f"the forward and backward layers differ in {attr}")
         layer.name = f"forward_{_unprefixed(_named(layer), 'forward_')}"
-        backward_layer.name = f"backward_{_unprefixed(_named(backward_layer), 'backward_')}"
+        # Keras renames the copy it makes, not a backward layer it is given
+        backward_layer.name = (_named(backward_layer) if self.backward_given else
+                               f"backward_{_unprefixed(_named(layer), 'forward_')}")
         self.forward_layer = layer
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
@@ -178,14 +187,15 @@ class Bidirectional(Layer):
     def weight_specs(self, input_shape):
         """The two layers' specs, named as in ``weights`` (``forward_lstm/kernel``)."""
         return [dataclasses.replace(spec, name=f"{sub.name}/{spec.name}")
-                for sub in self.sublayers for spec in sub.weight_specs(input_shape)]
+                for sub, shape in zip(self.sublayers, self._halves(input_shape))
+                for spec in sub.weight_specs(shape)]
 
     def weight_entries(self, input_shape):
         """The forward layer's weights, then the backward layer's; none trainable while
         frozen."""
         return [(owner, spec, trainable and self.trainable)
-                for sub in self.sublayers
-                for owner, spec, trainable in sub.weight_entries(input_shape)]
+                for sub, shape in zip(self.sublayers, self._halves(input_shape))
+                for owner, spec, trainable in sub.weight_entries(shape)]
 
     def get_weights(self) -> list:
         return [*self.forward_layer.get_weights(), *self.backward_layer.get_weights()]
@@ -202,15 +212,28 @@ class Bidirectional(Layer):
 
     def build(self, input_shape, rng, dtype=floatx) -> None:
         """Build the forward layer, then the backward one (Keras's order of their weights)."""
-        for sub in self.sublayers:
+        for sub, shape in zip(self.sublayers, self._halves(input_shape)):
             if not sub.built:
-                sub.build(input_shape, rng, dtype=dtype)
+                sub.build(shape, rng, dtype=dtype)
         self.built = True
 
     # --- shapes -----------------------------------------------------------------------------
+    def _halves(self, inputs):
+        """The inputs of the forward and of the backward layer: the sequence alone, or
+        ``[sequences, *states]`` with the first half of the states for the forward layer."""
+        if not isinstance(inputs, list):
+            return inputs, inputs
+        sequences, *states = inputs
+        if len(states) % 2:
+            raise ShapeError(f"Bidirectional takes initial states for both directions (the "
+                             f"forward layer's, then the backward layer's), got {len(states)}")
+        half = len(states) // 2
+        return [sequences, *states[:half]], [sequences, *states[half:]]
+
     def compute_output_shape(self, input_shape):
-        fwd = self.forward_layer.compute_output_shape(input_shape)
-        bwd = self.backward_layer.compute_output_shape(input_shape)
+        fwd_in, bwd_in = self._halves(input_shape)
+        fwd = self.forward_layer.compute_output_shape(fwd_in)
+        bwd = self.backward_layer.compute_output_shape(bwd_in)
         if self.return_state:
             (fwd, *fwd_states), (bwd, *bwd_states) = fwd, bwd
         else:
@@ -228,17 +251,21 @@ class Bidirectional(Layer):
         return outputs if len(outputs) > 1 else outputs[0]
 
     def count_params(self, input_shape) -> int:
-        return sum(sub.count_params(input_shape) for sub in self.sublayers)
+        return sum(sub.count_params(shape)
+                   for sub, shape in zip(self.sublayers, self._halves(input_shape)))
 
     def flops(self, input_shape) -> int:
         """Both layers' counts (the merge is elementwise: 0)."""
-        return sum(sub.flops(input_shape) for sub in self.sublayers)
+        return sum(sub.flops(shape)
+                   for sub, shape in zip(self.sublayers, self._halves(input_shape)))
 
     # --- compute ----------------------------------------------------------------------------
     def forward(self, x, training=False, rng=None, mask=None):
         extra = {} if mask is None else {"mask": mask}
-        fy, fback = self.forward_layer.forward(x, training=training, rng=rng, **extra)
-        by, bback = self.backward_layer.forward(x, training=training, rng=rng, **extra)
+        listed = isinstance(x, list)  # [sequences, *initial states]: dx comes back listed
+        fx, bx = self._halves(x)
+        fy, fback = self.forward_layer.forward(fx, training=training, rng=rng, **extra)
+        by, bback = self.backward_layer.forward(bx, training=training, rng=rng, **extra)
         n_states = len(fy) - 1 if self.return_state else 0
         f_out, f_states = (fy[0], fy[1:]) if self.return_state else (fy, [])
         b_out, b_states = (by[0], by[1:]) if self.return_state else (by, [])
@@ -287,7 +314,9 @@ class Bidirectional(Layer):
             dx_b = bback(dbs if self.return_state else dbs[0], need_dx=need_dx)
             if not need_dx:
                 return None
-            return dx_f + dx_b
+            if not listed:
+                return dx_f + dx_b
+            return [dx_f[0] + dx_b[0], *dx_f[1:], *dx_b[1:]]
 
         return y, backward
 
