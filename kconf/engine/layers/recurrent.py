@@ -39,6 +39,14 @@ from kconf.errors import ShapeError
 from kconf.shapes import format_shape
 
 
+#: Why ``stateful: true`` is refused (config and Keras import), and what to do instead.
+STATEFUL_UNSUPPORTED = (
+    "stateful recurrent layers are not supported: kconf starts every batch from zero states "
+    "(stateful: true would carry the last states of a batch into the next); remove stateful, "
+    "or start a call from given states with initial_state in a functional graph line "
+    "(y = lstm(x, initial_state=[h, c]))")
+
+
 class RecurrentArgs(LayerArgs):
     """What SimpleRNN, LSTM and GRU share: the Keras 2 shortcuts ``input_dim`` (features per
     step) and ``input_length`` (steps), and arguments accepted only at their defaults."""
@@ -49,7 +57,7 @@ class RecurrentArgs(LayerArgs):
         "dropout": ((0, 0.0), "dropout inside recurrent layers is not implemented in kconf; "
                               "put a Dropout layer before or after"),
         "recurrent_dropout": ((0, 0.0), "recurrent dropout is not implemented in kconf"),
-        "stateful": ((False,), "stateful recurrent layers are not implemented in kconf"),
+        "stateful": ((False,), STATEFUL_UNSUPPORTED),
         "time_major": ((False,), "kconf's sequences are batch-major"),
     }
     #: unroll and implementation choose how the same numbers are computed; masks are not
@@ -65,8 +73,7 @@ class RecurrentArgs(LayerArgs):
                                                   "supported yet; put a Dropout layer before "
                                                   "or after", at=field)
         if self.stateful:
-            raise config_error("unsupported", "stateful recurrent layers are not supported "
-                                              "yet", at="stateful")
+            raise config_error("unsupported", STATEFUL_UNSUPPORTED, at="stateful")
         if self.input_length is not None and self.input_dim is None:
             raise config_error("input_hints", "input_length needs input_dim (the features of "
                                               "each step), or give input_shape",
