@@ -193,6 +193,32 @@ data: {train: {random: {samples: 4, x: [4, 3], y: [4, 4]}}}
             np.testing.assert_array_equal(saved[name], value)
 
 
+def test_a_keras_model_of_bidirectional_layers_imports_and_predicts_what_keras_predicted():
+    imported = convert(META["bi_model"])
+    first, second, _ = imported.config["model"]["sequential"]
+    assert first == {"Bidirectional": {"layer": {"LSTM": {"units": 3, "return_sequences": True}},
+                                       "merge_mode": "ave", "input_shape": [6, 3]}}
+    # Keras writes the copy it made as backward_layer too; only a given one is kept
+    assert second == {"Bidirectional": {"layer": {"GRU": {"units": 2}}, "backward_layer": {
+        "SimpleRNN": {"units": 2, "go_backwards": True}}}}
+    model = build_model(imported.config)
+    model.set_weights([array(f"bi_model/w/{i}") for i in range(len(model.get_weights()))])
+    np.testing.assert_allclose(model.predict(array("bi_model/x")), array("bi_model/out"),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_stateful_keras_lstm_is_refused_with_what_to_do():
+    data = json.loads(json.dumps(META["seq2seq"]))
+    (encoder,) = [layer for layer in data["config"]["layers"] if layer["name"] == "encoder"]
+    encoder["config"]["stateful"] = True
+    with pytest.raises(kconf.ConfigError) as info:
+        convert(data)
+    (problem,) = info.value.problems
+    assert "stateful" in problem.format()
+    assert "kconf starts every batch from zero states" in problem.message
+    assert "initial_state" in problem.message
+
+
 def test_bidirectional_return_state_gives_the_states_of_both_directions(tmp_path):
     text = seq2seq().replace(
         "encoder: {LSTM: {units: 3, return_state: true}}",
