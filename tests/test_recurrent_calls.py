@@ -271,14 +271,16 @@ def test_a_backward_layer_going_the_same_way_is_refused(tmp_path):
     text = """\
 model:
   sequential:
-    - Bidirectional: {layer: {GRU: {units: 4}}, backward_layer: {GRU: {units: 4}}, input_shape: [5, 3]}
+    - Bidirectional: {layer: {GRU: {units: 4}}, backward_layer: {GRU: {units: 4}},
+                      input_shape: [5, 3]}
 compile: {optimizer: sgd, loss: mse}
 data: {train: {random: {samples: 4, x: [5, 3], y: [8]}}}
 """
     line = _one_error_line(tmp_path, text)
-    assert line == (f"{_at(text, 'GRU: {units: 4}}, input')}: model.sequential[0].Bidirectional."
-                    "backward_layer.GRU: backward_layer must process the sequence the other "
-                    "way: give it go_backwards: true")
+    at = _at(text, "GRU: {units: 4}},\n")
+    assert line == (f"{at}: model.sequential[0].Bidirectional.backward_layer.GRU: "
+                    "backward_layer must process the sequence the other way: give it "
+                    "go_backwards: true")
 
 
 @pytest.mark.parametrize("states_line, states, message", [
@@ -299,6 +301,21 @@ def test_an_initial_state_of_the_wrong_shape_is_refused(tmp_path):
     line = _one_error_line(tmp_path, text)
     assert line == (f"{_at(text, 'decoder(decoder_inputs')}: model.functional.graph[1]: decoder: "
                     "LSTM's initial state 0 must have shape (batch, 3) (units), got (None, 5)")
+
+
+def test_merging_outputs_of_different_sizes_is_refused_at_the_layer(tmp_path):
+    text = """\
+model:
+  sequential:
+    - Bidirectional: {layer: {GRU: {units: 4}}, merge_mode: sum, input_shape: [5, 3],
+                      backward_layer: {SimpleRNN: {units: 3, go_backwards: true}}}
+compile: {optimizer: sgd, loss: mse}
+data: {train: {random: {samples: 4, x: [5, 3], y: [4]}}}
+"""
+    assert _one_error_line(tmp_path, text) == (
+        f"{_at(text, '{layer: {GRU')}: model.sequential[0].Bidirectional: merge_mode sum needs "
+        "the forward and backward outputs of one shape, got (None, 4) and (None, 3) (give both "
+        "layers the same units)")
 
 
 def test_initial_state_given_a_tensor_instead_of_a_list_is_refused_at_the_keyword(tmp_path):

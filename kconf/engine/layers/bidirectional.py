@@ -4,8 +4,9 @@ As ``keras.layers.Bidirectional(layer, merge_mode, backward_layer)``: the forwar
 wrapped one, renamed ``forward_<name>``; the backward layer is a copy of it with
 ``go_backwards`` flipped, named ``backward_<name>`` (or the ``backward_layer`` given, which
 keeps its name and must differ from it in ``go_backwards`` and agree in
-``return_sequences`` and ``return_state``). The backward layer returns its sequence in the order it processed it, so
-with ``return_sequences`` its output is reversed back before the merge.
+``return_sequences`` and ``return_state``). The backward layer returns its sequence in the
+order it processed it, so with ``return_sequences`` its output is reversed back before the
+merge.
 
 ``merge_mode``: ``concat`` (on the last axis), ``sum``, ``mul``, ``ave``, or None (two
 outputs, forward then backward). With ``return_state`` the outputs are the merged output (or
@@ -37,6 +38,7 @@ from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 #: The recurrent layers Bidirectional wraps (Keras also takes other sequence layers with
 #: ``go_backwards``, ``return_sequences`` and ``return_state``; kconf has these three).
@@ -243,9 +245,10 @@ class Bidirectional(Layer):
         elif self.merge_mode == "concat":
             outputs = [(*fwd[:-1], fwd[-1] + bwd[-1])]
         else:
-            if fwd != bwd:
-                raise ValueError(f"merge_mode {self.merge_mode} needs outputs of one shape, got "
-                                 f"{fwd} and {bwd}")
+            if tuple(fwd) != tuple(bwd):
+                raise ShapeError(f"merge_mode {self.merge_mode} needs the forward and backward "
+                                 f"outputs of one shape, got {format_shape(fwd)} and "
+                                 f"{format_shape(bwd)} (give both layers the same units)")
             outputs = [fwd]
         outputs += [*fwd_states, *bwd_states]
         return outputs if len(outputs) > 1 else outputs[0]
