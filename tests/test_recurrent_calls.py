@@ -330,3 +330,18 @@ def test_an_unknown_tensor_in_the_list_is_reported_at_it(tmp_path):
     line = _one_error_line(tmp_path, text)
     assert line == (f"{_at(text, 'cc]')}: model.functional.graph[1]: unknown tensor 'cc' "
                     "(did you mean 'c'?)")
+
+
+def test_a_frozen_bidirectional_freezes_both_of_its_layers(tmp_path):
+    text = (ROOT / "configs" / "text_bilstm.yaml").read_text().replace(
+        "merge_mode: concat}", "merge_mode: concat, trainable: false}")
+    model = build_model(write(tmp_path, text))
+    layer = model.get_layer("bidirectional")
+    assert not layer.forward_layer.trainable and not layer.backward_layer.trainable
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 6
+    result = invoke("summary", write(tmp_path, text))
+    assert "Non-trainable params: 3,200" in result.output
+    before = [w.copy() for w in layer.get_weights()]
+    model.fit(np.zeros((4, 12), dtype=np.int32), np.ones((4, 1), dtype=np.float32), epochs=1,
+              verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, layer.get_weights()))
