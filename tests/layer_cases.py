@@ -25,11 +25,18 @@ def _conv(kh, kw, cin, cout, bias=True):
     return (("kernel", (kh, kw, cin, cout)),) + ((("bias", (cout,)),) if bias else ())
 
 
-def _recurrent(features, units, gates, bias=True, bias_shape=None):
-    """kernel (F, G·u), recurrent_kernel (u, G·u), bias (G·u,) unless said otherwise."""
-    out = (("kernel", (features, gates * units)),
-           ("recurrent_kernel", (units, gates * units)))
-    return out + ((("bias", bias_shape or (gates * units,)),) if bias else ())
+def _recurrent(features, units, gates, bias=True, bias_shape=None, prefix=""):
+    """kernel (F, G·u), recurrent_kernel (u, G·u), bias (G·u,) unless said otherwise; each
+    name after ``prefix`` (a Bidirectional's ``forward_lstm/``)."""
+    out = ((f"{prefix}kernel", (features, gates * units)),
+           (f"{prefix}recurrent_kernel", (units, gates * units)))
+    return out + (((f"{prefix}bias", bias_shape or (gates * units,)),) if bias else ())
+
+
+def _bi(weights, inner):
+    """A Bidirectional's layout: the forward layer's weights, then the backward layer's."""
+    return tuple((f"{side}_{inner}/{name}", shape) for side in ("forward", "backward")
+                 for name, shape in weights)
 
 
 def _recurrent_flops(steps, features, units, gates):
@@ -665,4 +672,46 @@ CASES: dict[str, list[Case]] = {
             "height_factor": [-0.5, 0.2], "width_factor": 0.4, "fill_mode": "nearest"},
              (2, 4, 6, 1), training=True),
     ],
+    "Bidirectional": [
+        # the forward layer's weights, then the backward layer's, under their Keras names
+        Case("bi_lstm_concat", {"layer": {"LSTM": {"units": U}}}, (N, T, F),
+             _bi(_recurrent(F, U, 4), "lstm"), 2 * _recurrent_flops(T, F, U, 4)),
+        Case("bi_gru_seq_sum", {"layer": {"GRU": {"units": U, "return_sequences": True}},
+                                "merge_mode": "sum"}, (N, T, F),
+             _bi(_recurrent(F, U, 3, bias_shape=(2, 3 * U)), "gru"),
+             2 * _recurrent_flops(T, F, U, 3)),
+        Case("bi_rnn_seq_mul", {"layer": {"SimpleRNN": {"units": U, "return_sequences": True}},
+                                "merge_mode": "mul"}, (N, T, F),
+             _bi(_recurrent(F, U, 1), "simple_rnn"), 2 * _recurrent_flops(T, F, U, 1)),
+        Case("bi_lstm_seq_ave_state", {"layer": {"LSTM": {
+            "units": U, "return_sequences": True, "return_state": True}}, "merge_mode": "ave"},
+             (N, T, F), _bi(_recurrent(F, U, 4), "lstm"), 2 * _recurrent_flops(T, F, U, 4)),
+        Case("bi_gru_none_state", {"layer": {"GRU": {"units": U, "return_state": True}},
+                                   "merge_mode": None}, (N, T, F),
+             _bi(_recurrent(F, U, 3, bias_shape=(2, 3 * U)), "gru"),
+             2 * _recurrent_flops(T, F, U, 3)),
+        Case("bi_backward_layer", {
+            "layer": {"LSTM": {"units": U, "return_sequences": True}},
+            "backward_layer": {"SimpleRNN": {"units": 3, "return_sequences": True,
+                                             "go_backwards": True, "activation": "relu"}}},
+             (N, T, F), _recurrent(F, U, 4, prefix="forward_lstm/")
+             + _recurrent(F, 3, 1, prefix="simple_rnn/"),  # Keras keeps a given one's name
+             _recurrent_flops(T, F, U, 4) + _recurrent_flops(T, F, 3, 1)),
+    ],
 }
+
+# Initial states (a graph line's `initial_state=[h, c]`): the layer takes [sequences, *states]
+# and gives back the gradients of all of them; Bidirectional splits the states in halves.
+CASES["LSTM"].append(Case("lstm_initial_state", {"units": U, "return_sequences": True},
+                          [(N, T, F), (N, U), (N, U)], _recurrent(F, U, 4),
+                          _recurrent_flops(T, F, U, 4)))
+CASES["GRU"].append(Case("gru_initial_state_back", {"units": U, "go_backwards": True,
+                                                    "return_state": True},
+                         [(N, T, F), (N, U)], _recurrent(F, U, 3, bias_shape=(2, 3 * U)),
+                         _recurrent_flops(T, F, U, 3)))
+CASES["SimpleRNN"].append(Case("simple_rnn_initial_state", {"units": U}, [(N, T, F), (N, U)],
+                               _recurrent(F, U, 1), _recurrent_flops(T, F, U, 1)))
+CASES["Bidirectional"].append(Case(
+    "bi_lstm_initial_state", {"layer": {"LSTM": {"units": U, "return_sequences": True}}},
+    [(N, T, F), (N, U), (N, U), (N, U), (N, U)], _bi(_recurrent(F, U, 4), "lstm"),
+    2 * _recurrent_flops(T, F, U, 4)))

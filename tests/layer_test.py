@@ -32,7 +32,7 @@ from kconf.args.layer import COMMON_FIELDS
 from kconf.config.layers import LAYER_SPECS
 from kconf.engine import activations
 from kconf.engine.added_losses import collecting
-from kconf.engine.layers import REGISTRY, Layer, TimeDistributed
+from kconf.engine.layers import REGISTRY, Bidirectional, Layer, TimeDistributed
 from kconf.keras_io.layers import activation_name, keras_args, keras_form, layer_args
 from tests.gradcheck import assert_close_grad, numeric_grad
 
@@ -92,6 +92,11 @@ def make_layer(name: str, args: dict[str, Any]) -> Layer:
 def _from_spec(spec) -> Layer:
     if spec.class_name == "TimeDistributed":
         return TimeDistributed(_from_spec(spec.args.layer), trainable=spec.args.trainable)
+    if spec.class_name == "Bidirectional":
+        back = spec.args.backward_layer
+        return Bidirectional(_from_spec(spec.args.layer),
+                             backward_layer=None if back is None else _from_spec(back),
+                             trainable=spec.args.trainable, **spec.args.layer_kwargs())
     return REGISTRY[spec.class_name].layer(trainable=spec.args.trainable,
                                            **spec.args.layer_kwargs())
 
@@ -102,6 +107,8 @@ def layer_config(layer: Layer) -> dict[str, Any]:
     out = {}
     for key in args.constructor_fields():
         value = getattr(layer, args.engine_names.get(key, key))
+        if key == "backward_layer" and not layer.backward_given:
+            value = None  # made from the forward layer, not written in the config
         if isinstance(value, Layer):
             value = {type(value).__name__: layer_config(value)}
         elif keras_form(args.model_fields[key]) == "activation":
@@ -120,6 +127,11 @@ def engine_form(name: str, args: dict[str, Any]) -> dict[str, Any]:
         inner = model.layer
         return {"layer": (inner.class_name, engine_form(inner.class_name,
                                                         inner.args.model_dump()))}
+    if name == "Bidirectional":
+        return {"merge_mode": model.merge_mode, **{
+            key: None if inner is None else (inner.class_name, engine_form(
+                inner.class_name, inner.args.model_dump()))
+            for key, inner in (("layer", model.layer), ("backward_layer", model.backward_layer))}}
     kwargs = model.layer_kwargs()
     fields = {model.engine_names.get(f, f): f for f in type(model).model_fields}
     for key in kwargs:
@@ -348,6 +360,11 @@ def _keras_round_trip(layer: Layer) -> dict[str, Any]:
     assert unsupported == []
     if isinstance(layer, TimeDistributed):  # its layer is read apart, as the importer does
         out["layer"] = {type(layer.layer).__name__: _keras_round_trip(layer.layer)}
+    if isinstance(layer, Bidirectional):  # so are its two (the backward one when given)
+        out["layer"] = {type(layer.layer).__name__: _keras_round_trip(layer.layer)}
+        if layer.backward_given:
+            back = layer.backward_layer
+            out["backward_layer"] = {type(back).__name__: _keras_round_trip(back)}
     return out
 
 

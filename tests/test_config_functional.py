@@ -742,7 +742,11 @@ def test_recurrent_layers_and_their_keras_defaults(tmp_path):
     ("recurrent_dropout: 0.1", "recurrent_dropout",
      "dropout inside recurrent layers is not supported yet; put a Dropout layer before or "
      "after"),
-    ("stateful: true", "stateful", "stateful recurrent layers are not supported yet"),
+    ("stateful: true", "stateful",
+     "stateful recurrent layers are not supported: kconf starts every batch from zero states "
+     "(stateful: true would carry the last states of a batch into the next); remove stateful, "
+     "or start a call from given states with initial_state in a functional graph line "
+     "(y = lstm(x, initial_state=[h, c]))"),
     ("input_length: 5", "input_length", "input_length needs input_dim (the features of each "
                                         "step), or give input_shape"),
     ("input_dim: 5, input_shape: [3, 5]", "input_shape",

@@ -369,7 +369,7 @@ for job in json.loads(sys.argv[1]):
 #: custom metric, whose function Keras cannot import, left out).
 KERAS_CONFIGS = ["mlp_softmax", "mlp_binary", "regression_mse", "shared_lstm",
                  "time_distributed", "shared_conv_nodes", "digits_cnn", "digits_mlp",
-                 "transformer_classifier"]
+                 "transformer_classifier", "text_bilstm"]
 
 
 def _random_inputs(model, rng):

@@ -322,6 +322,8 @@ def _check_functional(fn: FunctionalConfig, models: Sequence[str], source: Sourc
         tensor_args = [(("arg", k), arg) for k, arg in enumerate(call.args)]
         tensor_args += [(("kwarg", k), kw.tensor) for k, kw in enumerate(call.keywords)
                         if kw.tensor is not None]
+        tensor_args += [(("kwlist", (k, j)), name) for k, kw in enumerate(call.keywords)
+                        for j, name in enumerate(kw.tensors)]
         for part, arg in tensor_args:
             if arg in defined:
                 if defined[arg] == -1:
@@ -395,7 +397,7 @@ def _call_problems(call, layers: Mapping[str, Any],
                                  "layers:")]
     problems: list[tuple[Any, str]] = []
     what = f"{callee} ({class_name})"
-    known = [*signature.tensors, *signature.options]
+    known = [*signature.tensors, *signature.tensor_lists, *signature.options]
     if len(call.args) > len(signature.tensors):
         problems.append((("arg", len(signature.tensors)),
                          f"{what} takes at most {len(signature.tensors)} tensors by position "
@@ -408,6 +410,14 @@ def _call_problems(call, layers: Mapping[str, Any],
             hint = f" (did you mean {close!r}?)" if close else ""
             problems.append((part, f"{what} takes the keywords {', '.join(known)}, not "
                                    f"{kw.key!r}{hint}"))
+        elif kw.key in signature.tensor_lists:
+            if not kw.tensors:
+                shown = kw.tensor if kw.tensor is not None else kw.value
+                problems.append((part, f"{kw.key} is a list of tensors ({kw.key}=[h, c]), "
+                                       f"got {shown!r}"))
+        elif kw.tensors:
+            one = "tensor" if kw.key in signature.tensors else "value"
+            problems.append((part, f"{kw.key} takes one {one}, not a list"))
         elif kw.key in signature.tensors:
             if kw.tensor is None:
                 problems.append((part, f"{kw.key} is a tensor: give a tensor's name "

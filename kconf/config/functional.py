@@ -68,9 +68,11 @@ class GraphKeyword:
 
     Attributes:
         key: the keyword.
-        tensor: the tensor it names (``value=x``), or None for an option.
+        tensor: the tensor it names (``value=x``), or None for an option or a list.
         value: the option's value (True/False, an integer, a pair), when ``tensor`` is None.
         key_offset, value_offset: where the keyword and its value start in the line.
+        tensors: the tensors of a list of names (``initial_state=[h, c]``), else empty.
+        tensor_offsets: where each of ``tensors`` starts in the line.
     """
 
     key: str
@@ -78,6 +80,8 @@ class GraphKeyword:
     value: Any
     key_offset: int
     value_offset: int
+    tensors: tuple[str, ...] = ()
+    tensor_offsets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,8 @@ class GraphCall:
 
     def span(self, part: Any) -> tuple[int, str]:
         """``(offset in text, name)`` of ``"callee"``, ``("arg", k)``, ``("target", k)``,
-        ``("keyword", k)`` (the k-th keyword) or ``("kwarg", k)`` (the tensor it names)."""
+        ``("keyword", k)`` (the k-th keyword), ``("kwarg", k)`` (the tensor it names) or
+        ``("kwlist", (k, j))`` (the j-th tensor of its list)."""
         if part == "callee":
             return self.callee_offset, self.callee
         kind, k = part
@@ -123,6 +128,9 @@ class GraphCall:
             return self.keywords[k].key_offset, self.keywords[k].key
         if kind == "kwarg" and self.keywords[k].tensor is not None:
             return self.keywords[k].value_offset, self.keywords[k].tensor
+        if kind == "kwlist":
+            (k, j) = k
+            return self.keywords[k].tensor_offsets[j], self.keywords[k].tensors[j]
         raise ValueError(f"unknown graph line part {part!r}")
 
     def __str__(self) -> str:
@@ -247,7 +255,7 @@ def _parse(text: str) -> GraphCall:
         helper = _helper_spec(callee, {kw.arg: _literal(kw.value) for kw in call.keywords})
     else:
         keywords = [_keyword(starts, kw) for kw in call.keywords]
-    if not args and not any(kw.tensor is not None for kw in keywords):
+    if not args and not any(kw.tensor is not None or kw.tensors for kw in keywords):
         raise _NotAGraphLine("call it on at least one tensor")
 
     return GraphCall(
@@ -264,14 +272,22 @@ def _parse(text: str) -> GraphCall:
 
 
 def _keyword(starts: list[int], kw: ast.keyword) -> GraphKeyword:
-    """A layer call's keyword: a tensor name (``value=x``) or an option's literal value
-    (``use_causal_mask=True``; YAML's ``true``/``false`` are read as True/False here)."""
+    """A layer call's keyword: a tensor name (``value=x``), a list of tensor names
+    (``initial_state=[h, c]``) or an option's literal value (``use_causal_mask=True``; YAML's
+    ``true``/``false`` are read as True/False here)."""
     value = kw.value
     tensor, literal = None, None
     if isinstance(value, ast.Name) and value.id in ("true", "false"):
         literal = value.id == "true"
     elif isinstance(value, ast.Name):
         tensor = value.id
+    elif (isinstance(value, (ast.List, ast.Tuple)) and value.elts
+          and all(isinstance(e, ast.Name) for e in value.elts)):
+        names = [e.id for e in value.elts]
+        if any(n in ("true", "false") for n in names):
+            raise _NotAGraphLine("a list of tensors holds tensor names only")
+        return GraphKeyword(kw.arg, None, None, _offset(starts, kw), _offset(starts, value),
+                            tuple(names), tuple(_offset(starts, e) for e in value.elts))
     else:
         literal = _literal(value)
     return GraphKeyword(kw.arg, tensor, literal, _offset(starts, kw), _offset(starts, value))

@@ -5,7 +5,7 @@ it in ``kconf.engine.layers.REGISTRY``; the wrappers here are derived from that 
 ``LAYER_SPECS`` (tag -> wrapper) is the closed list of layers a model may name; ``LayerSpec``
 is the tagged union of it, whose members (and their argument models) are built when a config
 first names them. ``TimeDistributed`` wraps a member of the same union (or a model's name), so
-the union is recursive.
+the union is recursive; so does ``Bidirectional`` (a recurrent member).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import create_model
 
 from kconf.args.fields import Name, SingleKey, TaggedSpec, args_of, lazy_union
 from kconf.args.layer import LayerArgs
-from kconf.engine.layers import REGISTRY, time_distributed
+from kconf.engine.layers import REGISTRY, bidirectional, time_distributed
 
 
 class LayerSpecBase(TaggedSpec):
@@ -103,3 +103,6 @@ InnerLayer = lazy_union(
 # TimeDistributed refers to the union that contains it: its (deferred) model finds the name in
 # its module when it is first built.
 time_distributed.InnerLayer = InnerLayer
+# Bidirectional wraps recurrent layers written as members of the layer union (its validator
+# accepts the recurrent ones only).
+bidirectional.LayerSpec = LayerSpec

@@ -8,6 +8,7 @@ import re
 from kconf.config import locate_graph_part
 from kconf.engine.layers import LAYERS
 from kconf.engine.layers.base import Layer
+from kconf.engine.layers.bidirectional import Bidirectional
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem, ShapeError
@@ -89,6 +90,14 @@ class _Builder:
             else:
                 wrapped = self.make_layer(inner, namer.auto(inner.class_name), namer, models)
             return TimeDistributed(wrapped, name=name, trainable=spec.args.trainable)
+        if spec.class_name == "Bidirectional":  # Keras names its layers forward_/backward_<name>
+            inner, back = spec.args.layer, spec.args.backward_layer
+            return Bidirectional(
+                self.make_layer(inner, inner.args.name or namer.auto(inner.class_name), namer,
+                                models),
+                backward_layer=None if back is None else self.make_layer(
+                    back, back.args.name or namer.auto(back.class_name), namer, models),
+                name=name, trainable=spec.args.trainable, **spec.args.layer_kwargs())
         return LAYERS[spec.class_name](name=name, trainable=spec.args.trainable,
                                        **spec.args.layer_kwargs())
 
@@ -149,6 +158,9 @@ class _Builder:
             inputs.append(tensors[name])
         layers = {name: self.make_layer(spec, name, namer, models)
                   for name, spec in fn.layers.items()}
+        for call in fn.graph:  # a layer given a list of tensors takes its inputs as a list
+            if call.callee in layers and any(kw.tensors for kw in call.keywords):
+                layers[call.callee].n_inputs = None
         for i, call in enumerate(fn.graph):
             p = (*path, "graph", i)
             if call.helper is not None:
@@ -159,11 +171,13 @@ class _Builder:
             else:
                 layer = self.model_layer(models[call.callee])
             args = [tensors[a] for a in call.args]
-            options = {kw.key: kw.value for kw in call.keywords if kw.tensor is None}
+            options = {kw.key: kw.value for kw in call.keywords
+                       if kw.tensor is None and not kw.tensors}
             if layer.call_signature is not None:  # named tensors in the layer's order
                 by_keyword = {kw.key: tensors[kw.tensor] for kw in call.keywords
                               if kw.tensor is not None}
                 args = layer.call_signature.arrange(args, by_keyword)
+                args += [tensors[name] for kw in call.keywords for name in kw.tensors]
             try:
                 outs = call_layer(layer, args, list(call.targets), p, options)
             except ShapeError as exc:

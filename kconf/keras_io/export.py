@@ -19,6 +19,7 @@ from typing import Any
 
 from kconf.engine.layers import REGISTRY
 from kconf.engine.layers.attention import MultiHeadAttention
+from kconf.engine.layers.bidirectional import Bidirectional
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
@@ -167,6 +168,9 @@ def _node(graph, node) -> dict[str, Any]:
         if signature.keras_list:
             return {"args": [tensors], "kwargs": dict(node.options)}
         named = dict(zip(signature.tensors[signature.required:], tensors[signature.required:]))
+        listed = tensors[len(signature.tensors):]  # a recurrent call's initial_state=[h, c]
+        if signature.tensor_lists and listed:
+            named[signature.tensor_lists[0]] = listed
         return {"args": tensors[:signature.required], "kwargs": {**named, **node.options}}
     args = [tensors] if node.layer.n_inputs != 1 else tensors
     return {"args": args, "kwargs": {}}
@@ -185,6 +189,10 @@ def _layer_entry(layer) -> dict[str, Any]:
     config = {"name": layer.name, "trainable": layer.trainable, "dtype": FLOAT32}
     if isinstance(layer, TimeDistributed):
         config["layer"] = _layer_entry(layer.layer)
+    elif isinstance(layer, Bidirectional):  # Keras writes both layers, the copy included
+        config.update(keras_args(cls, layer))
+        config["layer"] = _layer_entry(layer.forward_layer)
+        config["backward_layer"] = _layer_entry(layer.backward_layer)
     else:
         config.update(keras_args(cls, layer))
     args = REGISTRY[cls].args
@@ -227,6 +235,10 @@ def _layer_groups(groups: list[Group], path: str, layer) -> None:
     elif isinstance(layer, TimeDistributed):
         groups.append(Group(path, layer.name))
         _layer_groups(groups, path + "/layer", layer.layer)
+    elif isinstance(layer, Bidirectional):  # its two layers' groups, by attribute name
+        groups.append(Group(path, layer.name))
+        _layer_groups(groups, path + "/forward_layer", layer.forward_layer)
+        _layer_groups(groups, path + "/backward_layer", layer.backward_layer)
     elif isinstance(layer, Recurrent):
         groups.append(Group(path, layer.name))
         cell = f"{snake_case(type(layer).__name__)}_cell"

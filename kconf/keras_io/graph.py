@@ -64,7 +64,8 @@ class KCall:
 class KLayer:
     """A layer entry of a model: its Keras class, name and config, and its calls.
 
-    ``model`` is set for a nested model, ``inner`` for TimeDistributed's wrapped layer.
+    ``model`` is set for a nested model, ``inner`` for TimeDistributed's wrapped layer and
+    Bidirectional's ``layer``, ``backward`` for Bidirectional's ``backward_layer``.
     """
 
     class_name: str
@@ -74,6 +75,7 @@ class KLayer:
     calls: list[KCall] = field(default_factory=list)
     model: KModel | None = None
     inner: KLayer | None = None
+    backward: KLayer | None = None
 
 
 @dataclass
@@ -138,6 +140,14 @@ def read_layer(entry: Any, path: ConfigPath, findings: Findings) -> KLayer | Non
             layer.inner = read_layer(config["layer"], (*path, "config", "layer"), findings)
         else:
             findings.add((*path, "config"), "TimeDistributed without the layer it wraps")
+    elif class_name == "Bidirectional":
+        if isinstance(config.get("layer"), dict):
+            layer.inner = read_layer(config["layer"], (*path, "config", "layer"), findings)
+        else:
+            findings.add((*path, "config"), "Bidirectional without the layer it wraps")
+        if isinstance(config.get("backward_layer"), dict):
+            layer.backward = read_layer(config["backward_layer"],
+                                        (*path, "config", "backward_layer"), findings)
     return layer
 
 
@@ -329,6 +339,11 @@ def _call(node: Any, path: ConfigPath, layer: KLayer, findings: Findings) -> KCa
                     keywords += [key] * len(found[:1])
                 elif key in signature.tensors:
                     kwargs.pop(key)  # key=None: Keras's default
+                elif key in signature.tensor_lists:  # initial_state=[h, c]: after the others
+                    found = []
+                    _collect_tensors(kwargs.pop(key) or [], found)
+                    refs += found
+                    keywords += [key] * len(found)
                 elif key in signature.options:
                     value = kwargs.pop(key)
                     if value:  # False is the default of every option

@@ -4,7 +4,8 @@ and written in Keras 3's layout.
 Keras 3 (``model.weights.h5``, ``*.weights.h5``) keeps each layer's variables in a group of
 its model's ``layers`` group, keyed by class (``layers/dense_1/vars/0``), and writes the
 layer's name on the ``vars`` group; a recurrent layer's variables sit in ``cell/vars``,
-TimeDistributed's layer in ``layer/``, a nested model's layers in its own ``layers/``.
+TimeDistributed's layer in ``layer/``, Bidirectional's in ``forward_layer/`` and
+``backward_layer/``, a nested model's layers in its own ``layers/``.
 Keras 2 (``save_weights('w.h5')``, and the weights of a whole-model ``.h5``) keeps one group
 per layer name with a ``weight_names`` attribute. Either way weights are found by layer
 name, never by position alone, and every missing layer or misshapen array is reported with
@@ -22,6 +23,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from kconf.engine.layers.attention import MultiHeadAttention
+from kconf.engine.layers.bidirectional import Bidirectional
 from kconf.engine.layers.recurrent import Recurrent
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem, SourcePos
@@ -173,6 +175,15 @@ class _Reader:
         """One layer's weights: a nested model's, a wrapper's layer's, or its own."""
         if isinstance(layer, ModelLayer):
             self.container(group, layer.graph.layers, layer.name, prefix, where)
+        elif isinstance(layer, Bidirectional):  # forward_layer/, backward_layer/
+            for side, sub in (("forward_layer", layer.forward_layer),
+                              ("backward_layer", layer.backward_layer)):
+                inner = group.get(side)
+                if inner is None:
+                    self.problem(f"layer {layer.name!r} (Bidirectional): the weights file has "
+                                 f"no '{side}' group ({where})")
+                else:
+                    self.arrays(inner, sub, f"{prefix}{sub.name}/", f"{where}{side}/")
         elif isinstance(layer, TimeDistributed):
             inner = group.get("layer")
             if inner is None:

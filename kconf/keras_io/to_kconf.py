@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kconf.config.layers import LAYER_SPECS
+from kconf.engine.layers import REGISTRY
 from kconf.args.layer import LayerArgs
 from kconf.args.names import MERGE_HELPERS
 from kconf.graph.construct import LayerNamer, snake_case
@@ -187,6 +188,17 @@ class _Converter:
                 if wrapped is None:
                     return None
                 args = {"layer": wrapped, **args}
+        if cls == "Bidirectional" and layer.inner is not None:
+            wrapped = self.spec(layer.inner, False)
+            if wrapped is None:
+                return None
+            args = {"layer": wrapped, **args}
+            back = layer.backward
+            if back is not None and not _mirrors(layer.inner, back):
+                given = self.spec(back, False)
+                if given is None:
+                    return None
+                args["backward_layer"] = given
         if frozen:
             args["trainable"] = False
         return {cls: args}
@@ -328,8 +340,12 @@ class _Converter:
         targets = [tensors[(layer.name, node, j)] for j in range(_output_count(layer, call))]
         positional = call.inputs[:len(call.inputs) - len(call.keywords)]
         args = ", ".join(tensors.get(ref, "?") for ref in positional)
-        named = zip(call.keywords, call.inputs[len(positional):])
-        words = [f"{key}={tensors.get(ref, '?')}" for key, ref in named]
+        named: dict[str, list[str]] = {}  # keyword -> its tensors (a list for initial_state)
+        for key, ref in zip(call.keywords, call.inputs[len(positional):]):
+            named.setdefault(key, []).append(tensors.get(ref, "?"))
+        lists = _tensor_lists(layer.class_name)
+        words = [f"{key}=[{', '.join(refs)}]" if key in lists else f"{key}={refs[0]}"
+                 for key, refs in named.items()]
         words += [f"{key}={_literal(value)}" for key, value in call.options.items()]
         args = ", ".join([args, *words] if args else words)
         if _is_helper(layer):
@@ -375,7 +391,33 @@ def _output_count(layer: KLayer, call: KCall | None = None) -> int:
         return max(1, len(layer.model.outputs))
     if layer.class_name in _STATE_NAMES and layer.config.get("return_state"):
         return 1 + len(_STATE_NAMES[layer.class_name])
+    if layer.class_name == "Bidirectional" and layer.inner is not None:
+        inner = layer.inner
+        outputs = 2 if "merge_mode" in layer.config and layer.config["merge_mode"] is None else 1
+        if inner.class_name in _STATE_NAMES and inner.config.get("return_state"):
+            back = layer.backward or inner
+            outputs += len(_STATE_NAMES[inner.class_name])
+            outputs += len(_STATE_NAMES.get(back.class_name, ()))
+        return outputs
     return 1
+
+
+def _mirrors(forward: KLayer, backward: KLayer) -> bool:
+    """Whether Bidirectional's ``backward_layer`` is the copy Keras makes of ``layer``
+    (``go_backwards`` flipped, renamed): kconf's config then leaves it out."""
+    def rest(layer: KLayer) -> dict[str, Any]:
+        return {k: v for k, v in layer.config.items() if k not in ("name", "go_backwards")}
+
+    return (forward.class_name == backward.class_name and rest(forward) == rest(backward)
+            and bool(forward.config.get("go_backwards")) != bool(
+                backward.config.get("go_backwards")))
+
+
+def _tensor_lists(class_name: str) -> tuple[str, ...]:
+    """The keywords of a layer's call that take a list of tensors (``initial_state``)."""
+    entry = REGISTRY.get(class_name)
+    signature = None if entry is None else entry.layer.call_signature
+    return () if signature is None else signature.tensor_lists
 
 
 def _state_name(layer: KLayer, base: str, j: int) -> str:

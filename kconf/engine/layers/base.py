@@ -64,6 +64,11 @@ class CallSignature:
     The ``options`` (non-tensor keywords) reach ``compute_output_shape`` and ``forward`` as
     keyword arguments, only when the call gives them.
 
+    A keyword of ``tensor_lists`` takes a list of tensors (a recurrent layer's
+    ``initial_state=[h, c]``); a call that gives one passes them after the other tensors, and
+    the layer then takes its inputs as one list on every call (the graph constructor sets
+    its ``n_inputs`` to None).
+
     Attributes:
         tensors: the tensor arguments in Keras's positional order.
         required: how many of them a call must give.
@@ -71,6 +76,7 @@ class CallSignature:
         defaults: optional tensor -> the tensor argument it defaults to.
         keras_list: Keras's call takes the tensors as one list (``Attention()([q, v])``),
             not as arguments (``MultiHeadAttention()(q, v, key=k)``).
+        tensor_lists: keywords whose value is a list of tensors (``initial_state``).
     """
 
     tensors: tuple[str, ...]
@@ -78,6 +84,7 @@ class CallSignature:
     options: dict[str, type] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
     keras_list: bool = False
+    tensor_lists: tuple[str, ...] = ()
 
     def arrange(self, positional: list, named: dict[str, Any]) -> list:
         """The tensors of one call in the order ``forward`` takes them.

@@ -15,6 +15,11 @@ over all steps, and so are the recurrent-kernel and bias gradients.
 ``go_backwards`` processes the sequence reversed and, like Keras, returns the sequence output
 in the processed (reversed) order; ``dx`` comes back in the input's order.
 
+``initial_state`` (a graph line's ``y = lstm(x, initial_state=[h, c])``): the states of index
+0 are the given arrays instead of zeros, and backward returns their gradients after ``dx``.
+A layer called so anywhere takes its inputs as a list on every call, ``[sequences, *states]``
+(``n_inputs`` None, see ``CallSignature``), ``[sequences]`` for a call without them.
+
 A cell subclass sets ``n_gates`` and ``n_states`` and implements ``_step`` and
 ``_step_backward`` (and ``_recurrent_grads`` / ``_input_bias`` / ``_bias_spec`` where its
 weights differ from the plain ``z = x K + h R + b`` layout).
@@ -29,9 +34,17 @@ from kconf.args.fields import config_error
 from kconf.args.layer import Fixed, LayerArgs
 from kconf.engine import activations
 from kconf.engine.backend import xp
-from kconf.engine.layers.base import Layer, WeightSpec, require_rank
+from kconf.engine.layers.base import CallSignature, Layer, WeightSpec, require_rank
 from kconf.errors import ShapeError
 from kconf.shapes import format_shape
+
+
+#: Why ``stateful: true`` is refused (config and Keras import), and what to do instead.
+STATEFUL_UNSUPPORTED = (
+    "stateful recurrent layers are not supported: kconf starts every batch from zero states "
+    "(stateful: true would carry the last states of a batch into the next); remove stateful, "
+    "or start a call from given states with initial_state in a functional graph line "
+    "(y = lstm(x, initial_state=[h, c]))")
 
 
 class RecurrentArgs(LayerArgs):
@@ -44,7 +57,7 @@ class RecurrentArgs(LayerArgs):
         "dropout": ((0, 0.0), "dropout inside recurrent layers is not implemented in kconf; "
                               "put a Dropout layer before or after"),
         "recurrent_dropout": ((0, 0.0), "recurrent dropout is not implemented in kconf"),
-        "stateful": ((False,), "stateful recurrent layers are not implemented in kconf"),
+        "stateful": ((False,), STATEFUL_UNSUPPORTED),
         "time_major": ((False,), "kconf's sequences are batch-major"),
     }
     #: unroll and implementation choose how the same numbers are computed; masks are not
@@ -60,8 +73,7 @@ class RecurrentArgs(LayerArgs):
                                                   "supported yet; put a Dropout layer before "
                                                   "or after", at=field)
         if self.stateful:
-            raise config_error("unsupported", "stateful recurrent layers are not supported "
-                                              "yet", at="stateful")
+            raise config_error("unsupported", STATEFUL_UNSUPPORTED, at="stateful")
         if self.input_length is not None and self.input_dim is None:
             raise config_error("input_hints", "input_length needs input_dim (the features of "
                                               "each step), or give input_shape",
@@ -142,6 +154,8 @@ class Recurrent(Layer):
     input_grads_optional = True
     n_gates: int = 1  # column blocks of the kernels
     n_states: int = 1  # h, or h and c
+    #: Keras's ``call(sequences, initial_state=None)``
+    call_signature = CallSignature(("sequences",), 1, tensor_lists=("initial_state",))
 
     def __init__(self, units: int, activation="tanh", use_bias: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -160,6 +174,7 @@ class Recurrent(Layer):
 
     # --- shape phase -------------------------------------------------------------------
     def compute_output_shape(self, input_shape):
+        input_shape = self._check_initial_states(input_shape)
         require_rank(self, input_shape, 3, "sequences (batch, timesteps, features)")
         if input_shape[-1] is None:
             raise ShapeError(
@@ -172,7 +187,26 @@ class Recurrent(Layer):
             return [out] + [(batch, self.units)] * self.n_states
         return out
 
+    def _check_initial_states(self, input_shape):
+        """The sequence's shape; for a call with initial states (a list of shapes), check
+        that they are ``n_states`` of shape (batch, units)."""
+        if not isinstance(input_shape, list):
+            return input_shape
+        sequences, *states = input_shape
+        kind = type(self).__name__
+        if states and len(states) != self.n_states:
+            names = "[h, c]" if self.n_states == 2 else "[h]"
+            raise ShapeError(f"{kind} takes {self.n_states} initial state"
+                             f"{'s' if self.n_states > 1 else ''} ({names}), got {len(states)}")
+        for k, shape in enumerate(states):
+            if len(shape) != 2 or shape[-1] != self.units:
+                raise ShapeError(f"{kind}'s initial state {k} must have shape (batch, "
+                                 f"{self.units}) (units), got {format_shape(shape)}")
+        return sequences
+
     def weight_specs(self, input_shape):
+        if isinstance(input_shape, list):  # [sequences, *initial states]
+            input_shape = input_shape[0]
         width = self.n_gates * self.units
         specs = [
             WeightSpec("kernel", (input_shape[-1], width), self.kernel_initializer),
@@ -193,6 +227,8 @@ class Recurrent(Layer):
     def flops(self, input_shape):
         """Per step, the input product (F × G) and the recurrent product (units × G), where
         G = n_gates · units; times the number of steps, 0 when that is unknown (None)."""
+        if isinstance(input_shape, list):  # [sequences, *initial states]
+            input_shape = input_shape[0]
         steps, features = input_shape[1], input_shape[-1]
         if steps is None or features is None:
             return 0
@@ -201,6 +237,8 @@ class Recurrent(Layer):
 
     # --- compute -----------------------------------------------------------------------
     def forward(self, x, training=False, rng=None):
+        listed = isinstance(x, list)  # [sequences, *initial states]: dx comes back listed
+        x, initial = (x[0], x[1:]) if listed else (x, [])
         n, t, f = x.shape
         units, n_states = self.units, self.n_states
         seq = x[:, ::-1] if self.go_backwards else x
@@ -211,6 +249,8 @@ class Recurrent(Layer):
             gates += self._input_bias()
         dtype = gates.dtype
         states = [xp.zeros((n, t + 1, units), dtype=dtype) for _ in range(n_states)]
+        for a, given in zip(states, initial):
+            a[:, 0] = given
         cache = self._new_cache(n, t, dtype)
         for s in range(t):
             self._step(gates[:, s], [a[:, s] for a in states], [a[:, s + 1] for a in states],
@@ -244,7 +284,8 @@ class Recurrent(Layer):
             if not need_dx:
                 return None
             dx = (flat_dz @ kernel.T).reshape(n, t, f)
-            return xp.ascontiguousarray(dx[:, ::-1]) if self.go_backwards else dx
+            dx = xp.ascontiguousarray(dx[:, ::-1]) if self.go_backwards else dx
+            return [dx, *d[:len(initial)]] if listed else dx
 
         return y, backward
 
