@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from kconf.engine.backend import xp
-from kconf.engine.kernels.geometry import interior, window_offsets, window_slice, windows
+from kconf.engine.kernels.geometry import (interior, padded_buffer, window_offsets, window_slice,
+                                          windows)
 
 
 # --- convolution -------------------------------------------------------------------------------
@@ -90,8 +91,7 @@ class Im2colConvolution:
                                 dtype=dtype)
         self.padded = None
         if any(before or after for before, after in pads):  # zero borders written once
-            self.padded = xp.zeros((images, *(length + before + after for length, (
-                before, after) in zip(in_shape, pads)), cin), dtype=dtype)
+            self.padded = padded_buffer(images, in_shape, pads, cin, dtype)
             self.interior = interior(in_shape, pads)
         self._dx = None  # the input gradient's writer, made on first use
 
@@ -273,7 +273,7 @@ class ShiftedRows:
         self.ho, self.wo = self.hp - kh + 1, self.wp - kw + 1
         self.kh, self.kw, self.cin, self.cout = kh, kw, cin, cout
         pixels = images * self.hp * self.wp
-        self.padded = (xp.zeros((images, self.hp, self.wp, cin), dtype=dtype)
+        self.padded = (padded_buffer(images, in_shape, pads, cin, dtype)
                        if top or bottom or left or right else None)
         self.full = xp.empty((pixels, cout), dtype=dtype)  # z or dz at every position
         self.tmp = xp.empty((-(-pixels // kw), max(cout, kw * cin)), dtype=dtype)
