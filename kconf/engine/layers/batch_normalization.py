@@ -126,9 +126,13 @@ class BatchNormalization(Layer):
         r = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))
         gamma = self.weights["gamma"].reshape(wshape) if self.scale else None
         inv = r if gamma is None else r * gamma
-        y = x * inv + (-mean * inv)
+        # Keras's ops.batch_normalization: x·inv + (beta − mean·inv), the sum of two
+        # small arrays first: two passes over x
+        shift = -mean * inv
         if self.center:
-            y += self.weights["beta"].reshape(wshape)
+            shift += self.weights["beta"].reshape(wshape)
+        y = x * inv
+        y += shift
 
         def backward(dy, need_dx=True):
             x_hat = (x - mean) * r
