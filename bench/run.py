@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run the five benchmark workloads through ``kconf bench`` and, when a Python with the
+"""Run the benchmark workloads (the Keras docs' five, and issue 13's resnet_small and
+transformer_classifier) through ``kconf bench`` and, when a Python with the
 reference frameworks is given, through the reference scripts too: same machine, same
 session, same sizes and thread count, interleaved (kconf, torch, keras-torch, keras-jax,
 kconf, ...). Writes ``results.md`` (medians and ratios) and ``results.jsonl`` (every run).
@@ -37,6 +38,9 @@ class Workload:
     samples: int
     batch_size: int
     epochs: int  # the reference scripts' defaults: >= 4, so the median has >= 3 steady epochs
+    # where its reference scripts live: None for --ref-dir (the shared five), else a folder
+    # relative to the repository root
+    ref_dir: str | None = None
 
 
 WORKLOADS = (
@@ -45,6 +49,10 @@ WORKLOADS = (
     Workload("vgg", "configs/vgg.yaml", 320, 32, 4),
     Workload("multi_io", "configs/twitter_multi_io.yaml", 1_024, 32, 5),
     Workload("shared_lstm", "configs/shared_lstm.yaml", 256, 32, 5),
+    # issue 13's two, with their references in this repository (bench/reference/)
+    Workload("resnet_small", "configs/resnet_small.yaml", 512, 32, 4, "bench/reference"),
+    Workload("transformer_classifier", "configs/transformer_text.yaml", 1_024, 32, 4,
+             "bench/reference"),
 )
 
 # runner -> (script in the reference folder, extra environment)
@@ -58,7 +66,7 @@ REFERENCES = {
 def parse_args(argv=None) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(
-        description="Benchmark kconf on the five workloads, side by side with the reference "
+        description="Benchmark kconf on the workloads, side by side with the reference "
                     "implementations (PyTorch eager, Keras 3 on torch and on JAX).")
     p.add_argument("--workloads", default=",".join(w.name for w in WORKLOADS),
                    help="comma-separated subset of: %(default)s")
@@ -74,7 +82,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a Python where torch, keras and jax import (e.g. /tmp/ref/bin/python); "
                         "without it only kconf runs")
     p.add_argument("--ref-dir", type=Path, default=REPO.parent / "shared" / "reference",
-                   help="folder of torch_ref.py and keras_ref.py (default: %(default)s)")
+                   help="folder of torch_ref.py and keras_ref.py of the first five workloads; "
+                        "resnet_small and transformer_classifier use bench/reference/ "
+                        "(default: %(default)s)")
     p.add_argument("--frameworks", default=",".join(REFERENCES),
                    help="comma-separated reference runners (default: %(default)s)")
     p.add_argument("--python", default=sys.executable,
@@ -130,8 +140,9 @@ def plan(args, workload: Workload) -> list[Job]:
     if args.ref_python:
         for runner in args.frameworks:
             script, env = REFERENCES[runner]
+            ref_dir = REPO / workload.ref_dir if workload.ref_dir else args.ref_dir
             jobs.append(Job(runner, workload, [
-                args.ref_python, str(args.ref_dir / script), workload.name,
+                args.ref_python, str(ref_dir / script), workload.name,
                 "--epochs", str(epochs), "--n", str(samples),
                 "--batch", str(workload.batch_size), "--threads", str(args.threads)], env))
     return jobs
@@ -308,7 +319,8 @@ def main(argv=None) -> int:
                if not (REPO / w.config).is_file()}
     for name, why in skipped.items():
         print(f"note: skipping {name}: {why}", flush=True)
-    if args.ref_python and not args.ref_dir.is_dir():
+    if args.ref_python and not args.ref_dir.is_dir() and any(
+            w.ref_dir is None for w in workloads):
         print(f"error: no reference folder {args.ref_dir} (use --ref-dir)", file=sys.stderr)
         return 2
 

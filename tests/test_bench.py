@@ -284,3 +284,27 @@ def test_run_py_table_notes_skipped_workloads_and_failures(monkeypatch):
     assert "skipped: configs/shared_lstm.yaml does not exist yet" in rows["shared_lstm"]
     assert rows["shared_lstm"].count("|") == rows["vgg"].count("|")
     assert "- vgg / torch (round 1): exit status 1: x" in table
+
+
+def test_run_py_runs_issue_13_workloads_with_the_references_in_this_repository(monkeypatch):
+    """resnet_small and transformer_classifier: their configs exist, and their reference
+    scripts are bench/reference/'s (the shared folder holds only the first five)."""
+    run = _run_module(monkeypatch)
+    args = run.parse_args(["--workloads", "vgg,resnet_small,transformer_classifier",
+                           "--ref-python", "python", "--ref-dir", "/elsewhere",
+                           "--threads", "2"])
+    by_name = {w.name: w for w in run.WORKLOADS}
+    for name, config in (("resnet_small", "configs/resnet_small.yaml"),
+                         ("transformer_classifier", "configs/transformer_text.yaml")):
+        workload = by_name[name]
+        assert workload.config == config and (ROOT / config).is_file()
+        assert workload.batch_size == 32
+        jobs = run.plan(args, workload)
+        assert [j.runner for j in jobs] == ["kconf", "torch", "keras-torch", "keras-jax"]
+        assert jobs[0].command[4] == config
+        for job in jobs[1:]:
+            script = Path(job.command[1])
+            assert script.parent == ROOT / "bench" / "reference" and script.is_file()
+            assert job.command[2] == name
+    vgg_ref = run.plan(args, by_name["vgg"])[1].command[1]
+    assert vgg_ref == "/elsewhere/torch_ref.py"

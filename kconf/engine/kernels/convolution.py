@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from kconf.engine.backend import xp
-from kconf.engine.kernels.geometry import interior, window_offsets, window_slice, windows
+from kconf.engine.kernels.geometry import (interior, padded_buffer, window_offsets, window_slice,
+                                          windows)
 
 
 # --- convolution -------------------------------------------------------------------------------
@@ -86,19 +87,24 @@ class Im2colConvolution:
                  dtype, dilation=None, groups: int = 1):
         self.pads, self.window, self.strides, self.out_shape = pads, window, strides, out_shape
         self.dilation, self.groups = dilation, groups
-        self.scratch = xp.empty((images * math.prod(out_shape), math.prod(window) * cin),
-                                dtype=dtype)
         self.padded = None
         if any(before or after for before, after in pads):  # zero borders written once
-            self.padded = xp.zeros((images, *(length + before + after for length, (
-                before, after) in zip(in_shape, pads)), cin), dtype=dtype)
+            self.padded = padded_buffer(images, in_shape, pads, cin, dtype)
             self.interior = interior(in_shape, pads)
         self._dx = None  # the input gradient's writer, made on first use
+        # 1x1, stride 1, unpadded, one group: im2col's matrix is the input itself
+        self.pointwise = (groups == 1 and self.padded is None and dilation is None
+                          and all(w == 1 for w in window) and all(s == 1 for s in strides))
+        self.dtype = dtype
+        self.scratch = None if self.pointwise else xp.empty(
+            (images * math.prod(out_shape), math.prod(window) * cin), dtype=dtype)
 
     def cols(self, x):
         """The block ``x``'s im2col matrix (a view of the scratch); ``(groups, rows,
         prod(window)·cin/groups)`` when grouped."""
         b, cin = x.shape[0], x.shape[-1]
+        if self.pointwise:
+            return xp.ascontiguousarray(x, dtype=self.dtype).reshape(-1, cin)  # a 1x1 stride-1 window: the rows are the pixels
         if self.padded is not None:
             self.padded[(slice(0, b), *self.interior)] = x
             x = self.padded[:b]
@@ -273,7 +279,7 @@ class ShiftedRows:
         self.ho, self.wo = self.hp - kh + 1, self.wp - kw + 1
         self.kh, self.kw, self.cin, self.cout = kh, kw, cin, cout
         pixels = images * self.hp * self.wp
-        self.padded = (xp.zeros((images, self.hp, self.wp, cin), dtype=dtype)
+        self.padded = (padded_buffer(images, in_shape, pads, cin, dtype)
                        if top or bottom or left or right else None)
         self.full = xp.empty((pixels, cout), dtype=dtype)  # z or dz at every position
         self.tmp = xp.empty((-(-pixels // kw), max(cout, kw * cin)), dtype=dtype)

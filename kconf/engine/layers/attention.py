@@ -26,6 +26,7 @@ from pydantic import model_validator
 
 from kconf.args.fields import Bool, Fraction, PositiveInt, choice, config_error
 from kconf.args.layer import Fixed, Initializer, LayerArgs
+from kconf.engine import kernels
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import CallSignature, Layer, WeightSpec
 from kconf.engine.layers.dropout import Dropout
@@ -97,6 +98,7 @@ class MultiHeadAttention(Layer):
     """
 
     n_inputs = None
+    uses_workers = True  # the attention of blocks of samples runs on the ops' workers
     call_signature = CallSignature(("query", "value", "key", "attention_mask"), required=2,
                                    options=_OPTIONS, defaults={"key": "value"})
     #: Keras's weights file keeps the weights in its sublayers' groups: (group, the name of
@@ -190,7 +192,8 @@ class MultiHeadAttention(Layer):
     def _project(self, x, name: str):
         """``x @ kernel + bias`` of one EinsumDense: (batch, steps, heads, size)."""
         kernel = self.weights[f"{name}/kernel"]
-        y = current_ops().matmul(x, kernel.reshape(kernel.shape[0], -1))
+        y = current_ops().matmul(x.reshape(-1, x.shape[-1]),
+                                 kernel.reshape(kernel.shape[0], -1))
         y = y.reshape(*x.shape[:2], *kernel.shape[1:])
         if self.use_bias:
             y += self.weights[f"{name}/bias"]
@@ -205,7 +208,8 @@ class MultiHeadAttention(Layer):
                        x.reshape(-1, x.shape[-1]).T, flat_dy)
         if self.use_bias:
             self.grads[f"{name}/bias"] += dy.sum(axis=(0, 1))
-        return ops.matmul(dy.reshape(*x.shape[:2], -1), kernel.reshape(kernel.shape[0], -1).T)
+        dx = ops.matmul(flat_dy, kernel.reshape(kernel.shape[0], -1).T)
+        return dx.reshape(x.shape)
 
     def forward(self, xs, training=False, rng=None, use_causal_mask=False,
                 return_attention_scores=False):
@@ -213,22 +217,44 @@ class MultiHeadAttention(Layer):
         key = xs[2] if len(xs) > 2 else value
         keep = _keep_mask(xs[3] if len(xs) > 3 else None, use_causal_mask,
                           query.shape[1], value.shape[1])
+        ops = current_ops()
         scale = query.dtype.type(1.0 / math.sqrt(self.key_dim))
         q = self._project(query, "query") * scale  # (B, T, H, K), scaled as Keras does
         k = self._project(key, "key")  # (B, S, H, K)
         v = self._project(value, "value")  # (B, S, H, V)
         qh, kh, vh = (a.transpose(0, 2, 1, 3) for a in (q, k, v))  # heads second
-        scores = xp.matmul(qh, kh.transpose(0, 1, 3, 2))  # (B, H, T, S)
-        if keep is not None:
-            scores = xp.where(keep[:, None], scores, scores.dtype.type(MASKED_SCORE))
-        probs, softmax_backward = _softmax(scores)
-        dropped, dropout_backward = self._dropout.forward(probs, training=training, rng=rng)
-        oh = xp.matmul(dropped, vh)  # (B, H, T, V)
-        o = oh.transpose(0, 2, 1, 3)  # (B, T, H, V)
         kernel = self.weights["attention_output/kernel"]
         h, vd = kernel.shape[:2]
-        y = current_ops().matmul(o.reshape(*o.shape[:2], h * vd), kernel.reshape(h * vd, -1))
-        y = y.reshape(*o.shape[:2], *kernel.shape[2:])
+        batch, t, s = q.shape[0], q.shape[1], k.shape[1]
+        # The scores, softmax and weighted values run a block of samples at a time on the
+        # ops' workers (each block's products are the same per-head products as one batched
+        # matmul, so the numbers do not depend on the blocks); the projections before and
+        # after are single products that ops.matmul shares out.
+        blocks = _sample_blocks(batch, h * t * s * q.itemsize)
+        probs = xp.empty((batch, h, t, s), dtype=q.dtype)
+
+        def scores_blocks(worker, mine):
+            for _, rows in mine:
+                scores = probs[rows]
+                xp.matmul(qh[rows], kh[rows].transpose(0, 1, 3, 2), out=scores)
+                if keep is not None:
+                    mask = keep[rows if keep.shape[0] > 1 else slice(None)][:, None]
+                    xp.copyto(scores, scores.dtype.type(MASKED_SCORE), where=~mask)
+                _softmax_in_place(scores)
+
+        ops.parallel(scores_blocks, blocks)
+        dropped, dropout_backward = self._dropout.forward(probs, training=training, rng=rng)
+        o = xp.empty((batch, t, h, vd), dtype=q.dtype)  # (B, T, H, V)
+        oh = o.transpose(0, 2, 1, 3)  # its heads-second view, written by the blocks
+
+        def combine_blocks(worker, mine):
+            for _, rows in mine:
+                oh[rows] = xp.matmul(dropped[rows], vh[rows])
+
+        ops.parallel(combine_blocks, blocks)
+        y = ops.matmul(o.reshape(batch, t, h * vd).reshape(-1, h * vd),
+                       kernel.reshape(h * vd, -1))
+        y = y.reshape(batch, t, *kernel.shape[2:])
         if self.use_bias:
             y += self.weights["attention_output/bias"]
 
@@ -245,17 +271,33 @@ class MultiHeadAttention(Layer):
                 self.grads["attention_output/bias"] += flat_dy.sum(axis=0).reshape(kernel.shape[2:])
             do = ops.matmul(flat_dy, kernel.reshape(h * vd, -1).T).reshape(o.shape)
             doh = do.transpose(0, 2, 1, 3)
-            d_dropped = xp.matmul(doh, vh.transpose(0, 1, 3, 2))
-            dvh = xp.matmul(dropped.transpose(0, 1, 3, 2), doh)
+            d_dropped = xp.empty(probs.shape, dtype=do.dtype)
+            dv = xp.empty(v.shape, dtype=do.dtype)
+            dvh = dv.transpose(0, 2, 1, 3)
+
+            def value_blocks(worker, mine):
+                for _, rows in mine:
+                    xp.matmul(doh[rows], vh[rows].transpose(0, 1, 3, 2), out=d_dropped[rows])
+                    dvh[rows] = xp.matmul(dropped[rows].transpose(0, 1, 3, 2), doh[rows])
+
+            ops.parallel(value_blocks, blocks)
             d_probs = dropout_backward(d_dropped)
             if d_scores_out is not None:
                 d_probs = d_probs + d_scores_out
-            d_scores = softmax_backward(d_probs)
-            if keep is not None:
-                d_scores = xp.where(keep[:, None], d_scores, 0)
-            dqh = xp.matmul(d_scores, kh) * scale
-            dkh = xp.matmul(d_scores.transpose(0, 1, 3, 2), qh)
-            dq, dk, dv = (a.transpose(0, 2, 1, 3) for a in (dqh, dkh, dvh))
+            dq = xp.empty(q.shape, dtype=do.dtype)
+            dk = xp.empty(k.shape, dtype=do.dtype)
+            dqh, dkh = dq.transpose(0, 2, 1, 3), dk.transpose(0, 2, 1, 3)
+
+            def score_blocks(worker, mine):
+                for _, rows in mine:
+                    d_scores = _softmax_backward(probs[rows], d_probs[rows])
+                    if keep is not None:
+                        mask = keep[rows if keep.shape[0] > 1 else slice(None)][:, None]
+                        d_scores = xp.where(mask, d_scores, 0)
+                    dqh[rows] = xp.matmul(d_scores, kh[rows]) * scale
+                    dkh[rows] = xp.matmul(d_scores.transpose(0, 1, 3, 2), qh[rows])
+
+            ops.parallel(score_blocks, blocks)
             dxs = [self._project_backward(query, dq, "query"),
                    self._project_backward(value, dv, "value")]
             d_key = self._project_backward(key, dk, "key")
@@ -268,6 +310,26 @@ class MultiHeadAttention(Layer):
             return dxs
 
         return ([y, probs] if return_attention_scores else y), backward
+
+
+def _sample_blocks(n: int, bytes_per_sample: int) -> list[tuple[int, slice]]:
+    """The batch's blocks of samples for MultiHeadAttention's workers: each block's scores
+    (and the few arrays of their size that softmax and its backward make) stay within the
+    cache budget of a convolution's block."""
+    return kernels.image_blocks(n, 4 * bytes_per_sample)
+
+
+def _softmax_in_place(z) -> None:
+    """``z`` becomes its softmax over the last axis (the same operations, in the same order,
+    as ``_softmax``: the same numbers)."""
+    z -= z.max(axis=-1, keepdims=True)
+    xp.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+
+
+def _softmax_backward(p, dp):
+    """The gradient of the scores given the softmax ``p`` and the gradient ``dp`` of it."""
+    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
 
 
 def _softmax(z):

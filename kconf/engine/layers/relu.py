@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from kconf.args.fields import NonNegativeFloat
 from kconf.args.layer import LayerArgs
+from kconf.engine import activations
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer
 
@@ -36,6 +37,8 @@ class ReLU(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training=False, rng=None):
+        if self.max_value is None and not self.negative_slope and not self.threshold:
+            return activations.relu(x)  # the plain rectifier: two passes, one in backward
         above = x > self.threshold
         y = xp.where(above, x, x.dtype.type(0))
         slope = above.astype(x.dtype)
