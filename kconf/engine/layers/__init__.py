@@ -177,6 +177,7 @@ from kconf.engine.layers.random_contrast import RandomContrast, RandomContrastAr
 from kconf.engine.layers.random_translation import RandomTranslation, RandomTranslationArgs
 from kconf.engine.layers.random_rotation import RandomRotation, RandomRotationArgs
 from kconf.engine.layers.random_zoom import RandomZoom, RandomZoomArgs
+from kconf.engine.layers.masking import Masking, MaskingArgs
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,7 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(RandomTranslation, RandomTranslationArgs),
     entry(RandomRotation, RandomRotationArgs),
     entry(RandomZoom, RandomZoomArgs),
+    entry(Masking, MaskingArgs),
 )
 
 #: Keras class name -> engine class.
