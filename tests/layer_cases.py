@@ -152,6 +152,8 @@ CASES: dict[str, list[Case]] = {
         Case("embedding_rank3", {"input_dim": 3, "output_dim": 2,
                                  "embeddings_initializer": "glorot_uniform"}, (2, 3, 2),
              (("embeddings", (3, 2)),), vocabulary=3),
+        Case("embedding_mask_zero", {"input_dim": 5, "output_dim": 3, "mask_zero": True},
+             (2, 4), (("embeddings", (5, 3)),), vocabulary=5),
     ],
     "LSTM": [
         *_variants("LSTM", 4),
@@ -664,5 +666,9 @@ CASES: dict[str, list[Case]] = {
         Case("random_zoom_both_nearest_edge", {
             "height_factor": [-0.5, 0.2], "width_factor": 0.4, "fill_mode": "nearest"},
              (2, 4, 6, 1), training=True),
+    ],
+    "Masking": [
+        Case("masking", {}, (N, T, F)),
+        Case("masking_value", {"mask_value": -1.5}, (N, T, F)),
     ],
 }
