@@ -240,6 +240,8 @@ class Recurrent(Layer):
         states = [xp.zeros((n, t + 1, units), dtype=dtype) for _ in range(n_states)]
         cache = self._new_cache(n, t, dtype)
         keep = None  # (N, T, 1), 1.0 where the step (in processing order) is data
+        if isinstance(mask, list):  # one per input of a listed call: the sequence's is first
+            mask = mask[0]
         if mask is None:
             for s in range(t):
                 self._step(gates[:, s], [a[:, s] for a in states],
@@ -277,15 +279,20 @@ class Recurrent(Layer):
             if dout is not None and not self.return_sequences:
                 d[0] = d[0] + dout
             dz = xp.empty_like(gates)
-            for s in range(t - 1, -1, -1):
-                if per_step:
-                    d[0] = d[0] + dout[:, s]
-                prev = [a[:, s] for a in states]
-                if keep is None:
-                    d = self._step_backward(d, prev, gates[:, s], cache, s, dz[:, s])
-                else:  # a masked row's gradients skip the cell, to the step before
+            if keep is None:
+                for s in range(t - 1, -1, -1):
+                    if per_step:
+                        d[0] = d[0] + dout[:, s]
+                    d = self._step_backward(d, [a[:, s] for a in states], gates[:, s], cache,
+                                            s, dz[:, s])
+            else:
+                for s in range(t - 1, -1, -1):
+                    if per_step:
+                        d[0] = d[0] + dout[:, s]
+                    # a masked row's state gradients skip the cell, to the step before
                     through = [g * keep[:, s] for g in d]
-                    back = self._step_backward(through, prev, gates[:, s], cache, s, dz[:, s])
+                    back = self._step_backward(through, [a[:, s] for a in states],
+                                               gates[:, s], cache, s, dz[:, s])
                     d = [b + (g - g_in) for b, g, g_in in zip(back, d, through)]
             flat_dz = dz.reshape(n * t, -1)
             self.grads["kernel"] += flat_x.T @ flat_dz
