@@ -308,3 +308,48 @@ def test_a_shared_layer_on_masked_inputs_runs_each_call_with_its_mask(tmp_path):
     want = (rnn.forward(e1, mask=tokens != 0)[0] + rnn.forward(e2, mask=other != 0)[0])
     head = model.get_layer("head")
     np.testing.assert_allclose(model.predict([tokens, other]), head.forward(want)[0], rtol=1e-5)
+
+
+NESTED = """\
+name: nested
+seed: 0
+models:
+  inner:
+    sequential:
+      - INNER
+model:
+  functional:
+    inputs:
+      tokens: {shape: [6], dtype: int32}
+    layers:
+      OUTER
+      head: {Dense: {units: 1}}
+    graph:
+      - GRAPH
+      - y = head(h)
+    outputs: [y]
+compile: {optimizer: sgd, loss: mse}
+data:
+  train: {random: {samples: 12, x: [6], y: [1]}}
+"""
+
+
+def test_masks_and_nested_models(tmp_path):
+    # a mask made inside a nested model and consumed there: fine
+    inside = (NESTED.replace("INNER", "Embedding: {input_dim: 12, output_dim: 4, input_length: 6, "
+                                      "mask_zero: true}\n      - GRU: {units: 2}")
+              .replace("      OUTER\n", "").replace("GRAPH", "h = inner(tokens)"))
+    assert runner.invoke(app, ["validate", str(_write(tmp_path, inside))]).exit_code == 0
+    # a nested model whose output would carry the mask, or that would receive one: refused
+    leaking = inside.replace("\n      - GRU: {units: 2}", "")
+    result = runner.invoke(app, ["validate", str(_write(tmp_path, leaking))])
+    assert result.exit_code == 2 and "models.inner.sequential[0].Embedding: this output " \
+                                      "carries the mask made by Embedding" in result.output
+    receiving = (NESTED.replace("INNER", "GRU: {units: 2, input_shape: [6, 4]}")
+                 .replace("OUTER", "embed: {Embedding: {input_dim: 12, output_dim: 4, "
+                                   "mask_zero: true}}")
+                 .replace("GRAPH", "e = embed(tokens)\n      - h = inner(e)"))
+    result = runner.invoke(app, ["validate", str(_write(tmp_path, receiving))])
+    assert result.exit_code == 2, result.output
+    assert "model.functional.graph[1]: inner: model 'inner' cannot take the mask made by " \
+           "Embedding 'embed' (mask_zero)" in result.output
