@@ -16,6 +16,11 @@ whose only weights are state, is not run backward unless a gradient must flow th
 before ``compile`` is seen here). A layer that holds state (``Layer.has_state``) is never run
 stacked: each of its calls must update the state once, as in Keras.
 
+Masks (``kconf.engine.masks``): where the graph says a tensor carries one, the step that
+makes it also computes its bool (N, T) mask (``Layer.compute_mask``), and a layer that takes
+masks gets its inputs' as ``forward(..., mask=...)``. Such calls are never stacked; the steps
+of a model without masks do no mask work at all.
+
 Every node's layer gets the ``training`` flag of the pass (and ``rng``); a nested model and
 TimeDistributed hand both to the layers inside them, so every layer at any depth sees the
 flag the model was run with.
