@@ -20,7 +20,9 @@ To add a layer (say ``Conv1D``):
    - ``class Conv1D(Layer)``: a constructor taking those arguments as keywords (same names
      and defaults; ``**kwargs`` for ``name`` and ``trainable``) and keeping each on ``self``
      under its name, ``compute_output_shape``, ``weight_specs`` (Keras's names, shapes and
-     order), ``flops``, and ``forward`` returning ``(y, backward)``.
+     order), ``flops``, and ``forward`` returning ``(y, backward)``. Where Keras's layer has
+     ``supports_masking`` and passes a mask through unchanged, ``supports_masking = True``;
+     a layer that uses, makes or combines masks says how (``kconf.engine.masks``).
 
 2. Import both here and add one line to ``REGISTRY``: ``entry(Conv1D, Conv1DArgs)``.
 
