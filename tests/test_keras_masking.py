@@ -44,7 +44,7 @@ def _model(case_id: str):
 
 
 def _inputs(case) -> list[np.ndarray]:
-    return [TOKENS[x[0]] if isinstance(x[0], str) else _piece(x[0]) for x in case["inputs"]]
+    return [TOKENS[x] if isinstance(x, str) else _piece(x) for x in case["inputs"]]
 
 
 @pytest.mark.parametrize("case_id", list(CASES))
