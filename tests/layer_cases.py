@@ -159,6 +159,8 @@ CASES: dict[str, list[Case]] = {
         Case("embedding_rank3", {"input_dim": 3, "output_dim": 2,
                                  "embeddings_initializer": "glorot_uniform"}, (2, 3, 2),
              (("embeddings", (3, 2)),), vocabulary=3),
+        Case("embedding_mask_zero", {"input_dim": 5, "output_dim": 3, "mask_zero": True},
+             (2, 4), (("embeddings", (5, 3)),), vocabulary=5),
     ],
     "LSTM": [
         *_variants("LSTM", 4),
@@ -697,6 +699,10 @@ CASES: dict[str, list[Case]] = {
              (N, T, F), _recurrent(F, U, 4, prefix="forward_lstm/")
              + _recurrent(F, 3, 1, prefix="simple_rnn/"),  # Keras keeps a given one's name
              _recurrent_flops(T, F, U, 4) + _recurrent_flops(T, F, 3, 1)),
+    ],
+    "Masking": [
+        Case("masking", {}, (N, T, F)),
+        Case("masking_value", {"mask_value": -1.5}, (N, T, F)),
     ],
 }
 

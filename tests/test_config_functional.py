@@ -130,7 +130,7 @@ def test_the_design_shared_lstm_validates(tmp_path):
         "units": 64, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
         "kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
         "bias_initializer": "zeros", "unit_forget_bias": True, "return_sequences": False,
-        "return_state": False, "go_backwards": False,
+        "return_state": False, "go_backwards": False, "zero_output_for_mask": False,
     }
     x = cfg.data.train.args.x_for(cfg.input_names())
     assert [(a.shape, a.dtype, a.bounds()) for a in x] == [((280, 256), "float32", (0.0, 1.0))] * 2
@@ -143,7 +143,8 @@ def test_the_docs_twitter_multi_io_model_validates(tmp_path):
     emb = fn.layers["embedding"].args
     assert emb.layer_kwargs() == {
         "input_dim": 10000, "output_dim": 512,
-        "embeddings_initializer": {"random_uniform": {"minval": -0.05, "maxval": 0.05}}}
+        "embeddings_initializer": {"random_uniform": {"minval": -0.05, "maxval": 0.05}},
+        "mask_zero": False}
     assert emb.input_hint() == (None, (100,))
     merge = fn.graph[3]
     assert (merge.callee, merge.args) == ("concatenate", ("lstm_out", "aux_input"))
@@ -728,7 +729,7 @@ def test_recurrent_layers_and_their_keras_defaults(tmp_path):
         "units": 3, "activation": "tanh", "use_bias": True,
         "kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
         "bias_initializer": "zeros", "return_sequences": True, "return_state": False,
-        "go_backwards": False}
+        "go_backwards": False, "zero_output_for_mask": False}
     lstm = spec_of(tmp_path, "{LSTM: {units: 3, input_dim: 8, input_length: 5}}").args
     assert lstm.input_hint() == (None, (5, 8))
     assert spec_of(tmp_path, "{LSTM: {units: 3, input_dim: 8}}").args.input_hint() == (
@@ -765,9 +766,9 @@ def test_embedding(tmp_path):
     emb = spec_of(tmp_path, "{Embedding: {input_dim: 50, output_dim: 8}}").args
     assert emb.input_hint() == (None, (None,))  # Keras 2: any length when first
     assert emb.layer_kwargs()["input_dim"] == 50
-    assert layer_error(tmp_path, "{Embedding: {input_dim: 50, output_dim: 8, mask_zero: true}}"
-                       ).endswith("model.functional.layers.dense.Embedding.mask_zero: "
-                                  "mask_zero is not supported yet")
+    assert emb.layer_kwargs()["mask_zero"] is False
+    masked = spec_of(tmp_path, "{Embedding: {input_dim: 50, output_dim: 8, mask_zero: true}}")
+    assert masked.args.layer_kwargs()["mask_zero"] is True  # masks: tests/test_masking.py
     assert layer_error(tmp_path, "{Embedding: {input_dim: 0, output_dim: 8}}").endswith(
         "Embedding.input_dim: must be a positive integer, got 0")
 

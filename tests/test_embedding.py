@@ -159,6 +159,11 @@ def test_out_of_range_indices_raise(bad):
         layer.forward(np.array([[0, bad, 1]]))
 
 
-def test_mask_zero_is_rejected():
-    with pytest.raises(ValueError, match="mask_zero is not supported"):
-        Embedding(10, 4, mask_zero=True)
+def test_mask_zero_masks_index_zero():
+    layer = _built(Embedding(10, 4, mask_zero=True), (None, 3))
+    x = np.array([[3, 0, 1], [0, 0, 2]])
+    np.testing.assert_array_equal(layer.compute_mask(x, None), x != 0)
+    y, _ = layer.forward(x)
+    np.testing.assert_array_equal(y[0, 1], layer.weights["embeddings"][0])  # still looked up
+    assert layer.mask_origins([None]) == "Embedding '' (mask_zero)"
+    assert Embedding(10, 4).mask_origins([None]) is None

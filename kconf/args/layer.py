@@ -188,7 +188,7 @@ class LayerArgs(ConfigModel):
 
     - ``shape_shortcuts``: fields that set the input shape the Keras 2 way (Dense's
       ``input_dim``), with ``shortcut_shape`` saying what shape they mean;
-    - ``config_only``: fields checked here but not passed to the engine (``mask_zero:
+    - ``config_only``: fields checked here but not passed to the engine (``stateful:
       false``);
     - ``keras_fixed``: Keras arguments kconf implements only at the listed values
       (``dilation_rate: 1``), with the reason; a config-only field listed here is checked

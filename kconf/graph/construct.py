@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from kconf.config import locate_graph_part
+from kconf.engine import masks
 from kconf.engine.layers import LAYERS
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.bidirectional import Bidirectional
@@ -142,6 +143,8 @@ class _Builder:
                 (tensor,) = call_layer(layer, [tensor], [layer.name], p)
             except ShapeError as exc:
                 raise self.fail(str(exc), p, locate(p)) from None
+        if tensor.mask is not None:  # Keras would mask the loss with it
+            raise self.fail(str(masks.output_refusal(tensor.mask)), p, locate(p))
         return Graph([first], [tensor])
 
     # --- Functional ---------------------------------------------------------------------
@@ -184,4 +187,10 @@ class _Builder:
                 pos = locate_graph_part(self.cfg, i, "callee", model=named)
                 raise self.fail(f"{call.callee}: {exc}", p, pos) from None
             tensors.update(zip(call.targets, outs))
+        source = self.cfg.source if named is None else named.source
+        for j, name in enumerate(fn.outputs):
+            if tensors[name].mask is not None:  # Keras would mask the loss with it
+                p = (*path, "outputs", j)
+                raise self.fail(f"{name}: {masks.output_refusal(tensors[name].mask)}", p,
+                                source.locate(p))
         return Graph(inputs, [tensors[name] for name in fn.outputs])

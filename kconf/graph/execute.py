@@ -16,6 +16,11 @@ whose only weights are state, is not run backward unless a gradient must flow th
 before ``compile`` is seen here). A layer that holds state (``Layer.has_state``) is never run
 stacked: each of its calls must update the state once, as in Keras.
 
+Masks (``kconf.engine.masks``): where the graph says a tensor carries one, the step that
+makes it also computes its bool (N, T) mask (``Layer.compute_mask``), and a layer that takes
+masks gets its inputs' as ``forward(..., mask=...)``. Such calls are never stacked; the steps
+of a model without masks do no mask work at all.
+
 Every node's layer gets the ``training`` flag of the pass (and ``rng``); a nested model and
 TimeDistributed hand both to the layers inside them, so every layer at any depth sees the
 flag the model was run with.
@@ -41,6 +46,9 @@ class Plan:
         # step index -> the (input slot, output slot) of each call it runs stacked
         self.stacked: dict[int, list[tuple[int, int]]] = {}
         self.options: list[dict] = []  # per step, the call's keyword options (node.options)
+        # per step, None where no mask goes in or comes out (every step of a model without
+        # masks), else whether each output carries one (kconf.engine.masks)
+        self.masks: list[tuple[bool, ...] | None] = []
         nodes = [node for node in graph.nodes if node.layer.n_inputs != 0]
         for node in nodes:  # every tensor's slot first: a stacked step fills later calls' too
             for t in node.outputs:
@@ -61,8 +69,11 @@ class Plan:
                 outs = tuple(s for _, s in self.stacked[len(self.steps)])
             self.steps.append((node.layer, ins, outs))
             self.options.append(node.options)
+            masked = any(t.mask for t in (*node.inputs, *node.outputs))
+            self.masks.append(tuple(t.mask is not None for t in node.outputs) if masked else None)
             ready.update(outs)
         self.n_slots = len(slots)
+        self.any_mask = any(m is not None for m in self.masks)
         self.inputs = [slots[id(t)] for t in graph.inputs]
         self.outputs = [slots[id(t)] for t in graph.outputs]
         self._backward: dict[bool, tuple[list[bool], list[bool], list[bool]]] = {}
@@ -121,12 +132,17 @@ def _stackable_calls(graph: Graph, node, later: list, slots: dict[int, int],
         return []
     if adds_loss(layer):  # each call's added loss is normalized by its own batch
         return []
-    if slots[id(first)] not in ready:
+    if slots[id(first)] not in ready or _masked(node):
         return []
     return [n for n in later
             if n.layer is layer and len(n.outputs) == 1
             and n.inputs[0].shape == first.shape and n.inputs[0].dtype == first.dtype
-            and slots[id(n.inputs[0])] in ready]
+            and slots[id(n.inputs[0])] in ready and not _masked(n)]
+
+
+def _masked(node) -> bool:
+    """Whether a mask goes into or comes out of ``node`` (such calls are never stacked)."""
+    return any(t.mask for t in (*node.inputs, *node.outputs))
 
 
 def adds_loss(layer) -> bool:
@@ -153,12 +169,17 @@ def run_graph(graph: Graph, xs: list, training: bool, rng=None,
     """
     plan = plan_of(graph)
     values: list[Any] = [None] * plan.n_slots
+    # the bool (N, T) masks of the tensors that carry one; nothing for a model without masks
+    masks: list[Any] | None = [None] * plan.n_slots if plan.any_mask else None
     for s, x in zip(plan.inputs, xs):
         values[s] = x
     tape: list = []
     for i, (layer, ins, outs) in enumerate(plan.steps):
         if i in plan.stacked:
             y, node_backward = _forward_stacked(layer, [values[s] for s in ins], training, rng)
+        elif plan.masks[i] is not None:
+            y, node_backward = _forward_masked(layer, ins, outs, plan.masks[i], values, masks,
+                                               training, rng, plan.options[i])
         else:
             x = values[ins[0]] if layer.n_inputs == 1 else [values[s] for s in ins]
             y, node_backward = layer.forward(x, training=training, rng=rng, **plan.options[i])
@@ -207,6 +228,27 @@ def run_graph(graph: Graph, xs: list, training: bool, rng=None,
         return [grads[s] for s in plan.inputs]
 
     return outputs, backward
+
+
+def _forward_masked(layer, ins, outs, out_masked, values, masks, training, rng, options):
+    """One call of ``layer`` where a mask goes in or comes out: ``forward`` gets ``mask=``
+    if the layer takes one and an input has one; the masks of the outputs that carry one
+    (``out_masked``) are written into ``masks``."""
+    single = layer.n_inputs == 1
+    x = values[ins[0]] if single else [values[s] for s in ins]
+    mask = masks[ins[0]] if single else [masks[s] for s in ins]
+    given = mask is not None if single else any(m is not None for m in mask)
+    if layer.takes_mask and given:
+        y, backward = layer.forward(x, training=training, rng=rng, mask=mask, **options)
+    else:
+        y, backward = layer.forward(x, training=training, rng=rng, **options)
+    if any(out_masked):
+        out = layer.compute_mask(x, mask, **options)
+        out = out if isinstance(out, list) else [out] * len(outs)
+        for s, m, carries in zip(outs, out, out_masked):
+            if carries:
+                masks[s] = m
+    return y, backward
 
 
 def _forward_stacked(layer, xs: list, training: bool, rng):

@@ -27,6 +27,9 @@ class SymbolicTensor:
     node: "Node"
     index: int = 0
     dtype: str = "float32"
+    #: None, or the description of the layer whose mask this tensor carries
+    #: (``kconf.engine.masks``): at run time it has an (N, T) bool mask beside it
+    mask: str | None = None
 
 
 @dataclass(eq=False)
@@ -76,7 +79,8 @@ def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
     made from tensors it leads to owns it.
 
     Raises:
-        ShapeError: the layer cannot take these input shapes.
+        ShapeError: the layer cannot take these input shapes (a ``MaskError`` where it
+            cannot take the mask an input carries).
     """
     kind = type(layer).__name__
     if layer.n_inputs == 1:
@@ -95,10 +99,13 @@ def call_layer(layer: Layer, inputs: list[SymbolicTensor], names: list[str],
     if len(names) != len(shapes):
         raise ShapeError(f"{kind} returns {len(shapes)} tensor(s) but {len(names)} name(s) "
                          f"are given for them")
+    masks = layer.mask_origins([t.mask for t in inputs], **options)  # MaskError: refused
+    if not isinstance(masks, list):
+        masks = [masks] * len(shapes)
     node = Node(layer, list(inputs), [], path, options=options)
     dtype = getattr(layer, "dtype", "float32") if layer.n_inputs == 0 else "float32"
-    node.outputs = [SymbolicTensor(tuple(s), name, node, i, dtype) for i, (s, name) in
-                    enumerate(zip(shapes, names))]
+    node.outputs = [SymbolicTensor(tuple(s), name, node, i, dtype, m) for i, (s, name, m) in
+                    enumerate(zip(shapes, names, masks))]
     record_call(node)
     return node.outputs
 

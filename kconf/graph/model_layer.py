@@ -5,6 +5,7 @@ model called here, called elsewhere, or wrapped in TimeDistributed shares one se
 """
 from __future__ import annotations
 
+from kconf.engine import masks
 from kconf.engine.backend import floatx
 from kconf.engine.layers.base import Layer
 from kconf.errors import ShapeError
@@ -44,6 +45,18 @@ class ModelLayer(Layer):
     def grads(self, value):
         if value:
             raise AttributeError("a nested model's gradients belong to its layers")
+
+    def mask_origins(self, origins, **options):
+        """A masked input is refused: masks do not cross into a nested model in kconf (Keras
+        hands them to its input layers' consumers); its outputs carry none (``construct``
+        refuses a nested model whose output would)."""
+        origin = next((o for o in origins if o is not None), None)
+        if origin is not None:
+            raise masks.MaskError(
+                f"model {self.name!r} cannot take the mask made by {origin}: kconf does not "
+                "carry masks into a nested model; consume the mask before it, or make the mask "
+                "inside the model")
+        return None
 
     def compute_output_shape(self, input_shape):
         shapes = [input_shape] if self.n_inputs == 1 else list(input_shape)

@@ -9,8 +9,15 @@ The two formats differ only in how calls are written:
                          "config": {"keras_history": ["dense", 0, 0]}}], "kwargs": {}}
     Keras 2   [["dense", 0, 0, {}]]            (one list per call, one entry per tensor)
 
-Nothing is converted here; call arguments kconf cannot honour (a mask, an initial state)
-are reported to the ``Findings``.
+Nothing is converted here; call arguments kconf cannot honour (an initial state) are
+reported to the ``Findings``.
+
+Masks: Keras 3 writes the masks its layers computed (a ``mask_zero`` Embedding's, a
+``Masking`` layer's, a merge's) as operations in the graph (``NotEqual``, ``Any``,
+``LogicalOr`` ... of module ``keras.src.ops``) and hands them to the layers that take them as
+a ``mask=`` call argument. kconf computes the same masks from the same layers
+(``kconf.engine.masks``), so a functional model drops those operations and arguments. A
+mask computed otherwise (a model input, a layer) is reported: kconf has no explicit masks.
 """
 from __future__ import annotations
 
@@ -76,6 +83,10 @@ class KLayer:
     model: KModel | None = None
     inner: KLayer | None = None
     backward: KLayer | None = None
+    #: a Keras operation (``NotEqual``), not a layer: module ``keras.src.ops...``
+    op: bool = False
+    #: the tensors its calls take as ``mask=`` (Keras 3 writes the masks it computed)
+    mask_refs: list[Ref] = field(default_factory=list)
 
 
 @dataclass
@@ -132,7 +143,8 @@ def read_layer(entry: Any, path: ConfigPath, findings: Findings) -> KLayer | Non
         config = {"layers": config} if isinstance(config, list) else {}
     class_name = entry["class_name"]
     name = entry.get("name") or config.get("name") or class_name.lower()
-    layer = KLayer(class_name, str(name), config, path)
+    layer = KLayer(class_name, str(name), config, path,
+                   op=str(entry.get("module") or "").startswith("keras.src.ops"))
     if class_name in MODEL_CLASSES:
         layer.model = read_model(entry, path, findings)
     elif class_name == "TimeDistributed":
@@ -293,6 +305,7 @@ def _functional(config: dict[str, Any], path: ConfigPath, findings: Findings) ->
         layer.calls = [call for k, node in enumerate(nodes)
                        if (call := _call(node, (*at, "inbound_nodes", k), layer, findings))]
         layers.append(layer)
+    layers = _without_mask_ops(layers, findings)
     outputs = _refs(config.get("output_layers"), (*path, "config", "output_layers"), findings)
     order = _refs(config.get("input_layers"), (*path, "config", "input_layers"), findings)
     by_name = {i.name: i for i in inputs}
@@ -301,6 +314,32 @@ def _functional(config: dict[str, Any], path: ConfigPath, findings: Findings) ->
     trainable = config.get("trainable", True)
     return KModel("Functional", str(config.get("name", "functional")), ordered, layers,
                   outputs, path, trainable is not False)
+
+
+def _without_mask_ops(layers: list[KLayer], findings: Findings) -> list[KLayer]:
+    """``layers`` without the Keras operations that only compute the masks given as
+    ``mask=`` (kconf computes masks itself); a mask that no operation computed is reported."""
+    by_name = {layer.name: layer for layer in layers}
+    pending = [(ref, layer) for layer in layers for ref in layer.mask_refs]
+    mask_ops: set[str] = set()
+    while pending:
+        (name, _, _), user = pending.pop()
+        producer = by_name.get(name)
+        if (producer is None or not producer.op) and user.op:
+            continue  # the data an operation reads (the tokens NotEqual compares with 0)
+        if producer is None or not producer.op:
+            findings.add(user.calls[0].path if user.calls else user.path,
+                         f"{user.class_name} {user.name!r} receives a mask computed by "
+                         f"{name!r}: kconf computes masks only from Embedding(mask_zero) and "
+                         "Masking, and takes no explicit mask")
+            continue
+        if name not in mask_ops:
+            mask_ops.add(name)
+            pending += [(ref, producer) for call in producer.calls for ref in call.inputs]
+    used = {ref[0] for layer in layers if layer.name not in mask_ops
+            for call in layer.calls for ref in call.inputs}
+    # an operation whose result a layer also takes as data stays (and is reported there)
+    return [layer for layer in layers if layer.name not in mask_ops - used]
 
 
 def _refs(value: Any, path: ConfigPath, findings: Findings) -> list[Ref]:
@@ -348,6 +387,8 @@ def _call(node: Any, path: ConfigPath, layer: KLayer, findings: Findings) -> KCa
                     value = kwargs.pop(key)
                     if value:  # False is the default of every option
                         options[key] = value
+        if kwargs.get("mask") is not None:  # a mask Keras computed: kconf computes its own
+            _collect_tensors(kwargs.pop("mask"), layer.mask_refs)
         _check_kwargs(kwargs, (*path, "kwargs"), what, findings)
         return KCall(refs, path, tuple(keywords), options)
     if isinstance(node, list) and all(isinstance(t, list) and _is_ref(t) for t in node):

@@ -20,7 +20,9 @@ To add a layer (say ``Conv1D``):
    - ``class Conv1D(Layer)``: a constructor taking those arguments as keywords (same names
      and defaults; ``**kwargs`` for ``name`` and ``trainable``) and keeping each on ``self``
      under its name, ``compute_output_shape``, ``weight_specs`` (Keras's names, shapes and
-     order), ``flops``, and ``forward`` returning ``(y, backward)``.
+     order), ``flops``, and ``forward`` returning ``(y, backward)``. Where Keras's layer has
+     ``supports_masking`` and passes a mask through unchanged, ``supports_masking = True``;
+     a layer that uses, makes or combines masks says how (``kconf.engine.masks``).
 
 2. Import both here and add one line to ``REGISTRY``: ``entry(Conv1D, Conv1DArgs)``.
 
@@ -178,6 +180,7 @@ from kconf.engine.layers.random_translation import RandomTranslation, RandomTran
 from kconf.engine.layers.random_rotation import RandomRotation, RandomRotationArgs
 from kconf.engine.layers.random_zoom import RandomZoom, RandomZoomArgs
 from kconf.engine.layers.bidirectional import Bidirectional, BidirectionalArgs
+from kconf.engine.layers.masking import Masking, MaskingArgs
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,7 @@ REGISTRY: dict[str, Entry] = _registry(
     entry(RandomRotation, RandomRotationArgs),
     entry(RandomZoom, RandomZoomArgs),
     entry(Bidirectional, BidirectionalArgs),
+    entry(Masking, MaskingArgs),
 )
 
 #: Keras class name -> engine class.

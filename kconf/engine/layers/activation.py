@@ -18,6 +18,8 @@ class Activation(Layer):
         activation: a name in ``kconf.engine.activations.ACTIVATIONS`` (None means linear).
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)

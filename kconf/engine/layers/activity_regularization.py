@@ -26,6 +26,7 @@ class ActivityRegularization(Layer):
         l2: the L2 factor.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
     adds_loss = True
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs):

@@ -9,8 +9,14 @@ the tensors as a list in that order and returns one gradient per tensor. The cal
 outputs, the result and the attention scores.
 
 MultiHeadAttention also takes an ``attention_mask`` tensor (batch, T, S), nonzero where a
-query position may attend to a key position (``mha(x, y, attention_mask=m)``). Keras's
-implicit masks (``mask_zero`` embeddings, ``query_mask``...) are not implemented.
+query position may attend to a key position (``mha(x, y, attention_mask=m)``).
+
+Keras's implicit masks (``kconf.engine.masks``: a ``mask_zero`` Embedding, ``Masking``)
+reach ``forward`` as ``mask=[query's, value's, key's ...]`` (None for a tensor without one).
+MultiHeadAttention ANDs the query's (B, T, 1), the value's and the key's (B, 1, S), the
+``attention_mask`` and the causal mask into the scores it keeps; Attention and
+AdditiveAttention lower the scores of masked values by 1e9 and set the output of masked
+query steps to 0. The output carries the query's mask, as in Keras.
 
 Sequences only: query ``(batch, T, dim)``, value and key ``(batch, S, dim)`` (Keras's
 ``attention_axes=None`` on rank-3 inputs, the common case). Masked scores are replaced by
@@ -27,6 +33,7 @@ from pydantic import model_validator
 from kconf.args.fields import Bool, Fraction, PositiveInt, choice, config_error
 from kconf.args.layer import Fixed, Initializer, LayerArgs
 from kconf.engine import kernels
+from kconf.engine import masks
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import CallSignature, Layer, WeightSpec
 from kconf.engine.layers.dropout import Dropout
@@ -107,6 +114,14 @@ class MultiHeadAttention(Layer):
                            ("value_dense", "value", "value/"),
                            ("output_dense", "attention_output", "attention_output/"),
                            ("_dropout_layer", "dropout", None), ("_softmax", "softmax", None))
+    supports_masking = True
+    takes_mask = True
+
+    def mask_origins(self, origins, return_attention_scores=False, **options):
+        return _query_mask_out(self, origins, return_attention_scores)
+
+    def compute_mask(self, xs, mask, return_attention_scores=False, **options):
+        return _query_mask(mask, return_attention_scores)
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,
                  dropout: float = 0.0, use_bias: bool = True, output_dims=None,
@@ -212,12 +227,18 @@ class MultiHeadAttention(Layer):
         return dx.reshape(x.shape)
 
     def forward(self, xs, training=False, rng=None, use_causal_mask=False,
-                return_attention_scores=False):
+                return_attention_scores=False, mask=None):
         query, value = xs[0], xs[1]
         key = xs[2] if len(xs) > 2 else value
         keep = _keep_mask(xs[3] if len(xs) > 3 else None, use_causal_mask,
                           query.shape[1], value.shape[1])
         ops = current_ops()
+        if mask is not None:  # the inputs' masks: query (B, T, 1), value and key (B, 1, S)
+            axes = (-1, -2, -2)
+            for m, axis in zip(mask[:3], axes):
+                if m is not None:
+                    m = xp.expand_dims(xp.asarray(m, dtype=bool), axis)
+                    keep = m if keep is None else keep & m
         scale = query.dtype.type(1.0 / math.sqrt(self.key_dim))
         q = self._project(query, "query") * scale  # (B, T, H, K), scaled as Keras does
         k = self._project(key, "key")  # (B, S, H, K)
@@ -330,6 +351,16 @@ def _softmax_in_place(z) -> None:
 def _softmax_backward(p, dp):
     """The gradient of the scores given the softmax ``p`` and the gradient ``dp`` of it."""
     return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+def _query_mask_out(layer, origins, return_attention_scores=False, **options):
+    """The output carries the query's mask (the attention scores, when returned, none)."""
+    if any(o is not None for o in origins[3:]):  # attention_mask is data, not a masked tensor
+        raise masks.refusal(layer, next(o for o in origins[3:] if o is not None))
+    return [origins[0], None] if return_attention_scores else origins[0]
+
+
+def _query_mask(mask, return_attention_scores=False):
+    """At run time: the query's mask (and none for the attention scores)."""
+    return [mask[0], None] if return_attention_scores else mask[0]
 
 
 def _softmax(z):
@@ -385,6 +416,14 @@ class _DotAttention(Layer):
     n_inputs = None
     call_signature = CallSignature(("query", "value", "key"), required=2, options=_OPTIONS,
                                    defaults={"key": "value"}, keras_list=True)
+    supports_masking = True
+    takes_mask = True
+
+    def mask_origins(self, origins, return_attention_scores=False, **options):
+        return _query_mask_out(self, origins, return_attention_scores)
+
+    def compute_mask(self, xs, mask, return_attention_scores=False, **options):
+        return _query_mask(mask, return_attention_scores)
 
     def __init__(self, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
@@ -416,21 +455,30 @@ class _DotAttention(Layer):
         return out
 
     def forward(self, xs, training=False, rng=None, use_causal_mask=False,
-                return_attention_scores=False):
+                return_attention_scores=False, mask=None):
         query, value = xs[0], xs[1]
         key = xs[2] if len(xs) > 2 else value
+        q_mask, v_mask = (None, None) if mask is None else (mask[0], mask[1])  # as Keras
         scores, scores_backward = self._scores(query, key)
+        keep = None if v_mask is None else xp.asarray(v_mask, dtype=bool)[:, None, :]
         if use_causal_mask:
-            keep = _keep_mask(None, True, query.shape[1], value.shape[1])
+            causal = _keep_mask(None, True, query.shape[1], value.shape[1])
+            keep = causal if keep is None else keep & causal
+        if keep is not None:
             scores = xp.where(keep, scores, scores - scores.dtype.type(-MASKED_SCORE))
         probs, softmax_backward = _softmax(scores)
         weights, dropout_backward = self._dropout.forward(probs, training=training, rng=rng)
         y = xp.matmul(weights, value)
+        q_keep = None if q_mask is None else xp.asarray(q_mask, dtype=bool)[:, :, None]
+        if q_keep is not None:  # masked query steps output 0
+            y = xp.where(q_keep, y, y.dtype.type(0))
 
         def backward(dy):
             d_weights = None
             if return_attention_scores:
                 dy, d_weights = dy
+            if q_keep is not None:
+                dy = xp.where(q_keep, dy, dy.dtype.type(0))
             dw = xp.matmul(dy, value.transpose(0, 2, 1))
             if d_weights is not None:
                 dw = dw + d_weights

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from kconf.engine.backend import floatx, xp
-from kconf.engine import initializers
+from kconf.engine import initializers, masks
 from kconf.errors import ShapeError
 from kconf.graph.nodes import NodeAPI
 from kconf.shapes import Shape, format_shape
@@ -142,6 +142,13 @@ class Layer(NodeAPI):
     adds_loss: bool = False
     #: Named inputs and keyword options of a call (MultiHeadAttention); None: positional only.
     call_signature: CallSignature | None = None
+    #: Keras's ``supports_masking`` (see ``kconf.engine.masks``): a mask on the (first) input
+    #: passes to the output unchanged. False: a masked input is refused when the graph is
+    #: built, where Keras 3 would drop the mask with a warning.
+    supports_masking: bool = False
+    #: ``forward`` takes ``mask=``: the (N, T) bool mask of its input (a list, one per input,
+    #: for a layer with several), given only when some input carries one.
+    takes_mask: bool = False
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""
@@ -231,6 +238,40 @@ class Layer(NodeAPI):
         """The other arrays of ``weights``: its state, and every weight while frozen."""
         trained = {id(w) for w in self.trainable_weights}
         return [w for w in _unique(self.weights.values()) if id(w) not in trained]
+
+    # --- masks (Keras's compute_mask; see kconf.engine.masks) ---------------------------
+    def mask_origins(self, origins: list, **options):
+        """Which outputs carry a mask, by shape alone (``validate`` knows without data).
+
+        Args:
+            origins: per input, None or the description of the layer that made its mask
+                (``"Embedding 'embedding' (mask_zero)"``).
+            **options: the call's keyword options (``return_attention_scores``).
+
+        Returns:
+            The origin of the output's mask or None (a list, one per output, for a layer
+            with several outputs; one value means the same for each).
+
+        Raises:
+            MaskError: a mask reaches a layer that cannot take one.
+        """
+        origin = next((o for o in origins if o is not None), None)
+        if origin is not None and not self.supports_masking:
+            raise masks.refusal(self, origin)
+        return origins[0] if origins else None
+
+    def compute_mask(self, x, mask, **options):
+        """The output's mask at run time (called only when the graph says it has one).
+
+        Args:
+            x: the layer's input (a list for a layer with several).
+            mask: the input's bool mask (a list, one per input, for a layer with several).
+            **options: the call's keyword options.
+
+        Returns:
+            The output's mask (a list, one per output, for a layer with several).
+        """
+        return mask[0] if isinstance(mask, list) else mask
 
     # --- weights -----------------------------------------------------------------------
     def build(self, input_shape: Shape, rng, dtype=floatx) -> None:

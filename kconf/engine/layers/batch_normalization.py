@@ -18,6 +18,7 @@ from typing import Annotated, ClassVar
 
 from kconf.args.fields import Bool, KerasForm, PositiveFloat, bounded
 from kconf.args.layer import Axis, Fixed, Initializer, LayerArgs
+from kconf.engine import masks
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.engine.layers.layer_normalization import (
@@ -71,6 +72,16 @@ class BatchNormalization(Layer):
         center: learn ``beta``.
         scale: learn ``gamma``.
     """
+
+    def mask_origins(self, origins, **options):
+        """A masked input is refused: Keras computes the batch statistics over the data steps
+        only (``call(mask=...)``), which kconf does not implement."""
+        if origins[0] is not None:
+            raise masks.MaskError(
+                f"BatchNormalization cannot take the mask made by {origins[0]}: Keras computes "
+                "the batch statistics over the data steps only, which kconf does not "
+                "implement; use LayerNormalization, or consume the mask first")
+        return None
 
     input_grads_optional = True
 

@@ -32,6 +32,7 @@ class DenseArgs(LayerArgs):
 
 
 class Dense(Layer):
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
     input_grads_optional = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,

@@ -31,6 +31,8 @@ class Dropout(Layer):
         rate: the fraction dropped, in [0, 1).
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, rate: float, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= rate < 1.0:

@@ -20,6 +20,8 @@ class ELU(Layer):
         alpha: the scale of the negative part.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, alpha: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = alpha

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from kconf.args.fields import Bool, PositiveInt, config_error
+from kconf.args.fields import Bool, PositiveInt
 from kconf.args.layer import Fixed, Initializer, LayerArgs, initializer
+from kconf.engine import masks
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.engine.optimizers import RowGrad
@@ -30,9 +31,7 @@ class EmbeddingArgs(LayerArgs):
     shape, a first Embedding takes sequences of any length (``input_shape: [null]``)."""
 
     shape_shortcuts: ClassVar[tuple[str, ...]] = ("input_length",)
-    config_only: ClassVar[tuple[str, ...]] = ("mask_zero",)
     keras_fixed: ClassVar[dict[str, Fixed]] = {
-        "mask_zero": ((False,), "masking is not implemented in kconf"),
         "sparse": ((False,), "sparse embeddings are not implemented in kconf"),
     }
     keras_ignored: ClassVar[frozenset[str]] = frozenset({"input_length"})  # restates the shape
@@ -43,12 +42,6 @@ class EmbeddingArgs(LayerArgs):
         default_factory=lambda: initializer("random_uniform"))
     input_length: PositiveInt | None = None
     mask_zero: Bool = False
-
-    @model_validator(mode="after")
-    def _no_masking(self):
-        if self.mask_zero:
-            raise config_error("unsupported", "mask_zero is not supported yet", at="mask_zero")
-        return self
 
     def shortcut_shape(self) -> tuple[int | None, ...] | None:
         """``input_length: 100`` means ``input_shape: [100]``."""
@@ -68,7 +61,8 @@ class Embedding(Layer):
         embeddings_initializer: initializer of ``embeddings`` (Keras: uniform in ±0.05).
         input_length: Keras 2's fixed sequence length; fills in an unknown second axis of the
             input shape and must agree with a known one.
-        mask_zero: not supported (kconf has no masking); True raises ValueError.
+        mask_zero: index 0 is padding: the output carries a mask, False where the index is
+            0 (``kconf.engine.masks``); the row 0 is still looked up and trained as Keras does.
         **kwargs: ``name`` and ``trainable``.
     """
 
@@ -76,9 +70,7 @@ class Embedding(Layer):
                  embeddings_initializer={"random_uniform": {"minval": -0.05, "maxval": 0.05}},
                  input_length: int | None = None, mask_zero: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if mask_zero:
-            raise ValueError("mask_zero is not supported by kconf's Embedding (no masking); "
-                             "use mask_zero: false")
+        self.mask_zero = mask_zero
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = embeddings_initializer
@@ -97,6 +89,14 @@ class Embedding(Layer):
                     f"{format_shape(input_shape)}"
                 )
         return (*shape, self.output_dim)
+
+    def mask_origins(self, origins, **options):
+        """With ``mask_zero`` the output carries a mask (an integer input has none)."""
+        return masks.origin_of(self, "mask_zero") if self.mask_zero else None
+
+    def compute_mask(self, x, mask, **options):
+        """True where the index is not 0."""
+        return xp.asarray(x) != 0
 
     def weight_specs(self, input_shape):
         return [WeightSpec("embeddings", (self.input_dim, self.output_dim),

@@ -82,9 +82,33 @@ class _GlobalMaxPooling(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalAveragePooling):
-    """Keras ``GlobalAveragePooling1D``: the mean over the steps."""
+    """Keras ``GlobalAveragePooling1D``: the mean over the steps; with a mask
+    (``kconf.engine.masks``), over the data steps only (NaN for a sequence without any, as
+    Keras's 0 / 0). The output carries no mask."""
 
     rank = 1
+    supports_masking = True
+    takes_mask = True
+
+    def mask_origins(self, origins, **options):
+        return None  # the mask is used up here
+
+    def forward(self, x, training=False, rng=None, mask=None):
+        if mask is None:
+            return super().forward(x, training=training, rng=rng)
+        keep = xp.asarray(mask, dtype=bool)[:, :, None]  # (N, T, 1)
+        zero = x.dtype.type(0)
+        count = keep.sum(axis=1, dtype=x.dtype)  # (N, 1) data steps of each sequence
+        with xp.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is Keras's NaN
+            y = xp.where(keep, x, zero).sum(axis=1) / count
+        y = y[:, None, :] if self.keepdims else y
+
+        def backward(dy):
+            with xp.errstate(invalid="ignore", divide="ignore"):
+                share = dy.reshape(x.shape[0], 1, x.shape[-1]) / count[:, None]
+            return xp.where(keep, share, zero)
+
+        return y, backward
 
 
 class GlobalAveragePooling2D(_GlobalAveragePooling):

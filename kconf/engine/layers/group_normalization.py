@@ -60,6 +60,7 @@ class GroupNormalization(Layer):
         scale: learn ``gamma``.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
     input_grads_optional = True
 
     def __init__(self, groups: int = 32, axis: int = -1, epsilon: float = 1e-3,

@@ -13,6 +13,8 @@ class Identity(Layer):
     """Passes its input through unchanged; the gradient passes back unchanged. Any input
     shape, no weights, no FLOPs."""
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 

@@ -155,6 +155,7 @@ class LayerNormalization(Layer):
         rms_scaling: divide by ``sqrt(var + ε)`` without subtracting the mean.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
     input_grads_optional = True
 
     def __init__(self, axis=-1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,

@@ -24,6 +24,8 @@ class LeakyReLU(Layer):
         negative_slope: the slope below 0 (Keras 2 called it ``alpha``).
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, negative_slope: float = 0.3, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = negative_slope

@@ -63,7 +63,17 @@ def _merge_dims(a, b):
 
 
 class _ElementWise(_Merge):
-    """Inputs of one shape (None matches anything) combined entry by entry."""
+    """Inputs of one shape (None matches anything) combined entry by entry. Masks
+    (``kconf.engine.masks``): the output's is the OR of the inputs' when every input has
+    one, else none (Keras's ``Merge.compute_mask``)."""
+
+    supports_masking = True
+
+    def mask_origins(self, origins, **options):
+        return None if any(o is None for o in origins) else origins[0]
+
+    def compute_mask(self, xs, mask, **options):
+        return reduce(xp.logical_or, mask)
 
     def _output_shape(self, shapes):
         out = shapes[0]
@@ -178,12 +188,15 @@ class Minimum(_Extremum):
 
 
 class Concatenate(_Merge):
-    """Inputs joined along ``axis``; every other dimension must match.
+    """Inputs joined along ``axis``; every other dimension must match. A mask on any input
+    gives the output one (``compute_mask``).
 
     Args:
         axis: the axis to join on, counting the batch axis as 0 (default -1, the last).
         **kwargs: name, trainable.
     """
+
+    supports_masking = True
 
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)
@@ -206,6 +219,17 @@ class Concatenate(_Merge):
             joined = None if out[axis] is None or shape[axis] is None else out[axis] + shape[axis]
             out = [*dims[:axis], joined, *dims[axis + 1:]]
         return tuple(out)
+
+    def mask_origins(self, origins, **options):
+        return next((o for o in origins if o is not None), None)
+
+    def compute_mask(self, xs, mask, **options):
+        """Keras's: each input's mask broadcast over its features (all True for an input
+        without one), joined along ``axis``, then any over the last axis."""
+        parts = [xp.ones(x.shape, dtype=bool) if m is None
+                 else xp.broadcast_to(xp.asarray(m, dtype=bool)[..., None], x.shape)
+                 for x, m in zip(xs, mask)]
+        return xp.concatenate(parts, axis=self.axis).any(axis=-1)
 
     def forward(self, xs, training=False, rng=None):
         sizes = [x.shape[self.axis] for x in xs]

@@ -45,6 +45,8 @@ class GaussianNoise(Layer):
         stddev: the noise's standard deviation.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, stddev: float, **kwargs):
         super().__init__(**kwargs)
         self.stddev = stddev
@@ -75,6 +77,8 @@ class GaussianDropout(Layer):
     Args:
         rate: the equivalent dropout rate.
     """
+
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
 
     def __init__(self, rate: float, **kwargs):
         super().__init__(**kwargs)
@@ -117,6 +121,8 @@ class AlphaDropout(Layer):
     Args:
         rate: the fraction of units dropped.
     """
+
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
 
     def __init__(self, rate: float, **kwargs):
         super().__init__(**kwargs)

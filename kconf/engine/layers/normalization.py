@@ -82,6 +82,8 @@ class Normalization(Layer):
         invert: map normalized values back (``mean + x · max(sqrt(variance), ε)``).
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, axis=(-1,), mean=None, variance=None, invert: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.axis = _axes(axis)

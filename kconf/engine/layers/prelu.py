@@ -27,6 +27,8 @@ class PReLU(Layer):
         shared_axes: axes sharing one alpha (``[1, 2]``: one per channel of an image).
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
         super().__init__(**kwargs)
         self.alpha_initializer = alpha_initializer

@@ -19,6 +19,12 @@ in the processed (reversed) order; ``dx`` comes back in the input's order.
 0 are the given arrays instead of zeros, and backward returns their gradients after ``dx``.
 A layer called so anywhere takes its inputs as a list on every call, ``[sequences, *states]``
 (``n_inputs`` None, see ``CallSignature``), ``[sequences]`` for a call without them.
+A mask (``forward(x, mask=m)``, ``m`` bool (N, T), True for data; ``kconf.engine.masks``)
+makes a masked step keep the states of the step before (the cell still runs on every row,
+then the masked rows are copied back), and its output is the output of the step before, or
+zeros with ``zero_output_for_mask`` (Keras's ``backend.rnn``); with ``go_backwards`` the mask
+is reversed with the sequence. Backward sends a masked step's state gradients straight to
+the step before, and none into its cell. Without a mask the loops are the plain ones.
 
 A cell subclass sets ``n_gates`` and ``n_states`` and implements ``_step`` and
 ``_step_backward`` (and ``_recurrent_grads`` / ``_input_bias`` / ``_bias_spec`` where its
@@ -30,7 +36,7 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
-from kconf.args.fields import config_error
+from kconf.args.fields import Bool, config_error
 from kconf.args.layer import Fixed, LayerArgs
 from kconf.engine import activations
 from kconf.engine.backend import xp
@@ -60,10 +66,13 @@ class RecurrentArgs(LayerArgs):
         "stateful": ((False,), STATEFUL_UNSUPPORTED),
         "time_major": ((False,), "kconf's sequences are batch-major"),
     }
-    #: unroll and implementation choose how the same numbers are computed; masks are not
-    #: supported at all, so zero_output_for_mask changes nothing.
+    #: unroll and implementation choose how the same numbers are computed.
     keras_ignored: ClassVar[frozenset[str]] = frozenset({
-        "unroll", "implementation", "zero_output_for_mask", "seed", "use_cudnn"})
+        "unroll", "implementation", "seed", "use_cudnn"})
+
+    #: Keras's RNN argument (LSTM, GRU and SimpleRNN take it through ``**kwargs``): with a
+    #: mask, the output of a masked step is zeros instead of the output of the step before.
+    zero_output_for_mask: Bool = False
 
     @model_validator(mode="after")
     def _supported(self):
@@ -148,10 +157,15 @@ class Recurrent(Layer):
         return_state: also return the final states; ``forward`` then returns a list
             ``[output, *states]`` and ``backward`` takes a list of as many gradients.
         go_backwards: process the sequence from the last step to the first.
+        zero_output_for_mask: with a mask, output zeros at masked steps instead of the
+            output of the step before (Keras's RNN argument; Bidirectional sets it to
+            ``return_sequences``).
         **kwargs: ``name`` and ``trainable`` (see ``Layer``).
     """
 
     input_grads_optional = True
+    supports_masking = True
+    takes_mask = True
     n_gates: int = 1  # column blocks of the kernels
     n_states: int = 1  # h, or h and c
     #: Keras's ``call(sequences, initial_state=None)``
@@ -160,8 +174,10 @@ class Recurrent(Layer):
     def __init__(self, units: int, activation="tanh", use_bias: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences: bool = False,
-                 return_state: bool = False, go_backwards: bool = False, **kwargs):
+                 return_state: bool = False, go_backwards: bool = False,
+                 zero_output_for_mask: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.zero_output_for_mask = zero_output_for_mask
         self.units = units
         self.activation = StepActivation(activation)
         self.use_bias = use_bias
@@ -203,6 +219,15 @@ class Recurrent(Layer):
                 raise ShapeError(f"{kind}'s initial state {k} must have shape (batch, "
                                  f"{self.units}) (units), got {format_shape(shape)}")
         return sequences
+    def mask_origins(self, origins, **options):
+        """The sequence output keeps the input's mask; the last output and states have none."""
+        out = origins[0] if self.return_sequences else None
+        return [out] + [None] * self.n_states if self.return_state else out
+
+    def compute_mask(self, x, mask, **options):
+        mask = mask[0] if isinstance(mask, list) else mask
+        out = mask if self.return_sequences else None
+        return [out] + [None] * self.n_states if self.return_state else out
 
     def weight_specs(self, input_shape):
         if isinstance(input_shape, list):  # [sequences, *initial states]
@@ -236,7 +261,7 @@ class Recurrent(Layer):
         return 2 * steps * (features * width + self.units * width)
 
     # --- compute -----------------------------------------------------------------------
-    def forward(self, x, training=False, rng=None):
+    def forward(self, x, training=False, rng=None, mask=None):
         listed = isinstance(x, list)  # [sequences, *initial states]: dx comes back listed
         x, initial = (x[0], x[1:]) if listed else (x, [])
         n, t, f = x.shape
@@ -252,12 +277,29 @@ class Recurrent(Layer):
         for a, given in zip(states, initial):
             a[:, 0] = given
         cache = self._new_cache(n, t, dtype)
-        for s in range(t):
-            self._step(gates[:, s], [a[:, s] for a in states], [a[:, s + 1] for a in states],
-                       cache, s)
+        keep = None  # (N, T, 1), 1.0 where the step (in processing order) is data
+        if isinstance(mask, list):  # one per input of a listed call: the sequence's is first
+            mask = mask[0]
+        if mask is None:
+            for s in range(t):
+                self._step(gates[:, s], [a[:, s] for a in states],
+                           [a[:, s + 1] for a in states], cache, s)
+        else:
+            keep = xp.asarray(mask, dtype=bool)[:, ::-1 if self.go_backwards else 1, None]
+            skip = ~keep
+            keep = keep.astype(dtype)
+            for s in range(t):
+                self._step(gates[:, s], [a[:, s] for a in states],
+                           [a[:, s + 1] for a in states], cache, s)
+                for a in states:  # a masked row keeps the states of the step before
+                    xp.copyto(a[:, s + 1], a[:, s], where=skip[:, s])
 
         h = states[0]
-        out = h[:, 1:].copy() if self.return_sequences else h[:, t].copy()
+        zero_masked = keep is not None and self.zero_output_for_mask
+        if self.return_sequences:
+            out = h[:, 1:] * keep if zero_masked else h[:, 1:].copy()
+        else:
+            out = h[:, t] * keep[:, t - 1] if zero_masked else h[:, t].copy()
         y = [out, *(a[:, t].copy() for a in states)] if self.return_state else out
 
         def backward(dy, need_dx=True):
@@ -269,15 +311,27 @@ class Recurrent(Layer):
             for k, g in enumerate(dfinal):
                 if g is not None:
                     d[k] = d[k] + g
+            if dout is not None and zero_masked:  # zeroed outputs pass no gradient
+                dout = dout * (keep if self.return_sequences else keep[:, t - 1])
             per_step = dout is not None and self.return_sequences
             if dout is not None and not self.return_sequences:
                 d[0] = d[0] + dout
             dz = xp.empty_like(gates)
-            for s in range(t - 1, -1, -1):
-                if per_step:
-                    d[0] = d[0] + dout[:, s]
-                d = self._step_backward(d, [a[:, s] for a in states], gates[:, s], cache, s,
-                                        dz[:, s])
+            if keep is None:
+                for s in range(t - 1, -1, -1):
+                    if per_step:
+                        d[0] = d[0] + dout[:, s]
+                    d = self._step_backward(d, [a[:, s] for a in states], gates[:, s], cache,
+                                            s, dz[:, s])
+            else:
+                for s in range(t - 1, -1, -1):
+                    if per_step:
+                        d[0] = d[0] + dout[:, s]
+                    # a masked row's state gradients skip the cell, to the step before
+                    through = [g * keep[:, s] for g in d]
+                    back = self._step_backward(through, [a[:, s] for a in states],
+                                               gates[:, s], cache, s, dz[:, s])
+                    d = [b + (g - g_in) for b, g, g_in in zip(back, d, through)]
             flat_dz = dz.reshape(n * t, -1)
             self.grads["kernel"] += flat_x.T @ flat_dz
             self._recurrent_grads(h[:, :-1].reshape(n * t, units), gates, dz, cache)

@@ -26,6 +26,8 @@ class ReLU(Layer):
         threshold: where the rectifier bends.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
                  threshold: float = 0.0, **kwargs):
         super().__init__(**kwargs)

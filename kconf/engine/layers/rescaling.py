@@ -22,6 +22,8 @@ class Rescaling(Layer):
         offset: added after scaling.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, scale: float, offset: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale = scale

@@ -36,6 +36,7 @@ class SimpleRNN(Recurrent):
         return_sequences: return ``(N, T, units)`` instead of the last output.
         return_state: return ``[output, h_T]``.
         go_backwards: process the sequence reversed (and return the reversed sequence).
+        zero_output_for_mask: with a mask, zeros for the masked steps' outputs.
         **kwargs: ``name`` and ``trainable``.
     """
 
@@ -45,12 +46,14 @@ class SimpleRNN(Recurrent):
     def __init__(self, units: int, activation="tanh", use_bias: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences: bool = False,
-                 return_state: bool = False, go_backwards: bool = False, **kwargs):
+                 return_state: bool = False, go_backwards: bool = False,
+                 zero_output_for_mask: bool = False, **kwargs):
         super().__init__(units, activation=activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer,
                          recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, return_sequences=return_sequences,
-                         return_state=return_state, go_backwards=go_backwards, **kwargs)
+                         return_state=return_state, go_backwards=go_backwards,
+                         zero_output_for_mask=zero_output_for_mask, **kwargs)
 
     def _new_cache(self, n, t, dtype):
         return {"closures": [None] * t}  # the activation's closures where there is no fast path

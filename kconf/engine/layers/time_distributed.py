@@ -63,6 +63,8 @@ class TimeDistributed(Layer):
         **kwargs: name, trainable.
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, layer: Layer, **kwargs):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed wraps a Layer instance, got {layer!r}")

@@ -26,6 +26,8 @@ class UnitNormalization(Layer):
         axis: the axis or axes whose norm is made 1 (not the batch axis).
     """
 
+    supports_masking = True  # a mask passes through (kconf.engine.masks)
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
