@@ -42,9 +42,9 @@ class Metric:
     (``kconf.engine.metric_classes``: AUC, Precision ...).
     """
 
-    def __init__(self, name: str, fn: str | Callable | KerasMetric):
+    def __init__(self, name: str, fn: str | Callable | KerasMetric, spec: Any = None):
         self.name = name
-        self.spec = fn
+        self.spec = fn if spec is None else spec  # as given: what export writes
         self.streamed: KerasMetric | None = fn if isinstance(fn, KerasMetric) else None
         self.fn: Callable | None = fn if callable(fn) else None
 
@@ -328,8 +328,8 @@ class Model:
         per_output = _per_output(metrics, names, "metrics", [],
                                  broadcast=_is_flat_list)
         prefixes = [f"{name}_" if len(names) > 1 else "" for name in names]
-        per_output = [[_metric_object(m) for m in (ms or [])] for ms in per_output]
-        self.metrics = [[Metric(prefix + _metric_name(m), m) for m in ms]
+        per_output = [[(_metric_object(m), m) for m in (ms or [])] for ms in per_output]
+        self.metrics = [[Metric(prefix + _metric_name(m), m, given) for m, given in ms]
                         for prefix, ms in zip(prefixes, per_output)]
 
     # --- running the graph --------------------------------------------------------------

@@ -11,6 +11,7 @@ errors of ``kconf.engine.metrics`` keep their functions (strings, unchanged path
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from kconf.engine import metrics as function_metrics
@@ -78,12 +79,20 @@ METRIC_CLASSES: dict[str, type[KerasMetric]] = {cls.__name__: cls for cls in (
     CategoricalAccuracy, SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
 )}
 
-#: Keras's metric strings (its default names and aliases) -> class, for classes whose
-#: arguments all have defaults; the accuracies and mse/mae stay with the function metrics.
+def snake_case(name: str) -> str:
+    """Keras's ``to_snake_case`` of a class name (``LogCoshError`` -> ``log_cosh_error``)."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+#: Keras 3's metric strings (``keras.metrics.get``: each class's name and its snake_case, and
+#: the aliases) -> class, for the classes whose arguments all have defaults; the accuracies
+#: and mse/mae stay with the function metrics. ``kld``/``kullback_leibler_divergence`` are
+#: Keras 2's spellings.
 STRINGS: dict[str, str] = {
-    **{cls.default_name: name for name, cls in METRIC_CLASSES.items()
+    **{key: name for name, cls in METRIC_CLASSES.items()
        if all(not f.is_required() for f in cls.Args.model_fields.values())
-       and cls.default_name not in function_metrics.METRIC_NAMES},
+       for key in (name, snake_case(name)) if key not in function_metrics.METRIC_NAMES},
     "kld": "KLDivergence", "kullback_leibler_divergence": "KLDivergence",
     "bce": "BinaryCrossentropy", "mape": "MeanAbsolutePercentageError",
     "msle": "MeanSquaredLogarithmicError",
