@@ -14,7 +14,18 @@ from tests.gradcheck import assert_close_grad, numeric_grad
 
 HERE = Path(__file__).parent / "fixtures" / "losses"
 META = json.loads((HERE / "losses.json").read_text())["cases"]
-DATA = np.load(HERE / "losses.npz")
+_FLAT = dict(np.load(HERE / "losses.npz"))
+
+
+def _array(i: int, kind: str) -> np.ndarray:
+    """One case's array of a kind (``y_true``, ``y_pred``, ``value``, ``grad``)."""
+    start, shape = META[i][kind]
+    array = _FLAT[kind][start:start + int(np.prod(shape, dtype=int))].reshape(shape)
+    return array.astype(META[i]["y_true_dtype"]) if kind == "y_true" else array
+
+
+DATA = {f"{kind}_{i}": _array(i, kind) for i in range(len(META))
+        for kind in ("y_true", "y_pred", "value", "grad")}
 
 
 def _case_id(i: int) -> str:

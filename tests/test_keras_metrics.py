@@ -42,7 +42,7 @@ def test_streamed_result_equals_keras_after_every_batch(i):
     for y, p, w in _batches(case):
         metric.update(y, p, sample_weight=w)
         got.append(metric.result())
-    np.testing.assert_allclose(got, DATA[f"result_{i}"], rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(got, DATA["results"][i], rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("i", range(len(META)), ids=_case_id)
@@ -51,7 +51,7 @@ def test_batch_stats_add_up_to_the_epoch_value(i):
     case = META[i]
     metric = metric_classes.get({case["class"]: case["args"]})
     total = sum(metric.stats(y, p, w) for y, p, w in _batches(case))
-    np.testing.assert_allclose(metric.result_of(total), DATA[f"result_{i}"][-1],
+    np.testing.assert_allclose(metric.result_of(total), DATA["results"][i][-1],
                                rtol=2e-5, atol=2e-6)
 
 
@@ -69,7 +69,7 @@ def test_reset_forgets_the_batches():
     metric.update(1 - y, p)
     metric.reset()
     metric.update(y, p)
-    np.testing.assert_allclose(metric.result(), DATA["result_0"][0], rtol=2e-5)
+    np.testing.assert_allclose(metric.result(), DATA["results"][0][0], rtol=2e-5)
 
 
 def test_metric_strings_give_keras_default_objects():
