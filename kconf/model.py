@@ -48,11 +48,14 @@ class Metric:
         self.streamed: KerasMetric | None = fn if isinstance(fn, KerasMetric) else None
         self.fn: Callable | None = fn if callable(fn) else None
 
-    def values(self, y_true, y_pred):
+    def values(self, y_true, y_pred, sample_weight=None):
         """(sum of values, count): per-sample values count each sample; a scalar counts once.
-        A streamed metric gives its batch statistics instead (``loop.BatchStats``)."""
+        A streamed metric gives its batch statistics instead (``loop.BatchStats``).
+        ``sample_weight`` (one weight per sample) weighs each sample as Keras's weighted
+        metrics do: (Σ w·v, Σ w)."""
         if self.streamed is not None:
-            return loop.BatchStats(self.streamed.stats(y_true, y_pred), self.streamed)
+            return loop.BatchStats(self.streamed.stats(y_true, y_pred, sample_weight),
+                                   self.streamed)
         if self.fn is None:
             self.fn = metrics_mod.resolve(self.spec, y_true.shape, y_pred.shape)
         v = np.asarray(self.fn(y_true, y_pred))
@@ -60,6 +63,9 @@ class Metric:
             return float(v), 1.0
         if v.ndim > 1:
             v = v.reshape(v.shape[0], -1).mean(axis=1, dtype=np.float64)
+        if sample_weight is not None:
+            w = np.broadcast_to(np.asarray(sample_weight, np.float64).reshape(-1), v.shape)
+            return float(v @ w), float(w.sum())
         return float(np.add.reduce(v, dtype=np.float64)), float(v.shape[0])
 
 

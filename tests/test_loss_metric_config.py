@@ -241,3 +241,14 @@ def test_keras_objects_with_unsupported_options_are_reported():
                                              "kconf (label weights of AUC are not implemented "
                                              "in kconf)"),
     ]
+
+
+def test_model_metrics_take_sample_weights_as_keras_weighted_metrics():
+    from kconf.model import Metric
+
+    y = np.array([[1.0], [0.0], [1.0], [0.0]], np.float32)
+    p = np.array([[0.9], [0.6], [0.3], [0.2]], np.float32)
+    w = np.array([1.0, 2.0, 0.0, 1.0])
+    assert Metric("acc", "binary_accuracy").values(y, p, w) == (2.0, 4.0)
+    streamed = Metric("precision", metric_classes.get("precision")).values(y, p, w)
+    assert streamed.metric.result_of(streamed.stats) == pytest.approx(1 / 3)

@@ -156,5 +156,6 @@ def get(spec: Any) -> KerasMetric | str:
     return METRIC_CLASSES[name](**args)
 
 
-__all__ = ["HIGHER_IS_BETTER", "KerasMetric", "METRIC_CLASSES", "higher_is_better", "MeanMetric", "MetricArgs", "NAMES", "STRINGS",
+__all__ = ["HIGHER_IS_BETTER", "KerasMetric", "METRIC_CLASSES", "higher_is_better",
+           "MeanMetric", "MetricArgs", "NAMES", "STRINGS",
            "get", "split", *METRIC_CLASSES]

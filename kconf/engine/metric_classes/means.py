@@ -218,7 +218,8 @@ class R2Score(KerasMetric):
 
     def check(self, y_true_shape, y_pred_shape):
         if len(y_pred_shape) != 2:
-            return f"R2Score needs outputs of shape (samples, outputs), got rank {len(y_pred_shape)}"
+            return ("R2Score needs outputs of shape (samples, outputs), got rank "
+                    f"{len(y_pred_shape)}")
         return None
 
     def stats(self, y_true, y_pred, sample_weight=None):
