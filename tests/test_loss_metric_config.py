@@ -252,3 +252,11 @@ def test_model_metrics_take_sample_weights_as_keras_weighted_metrics():
     assert Metric("acc", "binary_accuracy").values(y, p, w) == (2.0, 4.0)
     streamed = Metric("precision", metric_classes.get("precision")).values(y, p, w)
     assert streamed.metric.result_of(streamed.stats) == pytest.approx(1 / 3)
+
+
+def test_higher_is_better_names_are_the_registrys_up_metrics():
+    from kconf.train.direction import HIGHER_IS_BETTER
+
+    up = {cls.default_name for cls in metric_classes.METRIC_CLASSES.values()
+          if cls.direction == "up"}
+    assert set(HIGHER_IS_BETTER) == up | {"acc", "auc", "precision", "recall"}

@@ -5,7 +5,7 @@ import csv
 import io
 import os
 
-from kconf.engine.metric_classes import higher_is_better
+from kconf.train.direction import higher_is_better
 from kconf.files import write_atomic
 
 

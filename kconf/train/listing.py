@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from kconf.engine.metric_classes import higher_is_better
+from kconf.train.direction import higher_is_better
 
 MARKERS = ("status.json", "config.yaml", "metrics.jsonl")
 

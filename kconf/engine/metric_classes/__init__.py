@@ -102,22 +102,6 @@ STRINGS: dict[str, str] = {
 NAMES: tuple[str, ...] = (*function_metrics.METRIC_NAMES, *STRINGS)
 
 
-#: Log names (or parts of them) of metrics whose larger values are better (Keras's
-#: ``_direction = "up"``): what ``mode: auto`` of a callback and ``kconf runs`` go by.
-HIGHER_IS_BETTER: tuple[str, ...] = tuple(sorted(
-    {"acc", "auc", "precision", "recall"}
-    | {cls.default_name for cls in METRIC_CLASSES.values() if cls.direction == "up"}))
-
-
-def higher_is_better(log_name: str) -> bool:
-    """Whether a logged quantity is better when larger, from its name: ``val_auc``,
-    ``out_precision``, ``f1_score`` yes; anything with ``loss`` in it, errors and
-    divergences no (a metric renamed with ``name:`` keeps its direction only if the name
-    says it)."""
-    name = log_name.removeprefix("val_")
-    return "loss" not in name and any(word in name for word in HIGHER_IS_BETTER)
-
-
 def split(spec: Any) -> tuple[str, dict[str, Any]]:
     """``(class name, arguments)`` of a ``{Class: args}`` mapping or a validated spec (with
     ``tag`` and ``args``)."""
@@ -156,6 +140,5 @@ def get(spec: Any) -> KerasMetric | str:
     return METRIC_CLASSES[name](**args)
 
 
-__all__ = ["HIGHER_IS_BETTER", "KerasMetric", "METRIC_CLASSES", "higher_is_better",
-           "MeanMetric", "MetricArgs", "NAMES", "STRINGS",
+__all__ = ["KerasMetric", "METRIC_CLASSES", "MeanMetric", "MetricArgs", "NAMES", "STRINGS",
            "get", "split", *METRIC_CLASSES]
