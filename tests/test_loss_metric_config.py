@@ -260,3 +260,25 @@ def test_higher_is_better_names_are_the_registrys_up_metrics():
     up = {cls.default_name for cls in metric_classes.METRIC_CLASSES.values()
           if cls.direction == "up"}
     assert set(HIGHER_IS_BETTER) == up | {"acc", "auc", "precision", "recall"}
+
+
+def test_a_streamed_metric_is_a_sweep_objective(tmp_path):
+    """A sweep may rank trials by a streamed metric the base config logs (``val_pr_auc``
+    below), and a dry run checks it is logged."""
+    base = config_text("""\
+        loss: {CategoricalCrossentropy: {label_smoothing: 0.1}}
+        metrics: [{AUC: {multi_label: true, curve: PR, name: pr_auc}}, f1_score]""",
+                       units=3, activation="softmax", y="classes: 3, one_hot: true")
+    base = base.replace("f1_score", "{F1Score: {average: macro}}")
+    (tmp_path / "base.yaml").write_text(base)
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("base: base.yaml\nparameters:\n  fit.epochs: [1, 2]\n"
+                     "metric: val_pr_auc\nmode: max\n")
+    result = runner.invoke(app, ["sweep", str(sweep), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    bad = sweep.read_text().replace("val_pr_auc", "val_pr_acu")
+    sweep.write_text(bad)
+    result = runner.invoke(app, ["sweep", str(sweep), "--dry-run"])
+    assert result.exit_code == 2
+    assert "'val_pr_acu' is not logged; logged: loss, pr_auc, f1_score, val_loss, val_pr_auc, " \
+           "val_f1_score" in result.output
