@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from kconf.config import LoadedConfig, RunConfig, load_config
+from kconf.config.objectives import metric_problems
 from kconf.engine import optimizers
 from kconf.engine.schedules import SCHEDULES
 from kconf.errors import ConfigError, Problem
@@ -47,7 +48,8 @@ def build_model(config: LoadedConfig | RunConfig | str | Path | dict) -> Model:
     metrics = resolve_metrics(cfg)
     aliases = cfg.output_aliases()
     model.compile(optimizer=opt, loss=comp.loss_for(outputs, aliases),
-                  metrics=[[metrics[m] for m in ms] for ms in comp.metrics_for(outputs, aliases)],
+                  metrics=[[metrics.get(m, m) if isinstance(m, str) else m for m in ms]
+                           for ms in comp.metrics_for(outputs, aliases)],
                   loss_weights=comp.loss_weights_for(outputs, aliases))
     return model
 
@@ -78,14 +80,20 @@ def model_from_config(config: LoadedConfig | RunConfig | str | Path | dict) -> M
     summary.
 
     Raises:
-        ConfigError: a layer that cannot take its input shape, a missing input shape, ...
+        ConfigError: a layer that cannot take its input shape, a missing input shape, a
+            metric that does not fit its output (``metric_problems``) ...
     """
     cfg = as_config(config)
-    return Model(build_graph(cfg), name=cfg.name, sequential=cfg.model.sequential is not None)
+    graph = build_graph(cfg)
+    problems = metric_problems(cfg, graph)
+    if problems:
+        raise ConfigError(problems, cfg.source.file)
+    return Model(graph, name=cfg.name, sequential=cfg.model.sequential is not None)
 
 
 def resolve_metrics(cfg: LoadedConfig) -> dict:
-    """Every metric the config names -> itself, or for an import path the function it names.
+    """Every metric name the config gives -> itself, or for an import path the function it
+    names (a ``{Class: args}`` metric is left to ``Model.compile``).
 
     Raises:
         ConfigError: an import path that cannot be imported, at its line.
@@ -94,7 +102,7 @@ def resolve_metrics(cfg: LoadedConfig) -> dict:
     search = (cfg.source.base_dir, Path.cwd())
     imports = {spec for _, spec in cfg.import_paths()}
     for path, metric in cfg.compile.metric_items():
-        if metric in out:
+        if not isinstance(metric, str) or metric in out:  # {AUC: {...}}: the model builds it
             continue
         if metric not in imports:
             out[metric] = metric

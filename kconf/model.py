@@ -13,8 +13,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from kconf.engine import losses as losses_mod
+from kconf.engine import loss_classes
+from kconf.engine import metric_classes
 from kconf.engine import metrics as metrics_mod
+from kconf.engine.metric_classes import KerasMetric
 from kconf.engine.added_losses import collecting
 from kconf.engine.backend import floatx, xp
 from kconf.engine.layers.base import Layer
@@ -32,19 +34,28 @@ _NO_ADDED_LOSSES = contextlib.nullcontext(())
 
 
 class Metric:
-    """A named metric of one output: per-sample values averaged over an epoch.
+    """A named metric of one output: per-sample values averaged over an epoch, or a streamed
+    Keras metric's statistics summed over it.
 
     ``fn`` is a registered metric name (resolved from shapes on first use, as Keras does for
-    'accuracy') or a callable ``fn(y_true, y_pred)`` (custom metrics).
+    'accuracy'), a callable ``fn(y_true, y_pred)`` (custom metrics), or a ``KerasMetric``
+    (``kconf.engine.metric_classes``: AUC, Precision ...).
     """
 
-    def __init__(self, name: str, fn: str | Callable):
+    def __init__(self, name: str, fn: str | Callable | KerasMetric, spec: Any = None):
         self.name = name
-        self.spec = fn
+        self.spec = fn if spec is None else spec  # as given: what export writes
+        self.streamed: KerasMetric | None = fn if isinstance(fn, KerasMetric) else None
         self.fn: Callable | None = fn if callable(fn) else None
 
-    def values(self, y_true, y_pred) -> tuple[float, float]:
-        """(sum of values, count): per-sample values count each sample; a scalar counts once."""
+    def values(self, y_true, y_pred, sample_weight=None):
+        """(sum of values, count): per-sample values count each sample; a scalar counts once.
+        A streamed metric gives its batch statistics instead (``loop.BatchStats``).
+        ``sample_weight`` (one weight per sample) weighs each sample as Keras's weighted
+        metrics do: (Σ w·v, Σ w)."""
+        if self.streamed is not None:
+            return loop.BatchStats(self.streamed.stats(y_true, y_pred, sample_weight),
+                                   self.streamed)
         if self.fn is None:
             self.fn = metrics_mod.resolve(self.spec, y_true.shape, y_pred.shape)
         v = np.asarray(self.fn(y_true, y_pred))
@@ -52,6 +63,9 @@ class Metric:
             return float(v), 1.0
         if v.ndim > 1:
             v = v.reshape(v.shape[0], -1).mean(axis=1, dtype=np.float64)
+        if sample_weight is not None:
+            w = np.broadcast_to(np.asarray(sample_weight, np.float64).reshape(-1), v.shape)
+            return float(v @ w), float(w.sum())
         return float(np.add.reduce(v, dtype=np.float64)), float(v.shape[0])
 
 
@@ -299,10 +313,12 @@ class Model:
 
         Args:
             optimizer: an engine optimizer instance.
-            loss: one loss name for every output, a list (one per output), or a dict by
-                output name.
+            loss: one loss for every output, a list (one per output), or a dict by output
+                name; a loss is a name (``"huber"``), a ``{Class: args}`` mapping
+                (``{"Huber": {"delta": 0.5}}``) or a validated config spec of one.
             metrics: a list for every output, or a dict output name -> list; entries are
-                names or callables ``fn(y_true, y_pred)``.
+                names, ``{Class: args}`` mappings (``{"AUC": {"curve": "PR"}}``),
+                ``KerasMetric`` objects or callables ``fn(y_true, y_pred)``.
             loss_weights: a list (one per output) or a dict by output name (default 1.0);
                 the total loss is the weighted sum, each ``<output>_loss`` is unweighted.
         """
@@ -310,13 +326,16 @@ class Model:
         if self.built:  # layers frozen (or unfrozen) since build take effect here
             self._collect_trainable()
         self.optimizer = optimizer
+        if _is_loss_class(loss, names):  # {Huber: {delta: 0.5}}: one loss, not a mapping
+            loss = [loss] * len(names)
         self.loss_names = _per_output(loss, names, "loss", None)
-        self.loss_fns = [losses_mod.get(name) for name in self.loss_names]
+        self.loss_fns = [loss_classes.get(spec) for spec in self.loss_names]
         self.loss_weights = [float(w) for w in _per_output(loss_weights, names, "loss_weights", 1.0)]
         per_output = _per_output(metrics, names, "metrics", [],
                                  broadcast=_is_flat_list)
         prefixes = [f"{name}_" if len(names) > 1 else "" for name in names]
-        self.metrics = [[Metric(prefix + _metric_name(m), m) for m in (ms or [])]
+        per_output = [[(_metric_object(m), m) for m in (ms or [])] for ms in per_output]
+        self.metrics = [[Metric(prefix + _metric_name(m), m, given) for m, given in ms]
                         for prefix, ms in zip(prefixes, per_output)]
 
     # --- running the graph --------------------------------------------------------------
@@ -455,8 +474,25 @@ def _is_flat_list(value) -> bool:
         value and all(isinstance(v, (list, tuple)) for v in value))
 
 
+def _is_loss_class(loss, names: list[str]) -> bool:
+    """Whether ``loss`` is one ``{Class: args}`` loss rather than a mapping by output."""
+    return (isinstance(loss, dict) and len(loss) == 1 and next(iter(loss)) not in names
+            and next(iter(loss)) in loss_classes.LOSS_CLASSES)
+
+
 def _metric_name(metric) -> str:
+    if isinstance(metric, KerasMetric):
+        return metric.name
     return metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+
+
+def _metric_object(metric):
+    """A metric string or ``{Class: args}`` entry as what ``Metric`` takes: the function
+    metrics' names stay strings, Keras's metric classes become ``KerasMetric``s; callables
+    and ``KerasMetric``s pass through."""
+    if callable(metric) or isinstance(metric, KerasMetric):
+        return metric
+    return metric_classes.get(metric)
 
 
 def _entries(layers) -> list[tuple[Layer, Any, bool]]:

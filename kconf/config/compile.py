@@ -34,7 +34,15 @@ from kconf.args.fields import (
     tagged_union,
 )
 from kconf.text import unknown_name_message
-from kconf.args.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES, OPTIMIZER_NAMES
+from kconf.args.names import OPTIMIZER_ALIASES, OPTIMIZER_NAMES
+from kconf.config.objectives import (
+    Loss,
+    LossMapping,
+    Metric,
+    MetricClass,
+    MetricName,
+    is_loss_class_mapping,
+)
 
 
 # --- learning-rate schedules (keras.optimizers.schedules) -------------------------------------
@@ -373,33 +381,13 @@ Optimizer = Annotated[
     ),
 ]
 
-# --- loss and metrics -------------------------------------------------------------------------
-
-Loss = choice("loss", LOSS_NAMES)
-
-
-def _check_metric(value: str) -> str:
-    if ":" in value:
-        return check_import_path(value)
-    if value not in METRIC_NAMES:
-        raise config_error("unknown_metric", unknown_name_message("metric", value, METRIC_NAMES)
-                           + "; a custom metric is an import path 'package.module:function'")
-    return value
-
-
-Metric = Annotated[
-    Str,
-    AfterValidator(_check_metric),
-    WithJsonSchema({"anyOf": [{"type": "string", "enum": list(METRIC_NAMES)},
-                              {"type": "string", "pattern": IMPORT_PATH_PATTERN}]}),
-]
-
+# --- loss and metrics (names, or classes with arguments: kconf.config.objectives) ----------
 
 #: One loss for every output, one per output in order, or one per output by name.
 Losses = by_kind(
     scalar=Loss,
     list=Annotated[list[Loss], Field(min_length=1)],
-    mapping=Annotated[dict[Str, Loss], Field(min_length=1)],
+    mapping=LossMapping,
     expected="a loss name, a list (one per output) or a mapping output -> loss",
 )
 
@@ -410,8 +398,8 @@ LossWeights = by_kind(
     expected="a list (one weight per output) or a mapping output -> weight",
 )
 
-#: The metrics of one output: a name or a list.
-OutputMetrics = by_kind(scalar=Metric, list=list[Metric])
+#: The metrics of one output: a name, a class with arguments, or a list.
+OutputMetrics = by_kind(scalar=MetricName, list=list[Metric], mapping=MetricClass)
 
 #: Metrics for every output (a list), or by output name.
 Metrics = by_kind(
@@ -463,8 +451,9 @@ class CompileConfig(ConfigModel):
         return out
 
     def loss_for(self, outputs: Sequence[str],
-                 aliases: Mapping[str, str] | None = None) -> list[str]:
-        """The loss of each output.
+                 aliases: Mapping[str, str] | None = None) -> list[Any]:
+        """The loss of each output: a name, or a ``{Class: args}`` spec
+        (``kconf.engine.loss_classes.get`` takes both).
 
         Args:
             outputs: the model's output names, in order.
@@ -472,13 +461,13 @@ class CompileConfig(ConfigModel):
                 ``RunConfig.output_aliases()``; default: none.
 
         Returns:
-            One loss name per output, in order.
+            One loss per output, in order.
 
         Raises:
             ValueError: the loss does not fit ``outputs`` (``load_config`` reports that to
                 users first).
         """
-        if isinstance(self.loss, str):
+        if isinstance(self.loss, str) or is_loss_class_mapping(self.loss):
             return [self.loss] * len(outputs)
         if isinstance(self.loss, list):
             if len(self.loss) != len(outputs):
@@ -529,7 +518,7 @@ class CompileConfig(ConfigModel):
         out = []
         for name in outputs:
             given = by_output.get(name, [])
-            out.append([given] if isinstance(given, str) else list(given))
+            out.append(list(given) if isinstance(given, list) else [given])
         return out
 
     def metric_items(self) -> list[tuple[tuple[str | int, ...], str]]:
@@ -544,7 +533,7 @@ class CompileConfig(ConfigModel):
             return [((*base, i), m) for i, m in enumerate(self.metrics)]
         out = []
         for key, given in self.metrics.items():
-            if isinstance(given, str):
+            if not isinstance(given, list):
                 out.append(((*base, key), given))
             else:
                 out += [((*base, key, i), m) for i, m in enumerate(given)]

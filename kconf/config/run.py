@@ -178,7 +178,8 @@ class RunConfig(ConfigModel):
             for a list, ``("compile", "metrics", output, i)`` (or ``(..., output)`` for a
             single name) for a mapping by output.
         """
-        return [(path, m) for path, m in self.compile.metric_items() if is_import_path(m)]
+        return [(path, m) for path, m in self.compile.metric_items()
+                if isinstance(m, str) and is_import_path(m)]
 
     def input_names(self) -> list[str] | None:
         """The model's input names in order; None for a sequential model (one unnamed input)."""

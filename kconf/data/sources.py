@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from kconf.data.checks import content_problems
+from kconf.config.objectives import loss_class_name
 from kconf.data.csv_source import column_index, column_values, read_table
 from kconf.data.digits import load_digits
 from kconf.data.preprocess import apply_steps, to_categorical
@@ -301,7 +302,7 @@ def check_shapes(splits: dict[str, Split], graph, cfg) -> None:
         for t, y, loss in zip(graph.outputs, split.y, losses):
             out = tuple(t.shape[1:])
             label = tuple(y.shape[1:])
-            if loss.startswith("sparse"):
+            if loss_class_name(loss) == "SparseCategoricalCrossentropy":
                 ok = _fits(label, out[:-1]) or _fits(label, (*out[:-1], 1))
                 want = f"integer labels of shape {format_shape((*out[:-1], 1))}"
             else:

@@ -14,6 +14,10 @@ entries get zero gradient (``tf.clip_by_value``); categorical crossentropy divid
 sum first and the gradient flows through that; ``y_true`` one rank short of ``y_pred`` is
 expanded on the last axis (never broadcast (N,) against (N, 1) to (N, N)) and cast to
 ``y_pred``'s dtype.
+
+Keras's loss classes with arguments (``from_logits``, ``label_smoothing``, Huber's ``delta``
+...) and the other Keras losses live in ``kconf.engine.loss_classes``, which calls these five
+at their defaults; ``loss_classes.get`` is what a model compiles.
 """
 from __future__ import annotations
 

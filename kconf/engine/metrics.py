@@ -7,6 +7,9 @@ caller averages those over all samples of an epoch, weighted by count.
 ``accuracy`` (and its old spelling ``acc``) is resolved from shapes, not from the loss:
 output last dimension 1 → binary; integer labels → sparse categorical; else categorical.
 The display name stays what the user wrote; that is the caller's business.
+
+Keras's stateful metrics (AUC, Precision, F1Score, R2Score ...) stream batch statistics
+instead: ``kconf.engine.metric_classes``.
 """
 from __future__ import annotations
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+import re
+
+from pydantic import ValidationError
+
 from kconf.config.compile import OPTIMIZER_SPECS, SCHEDULE_SPECS
-from kconf.args.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_ALIASES
+from kconf.args.names import OPTIMIZER_ALIASES
+from kconf.engine import loss_classes, metric_classes
 from kconf.errors import ConfigPath
 from kconf.keras_io.findings import Findings
 
@@ -27,30 +32,18 @@ _OPTIMIZER_KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99}
 #: Keras 2 spellings of optimizer arguments.
 _OPTIMIZER_ALIASES = {"lr": "learning_rate"}
 
-_LOSS_FIXED = {  # option -> (values kconf computes, why the others are refused)
-    "from_logits": ((False,), "kconf's losses take probabilities (from_logits=False)"),
-    "label_smoothing": ((0, 0.0), "label smoothing is not implemented in kconf"),
-    "axis": ((-1,), "kconf's losses reduce over the last axis"),
+#: Loss options kconf computes at these values only, and why (``name``, ``dtype`` change no
+#: number; every other option is an argument of the class's model, or reported).
+_LOSS_FIXED = {
     "reduction": (("sum_over_batch_size", "auto", None),
                   "kconf averages over the batch (sum_over_batch_size)"),
-    "ignore_class": ((None,), "ignore_class is not implemented in kconf"),
 }
-# Keras class -> (kconf name, the options that must keep one of the values kconf computes)
-_LOSS_CLASSES = {
-    "CategoricalCrossentropy": ("categorical_crossentropy", _LOSS_FIXED),
-    "SparseCategoricalCrossentropy": ("sparse_categorical_crossentropy", _LOSS_FIXED),
-    "BinaryCrossentropy": ("binary_crossentropy", _LOSS_FIXED),
-    "MeanSquaredError": ("mean_squared_error", _LOSS_FIXED),
-    "MeanAbsoluteError": ("mean_absolute_error", _LOSS_FIXED),
+#: Metric options kconf computes at these values only: AUC's label weights, and
+#: ``num_labels``, which only builds AUC's state early (any value computes the same).
+_METRIC_FIXED = {
+    "label_weights": ((None,), "label weights of AUC are not implemented in kconf"),
 }
-_METRIC_CLASSES = {
-    "BinaryAccuracy": ("binary_accuracy",
-                       {"threshold": ((0.5,), "kconf's binary accuracy thresholds at 0.5")}),
-    "CategoricalAccuracy": ("categorical_accuracy", {}),
-    "SparseCategoricalAccuracy": ("sparse_categorical_accuracy", {}),
-    "MeanSquaredError": ("mse", {}),
-    "MeanAbsoluteError": ("mae", {}),
-}
+_METRIC_IGNORED = {"num_labels"}
 _FUNCTION_IGNORED = {"name", "dtype"}  # a loss's or metric's options that change no number
 
 
@@ -164,20 +157,25 @@ def tidy(value: Any) -> Any:
     return float(str(single))
 
 
-def _loss(value: Any, at: ConfigPath, report: Report) -> str | None:
-    """One loss: a name, or a serialised loss object at its default options."""
-    return _function("loss", value, at, report, LOSS_NAMES, _LOSS_CLASSES)
+def _loss(value: Any, at: ConfigPath, report: Report) -> Any:
+    """One loss: a name, or a serialised loss object (its name at default arguments, else
+    ``{Class: args}``)."""
+    return _function("loss", value, at, report, loss_classes.NAMES, loss_classes.LOSS_CLASSES,
+                     _LOSS_FIXED, set())
 
 
-def _metric(value: Any, at: ConfigPath, report: Report) -> str | None:
-    """One metric: a name, or a serialised metric object at its default options."""
-    return _function("metric", value, at, report, METRIC_NAMES, _METRIC_CLASSES)
+def _metric(value: Any, at: ConfigPath, report: Report) -> Any:
+    """One metric: a name, or a serialised metric object (its name at default arguments, else
+    ``{Class: args}``)."""
+    return _function("metric", value, at, report, metric_classes.NAMES,
+                     metric_classes.METRIC_CLASSES, _METRIC_FIXED, _METRIC_IGNORED)
 
 
 def _function(kind: str, value: Any, at: ConfigPath, report: Report, names,
-              classes: Mapping[str, tuple[str, Mapping]]) -> str | None:
+              classes: Mapping[str, Any], fixed: Mapping[str, tuple], ignored: set) -> Any:
     """A loss or metric (``kind``): a kconf name from ``names``, or a serialised Keras object
-    of ``classes`` whose options keep values kconf computes; None (reported) otherwise."""
+    of ``classes`` (each with its argument model ``Args``) as ``{Class: args}`` (the name
+    alone where every argument is at its default); None (reported) otherwise."""
     if isinstance(value, dict) and value.get("class_name") == "function":
         value = value.get("config")
     if isinstance(value, str):
@@ -190,16 +188,57 @@ def _function(kind: str, value: Any, at: ConfigPath, report: Report, names,
     if cls not in classes:
         report(at, f"{kind} {cls or value!r} is not supported by kconf")
         return None
-    name, fixed = classes[cls]
+    fields = classes[cls].Args.model_fields
+    args: dict[str, Any] = {}
     for key, given in (value.get("config") or {}).items():
         where = (*at, "config", key)
         if key in fixed:
             allowed, why = fixed[key]
             if given not in allowed:
                 report(where, f"{cls} {key}={given!r} is not supported by kconf ({why})")
-        elif key not in _FUNCTION_IGNORED:
+        elif key == "name":
+            default = getattr(classes[cls], "default_name", None)
+            if "name" in fields and given and not re.fullmatch(
+                    rf"{re.escape(default or '')}(_\d+)?", str(given)):
+                args["name"] = given  # a metric's own log name
+        elif key in fields:
+            given = _one_threshold(given) if key == "thresholds" and cls in (
+                "Precision", "Recall") else given
+            given = tidy(given) if not isinstance(given, list) else [tidy(g) for g in given]
+            if given != fields[key].get_default(call_default_factory=True):
+                args[key] = given
+        elif key not in _FUNCTION_IGNORED and key not in ignored:
             report(where, f"{cls} argument {key!r} is not supported by kconf")
-    return name
+    try:
+        classes[cls].Args(**args)
+    except ValidationError as exc:
+        for error in exc.errors():
+            report((*at, "config", *error["loc"]), f"{cls}: {error['msg']}")
+        return None
+    if not args:
+        strings = [n for n in names if n.islower() and _class_of(kind, n) == cls]
+        if strings:
+            return strings[0]
+    return {cls: args}
+
+
+def _one_threshold(value: Any) -> Any:
+    """Precision's and Recall's ``thresholds``: a one-element list is that threshold (kconf
+    logs one value; a longer list stays, and is refused by the argument model)."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _class_of(kind: str, name: str) -> str | None:
+    """The class a loss or metric string stands for (None for the shape-resolved ones)."""
+    if kind == "loss":
+        return loss_classes.class_name(name)
+    obj = metric_classes.get(name)
+    if isinstance(obj, str):  # a function metric: its class form, if it has one
+        canonical = metric_classes.function_metrics.ALIASES.get(obj, obj)
+        return next((n for n, c in metric_classes.METRIC_CLASSES.items()
+                     if getattr(c, "function", None) == canonical
+                     or (n == "BinaryAccuracy" and canonical == "binary_accuracy")), None)
+    return type(obj).__name__
 
 
 def _per_output(value: Any, at: ConfigPath, outputs: Mapping[str, str], report: Report,
@@ -263,7 +302,7 @@ def keras_compile_config(model, report: Callable[[str], None]) -> dict[str, Any]
         The ``compile_config`` Keras 3 writes and ``load_model`` compiles from.
     """
     names = model.output_names
-    losses = list(model.loss_names)
+    losses = [_keras_loss(spec) for spec in model.loss_names]
     weights = list(model.loss_weights)
     metrics = [[_keras_metric(m.spec) for m in ms] for ms in model.metrics]
     several = len(names) > 1
@@ -304,9 +343,31 @@ def keras_optimizer(opt, report: Callable[[str], None]) -> dict[str, Any]:
             "registered_name": None}
 
 
-def _keras_metric(spec: Any) -> Any:
-    """A metric name as is; a custom metric function as Keras serialises functions."""
+#: Keras 2 spellings kconf reads that Keras 3's ``get`` does not: their Keras 3 names.
+_KERAS2_LOSSES = {"kullback_leibler_divergence": "kl_divergence", "logcosh": "log_cosh"}
+_KERAS2_METRICS = {"kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence"}
+
+
+def _keras_loss(spec: Any) -> Any:
+    """A compiled loss as Keras 3 serialises it: a name, or ``{module, class_name, config}``
+    for a class with arguments (a ``{Class: args}`` mapping or config spec)."""
     if isinstance(spec, str):
-        return spec
+        return _KERAS2_LOSSES.get(spec, spec)
+    name, args = loss_classes.split(spec)
+    return {"module": "keras.losses", "class_name": name,
+            "config": loss_classes.get({name: args}).get_config(), "registered_name": None}
+
+
+def _keras_metric(spec: Any) -> Any:
+    """A metric name as is (Keras 2 spellings in Keras 3's); a metric class with its
+    arguments as Keras serialises it; a custom metric function as Keras serialises
+    functions."""
+    if isinstance(spec, str):
+        return _KERAS2_METRICS.get(spec, spec)
+    if not callable(spec) and not isinstance(spec, metric_classes.KerasMetric):
+        spec = metric_classes.get(spec)  # {AUC: {...}}: its Keras arguments
+    if isinstance(spec, metric_classes.KerasMetric):
+        return {"module": "keras.metrics", "class_name": type(spec).__name__,
+                "config": spec.get_config(), "registered_name": None}
     return {"module": spec.__module__, "class_name": "function", "config": spec.__name__,
             "registered_name": "function"}

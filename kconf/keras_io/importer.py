@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from kconf.config.objectives import is_loss_class_mapping, loss_class_name
+from kconf.engine import loss_classes
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.keras_io.compile import compile_section, default_compile
 from kconf.keras_io.findings import Findings
@@ -272,9 +274,10 @@ def _vocabulary(tensor, graph) -> int:
     return 2
 
 
-def _target_data(tensor, loss: str) -> Any:
+def _target_data(tensor, loss: Any) -> Any:
     """Labels for a classification loss on a vector output, else uniform targets."""
     shape = _fixed(tensor.shape[1:])
+    loss = loss_classes.LOSS_CLASSES[loss_class_name(loss)].function  # "mse" or {Class: ...}
     if len(shape) == 1:
         if loss == "categorical_crossentropy" and shape[0] > 1:
             return {"classes": shape[0], "one_hot": True}
@@ -317,11 +320,12 @@ def _single_output(section: dict[str, Any]) -> dict[str, Any]:
     out = dict(section)
     for key in ("loss", "loss_weights", "metrics"):
         value = out.get(key)
-        if isinstance(value, dict) and len(value) == 1:
+        if isinstance(value, dict) and len(value) == 1 and not (
+                key == "loss" and is_loss_class_mapping(value)):  # {Huber: {...}} is one loss
             (only,) = value.values()
             out[key] = [only] if key == "loss_weights" else only
         elif isinstance(value, list) and len(value) == 1 and key == "loss":
             out[key] = value[0]
-    if isinstance(out.get("metrics"), str):
+    if isinstance(out.get("metrics"), (str, dict)):  # a name, or {AUC: {...}}
         out["metrics"] = [out["metrics"]]
     return out

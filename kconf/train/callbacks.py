@@ -5,6 +5,7 @@ import csv
 import io
 import os
 
+from kconf.train.direction import higher_is_better
 from kconf.files import write_atomic
 
 
@@ -74,10 +75,11 @@ class History(Callback):
 
 
 def mode_op(monitor: str, mode: str):
-    """'min' or 'max' for a monitored quantity; 'auto' reads accuracy-like names as max."""
+    """'min' or 'max' for a monitored quantity; 'auto' reads the names of metrics that are
+    better when larger (accuracy, auc, precision, f1_score, r2_score ...: ``kconf.engine.
+    metric_classes.higher_is_better``) as max, anything else (losses, errors) as min."""
     if mode == "auto":
-        name = monitor.removeprefix("val_")
-        mode = "max" if any(k in name for k in ("acc", "auc", "precision", "recall")) else "min"
+        mode = "max" if higher_is_better(monitor) else "min"
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     return mode

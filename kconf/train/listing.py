@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from kconf.train.direction import higher_is_better
+
 MARKERS = ("status.json", "config.yaml", "metrics.jsonl")
 
 
@@ -183,12 +185,14 @@ def _summary(rows: list[dict], name: str, max_is_best: bool) -> MetricSummary | 
 
 
 def _accuracy_name(rows: list[dict], validation: bool) -> str | None:
-    """The first logged metric whose name says accuracy (``val_`` ones for validation)."""
-    names = list(dict.fromkeys(k for r in rows for k in r))
+    """The first logged metric whose name says accuracy (``val_`` ones for validation); else
+    the first other metric that is better when larger (auc, precision, f1_score ...)."""
+    names = [n for n in dict.fromkeys(k for r in rows for k in r)
+             if n.startswith("val_") == validation]
     for name in names:
-        if "acc" in name and name.startswith("val_") == validation:
+        if "acc" in name:
             return name
-    return None
+    return next((n for n in names if n != "epoch" and higher_is_better(n)), None)
 
 
 def _planned_epochs(path: Path) -> int | None:

@@ -41,8 +41,55 @@ class Mean:
         return self.total / self.count if self.count else 0.0
 
 
+class BatchStats:
+    """A streamed metric's log of one batch: its statistics (``KerasMetric.stats``), which
+    add up over batches, and the metric that turns their sum into a value."""
+
+    __slots__ = ("stats", "metric")
+
+    def __init__(self, stats, metric):
+        self.stats = stats
+        self.metric = metric
+
+
+class Accumulated:
+    """Running sum of a streamed metric's statistics (Keras's metric state over an epoch)."""
+
+    def __init__(self, metric):
+        self.metric = metric
+        self.total = None
+
+    def add(self, stats) -> None:
+        self.total = stats if self.total is None else self.total + stats
+
+    def result(self) -> float:
+        return self.metric.result_of(self.total) if self.total is not None else 0.0
+
+
+def track(trackers: dict, logs: dict) -> None:
+    """Add one batch's logs to the epoch's trackers (created on first sight): a ``Mean`` for
+    ``(sum, count)`` pairs, an ``Accumulated`` for a streamed metric's ``BatchStats``."""
+    for key, value in logs.items():
+        tracker = trackers.get(key)
+        if isinstance(value, BatchStats):
+            if tracker is None:
+                tracker = trackers[key] = Accumulated(value.metric)
+            tracker.add(value.stats)
+        else:
+            if tracker is None:
+                tracker = trackers[key] = Mean()
+            tracker.add(*value)
+
+
+def batch_value(value) -> float:
+    """The value of one batch's log alone (``train_on_batch``)."""
+    if isinstance(value, BatchStats):
+        return value.metric.result_of(value.stats)
+    return value[0] / value[1]
+
+
 def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
-    """One optimizer step; returns ({log name: (sum, count)}, batch size).
+    """One optimizer step; returns ({log name: (sum, count) or BatchStats}, batch size).
 
     Gradients are zeroed first, so a step that fails leaves nothing behind for the next,
     and after a step ``layer.grads`` hold that step's gradients.
@@ -66,8 +113,8 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
 
 
 def batch_logs(model, total, per_output, ys, outputs, n):
-    """The logs of one batch, each as (sum, count): the loss, the per-output losses of a
-    model with several outputs, and the metrics."""
+    """The logs of one batch, each as (sum, count) (``BatchStats`` for a streamed metric):
+    the loss, the per-output losses of a model with several outputs, and the metrics."""
     logs = {"loss": (total * n, n)}
     if len(outputs) > 1:
         for name, value in zip(model.output_names, per_output):
@@ -90,7 +137,7 @@ def train_on_batch(model, x, y, return_dict: bool = False):
         The loss (and metrics) of that batch.
     """
     logs, _ = train_step(model, input_arrays(model, x), target_arrays(model, y))
-    return keras_return({k: s / c for k, (s, c) in logs.items()}, return_dict)
+    return keras_return({k: batch_value(v) for k, v in logs.items()}, return_dict)
 
 
 def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
@@ -138,7 +185,7 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         cbs.on_epoch_begin(epoch)
         order = model.train_rng.permutation(n) if shuffle else None
         batches = _batches([*xs, *ys], order, batch_size)
-        trackers: dict[str, Mean] = {}
+        trackers: dict = {}
         for step in range(steps):
             cbs.on_train_batch_begin(step)
             batch = next(batches)
@@ -146,11 +193,7 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
                 logs_of_batch, _ = train_step(model, batch[:len(xs)], batch[len(xs):])
             except TrainingError as exc:
                 raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
-            for key, (s, c) in logs_of_batch.items():
-                tracker = trackers.get(key)
-                if tracker is None:
-                    tracker = trackers[key] = Mean()
-                tracker.add(s, c)
+            track(trackers, logs_of_batch)
             cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
         logs = {k: t.result() for k, t in trackers.items()}
         if validation_data is not None:
@@ -180,7 +223,7 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
     """
     batch_size = batch_size or 32
     xs, ys = input_arrays(model, x), target_arrays(model, y)
-    trackers: dict[str, Mean] = {}
+    trackers: dict = {}
     for start in range(0, len(xs[0]), batch_size):
         bx = [a[start:start + batch_size] for a in xs]
         by = [a[start:start + batch_size] for a in ys]
@@ -188,8 +231,7 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
             outputs, _ = model._forward(bx, training=False)
         total, per_output, _ = model._losses(by, outputs)
         total += sum(added)
-        for key, (s, c) in batch_logs(model, total, per_output, by, outputs, len(bx[0])).items():
-            trackers.setdefault(key, Mean()).add(s, c)
+        track(trackers, batch_logs(model, total, per_output, by, outputs, len(bx[0])))
     return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
 
 
