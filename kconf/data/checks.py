@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from kconf.data.split import Split
+from kconf.engine import loss_classes
 from kconf.errors import Problem
 
 #: dtype kinds that hold numbers a model can take (bool, signed, unsigned, float).
@@ -58,7 +59,9 @@ def content_problems(splits: dict[str, Split], graph, cfg, losses: list[str]) ->
                     add(f"{label} has {int(bad.sum()):,} NaN or infinite values (the first in "
                         f"sample {first}); clean the data, or set data.allow_nan: true")
         for i, (t, y, loss) in enumerate(zip(graph.outputs, split.y, losses)):
-            if loss.startswith("sparse") and y.dtype.kind in NUMERIC and y.size:
+            name, args = loss_classes.split(loss)
+            if (name == "SparseCategoricalCrossentropy" and args.get("ignore_class") is None
+                    and y.dtype.kind in NUMERIC and y.size):
                 classes = t.shape[-1]
                 label = _array_label(split, cfg, "y", i, t, graph.outputs)
                 problem = _sparse_problem(y, classes)
