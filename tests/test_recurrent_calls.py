@@ -196,7 +196,8 @@ data: {train: {random: {samples: 4, x: [4, 3], y: [4, 4]}}}
 def test_a_keras_model_of_bidirectional_layers_imports_and_predicts_what_keras_predicted():
     imported = convert(META["bi_model"])
     first, second, _ = imported.config["model"]["sequential"]
-    assert first == {"Bidirectional": {"layer": {"LSTM": {"units": 3, "return_sequences": True}},
+    assert first == {"Bidirectional": {"layer": {"LSTM": {  # Keras's Bidirectional sets zero_output_for_mask
+        "zero_output_for_mask": True, "units": 3, "return_sequences": True}},
                                        "merge_mode": "ave", "input_shape": [6, 3]}}
     # Keras writes the copy it made as backward_layer too; only a given one is kept
     assert second == {"Bidirectional": {"layer": {"GRU": {"units": 2}}, "backward_layer": {
