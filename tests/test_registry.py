@@ -15,6 +15,10 @@ WITH_ARGS = [name for name, e in REGISTRY.items() if e.args is not None]
 
 
 def test_layers():
+    for name in REGISTRY:
+        place = REGISTRY.place(name)
+        assert (place.name, place.args) == (name, None if REGISTRY[name].args is None
+                                            else REGISTRY[name].args.__name__)
     assert set(LAYER_SPECS) == set(LAYERS) - {"InputLayer"}
     assert list(LAYER_SPECS) == WITH_ARGS
     for name, e in REGISTRY.items():
@@ -25,7 +29,7 @@ def test_layers():
 
 def test_a_layer_registered_twice_is_an_error():
     with pytest.raises(ValueError, match="Dense is registered twice"):
-        _registry(entry(Dense, DenseArgs), entry(Dense, DenseArgs))
+        _registry(entry("Dense", "dense"), entry("Dense", "dense"))
 
 
 def _comparable(value):

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Mapping, Sequence, Union
 
 from pydantic import (
     AfterValidator,
+    create_model,
     AliasChoices,
     BeforeValidator,
     Field,
@@ -17,6 +18,8 @@ from kconf.args.fields import (
     IMPORT_PATH_PATTERN,
     Bool,
     ConfigModel,
+    DeferredModel,
+    LazyMembers,
     bounded,
     Fraction,
     NonNegativeFloat,
@@ -31,7 +34,7 @@ from kconf.args.fields import (
     check_import_path,
     choice,
     config_error,
-    tagged_union,
+    lazy_union,
 )
 from kconf.text import unknown_name_message
 from kconf.args.names import OPTIMIZER_ALIASES, OPTIMIZER_NAMES
@@ -48,7 +51,7 @@ from kconf.config.objectives import (
 # --- learning-rate schedules (keras.optimizers.schedules) -------------------------------------
 
 
-class ExponentialDecayArgs(ConfigModel):
+class ExponentialDecayArgs(DeferredModel):
     initial_learning_rate: PositiveFloat
     decay_steps: PositiveInt
     decay_rate: PositiveFloat
@@ -59,7 +62,7 @@ class InverseTimeDecayArgs(ExponentialDecayArgs):
     pass
 
 
-class PiecewiseConstantDecayArgs(ConfigModel):
+class PiecewiseConstantDecayArgs(DeferredModel):
     boundaries: list[PositiveInt]
     values: list[PositiveFloat]
 
@@ -70,7 +73,7 @@ class PiecewiseConstantDecayArgs(ConfigModel):
         return self
 
 
-class CosineDecayArgs(ConfigModel):
+class CosineDecayArgs(DeferredModel):
     initial_learning_rate: NonNegativeFloat
     decay_steps: PositiveInt
     alpha: NonNegativeFloat = 0.0
@@ -78,7 +81,7 @@ class CosineDecayArgs(ConfigModel):
     warmup_steps: NonNegativeInt = 0
 
 
-class PolynomialDecayArgs(ConfigModel):
+class PolynomialDecayArgs(DeferredModel):
     initial_learning_rate: NonNegativeFloat
     decay_steps: PositiveInt
     end_learning_rate: NonNegativeFloat = 0.0001
@@ -86,7 +89,7 @@ class PolynomialDecayArgs(ConfigModel):
     cycle: Bool = False
 
 
-class CosineDecayRestartsArgs(ConfigModel):
+class CosineDecayRestartsArgs(DeferredModel):
     initial_learning_rate: NonNegativeFloat
     first_decay_steps: PositiveInt
     t_mul: PositiveFloat = 2.0
@@ -98,41 +101,22 @@ class ScheduleSpecBase(TaggedSpec):
     """A schedule as ``{ExponentialDecay: {args}}``."""
 
 
-class ExponentialDecaySpec(ScheduleSpecBase):
-    ExponentialDecay: args_of(ExponentialDecayArgs)
+def _wrappers(base: type[TaggedSpec], args: dict[str, type]) -> LazyMembers:
+    """The wrapper ``{Name: args}`` of each member of a family, built when a config first
+    names it (``SGDSpec``), as a name of this module too (pickle finds it there)."""
+    return LazyMembers(args, lambda name: create_model(
+        f"{name}Spec", __base__=base, __module__=__name__, **{name: (args_of(args[name]), ...)}))
 
 
-class InverseTimeDecaySpec(ScheduleSpecBase):
-    InverseTimeDecay: args_of(InverseTimeDecayArgs)
-
-
-class PiecewiseConstantDecaySpec(ScheduleSpecBase):
-    PiecewiseConstantDecay: args_of(PiecewiseConstantDecayArgs)
-
-
-class CosineDecaySpec(ScheduleSpecBase):
-    CosineDecay: args_of(CosineDecayArgs)
-
-
-class PolynomialDecaySpec(ScheduleSpecBase):
-    PolynomialDecay: args_of(PolynomialDecayArgs)
-
-
-class CosineDecayRestartsSpec(ScheduleSpecBase):
-    CosineDecayRestarts: args_of(CosineDecayRestartsArgs)
-
-
-SCHEDULE_SPECS = {"ExponentialDecay": ExponentialDecaySpec,
-                  "InverseTimeDecay": InverseTimeDecaySpec,
-                  "PiecewiseConstantDecay": PiecewiseConstantDecaySpec,
-                  "CosineDecay": CosineDecaySpec,
-                  "PolynomialDecay": PolynomialDecaySpec,
-                  "CosineDecayRestarts": CosineDecayRestartsSpec}
+SCHEDULE_SPECS = _wrappers(ScheduleSpecBase, {
+    "ExponentialDecay": ExponentialDecayArgs, "InverseTimeDecay": InverseTimeDecayArgs,
+    "PiecewiseConstantDecay": PiecewiseConstantDecayArgs, "CosineDecay": CosineDecayArgs,
+    "PolynomialDecay": PolynomialDecayArgs, "CosineDecayRestarts": CosineDecayRestartsArgs})
 
 LearningRate = by_kind(
     "a positive number or a schedule like {ExponentialDecay: {...}}",
     scalar=PositiveFloat,
-    mapping=tagged_union(SingleKey("learning-rate schedule", SCHEDULE_SPECS,
+    mapping=lazy_union(SingleKey("learning-rate schedule", SCHEDULE_SPECS,
                                    "{ExponentialDecay: {initial_learning_rate: 0.1, "
                                    "decay_steps: 1000, decay_rate: 0.9}}"), SCHEDULE_SPECS))
 
@@ -160,7 +144,7 @@ AccumulationSteps = bounded(int, ge=2)
 EmaMomentum = bounded(float, ge=0, le=1)
 
 
-class OptimizerOptions(ConfigModel):
+class OptimizerOptions(DeferredModel):
     """Keras's arguments of every optimizer (``kconf.engine.optimizers.options``), after each
     optimizer's own ones."""
 
@@ -202,7 +186,7 @@ def with_options(fields: type[ConfigModel], name: str) -> type[ConfigModel]:
 # adds the common options after them (``with_options``, below).
 
 
-class _SGDFields(ConfigModel):
+class _SGDFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.01)
     momentum: NonNegativeFloat = 0.0
     nesterov: Bool = False
@@ -210,7 +194,7 @@ class _SGDFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _RMSpropFields(ConfigModel):
+class _RMSpropFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     rho: Fraction = 0.9
     momentum: NonNegativeFloat = 0.0
@@ -220,7 +204,7 @@ class _RMSpropFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _AdamFields(ConfigModel):
+class _AdamFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: Fraction = 0.9
     beta_2: Fraction = 0.999
@@ -230,7 +214,7 @@ class _AdamFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _AdamaxFields(ConfigModel):
+class _AdamaxFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: Fraction = 0.9
     beta_2: Fraction = 0.999
@@ -239,7 +223,7 @@ class _AdamaxFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _AdagradFields(ConfigModel):
+class _AdagradFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     initial_accumulator_value: NonNegativeFloat = 0.1
     epsilon: PositiveFloat = 1e-7
@@ -247,7 +231,7 @@ class _AdagradFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _AdadeltaFields(ConfigModel):
+class _AdadeltaFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     rho: Fraction = 0.95
     epsilon: PositiveFloat = 1e-7
@@ -255,7 +239,7 @@ class _AdadeltaFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _FtrlFields(ConfigModel):
+class _FtrlFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     learning_rate_power: bounded(float, le=0) = -0.5
     initial_accumulator_value: NonNegativeFloat = 0.1
@@ -267,7 +251,7 @@ class _FtrlFields(ConfigModel):
     lazy_sparse: LazySparse
 
 
-class _LionFields(ConfigModel):
+class _LionFields(DeferredModel):
     learning_rate: LearningRate = learning_rate(0.001)
     beta_1: bounded(float, gt=0, le=1) = 0.9
     beta_2: Fraction = 0.99
@@ -308,55 +292,19 @@ class OptimizerSpecBase(TaggedSpec):
         return self.args.model_dump(exclude_none=True)
 
 
-class SGDSpec(OptimizerSpecBase):
-    SGD: args_of(SGDArgs)
+OPTIMIZER_SPECS: Mapping[str, type[OptimizerSpecBase]] = _wrappers(OptimizerSpecBase, {
+    "SGD": SGDArgs, "RMSprop": RMSpropArgs, "Adam": AdamArgs, "AdamW": AdamWArgs,
+    "Adamax": AdamaxArgs, "Nadam": NadamArgs, "Adagrad": AdagradArgs,
+    "Adadelta": AdadeltaArgs, "Ftrl": FtrlArgs, "Lion": LionArgs, "Lamb": LambArgs})
 
 
-class RMSpropSpec(OptimizerSpecBase):
-    RMSprop: args_of(RMSpropArgs)
+def __getattr__(name: str) -> Any:
+    """The wrappers as names of this module (``SGDSpec``): pickle and copy find them here."""
+    for specs in (OPTIMIZER_SPECS, SCHEDULE_SPECS):
+        if name.endswith("Spec") and name[:-len("Spec")] in specs:
+            return specs[name[:-len("Spec")]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-class AdamSpec(OptimizerSpecBase):
-    Adam: args_of(AdamArgs)
-
-
-class AdamWSpec(OptimizerSpecBase):
-    AdamW: args_of(AdamWArgs)
-
-
-class AdamaxSpec(OptimizerSpecBase):
-    Adamax: args_of(AdamaxArgs)
-
-
-class NadamSpec(OptimizerSpecBase):
-    Nadam: args_of(NadamArgs)
-
-
-class AdagradSpec(OptimizerSpecBase):
-    Adagrad: args_of(AdagradArgs)
-
-
-class AdadeltaSpec(OptimizerSpecBase):
-    Adadelta: args_of(AdadeltaArgs)
-
-
-class FtrlSpec(OptimizerSpecBase):
-    Ftrl: args_of(FtrlArgs)
-
-
-class LionSpec(OptimizerSpecBase):
-    Lion: args_of(LionArgs)
-
-
-class LambSpec(OptimizerSpecBase):
-    Lamb: args_of(LambArgs)
-
-
-OPTIMIZER_SPECS: dict[str, type[OptimizerSpecBase]] = {
-    "SGD": SGDSpec, "RMSprop": RMSpropSpec, "Adam": AdamSpec, "AdamW": AdamWSpec,
-    "Adamax": AdamaxSpec, "Nadam": NadamSpec, "Adagrad": AdagradSpec,
-    "Adadelta": AdadeltaSpec, "Ftrl": FtrlSpec, "Lion": LionSpec, "Lamb": LambSpec,
-}
 
 _OPTIMIZER_STRINGS = (*OPTIMIZER_ALIASES, *OPTIMIZER_NAMES)
 
@@ -372,13 +320,20 @@ def _optimizer_from_string(value: Any) -> Any:
     return value
 
 
+class _NameOrSpec:
+    """The JSON schema of an optimizer: one of its names, or a ``{Name: {args}}`` wrapper."""
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        members = handler(schema)
+        return {"anyOf": [{"type": "string", "enum": list(_OPTIMIZER_STRINGS)},
+                          *members.get("oneOf", [members])]}
+
+
 Optimizer = Annotated[
-    tagged_union(SingleKey("optimizer", OPTIMIZER_NAMES, "{SGD: {learning_rate: 0.01}}"),
-                 OPTIMIZER_SPECS),
-    BeforeValidator(
-        _optimizer_from_string,
-        json_schema_input_type=Union[(Literal[_OPTIMIZER_STRINGS], *OPTIMIZER_SPECS.values())],
-    ),
+    lazy_union(SingleKey("optimizer", OPTIMIZER_NAMES, "{SGD: {learning_rate: 0.01}}"),
+               OPTIMIZER_SPECS),
+    BeforeValidator(_optimizer_from_string),
+    _NameOrSpec(),
 ]
 
 # --- loss and metrics (names, or classes with arguments: kconf.config.objectives) ----------

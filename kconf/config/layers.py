@@ -9,12 +9,11 @@ the union is recursive; so does ``Bidirectional`` (a recurrent member).
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Mapping
 
 from pydantic import create_model
 
-from kconf.args.fields import Name, SingleKey, TaggedSpec, args_of, lazy_union
+from kconf.args.fields import LazyMembers, Name, SingleKey, TaggedSpec, args_of, lazy_union
 from kconf.args.layer import LayerArgs
 from kconf.engine.layers import REGISTRY, bidirectional, time_distributed
 
@@ -34,47 +33,11 @@ def _spec(name: str, args: type[LayerArgs]) -> type[LayerSpecBase]:
                         **{name: (args_of(args), ...)})
 
 
-class _Lazy(Mapping):
-    """Tag -> member, each member made by ``make(tag)`` on its first look-up and kept (once,
-    also when threads validate configs at the same time: a wrapper class is unique)."""
-
-    def __init__(self, tags: Iterable[str], make: Callable[[str], Any]):
-        self._tags = tuple(tags)
-        self._known = frozenset(self._tags)
-        self._make = make
-        self._made: dict[str, Any] = {}
-        self._lock = threading.RLock()
-
-    def __getitem__(self, tag: str) -> Any:
-        member = self._made.get(tag)
-        if member is None:
-            if tag not in self._known:
-                raise KeyError(tag)
-            with self._lock:
-                member = self._made.get(tag)
-                if member is None:
-                    member = self._made[tag] = self._make(tag)
-        return member
-
-    def __contains__(self, tag: object) -> bool:
-        return tag in self._known
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tags)
-
-    def __len__(self) -> int:
-        return len(self._tags)
-
-    def made(self) -> tuple[str, ...]:
-        """The tags whose member has been built so far (start-up tests)."""
-        return tuple(self._made)
-
-
 #: Tag (Keras class name) -> wrapper model: every registered layer a config can name. A wrapper
 #: (and its layer's argument model) is built on its first look-up: start-up does not grow with
 #: the registry.
-LAYER_SPECS: Mapping[str, type[LayerSpecBase]] = _Lazy(
-    (name for name, e in REGISTRY.items() if e.args is not None),
+LAYER_SPECS: Mapping[str, type[LayerSpecBase]] = LazyMembers(
+    (name for name in REGISTRY if REGISTRY.place(name).args is not None),
     lambda name: _spec(name, REGISTRY[name].args),
 )
 
@@ -97,7 +60,7 @@ MODEL_TAG = "model name"
 InnerLayer = lazy_union(
     SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}} or a model's name",
               str_tag=MODEL_TAG),
-    _Lazy((MODEL_TAG, *LAYER_SPECS), lambda tag: Name if tag == MODEL_TAG else LAYER_SPECS[tag]),
+    LazyMembers((MODEL_TAG, *LAYER_SPECS), lambda tag: Name if tag == MODEL_TAG else LAYER_SPECS[tag]),
 )
 
 # TimeDistributed refers to the union that contains it: its (deferred) model finds the name in

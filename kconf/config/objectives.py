@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, 
 
 from kconf.args.fields import (
     IMPORT_PATH_PATTERN,
+    LazyMembers,
     SingleKey,
     Str,
     TaggedSpec,
@@ -27,7 +28,7 @@ from kconf.args.fields import (
     check_import_path,
     choice,
     config_error,
-    tagged_union,
+    lazy_union,
 )
 from kconf.engine import loss_classes, metric_classes
 from kconf.errors import Problem
@@ -42,21 +43,31 @@ class MetricSpecBase(TaggedSpec):
     """A metric class with its arguments: ``{AUC: {curve: PR}}``."""
 
 
-def _specs(base: type[TaggedSpec], classes: dict[str, Any]) -> dict[str, type[TaggedSpec]]:
-    """The wrapper ``{Class: args}`` of every class of a registry."""
-    return {name: create_model(f"{name}Spec", __base__=base, __module__=__name__,
-                               **{name: (args_of(cls.Args), ...)})
-            for name, cls in classes.items()}
+def _specs(base: type[TaggedSpec], classes: dict[str, Any]) -> LazyMembers:
+    """The wrapper ``{Class: args}`` of every class of a registry, each built when a config
+    first names it."""
+    return LazyMembers(classes, lambda name: create_model(
+        f"{name}Spec", __base__=base, __module__=__name__,
+        **{name: (args_of(classes[name].Args), ...)}))
 
 
 LOSS_SPECS = _specs(LossSpecBase, loss_classes.LOSS_CLASSES)
 METRIC_SPECS = _specs(MetricSpecBase, metric_classes.METRIC_CLASSES)
 
+
+def __getattr__(name: str) -> Any:
+    """Each wrapper is also a name of this module (``HuberSpec``), where pickle finds it."""
+    for specs in (LOSS_SPECS, METRIC_SPECS):
+        if name.endswith("Spec") and name[:-len("Spec")] in specs:
+            return specs[name[:-len("Spec")]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 LOSS_NAMES: tuple[str, ...] = loss_classes.NAMES
 METRIC_NAMES: tuple[str, ...] = metric_classes.NAMES
 
-LossClass = tagged_union(SingleKey("loss", LOSS_SPECS, "{Huber: {delta: 0.5}}"), LOSS_SPECS)
-MetricClass = tagged_union(SingleKey("metric", METRIC_SPECS, "{AUC: {curve: PR}}"),
+LossClass = lazy_union(SingleKey("loss", LOSS_SPECS, "{Huber: {delta: 0.5}}"), LOSS_SPECS)
+MetricClass = lazy_union(SingleKey("metric", METRIC_SPECS, "{AUC: {curve: PR}}"),
                            METRIC_SPECS)
 
 #: One loss: a name or a class with arguments.

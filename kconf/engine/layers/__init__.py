@@ -24,7 +24,9 @@ To add a layer (say ``Conv1D``):
      ``supports_masking`` and passes a mask through unchanged, ``supports_masking = True``;
      a layer that uses, makes or combines masks says how (``kconf.engine.masks``).
 
-2. Import both here and add one line to ``REGISTRY``: ``entry(Conv1D, Conv1DArgs)``.
+2. Add one line to ``REGISTRY``: ``entry("Conv1D", "conv1d")`` (the class, its module here;
+   the argument model's name when it is not ``Conv1DArgs``). The module is imported when
+   the layer is first looked up: start-up does not grow with the registry.
 
 3. Add the layer's cases to ``tests/layer_cases.py`` (argument sets, input shapes, Keras
    weight layout, FLOPs): the standard test fails for a registered layer without cases.
@@ -35,152 +37,13 @@ Nothing registers itself: a layer exists for kconf when its line is here.
 """
 from __future__ import annotations
 
+import importlib
+import threading
 from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
 
 from kconf.args.layer import LayerArgs
 from kconf.engine.layers.base import Layer, WeightSpec
-from kconf.engine.layers.input import InputLayer
-from kconf.engine.layers.dense import Dense, DenseArgs
-from kconf.engine.layers.activation import Activation, ActivationArgs
-from kconf.engine.layers.dropout import Dropout, DropoutArgs
-from kconf.engine.layers.flatten import Flatten, FlattenArgs
-from kconf.engine.layers.conv2d import Conv2D, Conv2DArgs
-from kconf.engine.layers.pooling import MaxPooling2D, MaxPooling2DArgs
-from kconf.engine.layers.embedding import Embedding, EmbeddingArgs
-from kconf.engine.layers.lstm import LSTM, LSTMArgs
-from kconf.engine.layers.gru import GRU, GRUArgs
-from kconf.engine.layers.simple_rnn import SimpleRNN, SimpleRNNArgs
-from kconf.engine.layers.merge import (
-    Add,
-    Average,
-    Concatenate,
-    ConcatenateArgs,
-    Dot,
-    DotArgs,
-    Maximum,
-    MergeArgs,
-    Minimum,
-    Multiply,
-    Subtract,
-)
-from kconf.engine.layers.time_distributed import TimeDistributed, TimeDistributedArgs
-from kconf.engine.layers.identity import Identity, IdentityArgs
-from kconf.engine.layers.batch_normalization import BatchNormalization, BatchNormalizationArgs
-from kconf.engine.layers.layer_normalization import LayerNormalization, LayerNormalizationArgs
-from kconf.engine.layers.group_normalization import GroupNormalization, GroupNormalizationArgs
-from kconf.engine.layers.unit_normalization import UnitNormalization, UnitNormalizationArgs
-from kconf.engine.layers.convolution import Conv1D, Conv1DArgs, Conv3D, Conv3DArgs
-from kconf.engine.layers.depthwise import (
-    DepthwiseConv1D,
-    DepthwiseConv1DArgs,
-    DepthwiseConv2D,
-    DepthwiseConv2DArgs,
-)
-from kconf.engine.layers.conv_transpose import (
-    Conv1DTranspose,
-    Conv1DTransposeArgs,
-    Conv2DTranspose,
-    Conv2DTransposeArgs,
-)
-from kconf.engine.layers.separable import (
-    SeparableConv1D,
-    SeparableConv1DArgs,
-    SeparableConv2D,
-    SeparableConv2DArgs,
-)
-from kconf.engine.layers.pooling_nd import (
-    AveragePooling1D,
-    AveragePooling2D,
-    AveragePooling3D,
-    MaxPooling1D,
-    MaxPooling3D,
-    Pooling1DArgs,
-    Pooling2DArgs,
-    Pooling3DArgs,
-)
-from kconf.engine.layers.global_pooling import (
-    GlobalAveragePooling1D,
-    GlobalAveragePooling2D,
-    GlobalAveragePooling3D,
-    GlobalMaxPooling1D,
-    GlobalMaxPooling2D,
-    GlobalMaxPooling3D,
-    GlobalPoolingArgs,
-)
-from kconf.engine.layers.reshaping import (
-    Permute,
-    PermuteArgs,
-    RepeatVector,
-    RepeatVectorArgs,
-    Reshape,
-    ReshapeArgs,
-)
-from kconf.engine.layers.padding import (
-    Cropping1D,
-    Cropping1DArgs,
-    Cropping2D,
-    Cropping2DArgs,
-    Cropping3D,
-    Cropping3DArgs,
-    ZeroPadding1D,
-    ZeroPadding1DArgs,
-    ZeroPadding2D,
-    ZeroPadding2DArgs,
-    ZeroPadding3D,
-    ZeroPadding3DArgs,
-)
-from kconf.engine.layers.upsampling import (
-    UpSampling1D,
-    UpSampling1DArgs,
-    UpSampling2D,
-    UpSampling2DArgs,
-)
-from kconf.engine.layers.relu import ReLU, ReLUArgs
-from kconf.engine.layers.leaky_relu import LeakyReLU, LeakyReLUArgs
-from kconf.engine.layers.prelu import PReLU, PReLUArgs
-from kconf.engine.layers.elu import ELU, ELUArgs
-from kconf.engine.layers.softmax import Softmax, SoftmaxArgs
-from kconf.engine.layers.spatial_dropout import (
-    SpatialDropout1D,
-    SpatialDropout1DArgs,
-    SpatialDropout2D,
-    SpatialDropout3D,
-    SpatialDropoutArgs,
-)
-from kconf.engine.layers.noise import (
-    AlphaDropout,
-    AlphaDropoutArgs,
-    GaussianDropout,
-    GaussianDropoutArgs,
-    GaussianNoise,
-    GaussianNoiseArgs,
-)
-from kconf.engine.layers.activity_regularization import (
-    ActivityRegularization,
-    ActivityRegularizationArgs,
-)
-from kconf.engine.layers.layer_scale import LayerScale, LayerScaleArgs
-from kconf.engine.layers.custom_scale import CustomScaleLayer, CustomScaleLayerArgs
-from kconf.engine.layers.rescaling import Rescaling, RescalingArgs
-from kconf.engine.layers.attention import (
-    AdditiveAttention,
-    AdditiveAttentionArgs,
-    Attention,
-    AttentionArgs,
-    MultiHeadAttention,
-    MultiHeadAttentionArgs,
-)
-from kconf.engine.layers.normalization import Normalization, NormalizationArgs
-from kconf.engine.layers.resizing import Resizing, ResizingArgs
-from kconf.engine.layers.center_crop import CenterCrop, CenterCropArgs
-from kconf.engine.layers.random_flip import RandomFlip, RandomFlipArgs
-from kconf.engine.layers.random_crop import RandomCrop, RandomCropArgs
-from kconf.engine.layers.random_contrast import RandomContrast, RandomContrastArgs
-from kconf.engine.layers.random_translation import RandomTranslation, RandomTranslationArgs
-from kconf.engine.layers.random_rotation import RandomRotation, RandomRotationArgs
-from kconf.engine.layers.random_zoom import RandomZoom, RandomZoomArgs
-from kconf.engine.layers.bidirectional import Bidirectional, BidirectionalArgs
-from kconf.engine.layers.masking import Masking, MaskingArgs
 
 
 @dataclass(frozen=True)
@@ -197,112 +60,201 @@ class Entry:
         return self.layer.__name__
 
 
-def entry(layer: type[Layer], args: type[LayerArgs] | None) -> Entry:
-    """A registry line: ``entry(Dense, DenseArgs)``."""
-    return Entry(layer, args)
+@dataclass(frozen=True)
+class Place:
+    """Where a registered layer is written: ``kconf.engine.layers.<module>``, which defines
+    the class ``name`` and its argument model ``args`` (None for the ``InputLayer``)."""
+
+    name: str
+    module: str
+    args: str | None
+
+    def load(self) -> Entry:
+        """Import the module and pair the two classes."""
+        module = importlib.import_module(f"{__name__}.{self.module}")
+        layer = getattr(module, self.name)
+        return Entry(layer, None if self.args is None else getattr(module, self.args))
 
 
-def _registry(*entries: Entry) -> dict[str, Entry]:
+_DEFAULT = object()
+
+
+def entry(name: str, module: str, args: Any = _DEFAULT) -> Place:
+    """A registry line: ``entry("Dense", "dense")``; ``args`` names a shared argument model
+    (``"MergeArgs"``), or None for a layer configs cannot name."""
+    return Place(name, module, f"{name}Args" if args is _DEFAULT else args)
+
+
+class Registry(Mapping):
+    """Keras class name -> :class:`Entry`, in registration order. Names and order are known
+    without importing anything; a layer's module is imported on its first look-up (once,
+    also when threads look up at the same time)."""
+
+    def __init__(self, places: dict[str, Place]):
+        self._places = places
+        self._loaded: dict[str, Entry] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Entry:
+        found = self._loaded.get(name)
+        if found is None:
+            place = self._places[name]  # KeyError for an unknown name
+            with self._lock:
+                found = self._loaded.get(name)
+                if found is None:
+                    found = self._loaded[name] = place.load()
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._places
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._places)
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def place(self, name: str) -> Place:
+        """Where a layer is written, without importing it."""
+        return self._places[name]
+
+    def loaded(self) -> tuple[str, ...]:
+        """The layers whose module has been looked up so far (start-up tests)."""
+        return tuple(self._loaded)
+
+
+def _registry(*places: Place) -> Registry:
     """Name -> entry; a name given twice is an error, never a silent overwrite."""
-    out: dict[str, Entry] = {}
-    for e in entries:
-        if e.name in out:
-            raise ValueError(f"layer {e.name} is registered twice")
-        out[e.name] = e
-    return out
+    out: dict[str, Place] = {}
+    for p in places:
+        if p.name in out:
+            raise ValueError(f"layer {p.name} is registered twice")
+        out[p.name] = p
+    return Registry(out)
 
 
 #: Keras class name -> (engine class, argument model): the layers kconf has, in the order
 #: configs, schemas and tables list them.
-REGISTRY: dict[str, Entry] = _registry(
-    entry(InputLayer, None),
-    entry(Dense, DenseArgs),
-    entry(Activation, ActivationArgs),
-    entry(Dropout, DropoutArgs),
-    entry(Flatten, FlattenArgs),
-    entry(Conv2D, Conv2DArgs),
-    entry(MaxPooling2D, MaxPooling2DArgs),
-    entry(Embedding, EmbeddingArgs),
-    entry(LSTM, LSTMArgs),
-    entry(GRU, GRUArgs),
-    entry(SimpleRNN, SimpleRNNArgs),
-    entry(TimeDistributed, TimeDistributedArgs),
-    entry(Concatenate, ConcatenateArgs),
-    entry(Add, MergeArgs),
-    entry(Subtract, MergeArgs),
-    entry(Multiply, MergeArgs),
-    entry(Average, MergeArgs),
-    entry(Maximum, MergeArgs),
-    entry(Minimum, MergeArgs),
-    entry(Dot, DotArgs),
-    entry(Identity, IdentityArgs),
-    entry(BatchNormalization, BatchNormalizationArgs),
-    entry(LayerNormalization, LayerNormalizationArgs),
-    entry(GroupNormalization, GroupNormalizationArgs),
-    entry(UnitNormalization, UnitNormalizationArgs),
-    entry(Conv1D, Conv1DArgs),
-    entry(Conv3D, Conv3DArgs),
-    entry(DepthwiseConv1D, DepthwiseConv1DArgs),
-    entry(DepthwiseConv2D, DepthwiseConv2DArgs),
-    entry(SeparableConv1D, SeparableConv1DArgs),
-    entry(SeparableConv2D, SeparableConv2DArgs),
-    entry(Conv1DTranspose, Conv1DTransposeArgs),
-    entry(Conv2DTranspose, Conv2DTransposeArgs),
-    entry(MaxPooling1D, Pooling1DArgs),
-    entry(MaxPooling3D, Pooling3DArgs),
-    entry(AveragePooling1D, Pooling1DArgs),
-    entry(AveragePooling2D, Pooling2DArgs),
-    entry(AveragePooling3D, Pooling3DArgs),
-    entry(GlobalAveragePooling1D, GlobalPoolingArgs),
-    entry(GlobalAveragePooling2D, GlobalPoolingArgs),
-    entry(GlobalAveragePooling3D, GlobalPoolingArgs),
-    entry(GlobalMaxPooling1D, GlobalPoolingArgs),
-    entry(GlobalMaxPooling2D, GlobalPoolingArgs),
-    entry(GlobalMaxPooling3D, GlobalPoolingArgs),
-    entry(Reshape, ReshapeArgs),
-    entry(Permute, PermuteArgs),
-    entry(RepeatVector, RepeatVectorArgs),
-    entry(ZeroPadding1D, ZeroPadding1DArgs),
-    entry(ZeroPadding2D, ZeroPadding2DArgs),
-    entry(ZeroPadding3D, ZeroPadding3DArgs),
-    entry(Cropping1D, Cropping1DArgs),
-    entry(Cropping2D, Cropping2DArgs),
-    entry(Cropping3D, Cropping3DArgs),
-    entry(UpSampling1D, UpSampling1DArgs),
-    entry(UpSampling2D, UpSampling2DArgs),
-    entry(ReLU, ReLUArgs),
-    entry(LeakyReLU, LeakyReLUArgs),
-    entry(PReLU, PReLUArgs),
-    entry(ELU, ELUArgs),
-    entry(Softmax, SoftmaxArgs),
-    entry(SpatialDropout1D, SpatialDropout1DArgs),
-    entry(SpatialDropout2D, SpatialDropoutArgs),
-    entry(SpatialDropout3D, SpatialDropoutArgs),
-    entry(GaussianNoise, GaussianNoiseArgs),
-    entry(GaussianDropout, GaussianDropoutArgs),
-    entry(AlphaDropout, AlphaDropoutArgs),
-    entry(ActivityRegularization, ActivityRegularizationArgs),
-    entry(LayerScale, LayerScaleArgs),
-    entry(CustomScaleLayer, CustomScaleLayerArgs),
-    entry(Rescaling, RescalingArgs),
-    entry(MultiHeadAttention, MultiHeadAttentionArgs),
-    entry(Attention, AttentionArgs),
-    entry(AdditiveAttention, AdditiveAttentionArgs),
-    entry(Normalization, NormalizationArgs),
-    entry(Resizing, ResizingArgs),
-    entry(CenterCrop, CenterCropArgs),
-    entry(RandomFlip, RandomFlipArgs),
-    entry(RandomCrop, RandomCropArgs),
-    entry(RandomContrast, RandomContrastArgs),
-    entry(RandomTranslation, RandomTranslationArgs),
-    entry(RandomRotation, RandomRotationArgs),
-    entry(RandomZoom, RandomZoomArgs),
-    entry(Bidirectional, BidirectionalArgs),
-    entry(Masking, MaskingArgs),
+REGISTRY: Registry = _registry(
+    entry("InputLayer", "input", None),
+    entry("Dense", "dense"),
+    entry("Activation", "activation"),
+    entry("Dropout", "dropout"),
+    entry("Flatten", "flatten"),
+    entry("Conv2D", "conv2d"),
+    entry("MaxPooling2D", "pooling"),
+    entry("Embedding", "embedding"),
+    entry("LSTM", "lstm"),
+    entry("GRU", "gru"),
+    entry("SimpleRNN", "simple_rnn"),
+    entry("TimeDistributed", "time_distributed"),
+    entry("Concatenate", "merge"),
+    entry("Add", "merge", "MergeArgs"),
+    entry("Subtract", "merge", "MergeArgs"),
+    entry("Multiply", "merge", "MergeArgs"),
+    entry("Average", "merge", "MergeArgs"),
+    entry("Maximum", "merge", "MergeArgs"),
+    entry("Minimum", "merge", "MergeArgs"),
+    entry("Dot", "merge"),
+    entry("Identity", "identity"),
+    entry("BatchNormalization", "batch_normalization"),
+    entry("LayerNormalization", "layer_normalization"),
+    entry("GroupNormalization", "group_normalization"),
+    entry("UnitNormalization", "unit_normalization"),
+    entry("Conv1D", "convolution"),
+    entry("Conv3D", "convolution"),
+    entry("DepthwiseConv1D", "depthwise"),
+    entry("DepthwiseConv2D", "depthwise"),
+    entry("SeparableConv1D", "separable"),
+    entry("SeparableConv2D", "separable"),
+    entry("Conv1DTranspose", "conv_transpose"),
+    entry("Conv2DTranspose", "conv_transpose"),
+    entry("MaxPooling1D", "pooling_nd", "Pooling1DArgs"),
+    entry("MaxPooling3D", "pooling_nd", "Pooling3DArgs"),
+    entry("AveragePooling1D", "pooling_nd", "Pooling1DArgs"),
+    entry("AveragePooling2D", "pooling_nd", "Pooling2DArgs"),
+    entry("AveragePooling3D", "pooling_nd", "Pooling3DArgs"),
+    entry("GlobalAveragePooling1D", "global_pooling", "GlobalPoolingArgs"),
+    entry("GlobalAveragePooling2D", "global_pooling", "GlobalPoolingArgs"),
+    entry("GlobalAveragePooling3D", "global_pooling", "GlobalPoolingArgs"),
+    entry("GlobalMaxPooling1D", "global_pooling", "GlobalPoolingArgs"),
+    entry("GlobalMaxPooling2D", "global_pooling", "GlobalPoolingArgs"),
+    entry("GlobalMaxPooling3D", "global_pooling", "GlobalPoolingArgs"),
+    entry("Reshape", "reshaping"),
+    entry("Permute", "reshaping"),
+    entry("RepeatVector", "reshaping"),
+    entry("ZeroPadding1D", "padding"),
+    entry("ZeroPadding2D", "padding"),
+    entry("ZeroPadding3D", "padding"),
+    entry("Cropping1D", "padding"),
+    entry("Cropping2D", "padding"),
+    entry("Cropping3D", "padding"),
+    entry("UpSampling1D", "upsampling"),
+    entry("UpSampling2D", "upsampling"),
+    entry("ReLU", "relu"),
+    entry("LeakyReLU", "leaky_relu"),
+    entry("PReLU", "prelu"),
+    entry("ELU", "elu"),
+    entry("Softmax", "softmax"),
+    entry("SpatialDropout1D", "spatial_dropout"),
+    entry("SpatialDropout2D", "spatial_dropout", "SpatialDropoutArgs"),
+    entry("SpatialDropout3D", "spatial_dropout", "SpatialDropoutArgs"),
+    entry("GaussianNoise", "noise"),
+    entry("GaussianDropout", "noise"),
+    entry("AlphaDropout", "noise"),
+    entry("ActivityRegularization", "activity_regularization"),
+    entry("LayerScale", "layer_scale"),
+    entry("CustomScaleLayer", "custom_scale"),
+    entry("Rescaling", "rescaling"),
+    entry("MultiHeadAttention", "attention"),
+    entry("Attention", "attention"),
+    entry("AdditiveAttention", "attention"),
+    entry("Normalization", "normalization"),
+    entry("Resizing", "resizing"),
+    entry("CenterCrop", "center_crop"),
+    entry("RandomFlip", "random_flip"),
+    entry("RandomCrop", "random_crop"),
+    entry("RandomContrast", "random_contrast"),
+    entry("RandomTranslation", "random_translation"),
+    entry("RandomRotation", "random_rotation"),
+    entry("RandomZoom", "random_zoom"),
+    entry("Bidirectional", "bidirectional"),
+    entry("Masking", "masking"),
 )
 
+
+class _Classes(Mapping):
+    """Keras class name -> engine class, through the registry (imports on look-up)."""
+
+    def __getitem__(self, name: str) -> type[Layer]:
+        return REGISTRY[name].layer
+
+    def __contains__(self, name: object) -> bool:
+        return name in REGISTRY
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(REGISTRY)
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+
 #: Keras class name -> engine class.
-LAYERS: dict[str, type[Layer]] = {name: e.layer for name, e in REGISTRY.items()}
+LAYERS: Mapping[str, type[Layer]] = _Classes()
+
+#: Class name -> registered layer, for ``from kconf.engine.layers import Dense, DenseArgs``.
+_BY_CLASS = {**{p.args: p for p in REGISTRY._places.values() if p.args},
+             **{p.name: p for p in REGISTRY._places.values()}}
+
+
+def __getattr__(name: str) -> Any:
+    """A registered layer's class or argument model, imported on first use."""
+    place = _BY_CLASS.get(name)
+    if place is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    entry_ = REGISTRY[place.name]
+    return entry_.layer if name == place.name else entry_.args
+
 
 __all__ = [
     "LAYERS",
@@ -310,5 +262,5 @@ __all__ = [
     "Entry",
     "Layer",
     "WeightSpec",
-    *(name for name in REGISTRY),
+    *REGISTRY,
 ]

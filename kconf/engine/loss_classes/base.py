@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kconf.args.fields import ConfigModel
+from kconf.args.fields import DeferredModel
 from kconf.engine.backend import xp
 
 
-class LossArgs(ConfigModel):
+class LossArgs(DeferredModel):
     """A loss class's Keras arguments (``name``, ``reduction`` and ``dtype`` aside)."""
 
 

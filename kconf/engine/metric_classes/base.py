@@ -15,13 +15,13 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from kconf.args.fields import ConfigModel, Str
+from kconf.args.fields import DeferredModel, Str
 from kconf.engine.backend import xp
 
 Shape = Sequence[int | None]
 
 
-class MetricArgs(ConfigModel):
+class MetricArgs(DeferredModel):
     """A metric class's Keras arguments; ``name`` sets the column it is logged under."""
 
     name: Str | None = None
