@@ -1,0 +1,205 @@
+"""A kconf model as an ONNX model: walk the layer graph, convert each call, check, write.
+
+The exported graph computes what ``Model.predict`` computes (inference mode: dropout, noise
+and augmentation are the identity, BatchNormalization uses its moving statistics), with a
+dynamic batch axis and the inputs and outputs named as in the config. Extra leading layers
+per input (``preprocessing``: Rescaling/Normalization, e.g. a run's fitted preprocessing)
+go in front of the model's own. Every layer that cannot be expressed is reported at once.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from kconf.engine.layers.base import Layer
+from kconf.errors import ConfigError, Problem
+from kconf.files import write_atomic
+from kconf.graph.model_layer import ModelLayer
+from kconf.onnx_io import conv, core, norm, recurrent, attention  # noqa: F401 (registers)
+from kconf.onnx_io.builder import CONVERTERS, MASK_AWARE, Builder, Call, Result, Unsupported
+
+#: the opset written unless ``--opset`` says otherwise: the newest onnxruntime 1.32 runs
+DEFAULT_OPSET = 21
+#: the oldest opset the converters' operators have their current form in (Squeeze/Unsqueeze/
+#: ReduceSum with axes as inputs: 13; ReduceMax/ReduceMean with axes inputs: 18)
+MIN_OPSET = 18
+
+_ONNX_TYPES = {"float32": 1, "int32": 6, "int64": 7, "bool": 9, "float64": 11}
+
+
+def require_onnx():
+    """The ``onnx`` module, or a ConfigError naming the extra to install."""
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError([Problem("ONNX export needs the 'onnx' package: "
+                                   "pip install 'kconf[onnx]'")]) from None
+    return onnx
+
+
+class _Walk:
+    """Converts one model; collects every layer it cannot express."""
+
+    def __init__(self, b: Builder, locate=None):
+        self.b = b
+        self.problems: list[Problem] = []
+        self._reported: set[int] = set()
+        self.locate = locate
+
+    def refuse(self, layer: Layer, path, reason: str) -> None:
+        if id(layer) in self._reported:
+            return
+        self._reported.add(id(layer))
+        pos = self.locate(path) if self.locate and path else None
+        self.problems.append(Problem(f"layer {layer.name!r} ({type(layer).__name__}) cannot be "
+                                     f"exported to ONNX: {reason}", tuple(path or ()), pos))
+
+    def graph(self, graph, values: list[str], masks: list[str | None]):
+        """Run a graph's nodes on ONNX values; return its outputs' values and masks."""
+        env = {id(t): v for t, v in zip(graph.inputs, values)}
+        menv = {id(t): m for t, m in zip(graph.inputs, masks)}
+        for node in graph.nodes:
+            if not node.inputs and id(node.outputs[0]) in env:
+                continue  # an input layer
+            call = Call(node.layer, [env[id(t)] for t in node.inputs],
+                        [t.shape for t in node.inputs], [t.shape for t in node.outputs],
+                        [menv.get(id(t)) for t in node.inputs], dict(node.options))
+            outs, out_masks = self.call(call, node.path, [t.mask for t in node.outputs])
+            for t, v, m in zip(node.outputs, outs, out_masks):
+                env[id(t)], menv[id(t)] = v, m
+        return ([env[id(t)] for t in graph.outputs], [menv.get(id(t)) for t in graph.outputs])
+
+    def call(self, call: Call, path, carries: Sequence[Any]):
+        """One layer call: its output values and masks (placeholders where it is refused)."""
+        layer, b = call.layer, self.b
+        kind = type(layer).__name__
+        b.prefix = f"{layer.name}/"
+        try:
+            if isinstance(layer, ModelLayer):
+                outs, masks = self.graph(layer.graph, call.inputs, call.masks)
+                return outs, masks
+            converter = CONVERTERS.get(kind)
+            if converter is None:
+                raise Unsupported("no ONNX converter for this layer class")
+            if layer.takes_mask and any(call.masks) and kind not in MASK_AWARE:
+                raise Unsupported("it uses its input's mask, which this exporter does not "
+                                  "carry into this layer")
+            result = converter(b, call) if kind not in _WALKED else converter(b, call, self)
+        except Unsupported as exc:
+            self.refuse(layer, path, str(exc))
+            return [b.fresh("unexported") for _ in call.out_shapes], [None] * len(call.out_shapes)
+        finally:
+            b.prefix = ""
+        if not isinstance(result, Result):
+            result = Result(result if isinstance(result, list) else [result])
+        masks = result.masks or [None] * len(result.outputs)
+        first = next((m for m in call.masks if m is not None), None)
+        masks = [m if m is not None or not carry else first for m, carry in zip(masks, carries)]
+        return result.outputs, masks
+
+
+#: converters that convert an inner layer through the walk (TimeDistributed, Bidirectional)
+_WALKED = {"TimeDistributed"}
+
+
+@core.converts("TimeDistributed")
+def time_distributed(b: Builder, call: Call, walk: _Walk):
+    """The inner layer on (N·T, ...) samples, reshaped back to (N, T, ...)."""
+    shape, out = call.shape, call.out_shapes[0]
+    if shape[1] is None:
+        raise Unsupported("the number of steps must be known")
+    inner = (None, *shape[2:])
+    flat = b.reshape(call.x, (-1, *shape[2:]))
+    inner_out = (None, *out[2:])
+    outs, _ = walk.call(Call(call.layer.layer, [flat], [inner], [inner_out]), (), [None])
+    return b.reshape(outs[0], (None, shape[1], *out[2:]))
+
+
+def preprocessing_layers(specs) -> list[Layer]:
+    """Engine layers from specs: engine layers, or ``{ClassName: {args}}`` dicts
+    (Rescaling and Normalization, as a run's saved preprocessing describes them)."""
+    from kconf.engine.layers import REGISTRY
+
+    layers = []
+    for spec in specs:
+        if isinstance(spec, Layer):
+            layers.append(spec)
+            continue
+        ((cls, args),) = spec.items()
+        if cls not in ("Rescaling", "Normalization"):
+            raise ValueError(f"preprocessing layers are Rescaling or Normalization, got {cls}")
+        layers.append(REGISTRY[cls].layer(**dict(args or {})))
+    return layers
+
+
+def onnx_model(model, opset: int = DEFAULT_OPSET,
+               preprocessing: Mapping[str, Sequence[Any]] | None = None, locate=None):
+    """The ONNX ``ModelProto`` of a built kconf model.
+
+    Args:
+        model: a built kconf ``Model`` (its current weights are written).
+        opset: the ONNX opset (``MIN_OPSET`` or newer).
+        preprocessing: input name -> layers applied first (engine layers or
+            ``{Rescaling: {...}}`` / ``{Normalization: {...}}`` specs).
+        locate: ``ConfigPath -> SourcePos`` to place the problems in the config file.
+
+    Raises:
+        ConfigError: the opset is out of range, or layers cannot be expressed (all listed).
+    """
+    onnx = require_onnx()
+    from onnx import helper
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ConfigError([Problem(f"--opset must be between {MIN_OPSET} and {newest} (the "
+                                   f"installed onnx package's newest), got {opset}")])
+    graph = model.graph
+    b = Builder(opset)
+    walk = _Walk(b, locate)
+    inputs, values = [], []
+    for t in graph.inputs:
+        b.reserve(t.name)
+    for t in graph.outputs:
+        b.reserve(t.name)
+    for t in graph.inputs:
+        inputs.append(helper.make_tensor_value_info(
+            t.name, _ONNX_TYPES.get(t.dtype, 1), ["batch", *t.shape[1:]]))
+        value = t.name
+        for layer in preprocessing_layers((preprocessing or {}).get(t.name, ())):
+            if t.dtype != "float32":
+                value = b.op("Cast", [value], to=1)
+            value, _ = walk.call(Call(layer, [value], [t.shape], [t.shape]), (), [None])
+            value = value[0]
+        values.append(value)
+    outs, _ = walk.graph(graph, values, [None] * len(values))
+    if walk.problems:
+        raise ConfigError(walk.problems)
+    outputs = []
+    for t, v in zip(graph.outputs, outs):
+        b.op("Identity", [v], [t.name])
+        outputs.append(helper.make_tensor_value_info(t.name, 1, ["batch", *t.shape[1:]]))
+    onnx_graph = helper.make_graph(b.nodes, model.name or "kconf", inputs, outputs,
+                                   b.initializers)
+    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="kconf")
+    proto.ir_version = min(proto.ir_version, _IR_FOR_RUNTIME)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+#: onnxruntime reads models up to this IR version (onnx writes a newer one by default)
+_IR_FOR_RUNTIME = 10
+
+
+def export_onnx(model, out: str | os.PathLike, opset: int = DEFAULT_OPSET,
+                preprocessing: Mapping[str, Sequence[Any]] | None = None,
+                locate=None) -> Path:
+    """Write ``model`` as an ONNX file (atomically); return its path."""
+    proto = onnx_model(model, opset, preprocessing, locate)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, proto.SerializeToString())
+    return path

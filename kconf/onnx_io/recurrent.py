@@ -1,0 +1,140 @@
+"""SimpleRNN, GRU, LSTM and Bidirectional, unrolled over their (known) number of steps.
+
+Unrolling keeps Keras's weights as they are (ONNX's LSTM/GRU operators order the gates
+differently and know only some activations) and expresses exactly what kconf computes:
+any activation, ``go_backwards``, initial states, and masks (a masked step keeps the states
+of the step before; its output is that state, or zeros with ``zero_output_for_mask``).
+"""
+from __future__ import annotations
+
+from kconf.onnx_io import activations
+from kconf.onnx_io.builder import Builder, Call, Unsupported, converts
+
+INT64_MIN = -(2 ** 63)
+
+
+def _fn(step_activation):
+    fn = step_activation.fn
+    if not activations.has_onnx_form(fn):
+        raise Unsupported(f"activation {getattr(fn, '__name__', fn)!r} has no ONNX form")
+    return fn
+
+
+def _split(b: Builder, x: str, parts: int, axis: int) -> list[str]:
+    if parts == 1:
+        return [x]
+    return b.op("Split", [x], parts, axis=axis, num_outputs=parts)
+
+
+def _zeros(b: Builder, x: str, units: int) -> str:
+    """(N, units) zeros, N being ``x``'s batch size."""
+    batch = b.op("Shape", [x], start=0, end=1)
+    size = b.op("Concat", [batch, b.ints([units])], axis=0)
+    return b.op("ConstantOfShape", [size], value=b.tensor(0.0, 1))
+
+
+def _cell(b: Builder, layer, z: str, states: list[str]) -> list[str]:
+    """One step of the layer's cell: the new states from the input projection ``z``."""
+    kind = type(layer).__name__
+    u = layer.units
+    act = _fn(layer.activation)
+    rkernel = layer.weights["recurrent_kernel"]
+    if kind == "SimpleRNN":
+        z = b.op("Add", [z, b.op("MatMul", [states[0], b.const(rkernel, hint="recurrent")])])
+        return [activations.apply(b, act, z)]
+    gate = _fn(layer.recurrent_activation)
+    if kind == "LSTM":
+        h, c = states
+        z = b.op("Add", [z, b.op("MatMul", [h, b.const(rkernel, hint="recurrent")])])
+        zi, zf, zg, zo = _split(b, z, 4, 1)
+        i, f, o = (activations.apply(b, gate, t) for t in (zi, zf, zo))
+        g = activations.apply(b, act, zg)
+        c = b.op("Add", [b.op("Mul", [f, c]), b.op("Mul", [i, g])])
+        return [b.op("Mul", [o, activations.apply(b, act, c)]), c]
+    if kind == "GRU":
+        (h,) = states
+        z_zr, z_h = b.slice(z, [0], [2 * u], [1]), b.slice(z, [2 * u], [3 * u], [1])
+        if layer.reset_after:
+            m = b.op("MatMul", [h, b.const(rkernel, hint="recurrent")])
+            if layer.use_bias:
+                m = b.op("Add", [m, b.const(layer.weights["bias"][1], hint="recurrent_bias")])
+            m_zr, m_h = b.slice(m, [0], [2 * u], [1]), b.slice(m, [2 * u], [3 * u], [1])
+            zr = activations.apply(b, gate, b.op("Add", [z_zr, m_zr]))
+            update, reset = _split(b, zr, 2, 1)
+            pre = b.op("Add", [z_h, b.op("Mul", [reset, m_h])])
+        else:
+            m_zr = b.op("MatMul", [h, b.const(rkernel[:, :2 * u], hint="recurrent_zr")])
+            zr = activations.apply(b, gate, b.op("Add", [z_zr, m_zr]))
+            update, reset = _split(b, zr, 2, 1)
+            rh = b.op("Mul", [reset, h])
+            pre = b.op("Add", [z_h, b.op("MatMul", [rh, b.const(rkernel[:, 2 * u:],
+                                                                  hint="recurrent_h")])])
+        cand = activations.apply(b, act, pre)
+        return [b.op("Add", [b.op("Mul", [b.op("Sub", [h, cand]), update]), cand])]
+    raise Unsupported(f"no ONNX converter for the recurrent layer {kind}")
+
+
+def run_recurrent(b: Builder, layer, x: str, shape, initial: list[str],
+                  mask: str | None) -> list[str]:
+    """The layer's outputs as its ``forward`` returns them (with ``return_state``, the
+    output then the final states)."""
+    steps = shape[1]
+    if steps is None:
+        raise Unsupported("the number of steps must be known to unroll the loop")
+    gates = b.op("MatMul", [x, b.const(layer.weights["kernel"], hint="kernel")])
+    if layer.use_bias:
+        gates = b.op("Add", [gates, b.const(layer._input_bias(), hint="bias")])
+    per_step = [b.squeeze(g, [1]) for g in _split(b, gates, steps, 1)]
+    keeps = None
+    if mask is not None:
+        keeps = _split(b, b.unsqueeze(mask, [-1]), steps, 1)  # (N, 1, 1) each
+        keeps = [b.squeeze(k, [1]) for k in keeps]  # (N, 1) bool
+    order = range(steps - 1, -1, -1) if layer.go_backwards else range(steps)
+    states = list(initial) or [_zeros(b, x, layer.units) for _ in range(layer.n_states)]
+    outputs = []
+    zero = b.const(0.0)
+    for t in order:
+        new = _cell(b, layer, per_step[t], states)
+        out = new[0]
+        if keeps is not None:
+            new = [b.op("Where", [keeps[t], n, s]) for n, s in zip(new, states)]
+            out = new[0]
+            if layer.zero_output_for_mask:
+                out = b.op("Where", [keeps[t], out, zero])
+        states = new
+        outputs.append(out)
+    if layer.return_sequences:
+        y = b.op("Concat", [b.unsqueeze(o, [1]) for o in outputs], axis=1)
+    else:
+        y = outputs[-1]
+    return [y, *states] if layer.return_state else [y]
+
+
+@converts("SimpleRNN", "GRU", "LSTM", masks=True)
+def recurrent(b: Builder, call: Call):
+    return run_recurrent(b, call.layer, call.x, call.shape, call.inputs[1:], call.mask)
+
+
+@converts("Bidirectional", masks=True)
+def bidirectional(b: Builder, call: Call):
+    layer = call.layer
+    extra = call.inputs[1:]
+    half = len(extra) // 2
+    fwd = run_recurrent(b, layer.forward_layer, call.x, call.shape, extra[:half], call.mask)
+    bwd = run_recurrent(b, layer.backward_layer, call.x, call.shape, extra[half:], call.mask)
+    f_out, f_states = fwd[0], fwd[1:]
+    b_out, b_states = bwd[0], bwd[1:]
+    if layer.return_sequences:  # the backward sequence, back in time order
+        b_out = b.slice(b_out, [-1], [INT64_MIN], [1], [-1])
+    mode = layer.merge_mode
+    if mode == "concat":
+        merged = [b.op("Concat", [f_out, b_out], axis=-1)]
+    elif mode == "sum":
+        merged = [b.op("Add", [f_out, b_out])]
+    elif mode == "ave":
+        merged = [b.op("Mul", [b.op("Add", [f_out, b_out]), b.const(0.5)])]
+    elif mode == "mul":
+        merged = [b.op("Mul", [f_out, b_out])]
+    else:
+        merged = [f_out, b_out]
+    return [*merged, *f_states, *b_states]
