@@ -210,7 +210,6 @@ def upsampling(b: Builder, call: Call):
     layer = call.layer
     if getattr(layer, "interpolation", "nearest") == "nearest":
         return _repeat(b, call.x, call.shape, list(layer.size))
-    rank = len(call.shape) - 2
-    scales = b.const([1.0, *(float(s) for s in layer.size), 1.0])
-    return b.op("Resize", [call.x, "", scales], mode="linear",
-                coordinate_transformation_mode="half_pixel")
+    from kconf.onnx_io.image import bilinear_upsampling
+
+    return bilinear_upsampling(b, call)

@@ -169,8 +169,8 @@ def dot(b: Builder, call: Call):
         x1, x2 = _l2_normalize(b, x1, a1), _l2_normalize(b, x2, a2)
     perm1 = [d for d in range(len(s1)) if d != a1] + [a1]
     perm2 = [0, a2] + [d for d in range(1, len(s2)) if d != a2]
-    left = b.reshape(b.transpose(x1, perm1), (None, -1 if len(s1) > 2 else 1, s1[a1]))
-    right = b.reshape(b.transpose(x2, perm2), (None, s2[a2], -1 if len(s2) > 2 else 1))
+    left = b.reshape(b.transpose(x1, perm1), (0, -1 if len(s1) > 2 else 1, s1[a1]))
+    right = b.reshape(b.transpose(x2, perm2), (0, s2[a2], -1 if len(s2) > 2 else 1))
     return b.reshape(b.op("MatMul", [left, right]), call.out_shapes[0])
 
 

@@ -18,7 +18,7 @@ from kconf.engine.layers.base import Layer
 from kconf.errors import ConfigError, Problem
 from kconf.files import write_atomic
 from kconf.graph.model_layer import ModelLayer
-from kconf.onnx_io import conv, core, norm, recurrent, attention  # noqa: F401 (registers)
+from kconf.onnx_io import attention, conv, core, image, norm, recurrent  # noqa: F401 (registers)
 from kconf.onnx_io.builder import CONVERTERS, MASK_AWARE, Builder, Call, Result, Unsupported
 
 #: the opset written unless ``--opset`` says otherwise: the newest onnxruntime 1.32 runs
@@ -181,8 +181,9 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
     for t, v in zip(graph.outputs, outs):
         b.op("Identity", [v], [t.name])
         outputs.append(helper.make_tensor_value_info(t.name, 1, ["batch", *t.shape[1:]]))
+    used = {name for node in b.nodes for name in node.input}
     onnx_graph = helper.make_graph(b.nodes, model.name or "kconf", inputs, outputs,
-                                   b.initializers)
+                                   [i for i in b.initializers if i.name in used])
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="kconf")
     proto.ir_version = min(proto.ir_version, _IR_FOR_RUNTIME)
