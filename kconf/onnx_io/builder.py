@@ -87,16 +87,19 @@ class Builder:
         self.nodes: list = []
         self.initializers: list = []
         self._used: set[str] = set()
+        self._next: dict[str, int] = {}  # hint -> the last suffix given
         self._consts: dict[tuple, str] = {}
+        self._arrays: dict[int, tuple[Any, str]] = {}  # id(weight array) -> (it, its name)
         self.prefix = ""  # the current layer's name, for readable node names
 
     def fresh(self, hint: str) -> str:
         """A value name not used yet, from ``hint``."""
         base = hint.replace("/", "_") or "v"
-        name, k = base, 1
+        name, k = base, self._next.get(base, 1)
         while name in self._used:
             k += 1
             name = f"{base}_{k}"
+        self._next[base] = k
         self._used.add(name)
         return name
 
@@ -108,6 +111,9 @@ class Builder:
         """An initializer holding ``value`` (float32 unless ``dtype``); small ones are shared."""
         from onnx import numpy_helper
 
+        seen = self._arrays.get(id(value))
+        if seen is not None and seen[0] is value and np.dtype(dtype) == value.dtype:
+            return seen[1]  # a shared layer's weights, written once
         array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
         key = None
         if array.size <= 16:
@@ -118,6 +124,8 @@ class Builder:
         self.initializers.append(numpy_helper.from_array(array, name))
         if key is not None:
             self._consts[key] = name
+        elif isinstance(value, np.ndarray):
+            self._arrays[id(value)] = (value, name)  # kept alive, so its id stays its own
         return name
 
     @staticmethod

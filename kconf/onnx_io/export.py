@@ -43,17 +43,17 @@ def require_onnx():
 class _Walk:
     """Converts one model; collects every layer it cannot express."""
 
-    def __init__(self, b: Builder, locate=None):
+    def __init__(self, b: Builder, source=None):
         self.b = b
         self.problems: list[Problem] = []
         self._reported: set[int] = set()
-        self.locate = locate
+        self.source = source
 
     def refuse(self, layer: Layer, path, reason: str) -> None:
         if id(layer) in self._reported:
             return
         self._reported.add(id(layer))
-        pos = self.locate(path) if self.locate and path else None
+        pos = self.source.locate(path) if self.source is not None and path else None
         self.problems.append(Problem(f"layer {layer.name!r} ({type(layer).__name__}) cannot be "
                                      f"exported to ONNX: {reason}", tuple(path or ()), pos))
 
@@ -136,7 +136,7 @@ def preprocessing_layers(specs) -> list[Layer]:
 
 
 def onnx_model(model, opset: int = DEFAULT_OPSET,
-               preprocessing: Mapping[str, Sequence[Any]] | None = None, locate=None):
+               preprocessing: Mapping[str, Sequence[Any]] | None = None, source=None):
     """The ONNX ``ModelProto`` of a built kconf model.
 
     Args:
@@ -144,7 +144,8 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
         opset: the ONNX opset (``MIN_OPSET`` or newer).
         preprocessing: input name -> layers applied first (engine layers or
             ``{Rescaling: {...}}`` / ``{Normalization: {...}}`` specs).
-        locate: ``ConfigPath -> SourcePos`` to place the problems in the config file.
+        source: the config's ``source`` (``LoadedConfig.source``), to place the problems
+            in its file.
 
     Raises:
         ConfigError: the opset is out of range, or layers cannot be expressed (all listed).
@@ -154,11 +155,11 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
 
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise ConfigError([Problem(f"--opset must be between {MIN_OPSET} and {newest} (the "
+        raise ConfigError([Problem(f"--opset: must be between {MIN_OPSET} and {newest} (the "
                                    f"installed onnx package's newest), got {opset}")])
     graph = model.graph
     b = Builder(opset)
-    walk = _Walk(b, locate)
+    walk = _Walk(b, source)
     inputs, values = [], []
     for t in graph.inputs:
         b.reserve(t.name)
@@ -176,7 +177,7 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
         values.append(value)
     outs, _ = walk.graph(graph, values, [None] * len(values))
     if walk.problems:
-        raise ConfigError(walk.problems)
+        raise ConfigError(walk.problems, getattr(source, "file", None))
     outputs = []
     for t, v in zip(graph.outputs, outs):
         b.op("Identity", [v], [t.name])
@@ -186,20 +187,17 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
                                    [i for i in b.initializers if i.name in used])
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="kconf")
-    proto.ir_version = min(proto.ir_version, _IR_FOR_RUNTIME)
+    # the oldest IR version the opset needs, so older runtimes read the file
+    proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-#: onnxruntime reads models up to this IR version (onnx writes a newer one by default)
-_IR_FOR_RUNTIME = 10
-
-
 def export_onnx(model, out: str | os.PathLike, opset: int = DEFAULT_OPSET,
                 preprocessing: Mapping[str, Sequence[Any]] | None = None,
-                locate=None) -> Path:
+                source=None) -> Path:
     """Write ``model`` as an ONNX file (atomically); return its path."""
-    proto = onnx_model(model, opset, preprocessing, locate)
+    proto = onnx_model(model, opset, preprocessing, source)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, proto.SerializeToString())

@@ -33,19 +33,31 @@ def _zeros(b: Builder, x: str, units: int) -> str:
     return b.op("ConstantOfShape", [size], value=b.tensor(0.0, 1))
 
 
-def _cell(b: Builder, layer, z: str, states: list[str]) -> list[str]:
+def _cell_constants(b: Builder, layer) -> dict[str, str]:
+    """The cell's weights as constants, made once for all the steps."""
+    u = layer.units
+    rkernel = layer.weights["recurrent_kernel"]
+    if type(layer).__name__ == "GRU" and not layer.reset_after:
+        return {"recurrent_zr": b.const(rkernel[:, :2 * u], hint="recurrent_zr"),
+                "recurrent_h": b.const(rkernel[:, 2 * u:], hint="recurrent_h")}
+    consts = {"recurrent": b.const(rkernel, hint="recurrent")}
+    if type(layer).__name__ == "GRU" and layer.use_bias:
+        consts["recurrent_bias"] = b.const(layer.weights["bias"][1], hint="recurrent_bias")
+    return consts
+
+
+def _cell(b: Builder, layer, z: str, states: list[str], w: dict[str, str]) -> list[str]:
     """One step of the layer's cell: the new states from the input projection ``z``."""
     kind = type(layer).__name__
     u = layer.units
     act = _fn(layer.activation)
-    rkernel = layer.weights["recurrent_kernel"]
     if kind == "SimpleRNN":
-        z = b.op("Add", [z, b.op("MatMul", [states[0], b.const(rkernel, hint="recurrent")])])
+        z = b.op("Add", [z, b.op("MatMul", [states[0], w["recurrent"]])])
         return [activations.apply(b, act, z)]
     gate = _fn(layer.recurrent_activation)
     if kind == "LSTM":
         h, c = states
-        z = b.op("Add", [z, b.op("MatMul", [h, b.const(rkernel, hint="recurrent")])])
+        z = b.op("Add", [z, b.op("MatMul", [h, w["recurrent"]])])
         zi, zf, zg, zo = _split(b, z, 4, 1)
         i, f, o = (activations.apply(b, gate, t) for t in (zi, zf, zo))
         g = activations.apply(b, act, zg)
@@ -55,20 +67,19 @@ def _cell(b: Builder, layer, z: str, states: list[str]) -> list[str]:
         (h,) = states
         z_zr, z_h = b.slice(z, [0], [2 * u], [1]), b.slice(z, [2 * u], [3 * u], [1])
         if layer.reset_after:
-            m = b.op("MatMul", [h, b.const(rkernel, hint="recurrent")])
+            m = b.op("MatMul", [h, w["recurrent"]])
             if layer.use_bias:
-                m = b.op("Add", [m, b.const(layer.weights["bias"][1], hint="recurrent_bias")])
+                m = b.op("Add", [m, w["recurrent_bias"]])
             m_zr, m_h = b.slice(m, [0], [2 * u], [1]), b.slice(m, [2 * u], [3 * u], [1])
             zr = activations.apply(b, gate, b.op("Add", [z_zr, m_zr]))
             update, reset = _split(b, zr, 2, 1)
             pre = b.op("Add", [z_h, b.op("Mul", [reset, m_h])])
         else:
-            m_zr = b.op("MatMul", [h, b.const(rkernel[:, :2 * u], hint="recurrent_zr")])
+            m_zr = b.op("MatMul", [h, w["recurrent_zr"]])
             zr = activations.apply(b, gate, b.op("Add", [z_zr, m_zr]))
             update, reset = _split(b, zr, 2, 1)
             rh = b.op("Mul", [reset, h])
-            pre = b.op("Add", [z_h, b.op("MatMul", [rh, b.const(rkernel[:, 2 * u:],
-                                                                  hint="recurrent_h")])])
+            pre = b.op("Add", [z_h, b.op("MatMul", [rh, w["recurrent_h"]])])
         cand = activations.apply(b, act, pre)
         return [b.op("Add", [b.op("Mul", [b.op("Sub", [h, cand]), update]), cand])]
     raise Unsupported(f"no ONNX converter for the recurrent layer {kind}")
@@ -93,8 +104,9 @@ def run_recurrent(b: Builder, layer, x: str, shape, initial: list[str],
     states = list(initial) or [_zeros(b, x, layer.units) for _ in range(layer.n_states)]
     outputs = []
     zero = b.const(0.0)
+    consts = _cell_constants(b, layer)
     for t in order:
-        new = _cell(b, layer, per_step[t], states)
+        new = _cell(b, layer, per_step[t], states, consts)
         out = new[0]
         if keeps is not None:
             new = [b.op("Where", [keeps[t], n, s]) for n, s in zip(new, states)]

@@ -43,4 +43,4 @@ def export_model(config: str | os.PathLike, out: str | os.PathLike,
     model = build_model(cfg)
     if weights is not None:
         set_named_weights(model, read_weight_file(weights), str(weights))
-    return export_onnx(model, out, opset, preprocessing, locate=cfg.source.locate)
+    return export_onnx(model, out, opset, preprocessing, source=cfg.source)
