@@ -434,7 +434,8 @@ def export_onnx(
     config: Path = typer.Argument(..., help="A config file (its seed's initial weights), or a "
                                             "run folder (its trained weights)."),
     output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write."),
-    opset: int = typer.Option(21, "--opset", help="The ONNX opset (18 or newer)."),
+    opset: Optional[int] = typer.Option(
+        None, "--opset", help="The ONNX opset, 18 or newer (default 21)."),
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="A run folder or a weights.npz / checkpoint to export."),
 ) -> None:

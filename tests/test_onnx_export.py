@@ -150,6 +150,10 @@ def test_cli_exports_a_run_with_its_trained_weights_and_preprocessing(tmp_path, 
     got = run_onnx(proto, feeds)[0]
     np.testing.assert_allclose(got, model.predict(feeds[name]), atol=1e-5, rtol=0)
     assert not np.allclose(got, initial, atol=1e-5)  # the trained weights, not the seed's
+    result = invoke("export-onnx", ROOT / "configs" / "regression_mse.yaml", "-o",
+                    tmp_path / "w.onnx", "--weights", run)  # a config with a run's weights
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(run_onnx(onnx.load(tmp_path / "w.onnx"), feeds)[0], got)
 
     # the hook the run's saved preprocessing goes through: it is put in front of the input
     monkeypatch.setattr(onnx_run, "RUN_PREPROCESSING",

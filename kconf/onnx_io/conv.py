@@ -79,26 +79,22 @@ def _depthwise_kernel(kernel, rank):
     return kernel.reshape(*kernel.shape[:rank], 1, -1)
 
 
-@converts("DepthwiseConv1D", "DepthwiseConv2D")
+@converts("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
 def depthwise(b: Builder, call: Call):
+    """A grouped Conv (one group per input channel), then for a separable convolution the
+    1×…×1 pointwise Conv."""
     layer = call.layer
     rank = len(call.shape) - 2
+    separable = "pointwise_kernel" in layer.weights
+    kernel = layer.weights["depthwise_kernel" if separable else "kernel"]
     x = to_channels_first(b, call.x, rank)
-    y = _conv(b, x, _depthwise_kernel(layer.weights["kernel"], rank), layer,
-              call.shape[1:-1], rank, group=call.shape[-1])
-    return _finish(b, call, y, rank, layer.weights["bias"] if layer.use_bias else None)
-
-
-@converts("SeparableConv1D", "SeparableConv2D")
-def separable(b: Builder, call: Call):
-    layer = call.layer
-    rank = len(call.shape) - 2
-    x = to_channels_first(b, call.x, rank)
-    y = _conv(b, x, _depthwise_kernel(layer.weights["depthwise_kernel"], rank), layer,
-              call.shape[1:-1], rank, group=call.shape[-1])
-    pointwise = np.transpose(layer.weights["pointwise_kernel"], (rank + 1, rank, *range(rank)))
-    y = b.op("Conv", [y, b.const(pointwise, hint="pointwise_kernel")],
-             kernel_shape=[1] * rank)
+    y = _conv(b, x, _depthwise_kernel(kernel, rank), layer, call.shape[1:-1], rank,
+              group=call.shape[-1])
+    if separable:
+        pointwise = np.transpose(layer.weights["pointwise_kernel"],
+                                 (rank + 1, rank, *range(rank)))
+        y = b.op("Conv", [y, b.const(pointwise, hint="pointwise_kernel")],
+                 kernel_shape=[1] * rank)
     return _finish(b, call, y, rank, layer.weights["bias"] if layer.use_bias else None)
 
 

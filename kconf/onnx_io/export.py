@@ -74,31 +74,37 @@ class _Walk:
 
     def call(self, call: Call, path, carries: Sequence[Any]):
         """One layer call: its output values and masks (placeholders where it is refused)."""
-        layer, b = call.layer, self.b
-        kind = type(layer).__name__
-        b.prefix = f"{layer.name}/"
+        b = self.b
+        b.prefix = f"{call.layer.name}/"
         try:
-            if isinstance(layer, ModelLayer):
-                outs, masks = self.graph(layer.graph, call.inputs, call.masks)
-                return outs, masks
-            converter = CONVERTERS.get(kind)
-            if converter is None:
-                raise Unsupported("no ONNX converter for this layer class")
-            if layer.takes_mask and any(call.masks) and kind not in MASK_AWARE:
-                raise Unsupported("it uses its input's mask, which this exporter does not "
-                                  "carry into this layer")
-            result = converter(b, call) if kind not in _WALKED else converter(b, call, self)
+            result = self.convert(call)
         except Unsupported as exc:
-            self.refuse(layer, path, str(exc))
+            self.refuse(call.layer, path, str(exc))
             return [b.fresh("unexported") for _ in call.out_shapes], [None] * len(call.out_shapes)
         finally:
             b.prefix = ""
-        if not isinstance(result, Result):
-            result = Result(result if isinstance(result, list) else [result])
         masks = result.masks or [None] * len(result.outputs)
         first = next((m for m in call.masks if m is not None), None)
         masks = [m if m is not None or not carry else first for m, carry in zip(masks, carries)]
         return result.outputs, masks
+
+    def convert(self, call: Call) -> Result:
+        """A layer call's ONNX nodes; ``Unsupported`` where it cannot be expressed (a nested
+        model's layers are reported by themselves)."""
+        layer = call.layer
+        kind = type(layer).__name__
+        if isinstance(layer, ModelLayer):
+            return Result(*self.graph(layer.graph, call.inputs, call.masks))
+        converter = CONVERTERS.get(kind)
+        if converter is None:
+            raise Unsupported("no ONNX converter for this layer class")
+        if layer.takes_mask and any(call.masks) and kind not in MASK_AWARE:
+            raise Unsupported("it uses its input's mask, which this exporter does not carry "
+                              "into this layer")
+        result = converter(self.b, call) if kind not in _WALKED else converter(self.b, call, self)
+        if not isinstance(result, Result):
+            result = Result(result if isinstance(result, list) else [result])
+        return result
 
 
 #: converters that convert an inner layer through the walk (TimeDistributed, Bidirectional)
@@ -114,8 +120,8 @@ def time_distributed(b: Builder, call: Call, walk: _Walk):
     inner = (None, *shape[2:])
     flat = b.reshape(call.x, (-1, *shape[2:]))
     inner_out = (None, *out[2:])
-    outs, _ = walk.call(Call(call.layer.layer, [flat], [inner], [inner_out]), (), [None])
-    return b.reshape(outs[0], (None, shape[1], *out[2:]))
+    result = walk.convert(Call(call.layer.layer, [flat], [inner], [inner_out]))
+    return b.reshape(result.outputs[0], (None, shape[1], *out[2:]))
 
 
 def preprocessing_layers(specs) -> list[Layer]:
