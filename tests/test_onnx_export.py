@@ -39,6 +39,15 @@ def test_every_layer_case_matches_predict(name, case):
     compare(model, feeds)
 
 
+def test_every_registered_layer_has_a_converter():
+    from kconf.engine.layers import REGISTRY
+    from kconf.onnx_io.table import CONVERTERS
+
+    walked = {"InputLayer", "TimeDistributed"}  # the exporter's own walk
+    assert set(REGISTRY) - walked - set(CONVERTERS) == set()
+    assert set(CONVERTERS) <= set(REGISTRY)
+
+
 def test_inputs_outputs_named_as_in_the_config_and_batch_dynamic():
     model = build_model(ROOT / "configs" / "twitter_multi_io.yaml")
     proto = onnx_model(model)

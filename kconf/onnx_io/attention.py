@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from kconf.engine.layers.attention import MASKED_SCORE
-from kconf.onnx_io.builder import Builder, Call, Result, Unsupported, converts
+from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
 
 
 def _causal(b: Builder, t: int | None, s: int | None) -> str:
@@ -26,7 +26,6 @@ def _query_mask_result(call: Call, outputs: list[str]) -> Result:
     return Result(outputs, [q] + [None] * (len(outputs) - 1))
 
 
-@converts("MultiHeadAttention", masks=True)
 def multi_head_attention(b: Builder, call: Call):
     layer = call.layer
     w = layer.weights
@@ -76,7 +75,6 @@ def multi_head_attention(b: Builder, call: Call):
     return _query_mask_result(call, outputs)
 
 
-@converts("Attention", "AdditiveAttention", masks=True)
 def dot_attention(b: Builder, call: Call):
     layer = call.layer
     kind = type(layer).__name__

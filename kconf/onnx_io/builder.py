@@ -1,9 +1,10 @@
 """The ONNX graph under construction, and the table of layer converters.
 
-A converter turns one call of a kconf layer (a ``Call``: its layer, its input value names,
-their static shapes with the batch axis None, their masks) into ONNX nodes, and returns the
-names of its outputs. A layer it cannot express raises ``Unsupported`` with the reason; the
-exporter collects every such reason before it reports them (nothing is dropped silently).
+A converter (``kconf.onnx_io.table``) turns one call of a kconf layer (a ``Call``: its layer,
+its input value names, their static shapes with the batch axis None, their masks) into ONNX
+nodes, and returns the names of its outputs. A layer it cannot express raises
+``Unsupported`` with the reason; the exporter collects every such reason before it reports
+them (nothing is dropped silently).
 
 Values are float32 NHWC tensors as in kconf (channels last); a converter that needs ONNX's
 channels-first operators transposes around them.
@@ -11,7 +12,7 @@ channels-first operators transposes around them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,23 +61,6 @@ class Result:
 
     outputs: list[str]
     masks: list[str | None] | None = None
-
-
-#: class name -> converter ``f(builder, call) -> str | list[str] | Result``
-CONVERTERS: dict[str, Callable] = {}
-#: class names whose converter uses the input masks it is given
-MASK_AWARE: set[str] = set()
-
-
-def converts(*names: str, masks: bool = False):
-    """Register a converter for the layer classes ``names`` (``masks``: it handles masks)."""
-    def register(fn):
-        for name in names:
-            CONVERTERS[name] = fn
-            if masks:
-                MASK_AWARE.add(name)
-        return fn
-    return register
 
 
 class Builder:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from kconf.onnx_io import activations
-from kconf.onnx_io.builder import Builder, Call, Result, Unsupported, converts
+from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
 
 
 def to_channels_first(b: Builder, x: str, rank: int) -> str:
@@ -63,7 +63,6 @@ def _conv(b: Builder, x: str, kernel, layer, spatial, rank, group=1) -> str:
                 dilations=list(layer.dilation_rate), pads=pads)
 
 
-@converts("Conv1D", "Conv2D", "Conv3D")
 def convolution(b: Builder, call: Call):
     layer = call.layer
     rank = len(call.shape) - 2
@@ -79,7 +78,6 @@ def _depthwise_kernel(kernel, rank):
     return kernel.reshape(*kernel.shape[:rank], 1, -1)
 
 
-@converts("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
 def depthwise(b: Builder, call: Call):
     """A grouped Conv (one group per input channel), then for a separable convolution the
     1×…×1 pointwise Conv."""
@@ -98,7 +96,6 @@ def depthwise(b: Builder, call: Call):
     return _finish(b, call, y, rank, layer.weights["bias"] if layer.use_bias else None)
 
 
-@converts("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 def conv_transpose(b: Builder, call: Call):
     """The full transposed result (ONNX ConvTranspose without pads), then cropped (or padded
     with zeros past its end) to where Keras's output starts and ends."""
@@ -127,8 +124,6 @@ def conv_transpose(b: Builder, call: Call):
 
 # --- pooling -------------------------------------------------------------------------------
 
-@converts("MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
-          "AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
 def pooling(b: Builder, call: Call):
     layer = call.layer
     rank = len(call.shape) - 2
@@ -143,8 +138,6 @@ def pooling(b: Builder, call: Call):
     return to_channels_last(b, y, rank)
 
 
-@converts("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-          "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", masks=True)
 def global_pooling(b: Builder, call: Call):
     layer = call.layer
     rank = len(call.shape) - 2
@@ -162,7 +155,6 @@ def global_pooling(b: Builder, call: Call):
 
 # --- padding, cropping, upsampling ----------------------------------------------------------
 
-@converts("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 def zero_padding(b: Builder, call: Call):
     pairs = call.layer.pairs
     begins = [0, *(p[0] for p in pairs), 0]
@@ -170,7 +162,6 @@ def zero_padding(b: Builder, call: Call):
     return b.op("Pad", [call.x, b.ints(begins + ends)])
 
 
-@converts("Cropping1D", "Cropping2D", "Cropping3D")
 def cropping(b: Builder, call: Call):
     pairs = call.layer.pairs
     spatial = call.shape[1:-1]
@@ -196,15 +187,13 @@ def _repeat(b: Builder, x: str, shape, sizes) -> str:
     return b.reshape(y, (None, *(n * s for n, s in zip(shape[1:-1], sizes)), shape[-1]))
 
 
-@converts("UpSampling1D")
 def upsampling_1d(b: Builder, call: Call):
     return _repeat(b, call.x, call.shape, [call.layer.size])
 
 
-@converts("UpSampling2D", "UpSampling3D")
 def upsampling(b: Builder, call: Call):
     layer = call.layer
-    if getattr(layer, "interpolation", "nearest") == "nearest":
+    if layer.interpolation == "nearest":
         return _repeat(b, call.x, call.shape, list(layer.size))
     from kconf.onnx_io.image import bilinear_upsampling
 

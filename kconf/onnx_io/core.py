@@ -7,7 +7,7 @@ import numpy as np
 from kconf.engine.layers.merge import NORM_EPSILON as DOT_EPSILON
 from kconf.engine.layers.unit_normalization import NORM_EPSILON as UNIT_EPSILON
 from kconf.onnx_io import activations
-from kconf.onnx_io.builder import Builder, Call, Result, Unsupported, converts
+from kconf.onnx_io.builder import Builder, Call, Result
 
 #: layers that are the identity in inference mode (kconf's predict)
 INFERENCE_IDENTITY = (
@@ -17,12 +17,10 @@ INFERENCE_IDENTITY = (
 )
 
 
-@converts(*INFERENCE_IDENTITY)
 def identity(b: Builder, call: Call):
     return b.op("Identity", [call.x])
 
 
-@converts("Dense")
 def dense(b: Builder, call: Call):
     layer = call.layer
     y = b.matmul_bias(call.x, layer.weights["kernel"],
@@ -30,12 +28,10 @@ def dense(b: Builder, call: Call):
     return activations.apply(b, layer.activation, y)
 
 
-@converts("Activation")
 def activation(b: Builder, call: Call):
     return b.op("Identity", [activations.apply(b, call.layer.activation, call.x)])
 
 
-@converts("ReLU")
 def relu(b: Builder, call: Call):
     layer, x = call.layer, call.x
     if layer.max_value is None and not layer.negative_slope and not layer.threshold:
@@ -51,49 +47,40 @@ def relu(b: Builder, call: Call):
     return y
 
 
-@converts("LeakyReLU")
 def leaky_relu(b: Builder, call: Call):
     return b.op("LeakyRelu", [call.x], alpha=float(call.layer.negative_slope))
 
 
-@converts("ELU")
 def elu(b: Builder, call: Call):
     return b.op("Elu", [call.x], alpha=float(call.layer.alpha))
 
 
-@converts("PReLU")
 def prelu(b: Builder, call: Call):
     alpha = call.layer.weights["alpha"]  # one sample's shape (1 on shared axes)
     return b.op("PRelu", [call.x, b.const(alpha[None], hint="alpha")])
 
 
-@converts("Softmax")
 def softmax(b: Builder, call: Call):
     return b.op("Softmax", [call.x], axis=int(call.layer.axis))
 
 
-@converts("Flatten")
 def flatten(b: Builder, call: Call):
     return b.op("Flatten", [call.x], axis=1)
 
 
-@converts("Reshape")
 def reshape(b: Builder, call: Call):
     return b.reshape(call.x, call.out_shapes[0])
 
 
-@converts("Permute")
 def permute(b: Builder, call: Call):
     return b.transpose(call.x, [0, *call.layer.dims])
 
 
-@converts("RepeatVector")
 def repeat_vector(b: Builder, call: Call):
     x = b.unsqueeze(call.x, [1])
     return b.op("Tile", [x, b.ints([1, call.layer.n, 1])])
 
 
-@converts("Masking", masks=True)
 def masking(b: Builder, call: Call):
     differs = b.op("Not", [b.op("Equal", [call.x, b.const(float(call.layer.mask_value))])])
     keep = b.op("ReduceMax", [b.op("Cast", [differs], to=6), b.ints([-1])], keepdims=1)  # int32
@@ -122,7 +109,6 @@ def _fold(b: Builder, op: str, xs: list[str]) -> str:
     return out
 
 
-@converts("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", masks=True)
 def elementwise(b: Builder, call: Call):
     kind = type(call.layer).__name__
     xs = call.inputs
@@ -137,7 +123,6 @@ def elementwise(b: Builder, call: Call):
     return Result([y], _merged_mask(b, call, "Or"))
 
 
-@converts("Concatenate", masks=True)
 def concatenate(b: Builder, call: Call):
     y = b.op("Concat", call.inputs, axis=int(call.layer.axis))
     if not any(m is not None for m in call.masks):
@@ -160,7 +145,6 @@ def _l2_normalize(b: Builder, x: str, axis: int) -> str:
     return b.op("Div", [x, b.op("Where", [small, b.const(DOT_EPSILON), norm])])
 
 
-@converts("Dot")
 def dot(b: Builder, call: Call):
     layer = call.layer
     (s1, s2), (x1, x2) = call.in_shapes, call.inputs
@@ -174,7 +158,6 @@ def dot(b: Builder, call: Call):
     return b.reshape(b.op("MatMul", [left, right]), call.out_shapes[0])
 
 
-@converts("CustomScaleLayer")
 def custom_scale(b: Builder, call: Call):
     shortcut, residual = call.inputs
     return b.op("Add", [b.op("Mul", [residual, b.const(float(call.layer.scale))]), shortcut])
@@ -183,13 +166,11 @@ def custom_scale(b: Builder, call: Call):
 # --- scaling, normalization, embeddings -----------------------------------------------------
 
 
-@converts("Rescaling")
 def rescaling(b: Builder, call: Call):
     y = b.op("Mul", [call.x, b.const(np.float32(call.layer.scale))])
     return b.op("Add", [y, b.const(np.float32(call.layer.offset))])
 
 
-@converts("Normalization")
 def normalization(b: Builder, call: Call):
     layer = call.layer
     probe = np.zeros((1, *call.shape[1:]), np.float32)  # the engine's own statistics
@@ -201,7 +182,6 @@ def normalization(b: Builder, call: Call):
                         b.const(scale, hint="scale")])
 
 
-@converts("UnitNormalization")
 def unit_normalization(b: Builder, call: Call):
     from kconf.engine.layers.layer_normalization import normalized_axes
 
@@ -212,12 +192,10 @@ def unit_normalization(b: Builder, call: Call):
     return b.op("Mul", [call.x, inv])
 
 
-@converts("LayerScale")
 def layer_scale(b: Builder, call: Call):
     return b.op("Mul", [call.x, b.const(call.layer.weights["gamma"], hint="gamma")])
 
 
-@converts("Embedding", masks=True)
 def embedding(b: Builder, call: Call):
     layer = call.layer
     ids = b.op("Cast", [call.x], to=7)  # int64 ids, whatever the input's dtype
@@ -225,10 +203,3 @@ def embedding(b: Builder, call: Call):
     if not layer.mask_zero:
         return Result([y], [call.mask] if call.mask else None)
     return Result([y], [b.op("Not", [b.op("Equal", [ids, b.const(0, np.int64)])])])
-
-
-def unsupported(reason: str):
-    """A converter for a layer with no ONNX form: it raises ``Unsupported(reason)``."""
-    def convert(b: Builder, call: Call):
-        raise Unsupported(reason)
-    return convert

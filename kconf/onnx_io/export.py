@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from kconf.engine.layers.base import Layer
 from kconf.errors import ConfigError, Problem
 from kconf.files import write_atomic
 from kconf.graph.model_layer import ModelLayer
-from kconf.onnx_io import attention, conv, core, image, norm, recurrent  # noqa: F401 (registers)
-from kconf.onnx_io.builder import CONVERTERS, MASK_AWARE, Builder, Call, Result, Unsupported
+from kconf.engine.layers.time_distributed import TimeDistributed
+from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
+from kconf.onnx_io.table import CONVERTERS, MASK_AWARE
 
 #: the opset written unless ``--opset`` says otherwise: the newest onnxruntime 1.32 runs
 DEFAULT_OPSET = 21
@@ -95,33 +95,27 @@ class _Walk:
         kind = type(layer).__name__
         if isinstance(layer, ModelLayer):
             return Result(*self.graph(layer.graph, call.inputs, call.masks))
+        if isinstance(layer, TimeDistributed):
+            return Result([self.time_distributed(call)])
         converter = CONVERTERS.get(kind)
         if converter is None:
             raise Unsupported("no ONNX converter for this layer class")
         if layer.takes_mask and any(call.masks) and kind not in MASK_AWARE:
             raise Unsupported("it uses its input's mask, which this exporter does not carry "
                               "into this layer")
-        result = converter(self.b, call) if kind not in _WALKED else converter(self.b, call, self)
+        result = converter(self.b, call)
         if not isinstance(result, Result):
             result = Result(result if isinstance(result, list) else [result])
         return result
 
-
-#: converters that convert an inner layer through the walk (TimeDistributed, Bidirectional)
-_WALKED = {"TimeDistributed"}
-
-
-@core.converts("TimeDistributed")
-def time_distributed(b: Builder, call: Call, walk: _Walk):
-    """The inner layer on (N·T, ...) samples, reshaped back to (N, T, ...)."""
-    shape, out = call.shape, call.out_shapes[0]
-    if shape[1] is None:
-        raise Unsupported("the number of steps must be known")
-    inner = (None, *shape[2:])
-    flat = b.reshape(call.x, (-1, *shape[2:]))
-    inner_out = (None, *out[2:])
-    result = walk.convert(Call(call.layer.layer, [flat], [inner], [inner_out]))
-    return b.reshape(result.outputs[0], (None, shape[1], *out[2:]))
+    def time_distributed(self, call: Call) -> str:
+        """The inner layer on (N·T, ...) samples, reshaped back to (N, T, ...)."""
+        b, shape, out = self.b, call.shape, call.out_shapes[0]
+        if shape[1] is None:
+            raise Unsupported("the number of steps must be known")
+        flat = b.reshape(call.x, (-1, *shape[2:]))
+        inner = Call(call.layer.layer, [flat], [(None, *shape[2:])], [(None, *out[2:])])
+        return b.reshape(self.convert(inner).outputs[0], (None, shape[1], *out[2:]))
 
 
 def preprocessing_layers(specs) -> list[Layer]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from kconf.engine import images
 from kconf.engine.layers.upsampling import interpolation_matrix
-from kconf.onnx_io.builder import Builder, Call, Unsupported, converts
+from kconf.onnx_io.builder import Builder, Call, Unsupported
 
 
 def _hw(call: Call) -> tuple[int, int]:
@@ -42,7 +42,6 @@ def crop_resize(b: Builder, x: str, box, height: int, width: int, interpolation:
     return along_hw(b, x, mh, mw)
 
 
-@converts("Resizing")
 def resizing(b: Builder, call: Call):
     layer = call.layer
     h, w = _hw(call)
@@ -54,7 +53,6 @@ def resizing(b: Builder, call: Call):
     return crop_resize(b, call.x, box, layer.height, layer.width, layer.interpolation)
 
 
-@converts("CenterCrop")
 def center_crop(b: Builder, call: Call):
     layer = call.layer
     h, w = _hw(call)
@@ -65,7 +63,6 @@ def center_crop(b: Builder, call: Call):
     return crop_resize(b, call.x, box, layer.height, layer.width, "bilinear")
 
 
-@converts("RandomCrop")
 def random_crop(b: Builder, call: Call):
     layer = call.layer
     h, w = _hw(call)

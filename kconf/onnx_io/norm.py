@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from kconf.engine.layers.layer_normalization import broadcast_shape, normalized_axes
-from kconf.onnx_io.builder import Builder, Call, Unsupported, converts
+from kconf.onnx_io.builder import Builder, Call, Unsupported
 
 
-@converts("BatchNormalization")
 def batch_normalization(b: Builder, call: Call):
     layer = call.layer
     (axis,) = normalized_axes(layer, call.shape, layer.axis)
@@ -47,7 +46,6 @@ def _standardize(b: Builder, x: str, axes, eps: float, gamma, beta, rms: bool = 
     return y
 
 
-@converts("LayerNormalization")
 def layer_normalization(b: Builder, call: Call):
     layer = call.layer
     axes = normalized_axes(layer, call.shape, layer.axis)
@@ -59,7 +57,6 @@ def layer_normalization(b: Builder, call: Call):
                         rms=bool(layer.rms_scaling))
 
 
-@converts("GroupNormalization")
 def group_normalization(b: Builder, call: Call):
     layer = call.layer
     if any(d is None for d in call.shape[1:]):

@@ -8,7 +8,7 @@ of the step before; its output is that state, or zeros with ``zero_output_for_ma
 from __future__ import annotations
 
 from kconf.onnx_io import activations
-from kconf.onnx_io.builder import Builder, Call, Unsupported, converts
+from kconf.onnx_io.builder import Builder, Call, Unsupported
 
 INT64_MIN = -(2 ** 63)
 
@@ -122,12 +122,10 @@ def run_recurrent(b: Builder, layer, x: str, shape, initial: list[str],
     return [y, *states] if layer.return_state else [y]
 
 
-@converts("SimpleRNN", "GRU", "LSTM", masks=True)
 def recurrent(b: Builder, call: Call):
     return run_recurrent(b, call.layer, call.x, call.shape, call.inputs[1:], call.mask)
 
 
-@converts("Bidirectional", masks=True)
 def bidirectional(b: Builder, call: Call):
     layer = call.layer
     extra = call.inputs[1:]
