@@ -198,12 +198,14 @@ model:
       img: {shape: [null, null, 2]}
     layers:
       lstm: {LSTM: {units: 2}}
+      conv: {Conv2D: {filters: 2, kernel_size: 3, padding: same}}
       up: {Conv2DTranspose: {filters: 1, kernel_size: 2, strides: 2}}
       pool: {GlobalMaxPooling2D: {}}
       both: {Concatenate: {}}
     graph:
       - h = lstm(seq)
-      - u = up(img)
+      - v = conv(img)
+      - u = up(v)
       - p = pool(u)
       - y = both([h, p])
     outputs: [y]
@@ -221,12 +223,40 @@ def test_layers_that_cannot_be_expressed_are_all_listed(tmp_path):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert lines[-1] == f"2 errors in {path}"
-    assert lines[0].startswith(f"{path}:")
-    assert "model.functional.graph[0]" in lines[0]
-    assert ("layer 'lstm' (LSTM) cannot be exported to ONNX: the number of steps must be "
-            "known to unroll the loop") in lines[0]
-    assert "layer 'up' (Conv2DTranspose)" in lines[1] and "known spatial sizes" in lines[1]
+    assert lines[0].startswith(f"{path}:16:9: model.functional.graph[1]: ")
+    assert lines[0].endswith("layer 'conv' (Conv2D) cannot be exported to ONNX: 'same' "
+                             "padding needs known spatial sizes")
+    assert lines[1].startswith(f"{path}:17:9: model.functional.graph[2]: ")
+    assert lines[1].endswith("layer 'up' (Conv2DTranspose) cannot be exported to ONNX: "
+                             "transposed convolutions need known spatial sizes")
     assert "Traceback" not in result.output and not out.exists()
+
+
+STEPS = """\
+name: any_steps
+seed: 0
+model:
+  sequential:
+    - Masking: {mask_value: 0.0, input_shape: [null, 3]}
+    - GRU: {units: 3, return_sequences: true, go_backwards: true}
+    - LSTM: {units: 2}
+compile: {optimizer: sgd, loss: mse}
+data:
+  train: {random: {samples: 4, x: [4, 3], y: [2]}}
+"""
+
+
+def test_recurrent_layers_take_any_number_of_steps(tmp_path):
+    path = tmp_path / "steps.yaml"
+    path.write_text(STEPS)
+    model = build_model(path)
+    proto = onnx_model(model)
+    (name,) = [t.name for t in model.graph.inputs]
+    for steps in (1, 2, 7):
+        x = np.random.default_rng(steps).standard_normal((3, steps, 3)).astype(np.float32)
+        x[0, -1] = 0.0  # a masked step
+        np.testing.assert_allclose(run_onnx(proto, {name: x})[0], model.predict(x),
+                                   atol=1e-5, rtol=0)
 
 
 def test_opset_out_of_range(tmp_path):

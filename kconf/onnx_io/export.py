@@ -14,10 +14,10 @@ from typing import Any, Mapping, Sequence
 
 
 from kconf.engine.layers.base import Layer
+from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem
 from kconf.files import write_atomic
 from kconf.graph.model_layer import ModelLayer
-from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
 from kconf.onnx_io.table import CONVERTERS, MASK_AWARE
 
@@ -182,7 +182,7 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
     for t, v in zip(graph.outputs, outs):
         b.op("Identity", [v], [t.name])
         outputs.append(helper.make_tensor_value_info(t.name, 1, ["batch", *t.shape[1:]]))
-    used = {name for node in b.nodes for name in node.input}
+    used = _inputs_used(b.nodes)
     onnx_graph = helper.make_graph(b.nodes, model.name or "kconf", inputs, outputs,
                                    [i for i in b.initializers if i.name in used])
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
@@ -191,6 +191,17 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
     proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _inputs_used(nodes) -> set[str]:
+    """The value names ``nodes`` read, their subgraphs' (a Scan's body) included."""
+    used = set()
+    for node in nodes:
+        used.update(node.input)
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                used |= _inputs_used(attr.g.node)
+    return used
 
 
 def export_onnx(model, out: str | os.PathLike, opset: int = DEFAULT_OPSET,

@@ -1,11 +1,14 @@
-"""SimpleRNN, GRU, LSTM and Bidirectional, unrolled over their (known) number of steps.
+"""SimpleRNN, GRU, LSTM and Bidirectional, as an ONNX Scan whose body is one step of the cell.
 
-Unrolling keeps Keras's weights as they are (ONNX's LSTM/GRU operators order the gates
-differently and know only some activations) and expresses exactly what kconf computes:
+The body is the cell written with ONNX operators on Keras's weights as they are (ONNX's
+LSTM/GRU operators order the gates differently and know only some activations), so it
+expresses exactly what kconf computes, for any number of steps (a dynamic one included):
 any activation, ``go_backwards``, initial states, and masks (a masked step keeps the states
 of the step before; its output is that state, or zeros with ``zero_output_for_mask``).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from kconf.onnx_io import activations
 from kconf.onnx_io.builder import Builder, Call, Unsupported
@@ -88,38 +91,59 @@ def _cell(b: Builder, layer, z: str, states: list[str], w: dict[str, str]) -> li
 def run_recurrent(b: Builder, layer, x: str, shape, initial: list[str],
                   mask: str | None) -> list[str]:
     """The layer's outputs as its ``forward`` returns them (with ``return_state``, the
-    output then the final states)."""
-    steps = shape[1]
-    if steps is None:
-        raise Unsupported("the number of steps must be known to unroll the loop")
+    output then the final states): an ONNX Scan over the steps (any number of them) whose
+    body is one step of the cell."""
+    from onnx import TensorProto, helper
+
     gates = b.op("MatMul", [x, b.const(layer.weights["kernel"], hint="kernel")])
     if layer.use_bias:
         gates = b.op("Add", [gates, b.const(layer._input_bias(), hint="bias")])
-    per_step = [b.squeeze(g, [1]) for g in _split(b, gates, steps, 1)]
-    keeps = None
-    if mask is not None:
-        keeps = _split(b, b.unsqueeze(mask, [-1]), steps, 1)  # (N, 1, 1) each
-        keeps = [b.squeeze(k, [1]) for k in keeps]  # (N, 1) bool
-    order = range(steps - 1, -1, -1) if layer.go_backwards else range(steps)
     states = list(initial) or [_zeros(b, x, layer.units) for _ in range(layer.n_states)]
-    outputs = []
+    consts = _cell_constants(b, layer)  # outer-scope constants the body reads
+    keep = None if mask is None else b.unsqueeze(mask, [-1])  # (N, T, 1) bool
     zero = b.const(0.0)
-    consts = _cell_constants(b, layer)
-    for t in order:
-        new = _cell(b, layer, per_step[t], states, consts)
+
+    outer_nodes, b.nodes = b.nodes, []  # the body's nodes go into its own graph
+    state_in = [b.fresh(f"{b.prefix}state_in") for _ in states]
+    z_in = b.fresh(f"{b.prefix}z_t")
+    keep_in = None if keep is None else b.fresh(f"{b.prefix}keep_t")
+    new = _cell(b, layer, z_in, state_in, consts)
+    out = new[0]
+    if keep_in is not None:  # a masked step keeps the states of the step before
+        new = [b.op("Where", [keep_in, n, s]) for n, s in zip(new, state_in)]
         out = new[0]
-        if keeps is not None:
-            new = [b.op("Where", [keeps[t], n, s]) for n, s in zip(new, states)]
-            out = new[0]
-            if layer.zero_output_for_mask:
-                out = b.op("Where", [keeps[t], out, zero])
-        states = new
-        outputs.append(out)
+        if layer.zero_output_for_mask:
+            out = b.op("Where", [keep_in, out, zero])
+    outs = [b.op("Identity", [v]) for v in new]
     if layer.return_sequences:
-        y = b.op("Concat", [b.unsqueeze(o, [1]) for o in outputs], axis=1)
+        outs.append(b.op("Identity", [out]))
+    body_nodes, b.nodes = b.nodes, outer_nodes
+
+    def info(name, dtype=TensorProto.FLOAT, width=None):
+        return helper.make_tensor_value_info(name, dtype, [None, width])
+
+    width = layer.units
+    body = helper.make_graph(
+        body_nodes, b.fresh(f"{b.prefix}step"),
+        [info(v, width=width) for v in state_in] + [info(z_in)] +
+        ([info(keep_in, TensorProto.BOOL, 1)] if keep_in else []),
+        [info(v, width=width) for v in outs])
+    scanned = [gates] + ([keep] if keep is not None else [])
+    backwards = 1 if layer.go_backwards else 0
+    results = b.op("Scan", [*states, *scanned], [b.fresh(f"{b.prefix}Scan") for _ in outs],
+                   body=body,
+                   num_scan_inputs=len(scanned), scan_input_axes=[1] * len(scanned),
+                   scan_input_directions=[backwards] * len(scanned),
+                   scan_output_axes=[1] * (len(outs) - len(states)) or None)
+    final = results[:len(states)]
+    if layer.return_sequences:
+        y = results[-1]  # in processing order, as kconf (and Keras) return it
     else:
-        y = outputs[-1]
-    return [y, *states] if layer.return_state else [y]
+        y = final[0]
+        if keep is not None and layer.zero_output_for_mask:  # the last processed step
+            last = b.op("Gather", [mask, b.const(0 if backwards else -1, np.int64)], axis=1)
+            y = b.op("Where", [b.unsqueeze(last, [-1]), y, zero])
+    return [y, *final] if layer.return_state else [y]
 
 
 def recurrent(b: Builder, call: Call):
