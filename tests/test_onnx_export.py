@@ -198,15 +198,15 @@ model:
       img: {shape: [null, null, 2]}
     layers:
       lstm: {LSTM: {units: 2}}
-      conv: {Conv2D: {filters: 2, kernel_size: 3, padding: same}}
       up: {Conv2DTranspose: {filters: 1, kernel_size: 2, strides: 2}}
+      twice: {UpSampling2D: {size: 2}}
       pool: {GlobalMaxPooling2D: {}}
       both: {Concatenate: {}}
     graph:
       - h = lstm(seq)
-      - v = conv(img)
-      - u = up(v)
-      - p = pool(u)
+      - u = up(img)
+      - v = twice(u)
+      - p = pool(v)
       - y = both([h, p])
     outputs: [y]
 compile: {optimizer: sgd, loss: mse}
@@ -224,11 +224,11 @@ def test_layers_that_cannot_be_expressed_are_all_listed(tmp_path):
     lines = result.output.strip().splitlines()
     assert lines[-1] == f"2 errors in {path}"
     assert lines[0].startswith(f"{path}:16:9: model.functional.graph[1]: ")
-    assert lines[0].endswith("layer 'conv' (Conv2D) cannot be exported to ONNX: 'same' "
-                             "padding needs known spatial sizes")
-    assert lines[1].startswith(f"{path}:17:9: model.functional.graph[2]: ")
-    assert lines[1].endswith("layer 'up' (Conv2DTranspose) cannot be exported to ONNX: "
+    assert lines[0].endswith("layer 'up' (Conv2DTranspose) cannot be exported to ONNX: "
                              "transposed convolutions need known spatial sizes")
+    assert lines[1].startswith(f"{path}:17:9: model.functional.graph[2]: ")
+    assert lines[1].endswith("layer 'twice' (UpSampling2D) cannot be exported to ONNX: "
+                             "upsampling needs known spatial sizes")
     assert "Traceback" not in result.output and not out.exists()
 
 
@@ -257,6 +257,52 @@ def test_recurrent_layers_take_any_number_of_steps(tmp_path):
         x[0, -1] = 0.0  # a masked step
         np.testing.assert_allclose(run_onnx(proto, {name: x})[0], model.predict(x),
                                    atol=1e-5, rtol=0)
+
+
+IMAGES = """\
+name: any_size
+seed: 0
+model:
+  functional:
+    inputs:
+      img: {shape: [null, null, 2]}
+      seq: {shape: [null, 2]}
+    layers:
+      conv: {Conv2D: {filters: 3, kernel_size: 3, strides: 2, padding: same}}
+      dilated: {DepthwiseConv2D: {kernel_size: 3, depth_multiplier: 2, padding: same}}
+      maxp: {MaxPooling2D: {pool_size: 3, strides: 2, padding: same}}
+      avgp: {AveragePooling2D: {pool_size: 2, padding: same}}
+      gap: {GlobalAveragePooling2D: {}}
+      causal: {Conv1D: {filters: 2, kernel_size: 3, padding: causal, dilation_rate: 2}}
+      gmp: {GlobalMaxPooling1D: {}}
+      both: {Concatenate: {}}
+    graph:
+      - a = conv(img)
+      - b = dilated(a)
+      - c = maxp(b)
+      - d = avgp(c)
+      - e = gap(d)
+      - f = causal(seq)
+      - g = gmp(f)
+      - y = both([e, g])
+    outputs: [y]
+compile: {optimizer: sgd, loss: mse}
+data:
+  train: {random: {samples: 4, x: {img: [7, 5, 2], seq: [5, 2]}, y: [5]}}
+"""
+
+
+def test_same_and_causal_padding_on_any_size(tmp_path):
+    path = tmp_path / "sizes.yaml"
+    path.write_text(IMAGES)
+    model = build_model(path)
+    proto = onnx_model(model)
+    for h, w, t in ((7, 5, 4), (4, 9, 9)):
+        rng = np.random.default_rng(h)
+        img = rng.standard_normal((2, h, w, 2)).astype(np.float32)
+        seq = rng.standard_normal((2, t, 2)).astype(np.float32)
+        np.testing.assert_allclose(run_onnx(proto, {"img": img, "seq": seq})[0],
+                                   model.predict([img, seq]), atol=1e-5, rtol=0)
 
 
 def test_opset_out_of_range(tmp_path):

@@ -23,10 +23,17 @@ def to_channels_last(b: Builder, x: str, rank: int) -> str:
     return b.transpose(x, [0, *range(2, rank + 2), 1])
 
 
-def window_pads(layer, spatial, kernel, strides, dilation=None) -> list[int]:
-    """ONNX ``pads`` (all begins, then all ends) of a window op, as Keras pads."""
+def window_pads(layer, spatial, kernel, strides, dilation=None) -> dict:
+    """The padding attributes of a window op, as Keras pads: explicit ``pads`` (all begins,
+    then all ends), or for ``same`` on unknown sizes ONNX's ``SAME_UPPER`` (the odd pixel
+    after, as Keras)."""
     dilation = dilation or (1,) * len(kernel)
     padding = str(layer.padding).lower()
+    if padding == "same" and None in spatial:
+        if any(d != 1 for d in dilation):
+            raise Unsupported("'same' padding with a dilation needs known spatial sizes "
+                              "(onnxruntime has no SAME_UPPER with dilations)")
+        return {"auto_pad": "SAME_UPPER"}
     begins, ends = [], []
     for n, k, s, d in zip(spatial, kernel, strides, dilation):
         extent = (k - 1) * d + 1
@@ -35,13 +42,11 @@ def window_pads(layer, spatial, kernel, strides, dilation=None) -> list[int]:
         elif padding == "causal":
             total = before = extent - 1
         else:
-            if n is None:
-                raise Unsupported("'same' padding needs known spatial sizes")
             total = max((math.ceil(n / s) - 1) * s + extent - n, 0)
             before = total // 2
         begins.append(before)
         ends.append(total - before)
-    return begins + ends
+    return {"pads": begins + ends}
 
 
 def _finish(b: Builder, call: Call, y: str, rank: int, bias=None) -> str:
@@ -60,7 +65,7 @@ def _conv(b: Builder, x: str, kernel, layer, spatial, rank, group=1) -> str:
                        layer.dilation_rate)
     return b.op("Conv", [x, b.const(weight, hint="kernel")], group=group,
                 kernel_shape=list(kernel.shape[:rank]), strides=list(layer.strides),
-                dilations=list(layer.dilation_rate), pads=pads)
+                dilations=list(layer.dilation_rate), **pads)
 
 
 def convolution(b: Builder, call: Call):
@@ -131,10 +136,10 @@ def pooling(b: Builder, call: Call):
     pads = window_pads(layer, call.shape[1:-1], pool, strides)
     x = to_channels_first(b, call.x, rank)
     if type(layer).__name__.startswith("Max"):
-        y = b.op("MaxPool", [x], kernel_shape=pool, strides=strides, pads=pads)
+        y = b.op("MaxPool", [x], kernel_shape=pool, strides=strides, **pads)
     else:  # Keras averages over the window's real inputs only
-        y = b.op("AveragePool", [x], kernel_shape=pool, strides=strides, pads=pads,
-                 count_include_pad=0)
+        y = b.op("AveragePool", [x], kernel_shape=pool, strides=strides, count_include_pad=0,
+                 **pads)
     return to_channels_last(b, y, rank)
 
 
