@@ -130,6 +130,8 @@ def test_leading_preprocessing_layers_per_input():
     x = feeds[name] * np.float32(0.5) + np.float32(1.0)
     x = (x - np.float32(mean)) / np.sqrt(np.float32(variance))
     np.testing.assert_allclose(got, model.predict(x.astype(np.float32)), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=f"preprocessing for nope: the model's inputs are {name}"):
+        onnx_model(model, preprocessing={"nope": specs[name]})
 
 
 def _trained_run(tmp_path, config="regression_mse.yaml"):
@@ -165,7 +167,7 @@ def test_cli_exports_a_run_with_its_trained_weights_and_preprocessing(tmp_path, 
     np.testing.assert_array_equal(run_onnx(onnx.load(tmp_path / "w.onnx"), feeds)[0], got)
 
     # the hook the run's saved preprocessing goes through: it is put in front of the input
-    monkeypatch.setattr(onnx_run, "RUN_PREPROCESSING",
+    monkeypatch.setattr(onnx_run, "run_preprocessing",
                         lambda folder: {name: [{"Rescaling": {"scale": 2.0}}]})
     assert invoke("export-onnx", run, "-o", tmp_path / "pre.onnx").exit_code == 0
     scaled = run_onnx(onnx.load(tmp_path / "pre.onnx"), feeds)[0]

@@ -161,6 +161,11 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
     b = Builder(opset)
     walk = _Walk(b, source)
     inputs, values = [], []
+    names = [t.name for t in graph.inputs]
+    unknown = sorted(set(preprocessing or {}) - set(names))
+    if unknown:
+        raise ValueError(f"preprocessing for {', '.join(unknown)}: the model's inputs are "
+                         f"{', '.join(names)}")
     for t in graph.inputs:
         b.reserve(t.name)
     for t in graph.outputs:
