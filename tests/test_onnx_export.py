@@ -307,6 +307,20 @@ def test_same_and_causal_padding_on_any_size(tmp_path):
                                    model.predict([img, seq]), atol=1e-5, rtol=0)
 
 
+def test_export_onnx_from_python(tmp_path):
+    import onnx
+
+    from kconf.onnx_io import export_onnx
+
+    model = build_model(ROOT / "configs" / "digits_cnn.yaml")
+    path = export_onnx(model, tmp_path / "cnn.onnx", opset=20)
+    proto = onnx.load(path)
+    assert proto.opset_import[0].version == 20
+    feeds = model_inputs(model, n=2)
+    np.testing.assert_allclose(run_onnx(proto, feeds)[0], model.predict(*feeds.values()),
+                               atol=1e-5, rtol=0)
+
+
 def test_opset_out_of_range(tmp_path):
     result = invoke("export-onnx", ROOT / "configs" / "mlp_binary.yaml", "-o",
                     tmp_path / "m.onnx", "--opset", "7")
