@@ -201,13 +201,13 @@ model:
     layers:
       lstm: {LSTM: {units: 2}}
       up: {Conv2DTranspose: {filters: 1, kernel_size: 2, strides: 2}}
-      twice: {UpSampling2D: {size: 2}}
+      dilated: {Conv2D: {filters: 1, kernel_size: 3, dilation_rate: 2, padding: same}}
       pool: {GlobalMaxPooling2D: {}}
       both: {Concatenate: {}}
     graph:
       - h = lstm(seq)
       - u = up(img)
-      - v = twice(u)
+      - v = dilated(u)
       - p = pool(v)
       - y = both([h, p])
     outputs: [y]
@@ -229,8 +229,9 @@ def test_layers_that_cannot_be_expressed_are_all_listed(tmp_path):
     assert lines[0].endswith("layer 'up' (Conv2DTranspose) cannot be exported to ONNX: "
                              "transposed convolutions need known spatial sizes")
     assert lines[1].startswith(f"{path}:17:9: model.functional.graph[2]: ")
-    assert lines[1].endswith("layer 'twice' (UpSampling2D) cannot be exported to ONNX: "
-                             "upsampling needs known spatial sizes")
+    assert lines[1].endswith("layer 'dilated' (Conv2D) cannot be exported to ONNX: 'same' "
+                             "padding with a dilation needs known spatial sizes (onnxruntime "
+                             "has no SAME_UPPER with dilations)")
     assert "Traceback" not in result.output and not out.exists()
 
 
@@ -275,7 +276,10 @@ model:
       maxp: {MaxPooling2D: {pool_size: 3, strides: 2, padding: same}}
       avgp: {AveragePooling2D: {pool_size: 2, padding: same}}
       gap: {GlobalAveragePooling2D: {}}
+      twice: {UpSampling2D: {size: [2, 3]}}
+      crop: {Cropping2D: {cropping: [[1, 0], [0, 2]]}}
       causal: {Conv1D: {filters: 2, kernel_size: 3, padding: causal, dilation_rate: 2}}
+      longer: {UpSampling1D: {size: 2}}
       gmp: {GlobalMaxPooling1D: {}}
       both: {Concatenate: {}}
     graph:
@@ -283,9 +287,12 @@ model:
       - b = dilated(a)
       - c = maxp(b)
       - d = avgp(c)
-      - e = gap(d)
+      - d2 = twice(d)
+      - d3 = crop(d2)
+      - e = gap(d3)
       - f = causal(seq)
-      - g = gmp(f)
+      - f2 = longer(f)
+      - g = gmp(f2)
       - y = both([e, g])
     outputs: [y]
 compile: {optimizer: sgd, loss: mse}

@@ -14,6 +14,8 @@ import numpy as np
 from kconf.onnx_io import activations
 from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
 
+INT64_MAX = 2 ** 63 - 1
+
 
 def to_channels_first(b: Builder, x: str, rank: int) -> str:
     return b.transpose(x, [0, rank + 1, *range(1, rank + 1)])
@@ -169,19 +171,18 @@ def zero_padding(b: Builder, call: Call):
 
 def cropping(b: Builder, call: Call):
     pairs = call.layer.pairs
-    spatial = call.shape[1:-1]
-    if any(n is None for n, (_, end) in zip(spatial, pairs) if end):
-        raise Unsupported("cropping the end needs known spatial sizes")
     starts = [p[0] for p in pairs]
-    ends = [n - p[1] for n, p in zip(spatial, pairs)]
+    ends = [-p[1] if p[1] else INT64_MAX for p in pairs]  # from the end: any size
     return b.slice(call.x, starts, ends, list(range(1, len(pairs) + 1)))
 
 
 def _repeat(b: Builder, x: str, shape, sizes) -> str:
     """Each position along the spatial axes repeated ``sizes`` times (nearest upsampling)."""
     rank = len(sizes)
-    if any(n is None for n in shape[1:-1]):
-        raise Unsupported("upsampling needs known spatial sizes")
+    if any(n is None for n in shape[1:-1]):  # repeating = nearest at integer scales
+        scales = b.const([1.0, *(float(s) for s in sizes), 1.0])
+        return b.op("Resize", [x, "", scales], mode="nearest",
+                    coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     # (N, a, b, C) -> (N, a, 1, b, 1, C) -> expanded -> (N, a·s, b·t, C)
     expanded = b.unsqueeze(x, [2 + 2 * i for i in range(rank)])
     target = [1]
