@@ -200,7 +200,7 @@ model:
       img: {shape: [null, null, 2]}
     layers:
       lstm: {LSTM: {units: 2}}
-      up: {Conv2DTranspose: {filters: 1, kernel_size: 2, strides: 2}}
+      up: {DepthwiseConv2D: {kernel_size: 2, dilation_rate: 3, padding: same}}
       dilated: {Conv2D: {filters: 1, kernel_size: 3, dilation_rate: 2, padding: same}}
       pool: {GlobalMaxPooling2D: {}}
       both: {Concatenate: {}}
@@ -226,8 +226,9 @@ def test_layers_that_cannot_be_expressed_are_all_listed(tmp_path):
     lines = result.output.strip().splitlines()
     assert lines[-1] == f"2 errors in {path}"
     assert lines[0].startswith(f"{path}:16:9: model.functional.graph[1]: ")
-    assert lines[0].endswith("layer 'up' (Conv2DTranspose) cannot be exported to ONNX: "
-                             "transposed convolutions need known spatial sizes")
+    assert lines[0].endswith("layer 'up' (DepthwiseConv2D) cannot be exported to ONNX: 'same' "
+                             "padding with a dilation needs known spatial sizes (onnxruntime "
+                             "has no SAME_UPPER with dilations)")
     assert lines[1].startswith(f"{path}:17:9: model.functional.graph[2]: ")
     assert lines[1].endswith("layer 'dilated' (Conv2D) cannot be exported to ONNX: 'same' "
                              "padding with a dilation needs known spatial sizes (onnxruntime "
@@ -278,6 +279,9 @@ model:
       gap: {GlobalAveragePooling2D: {}}
       twice: {UpSampling2D: {size: [2, 3]}}
       crop: {Cropping2D: {cropping: [[1, 0], [0, 2]]}}
+      up: {Conv2DTranspose: {filters: 2, kernel_size: 3, strides: 2, padding: same}}
+      up_valid: {Conv2DTranspose: {filters: 2, kernel_size: 2, strides: 3}}
+      back: {Conv1DTranspose: {filters: 2, kernel_size: 3, strides: 2, output_padding: 1}}
       causal: {Conv1D: {filters: 2, kernel_size: 3, padding: causal, dilation_rate: 2}}
       longer: {UpSampling1D: {size: 2}}
       gmp: {GlobalMaxPooling1D: {}}
@@ -289,9 +293,12 @@ model:
       - d = avgp(c)
       - d2 = twice(d)
       - d3 = crop(d2)
-      - e = gap(d3)
+      - d4 = up(d3)
+      - d5 = up_valid(d4)
+      - e = gap(d5)
       - f = causal(seq)
-      - f2 = longer(f)
+      - f1 = back(f)
+      - f2 = longer(f1)
       - g = gmp(f2)
       - y = both([e, g])
     outputs: [y]

@@ -104,12 +104,13 @@ def depthwise(b: Builder, call: Call):
 
 
 def conv_transpose(b: Builder, call: Call):
-    """The full transposed result (ONNX ConvTranspose without pads), then cropped (or padded
-    with zeros past its end) to where Keras's output starts and ends."""
+    """The full transposed result (ONNX ConvTranspose without pads), then cropped to where
+    Keras's output starts and ends (padded with zeros past its end where Keras's output is
+    longer). Both amounts depend on the kernel, stride and padding only: any input size."""
+    from kconf.engine.layers.conv_transpose import transpose_padding
+
     layer = call.layer
     rank = len(call.shape) - 2
-    if any(n is None for n in call.shape[1:-1]):
-        raise Unsupported("transposed convolutions need known spatial sizes")
     kernel = layer.weights["kernel"]  # (*k, filters, cin)
     weight = np.transpose(kernel, (rank + 1, rank, *range(rank)))  # (cin, filters, *k)
     x = to_channels_first(b, call.x, rank)
@@ -117,12 +118,14 @@ def conv_transpose(b: Builder, call: Call):
                 kernel_shape=list(kernel.shape[:rank]), strides=list(layer.strides),
                 dilations=list(layer.dilation_rate))
     starts, ends, extra = [], [], []
-    for axis, (n, (start, _)) in enumerate(layer._geometry(call.shape)):
-        length = (call.shape[1 + axis] - 1) * layer.strides[axis] + \
-            (kernel.shape[axis] - 1) * layer.dilation_rate[axis] + 1
-        starts.append(start)
-        ends.append(start + n)
-        extra.append(max(start + n - length, 0))
+    for axis in range(rank):
+        size = (kernel.shape[axis] - 1) * layer.dilation_rate[axis] + 1
+        given = None if layer.output_padding is None else layer.output_padding[axis]
+        left, right = transpose_padding(size, layer.strides[axis], layer.padding, given)
+        cut = size - 1 - right  # what Keras's output leaves off the full result's end
+        starts.append(size - 1 - left)
+        ends.append(-cut if cut > 0 else INT64_MAX)
+        extra.append(max(-cut, 0))
     if any(extra):
         full = b.op("Pad", [full, b.ints([0, 0] + [0] * rank + [0, 0] + extra)])
     y = b.slice(full, starts, ends, list(range(2, rank + 2)))
