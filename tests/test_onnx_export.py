@@ -250,6 +250,41 @@ data:
 """
 
 
+OPEN_STEPS = """\
+name: open_steps
+seed: 0
+model:
+  functional:
+    inputs:
+      seq: {shape: [null, 4]}
+    layers:
+      mha: {MultiHeadAttention: {num_heads: 2, key_dim: 3}}
+      att: {Attention: {use_scale: true}}
+      each: {TimeDistributed: {layer: {Dense: {units: 3, activation: tanh}}}}
+      pool: {GlobalAveragePooling1D: {}}
+    graph:
+      - a = mha(query=seq, value=seq, use_causal_mask=true)
+      - b = att([a, a], use_causal_mask=true)
+      - c = each(b)
+      - y = pool(c)
+    outputs: [y]
+compile: {optimizer: sgd, loss: mse}
+data:
+  train: {random: {samples: 4, x: [5, 4], y: [3]}}
+"""
+
+
+def test_causal_attention_and_time_distributed_on_any_number_of_steps(tmp_path):
+    path = tmp_path / "open_steps.yaml"
+    path.write_text(OPEN_STEPS)
+    model = build_model(path)
+    proto = onnx_model(model)
+    for steps in (1, 6):
+        x = np.random.default_rng(steps).standard_normal((2, steps, 4)).astype(np.float32)
+        np.testing.assert_allclose(run_onnx(proto, {"seq": x})[0], model.predict(x),
+                                   atol=1e-5, rtol=0)
+
+
 def test_recurrent_layers_take_any_number_of_steps(tmp_path):
     path = tmp_path / "steps.yaml"
     path.write_text(STEPS)

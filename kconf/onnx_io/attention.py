@@ -7,13 +7,18 @@ import math
 import numpy as np
 
 from kconf.engine.layers.attention import MASKED_SCORE
-from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
+from kconf.onnx_io.builder import Builder, Call, Result
 
 
-def _causal(b: Builder, t: int | None, s: int | None) -> str:
-    if t is None or s is None:
-        raise Unsupported("a causal mask needs known numbers of steps")
-    return b.const(np.tril(np.ones((t, s), dtype=bool))[None], np.bool_, hint="causal")
+def _causal(b: Builder, t: int | None, s: int | None, query: str, value: str) -> str:
+    """(1, T, S) booleans, True where query step i may see value step j <= i."""
+    if t is not None and s is not None:
+        return b.const(np.tril(np.ones((t, s), dtype=bool))[None], np.bool_, hint="causal")
+    size = b.op("Concat", [b.op("Shape", [query], start=1, end=2),
+                           b.op("Shape", [value], start=1, end=2)], axis=0)
+    ones = b.op("ConstantOfShape", [size], value=b.tensor(1.0, 1))
+    lower = b.op("Trilu", [ones], upper=0)
+    return b.unsqueeze(b.op("Cast", [lower], to=9), [0])
 
 
 def _and(b: Builder, a: str | None, c: str) -> str:
@@ -39,7 +44,7 @@ def multi_head_attention(b: Builder, call: Call):
         given = b.op("Cast", [call.inputs[3]], to=1)  # nonzero entries are kept, as Keras
         keep = b.op("Not", [b.op("Equal", [given, b.const(0.0)])])
     if call.options.get("use_causal_mask"):
-        keep = _and(b, keep, _causal(b, t, s))
+        keep = _and(b, keep, _causal(b, t, s, query, value))
     masks = call.masks or []
     for m, axis in zip(masks[:3], (-1, -2, -2)):
         if m is not None:
@@ -102,7 +107,7 @@ def dot_attention(b: Builder, call: Call):
     masks = call.masks or [None, None]
     keep = None if masks[1] is None else b.unsqueeze(masks[1], [1])
     if call.options.get("use_causal_mask"):
-        keep = _and(b, keep, _causal(b, t, s))
+        keep = _and(b, keep, _causal(b, t, s, query, value))
     if keep is not None:
         lowered = b.op("Sub", [scores, b.const(-MASKED_SCORE)])
         scores = b.op("Where", [keep, scores, lowered])

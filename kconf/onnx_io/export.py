@@ -111,11 +111,14 @@ class _Walk:
     def time_distributed(self, call: Call) -> str:
         """The inner layer on (N·T, ...) samples, reshaped back to (N, T, ...)."""
         b, shape, out = self.b, call.shape, call.out_shapes[0]
-        if shape[1] is None:
-            raise Unsupported("the number of steps must be known")
         flat = b.reshape(call.x, (-1, *shape[2:]))
         inner = Call(call.layer.layer, [flat], [(None, *shape[2:])], [(None, *out[2:])])
-        return b.reshape(self.convert(inner).outputs[0], (None, shape[1], *out[2:]))
+        y = self.convert(inner).outputs[0]
+        if shape[1] is not None:
+            return b.reshape(y, (None, shape[1], *out[2:]))
+        size = b.op("Concat", [b.op("Shape", [call.x], start=0, end=2),
+                               b.op("Shape", [y], start=1)], axis=0)
+        return b.op("Reshape", [y, size])
 
 
 def preprocessing_layers(specs) -> list[Layer]:
