@@ -41,7 +41,12 @@ def model_inputs(model: Model, n: int = 3, seed: int = 0, high: int = 5) -> dict
 def compare(model: Model, feeds: dict, preprocessing=None, atol: float = ATOL) -> list:
     """Export ``model``, run it on ``feeds`` and assert it gives ``model.predict``'s outputs;
     returns the ONNX outputs."""
-    proto = onnx_model(model, preprocessing=preprocessing)
+    return assert_matches(onnx_model(model, preprocessing=preprocessing), model, feeds, atol)
+
+
+def assert_matches(proto, model: Model, feeds: dict, atol: float = ATOL) -> list:
+    """Assert that the ONNX model gives ``model.predict``'s outputs on ``feeds`` (by input
+    name); returns the ONNX outputs."""
     got = run_onnx(proto, feeds)
     xs = [feeds[t.name] for t in model.graph.inputs]
     want = model.predict(xs if len(xs) > 1 else xs[0])
@@ -51,6 +56,16 @@ def compare(model: Model, feeds: dict, preprocessing=None, atol: float = ATOL) -
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, atol=atol, rtol=0)
     return got
+
+
+def config_model(tmp_path, text: str) -> tuple[Model, object]:
+    """The model of a config written to ``tmp_path``, and its ONNX export."""
+    from kconf.api import build_model
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    model = build_model(path)
+    return model, onnx_model(model)
 
 
 def case_model(name: str, case: LayerCase, seed: int = 0) -> tuple[Model, dict]:

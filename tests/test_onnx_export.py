@@ -14,7 +14,8 @@ from kconf.cli import app
 from kconf.errors import ConfigError
 from kconf.onnx_io import DEFAULT_OPSET, onnx_model
 from tests.layer_cases import CASES
-from tests.onnx_support import case_model, compare, model_inputs, run_onnx
+from tests.onnx_support import (assert_matches, case_model, compare, config_model, model_inputs,
+                                run_onnx)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.startswith("sweep_"))
@@ -103,15 +104,13 @@ data:
 
 
 def test_masks_are_exported(tmp_path):
-    path = tmp_path / "masked.yaml"
-    path.write_text(MASKED)
-    model = build_model(path)
+    model, proto = config_model(tmp_path, MASKED)
     feeds = model_inputs(model, n=6, seed=1, high=5)
     feeds["tokens"][0] = [3, 1, 0, 0, 0, 0]  # padding after, and zeros inside below
     feeds["tokens"][1] = [0, 2, 0, 4, 1, 0]
     feeds["series"][:, 1] = 0.0  # masked steps of the series
     feeds["series"][2, 3:] = 0.0
-    compare(model, feeds)
+    assert_matches(proto, model, feeds)
 
 
 # --- preprocessing and run folders -------------------------------------------------------------
@@ -183,9 +182,7 @@ def test_cli_exports_a_config_with_its_initial_weights(tmp_path):
     proto = onnx.load(tmp_path / "m.onnx")
     assert proto.opset_import[0].version == 18
     model = build_model(config)
-    feeds = model_inputs(model, n=2)
-    np.testing.assert_allclose(run_onnx(proto, feeds)[0], model.predict(*feeds.values()),
-                               atol=1e-5, rtol=0)
+    assert_matches(proto, model, model_inputs(model, n=2))
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -275,27 +272,19 @@ data:
 
 
 def test_causal_attention_and_time_distributed_on_any_number_of_steps(tmp_path):
-    path = tmp_path / "open_steps.yaml"
-    path.write_text(OPEN_STEPS)
-    model = build_model(path)
-    proto = onnx_model(model)
+    model, proto = config_model(tmp_path, OPEN_STEPS)
     for steps in (1, 6):
         x = np.random.default_rng(steps).standard_normal((2, steps, 4)).astype(np.float32)
-        np.testing.assert_allclose(run_onnx(proto, {"seq": x})[0], model.predict(x),
-                                   atol=1e-5, rtol=0)
+        assert_matches(proto, model, {"seq": x})
 
 
 def test_recurrent_layers_take_any_number_of_steps(tmp_path):
-    path = tmp_path / "steps.yaml"
-    path.write_text(STEPS)
-    model = build_model(path)
-    proto = onnx_model(model)
+    model, proto = config_model(tmp_path, STEPS)
     (name,) = [t.name for t in model.graph.inputs]
     for steps in (1, 2, 7):
         x = np.random.default_rng(steps).standard_normal((3, steps, 3)).astype(np.float32)
         x[0, -1] = 0.0  # a masked step
-        np.testing.assert_allclose(run_onnx(proto, {name: x})[0], model.predict(x),
-                                   atol=1e-5, rtol=0)
+        assert_matches(proto, model, {name: x})
 
 
 IMAGES = """\
@@ -344,16 +333,12 @@ data:
 
 
 def test_same_and_causal_padding_on_any_size(tmp_path):
-    path = tmp_path / "sizes.yaml"
-    path.write_text(IMAGES)
-    model = build_model(path)
-    proto = onnx_model(model)
+    model, proto = config_model(tmp_path, IMAGES)
     for h, w, t in ((7, 5, 4), (4, 9, 9)):
         rng = np.random.default_rng(h)
         img = rng.standard_normal((2, h, w, 2)).astype(np.float32)
         seq = rng.standard_normal((2, t, 2)).astype(np.float32)
-        np.testing.assert_allclose(run_onnx(proto, {"img": img, "seq": seq})[0],
-                                   model.predict([img, seq]), atol=1e-5, rtol=0)
+        assert_matches(proto, model, {"img": img, "seq": seq})
 
 
 def test_export_onnx_from_python(tmp_path):
@@ -365,9 +350,7 @@ def test_export_onnx_from_python(tmp_path):
     path = export_onnx(model, tmp_path / "cnn.onnx", opset=20)
     proto = onnx.load(path)
     assert proto.opset_import[0].version == 20
-    feeds = model_inputs(model, n=2)
-    np.testing.assert_allclose(run_onnx(proto, feeds)[0], model.predict(*feeds.values()),
-                               atol=1e-5, rtol=0)
+    assert_matches(proto, model, model_inputs(model, n=2))
 
 
 def test_opset_out_of_range(tmp_path):
