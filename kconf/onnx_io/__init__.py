@@ -2,8 +2,8 @@
 
 Needs the optional ``onnx`` package (``pip install 'kconf[onnx]'``). ``export.onnx_model``
 converts a built model; ``run.export_model`` builds one from a config or a run folder.
-Converters live per layer family (``core``, ``conv``, ``norm``, ``recurrent``,
-``attention``) and register themselves in ``builder.CONVERTERS``.
+Converters live per layer family (``core``, ``conv``, ``image``, ``norm``, ``recurrent``,
+``attention``), listed in the closed table ``table.CONVERTERS``.
 """
 from kconf.onnx_io.export import DEFAULT_OPSET, export_onnx, onnx_model
 

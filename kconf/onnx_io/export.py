@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-
 from kconf.engine.layers.base import Layer
 from kconf.engine.layers.time_distributed import TimeDistributed
 from kconf.errors import ConfigError, Problem
@@ -21,7 +20,8 @@ from kconf.graph.model_layer import ModelLayer
 from kconf.onnx_io.builder import Builder, Call, Result, Unsupported
 from kconf.onnx_io.table import CONVERTERS, MASK_AWARE
 
-#: the opset written unless ``--opset`` says otherwise: the newest onnxruntime 1.32 runs
+#: the opset written unless ``--opset`` says otherwise: onnxruntime 1.18 and later run it
+#: (the 1.32 the tests use runs every opset up to onnx 1.23's 28)
 DEFAULT_OPSET = 21
 #: the oldest opset the converters' operators have their current form in (Squeeze/Unsqueeze/
 #: ReduceSum with axes as inputs: 13; ReduceMax/ReduceMean with axes inputs: 18)
