@@ -131,6 +131,10 @@ def test_leading_preprocessing_layers_per_input():
     np.testing.assert_allclose(got, model.predict(x.astype(np.float32)), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=f"preprocessing for nope: the model's inputs are {name}"):
         onnx_model(model, preprocessing={"nope": specs[name]})
+    overall = {name: [{"Normalization": {"axis": None, "mean": 0.5, "variance": 4.0}}]}
+    got = run_onnx(onnx_model(model, preprocessing=overall), feeds)[0]
+    x = (feeds[name] - np.float32(0.5)) / np.float32(2.0)
+    np.testing.assert_allclose(got, model.predict(x), atol=1e-5, rtol=0)
 
 
 def _trained_run(tmp_path, config="regression_mse.yaml"):

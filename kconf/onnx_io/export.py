@@ -122,8 +122,10 @@ class _Walk:
 
 
 def preprocessing_layers(specs) -> list[Layer]:
-    """Engine layers from specs: engine layers, or ``{ClassName: {args}}`` dicts
-    (Rescaling and Normalization, as a run's saved preprocessing describes them)."""
+    """Engine layers from specs: engine layers, or ``{ClassName: {args}}`` dicts as a config
+    writes them (Rescaling and Normalization with their statistics given: the shape-keeping,
+    weightless layers of a run's saved preprocessing), their arguments checked as a config's.
+    """
     from kconf.engine.layers import REGISTRY
 
     layers = []
@@ -134,7 +136,11 @@ def preprocessing_layers(specs) -> list[Layer]:
         ((cls, args),) = spec.items()
         if cls not in ("Rescaling", "Normalization"):
             raise ValueError(f"preprocessing layers are Rescaling or Normalization, got {cls}")
-        layers.append(REGISTRY[cls].layer(**dict(args or {})))
+        kwargs = REGISTRY[cls].args.model_validate(dict(args or {})).layer_kwargs()
+        layer = REGISTRY[cls].layer(**kwargs)
+        if cls == "Normalization" and layer.mean is None:
+            raise ValueError("a preprocessing Normalization needs its mean and variance")
+        layers.append(layer)
     return layers
 
 
