@@ -1,5 +1,6 @@
 """Dense, activations, shape changes, merges, embeddings and the layers that are the identity
-at inference (dropout, noise, augmentation)."""
+at inference (dropout, noise, augmentation). Each converter takes ``(builder, call)`` and
+returns its output name(s), or a ``Result`` with the masks it makes."""
 from __future__ import annotations
 
 import numpy as np
@@ -96,10 +97,7 @@ def _merged_mask(b: Builder, call: Call, how: str) -> list[str | None] | None:
     """An elementwise merge's mask: the OR of the inputs' when every one has one."""
     if not call.masks or any(m is None for m in call.masks):
         return None
-    out = call.masks[0]
-    for m in call.masks[1:]:
-        out = b.op(how, [out, m])
-    return [out]
+    return [_fold(b, how, call.masks)]
 
 
 def _fold(b: Builder, op: str, xs: list[str]) -> str:
