@@ -429,6 +429,27 @@ def export_keras(
         out.print(f"wrote {path}", markup=False)
 
 
+@app.command("export-onnx")
+def export_onnx(
+    config: Path = typer.Argument(..., help="A config file (its seed's initial weights), or a "
+                                            "run folder (its trained weights)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .onnx file to write."),
+    opset: Optional[int] = typer.Option(
+        None, "--opset", help="The ONNX opset, 18 or newer (default 21)."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="A run folder or a weights.npz / checkpoint to export."),
+) -> None:
+    """Write the model as an ONNX file (inference mode, dynamic batch size); needs kconf[onnx]."""
+    from kconf.onnx_io.run import export_model
+
+    _outputs((output, "file"))
+    try:
+        written = export_model(config, output, opset, weights)
+    except ConfigError as exc:
+        _fail(exc)
+    out.print(f"wrote {written}", markup=False)
+
+
 @app.command()
 def runs(
     root: Path = typer.Argument(Path("runs"), help="A folder of run folders."),

@@ -33,6 +33,17 @@ def export_model(config: str | os.PathLike, out: str | os.PathLike,
         ConfigError: a config problem, weights that do not fit (naming the layer), or a
             setting Keras cannot express.
     """
+    model, _, weights = exported_model(config, weights)
+    return export_keras(model, out, weights=weights is not None)
+
+
+def exported_model(config: str | os.PathLike, weights: str | os.PathLike | None = None):
+    """The model an export writes: a config's (or a run folder's ``resolved.yaml``), with
+    ``weights`` (a run folder, ``weights.npz`` or checkpoint; a run folder's own by default).
+
+    Returns:
+        ``(model, loaded config, the weights file or None)``.
+    """
     config = Path(config)
     base = None
     if is_run_dir(config):
@@ -46,4 +57,4 @@ def export_model(config: str | os.PathLike, out: str | os.PathLike,
     model = build_model(cfg)
     if weights is not None:
         set_named_weights(model, read_weight_file(weights), str(weights))
-    return export_keras(model, out, weights=weights is not None)
+    return model, cfg, weights
