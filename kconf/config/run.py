@@ -30,6 +30,7 @@ from kconf.args.fields import (
 from kconf.config.functional import FunctionalConfig
 from kconf.config.layers import LayerSpec
 from kconf.config.source import Source
+from kconf.config.version import CONFIG_VERSION
 from kconf.errors import ConfigPath
 from kconf.text import show
 
@@ -142,6 +143,9 @@ class RunConfig(ConfigModel):
     # ``load_config`` returns it as ``LoadedConfig.config``, beside its positions
     # (``.source``) and its resolved ``models`` section (``.named_models()``).
 
+    kconf: Annotated[int, Field(ge=0, le=CONFIG_VERSION)] = Field(
+        CONFIG_VERSION, description="the version of the config language (default: the "
+                                    "current one); kconf upgrade rewrites older files")
     name: RunName = Field("model", description="names the run folder; default: the file's stem")
     seed: NonNegativeInt = 0
     model: ModelConfig
