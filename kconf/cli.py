@@ -315,6 +315,28 @@ def config_command(
     typer.echo(resolved_yaml(cfg), nl=False)
 
 
+@app.command()
+def upgrade(file: Path = typer.Argument(..., help="A config file (or one that others include)."),
+            write: bool = typer.Option(False, "--write", help="Replace the file by the "
+                                                              "upgraded text.")) -> None:
+    """Rewrite a config in the current config language (kconf: 1): print the change as a
+    unified diff; --write replaces the file (comments kept where the edits allow)."""
+    from kconf.config.upgrade import upgrade_file
+
+    try:
+        result = upgrade_file(file)
+    except ConfigError as exc:
+        _fail(exc)
+    typer.echo(result.diff(), nl=False)
+    for note in result.notes:
+        err.print(f"{file}: {note}", markup=False)
+    if not result.changed:
+        err.print(f"{file} is up to date (kconf: {result.version})", markup=False)
+    elif write:
+        result.write()
+        err.print(f"upgraded {file} from version {result.version}", markup=False)
+
+
 TARGET_HELP = "A run folder (its resolved.yaml and weights.npz), or a config file with --weights."
 WEIGHTS_HELP = "A weights.npz written by kconf (arrays named layer/weight)."
 
