@@ -686,6 +686,22 @@ def schema(output: Optional[Path] = typer.Option(
 
 
 @app.command()
+def docs(output: Path = typer.Option(Path("docs/config-reference.md"), "-o", "--output",
+                                     help="Where to write the Markdown reference.")) -> None:
+    """Write the config reference (every section, layer, optimizer, loss, metric, callback
+    and data source, with arguments, types and defaults) from the registries and schema."""
+    from kconf.docs import write_reference
+
+    _outputs((output, "file"))
+    try:
+        write_reference(output)
+    except OSError as exc:
+        err.print(f"{output}: cannot write: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(USER_ERROR)
+    out.print(f"wrote {output}", markup=False)
+
+
+@app.command()
 def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/<name>/<time>/)."),
          output: Optional[Path] = typer.Option(
              None, "-o", "--output", help="Folder for the PNG files (default: RUN_DIR/plots).")
