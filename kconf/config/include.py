@@ -3,7 +3,8 @@
 Each included file (relative to the file that names it; it may include others) is read
 with its positions, then the files are merged in order, the including file's own keys last:
 mappings are merged key by key, anything else (a list, a number, a string) is replaced
-whole. Every value keeps the position where it is written, so an error in a value that an
+whole; a choice written ``{Tag: args}`` (an optimizer, a data source, a layer...) replaced by
+another tag is replaced whole too (``{AdamW: {...}}`` over ``{Adam: {...}}``). Every value keeps the position where it is written, so an error in a value that an
 included file gives points into that file. Each file's ``kconf:`` version key is checked
 and removed; a missing include or an include cycle is reported at the include entry.
 
@@ -16,6 +17,11 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from kconf.config.callbacks import CALLBACK_SPECS
+from kconf.config.compile import OPTIMIZER_SPECS, SCHEDULE_SPECS
+from kconf.config.data import DATA_SOURCES, PREPROCESS_STEPS
+from kconf.config.layers import LAYER_SPECS
+from kconf.config.objectives import LOSS_SPECS, METRIC_SPECS
 from kconf.config.source import DICT_FILE, POISON, ParsedYaml, Source
 from kconf.config.version import take_version
 from kconf.errors import UNREADABLE, ConfigPath, Problem
@@ -24,6 +30,10 @@ from kconf.text import show
 INCLUDE_KEY = "include"
 
 Reader = Callable[[str], ParsedYaml]
+
+#: The tags of the ``{Tag: args}`` choices of the config language.
+CHOICE_TAGS = frozenset().union(CALLBACK_SPECS, OPTIMIZER_SPECS, SCHEDULE_SPECS, DATA_SOURCES,
+                                PREPROCESS_STEPS, LAYER_SPECS, LOSS_SPECS, METRIC_SPECS)
 
 
 def expand_includes(parsed: ParsedYaml, read: Reader) -> list[Problem]:
@@ -142,11 +152,18 @@ def _merge(target: dict[str, Any], value: dict[str, Any], index: int, path: Conf
     origin[path] = index
     for key, item in value.items():
         sub = (*path, key)
-        if isinstance(item, dict) and isinstance(target.get(key), dict):
+        if isinstance(item, dict) and isinstance(target.get(key), dict) \
+                and not _other_choice(target[key], item):
             _merge(target[key], item, index, sub, origin)
         else:
             target[key] = item
             _mark(item, index, sub, origin)
+
+
+def _other_choice(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether ``new`` is a ``{Tag: args}`` choice of another tag than ``old``."""
+    return (len(new) == 1 and len(old) == 1 and next(iter(new)) in CHOICE_TAGS
+            and next(iter(new)) not in old)
 
 
 def _mark(value: Any, index: int, path: ConfigPath, origin: dict[ConfigPath, int]) -> None:

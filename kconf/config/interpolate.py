@@ -129,7 +129,10 @@ class _Resolver:
                 break
             if value is POISON:
                 return POISON
-            pieces.append(_as_text(value, body))
+            try:
+                pieces.append(_as_text(value, body))
+            except _Fail as fail:
+                raise _Fail(fail.message, match.start()) from None
             pos = end + 1
         else:
             pieces.append(text[pos:])
@@ -214,8 +217,7 @@ class _Resolver:
         """Where the reference at ``offset`` of the string at ``path`` is written: its own
         column when the string is on one line of this file as written, else the string's."""
         pos = self.source.locate(path)
-        if (self.source.text is None or pos.file != self.source.file or pos.line is None
-                or offset == 0):
+        if self.source.text is None or pos.file != self.source.file or pos.line is None:
             return pos
         lines = self.source.text.splitlines()
         if pos.line > len(lines):
