@@ -80,7 +80,8 @@ LAYER_GLOSSARY = {
 SHORTCUTS = {
     "input_dim": "Keras 2 shortcut for input_shape: [input_dim] (version 0; kconf upgrade "
                  "rewrites it)",
-    "input_length": "Keras 2 shortcut for the number of steps, with input_dim (version 0)",
+    "input_length": "Keras 2 shortcut for the number of steps (version 0; kconf upgrade "
+                    "rewrites it)",
 }
 
 #: Meanings of the sections' fields that carry no description.

@@ -14,8 +14,10 @@ Version 0 -> 1, Keras 2's spellings to Keras 3's:
 - an optimizer's ``decay: d`` -> ``learning_rate: {InverseTimeDecay: {initial_learning_rate:
   lr, decay_steps: 1, decay_rate: d}}`` (the same learning rate at every step); ``decay: 0``
   is dropped; a decay beside a schedule has no Keras 3 spelling and stays;
-- a layer's ``input_dim: n`` -> ``input_shape: [n]`` (a recurrent layer's ``input_dim`` and
-  ``input_length: t`` -> ``input_shape: [t, n]``, ``[null, n]`` without a length).
+- a layer's shape shortcuts -> ``input_shape``: ``input_dim: n`` -> ``[n]`` (Dense), a
+  recurrent layer's ``input_dim: n`` and ``input_length: t`` -> ``[t, n]`` (``[null, n]``
+  without a length), an Embedding's ``input_length: t`` -> ``[t]`` (its ``input_dim`` is the
+  vocabulary and stays).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import yaml
-from pydantic import AliasChoices, BaseModel
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from kconf.config.compile import OPTIMIZER_SPECS
 from kconf.config.include import INCLUDE_KEY
@@ -142,7 +144,7 @@ def _v0_to_v1(data: dict[str, Any], notes: list[str]) -> list[Edit]:
     compile_ = data.get("compile")
     if isinstance(compile_, dict):
         edits += _optimizer_edits(compile_.get("optimizer"), ("compile", "optimizer"), notes)
-    _walk_layers(data, (), edits)
+    _walk_layers(data, (), edits, notes)
     return edits
 
 
@@ -200,7 +202,7 @@ def _optimizer_edits(value: Any, path: ConfigPath, notes: list[str]) -> list[Edi
     return [*edits, Edit("set", (*at, given), schedule), Edit("delete", (*at, "decay"))]
 
 
-def _walk_layers(value: Any, path: ConfigPath, edits: list[Edit]) -> None:
+def _walk_layers(value: Any, path: ConfigPath, edits: list[Edit], notes: list[str]) -> None:
     """The edits of every ``{Layer: {args}}`` under ``value`` (wrapped layers too)."""
     found = _single(value)
     if found is not None and found[0] in REGISTRY and REGISTRY[found[0]].args is not None:
@@ -208,24 +210,29 @@ def _walk_layers(value: Any, path: ConfigPath, edits: list[Edit]) -> None:
         model = REGISTRY[name].args
         at = (*path, name)
         edits += _alias_edits(args, model, at)
-        edits += _shape_edits(args, getattr(model, "shape_shortcuts", ()), at)
+        edits += _shape_edits(args, model, at, notes)
     items = value.items() if isinstance(value, dict) else enumerate(value) \
         if isinstance(value, list) else ()
     for key, item in items:
-        _walk_layers(item, (*path, key), edits)
+        _walk_layers(item, (*path, key), edits, notes)
 
 
-def _shape_edits(args: dict[str, Any], shortcuts: tuple[str, ...], at: ConfigPath) -> list[Edit]:
-    """``input_dim`` (+ ``input_length``) -> ``input_shape``."""
-    if "input_dim" not in shortcuts or "input_dim" not in args or "input_shape" in args:
+def _shape_edits(args: dict[str, Any], model: type[BaseModel], at: ConfigPath,
+                 notes: list[str]) -> list[Edit]:
+    """Keras 2's shape shortcuts (``input_dim``, ``input_length``) -> ``input_shape``, the
+    shape the layer's arguments say (``shortcut_shape``)."""
+    given = [f for f in getattr(model, "shape_shortcuts", ()) if f in args]
+    if not given or "input_shape" in args or "batch_input_shape" in args:
         return []
-    if "input_length" in shortcuts:
-        shape = [args.get("input_length"), args["input_dim"]]
-        rest = [Edit("delete", (*at, "input_length"))] if "input_length" in args else []
-    else:
-        shape, rest = [args["input_dim"]], []
-    return [Edit("set", (*at, "input_dim"), shape),
-            Edit("rename", (*at, "input_dim"), "input_shape"), *rest]
+    try:
+        shape = model.model_validate(args).shortcut_shape()
+    except ValidationError:
+        notes.append(f"{format_path(at)}: {', '.join(given)} kept; the layer's arguments are "
+                     "not valid (kconf validate says why)")
+        return []
+    first, *rest = given
+    return [Edit("set", (*at, first), list(shape)), Edit("rename", (*at, first), "input_shape"),
+            *(Edit("delete", (*at, f)) for f in rest)]
 
 
 # --- applying edits --------------------------------------------------------------------------

@@ -10,7 +10,8 @@ written.
 Versions:
 
 - 0: the configs written before the key existed, with Keras 2's spellings that kconf reads
-  (``lr``, ``decay``, ``input_dim``/``input_length`` of layers, LeakyReLU's ``alpha``);
+  (``lr``, ``decay``, the shape shortcuts ``input_dim``/``input_length``, LeakyReLU's
+  ``alpha``);
 - 1: Keras 3's spellings (``learning_rate``, a learning-rate schedule, ``input_shape``,
   ``negative_slope``).
 """
