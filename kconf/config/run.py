@@ -242,8 +242,13 @@ def write_schema(schema: dict[str, Any], path: str | os.PathLike) -> None:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a config file (``RunConfig``) as a dict."""
-    return model_schema(RunConfig, "kconf config")
+    """The JSON Schema of a config file (``RunConfig``) as a dict, with the ``include`` key
+    that the loader merges away before validation (``kconf.config.include``)."""
+    schema = model_schema(RunConfig, "kconf config")
+    schema["properties"]["include"] = {
+        "description": "files merged under this one, in order (relative to this file)",
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    return schema
 
 
 def write_json_schema(path: str | os.PathLike) -> None:
