@@ -676,13 +676,19 @@ def schema(output: Optional[Path] = typer.Option(
 
     if output is None:
         output = Path("schemas/kconf-sweep.schema.json" if sweep else "schemas/kconf.schema.json")
+    _write_generated(output, write)
+
+
+def _write_generated(output: Path, write) -> None:
+    """Write a generated file with ``write(output)``; a path that cannot be written is the
+    user's mistake (exit 2)."""
     _outputs((output, "file"))
     try:
         write(output)
     except OSError as exc:
         err.print(f"{output}: cannot write: {exc.strerror or exc}", markup=False)
         raise typer.Exit(USER_ERROR)
-    out.print(f"wrote {output}")
+    out.print(f"wrote {output}", markup=False)
 
 
 @app.command()
@@ -692,13 +698,7 @@ def docs(output: Path = typer.Option(Path("docs/config-reference.md"), "-o", "--
     and data source, with arguments, types and defaults) from the registries and schema."""
     from kconf.docs import write_reference
 
-    _outputs((output, "file"))
-    try:
-        write_reference(output)
-    except OSError as exc:
-        err.print(f"{output}: cannot write: {exc.strerror or exc}", markup=False)
-        raise typer.Exit(USER_ERROR)
-    out.print(f"wrote {output}", markup=False)
+    _write_generated(output, write_reference)
 
 
 @app.command()

@@ -129,9 +129,9 @@ def test_decay(tmp_path, args, expected, note):
 
 
 def test_an_embedding_input_dim_is_its_vocabulary_and_stays(tmp_path):
-    text = OLD.replace("    - Dense: {units: 6, activation: relu, input_dim: 5}   # the first layer\n",
-                       "    - Embedding: {input_dim: 10, output_dim: 6, input_length: 5}\n"
-                       "    - Flatten: {}\n")
+    dense = "    - Dense: {units: 6, activation: relu, input_dim: 5}   # the first layer\n"
+    text = OLD.replace(dense, "    - Embedding: {input_dim: 10, output_dim: 6, input_length: 5}\n"
+                              "    - Flatten: {}\n")
     result = upgrade_file(write(tmp_path, text))
     assert "- Embedding: {input_dim: 10, output_dim: 6, input_shape: [5]}\n" in result.new
     old = load_config(write(tmp_path, text, "old.yaml"))

@@ -4,8 +4,9 @@ Each included file (relative to the file that names it; it may include others) i
 with its positions, then the files are merged in order, the including file's own keys last:
 mappings are merged key by key, anything else (a list, a number, a string) is replaced
 whole; a choice written ``{Tag: args}`` (an optimizer, a data source, a layer...) replaced by
-another tag is replaced whole too (``{AdamW: {...}}`` over ``{Adam: {...}}``). Every value keeps the position where it is written, so an error in a value that an
-included file gives points into that file. Each file's ``kconf:`` version key is checked
+another tag is replaced whole too (``{AdamW: {...}}`` over ``{Adam: {...}}``). Every value
+keeps the position where it is written, so an error in a value that an included file gives
+points into that file. Each file's ``kconf:`` version key is checked
 and removed; a missing include or an include cycle is reported at the include entry.
 
 Relative data paths keep being resolved against the folder of the file that was loaded
