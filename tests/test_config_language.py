@@ -279,3 +279,18 @@ def test_load_config_raises_the_located_errors(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert [p.pos.line for p in err.value.problems] == [1]
+
+
+def test_a_bad_reference_in_an_override_is_reported_at_the_override(tmp_path):
+    path = write(tmp_path, "c.yaml", BASE)
+    assert errors(path, "fit.epochs=${fit.nope}") == [
+        "override 'fit.epochs=${fit.nope}': fit.epochs: unknown reference ${fit.nope}: fit has "
+        "no key 'nope'; it has epochs, batch_size (a reference sees the values written in the "
+        "config, not defaults)"]
+
+
+def test_a_dict_config_includes_relative_to_its_base_dir(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    cfg = load_config({"include": ["base.yaml"], "seed": 5}, base_dir=tmp_path)
+    assert cfg.seed == 5 and cfg.fit.batch_size == 8
+    assert cfg.source.locate(("fit", "batch_size")).file == str(tmp_path / "base.yaml")
