@@ -232,7 +232,8 @@ def reference_markdown() -> str:
         "as written after includes and overrides (not defaults). Alone it keeps the "
         "value's type; inside text it is written as text. `${env:NAME}` and "
         "`${env:NAME,default}` read an environment variable (alone, a number or true/false "
-        "is read as one). `$${` writes a literal `${`.",
+        "is read as one). `$${` writes a literal `${`. Inside YAML's flow style (`{...}`, "
+        "`[...]`) quote it: `{epochs: '${fit.batch_size}'}`.",
         "",
         "## Sections",
         "",
