@@ -3,6 +3,7 @@ kept, the meaning unchanged; bad version keys refused at their FILE:LINE:COL."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,32 @@ def test_upgrade_of_a_broken_file_is_a_located_error(tmp_path):
     path = write(tmp_path, "name: [x\n")
     result = runner.invoke(app, ["upgrade", str(path)])
     assert result.exit_code == 2 and result.output.startswith(f"{path}:2:1: invalid YAML")
+
+
+def _layers(cfg):
+    """Each layer's Keras arguments and input hint, sequential or functional."""
+    model = cfg.model
+    specs = model.sequential or list(model.functional.layers.values())
+    return [(s.class_name, s.args.layer_kwargs(), s.args.input_hint()) for s in specs]
+
+
+def test_every_example_config_upgrades_to_the_same_model(tmp_path):
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for path in sorted(p for p in root.glob("*.yaml") if not p.name.startswith("sweep_")):
+        result = upgrade_file(path)
+        assert result.notes == []  # comments kept: no file needed writing anew
+        assert "kconf: 1\n" in result.new, path.name
+        assert [line for line in result.old.splitlines() if line.lstrip().startswith("#")] == \
+            [line for line in result.new.splitlines() if line.lstrip().startswith("#")]
+        upgraded = tmp_path / path.name
+        upgraded.write_text(result.new, encoding="utf-8")
+        old = load_config(path, base_dir=root)
+        new = load_config(upgraded, base_dir=root)
+        assert _layers(old) == _layers(new), path.name
+        a, b = make_optimizer(old.compile.optimizer), make_optimizer(new.compile.optimizer)
+        for _ in range(3):
+            a.iterations += 1
+            b.iterations += 1
+            assert a.current_learning_rate() == pytest.approx(b.current_learning_rate(),
+                                                              rel=1e-12), path.name
+        assert upgrade_file(upgraded).changed is False  # upgraded once for all
