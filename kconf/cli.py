@@ -315,6 +315,28 @@ def config_command(
     typer.echo(resolved_yaml(cfg), nl=False)
 
 
+@app.command()
+def upgrade(file: Path = typer.Argument(..., help="A config file (or one that others include)."),
+            write: bool = typer.Option(False, "--write", help="Replace the file by the "
+                                                              "upgraded text.")) -> None:
+    """Rewrite a config in the current config language (kconf: 1): print the change as a
+    unified diff; --write replaces the file (comments kept where the edits allow)."""
+    from kconf.config.upgrade import upgrade_file
+
+    try:
+        result = upgrade_file(file)
+    except ConfigError as exc:
+        _fail(exc)
+    typer.echo(result.diff(), nl=False)
+    for note in result.notes:
+        err.print(f"{file}: {note}", markup=False)
+    if not result.changed:
+        err.print(f"{file} is up to date (kconf: {result.version})", markup=False)
+    elif write:
+        result.write()
+        err.print(f"upgraded {file} from version {result.version}", markup=False)
+
+
 TARGET_HELP = "A run folder (its resolved.yaml and weights.npz), or a config file with --weights."
 WEIGHTS_HELP = "A weights.npz written by kconf (arrays named layer/weight)."
 
@@ -675,13 +697,29 @@ def schema(output: Optional[Path] = typer.Option(
 
     if output is None:
         output = Path("schemas/kconf-sweep.schema.json" if sweep else "schemas/kconf.schema.json")
+    _write_generated(output, write)
+
+
+def _write_generated(output: Path, write) -> None:
+    """Write a generated file with ``write(output)``; a path that cannot be written is the
+    user's mistake (exit 2)."""
     _outputs((output, "file"))
     try:
         write(output)
     except OSError as exc:
         err.print(f"{output}: cannot write: {exc.strerror or exc}", markup=False)
         raise typer.Exit(USER_ERROR)
-    out.print(f"wrote {output}")
+    out.print(f"wrote {output}", markup=False)
+
+
+@app.command()
+def docs(output: Path = typer.Option(Path("docs/config-reference.md"), "-o", "--output",
+                                     help="Where to write the Markdown reference.")) -> None:
+    """Write the config reference (every section, layer, optimizer, loss, metric, callback
+    and data source, with arguments, types and defaults) from the registries and schema."""
+    from kconf.docs import write_reference
+
+    _write_generated(output, write_reference)
 
 
 @app.command()

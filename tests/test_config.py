@@ -468,8 +468,8 @@ def test_unknown_section(tmp_path):
     text = with_layers("Dense: {units: 1, input_dim: 4}") + "fitt: {epochs: 2}\n"
     path = write(tmp_path, text)
     assert one_error(path) == (f"{path}:{where(text, 'fitt')}: unknown key 'fitt' (did you mean "
-                               "'fit'?); valid keys: name, seed, model, models, compile, data, "
-                               "fit")
+                               "'fit'?); valid keys: kconf, name, seed, model, models, compile, "
+                               "data, fit")
 
 
 def test_a_model_is_sequential_or_functional(tmp_path):

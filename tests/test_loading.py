@@ -316,4 +316,4 @@ def test_the_readme_example_of_the_python_api_still_reads(tmp_path):
     assert cfg.model.sequential[0].class_name == "Dense"
     assert cfg.source.locate(("model", "sequential", 0, "Dense", "units")).line == 4
     assert cfg.named_models() == {}
-    assert cfg.to_yaml().startswith("name: small")
+    assert cfg.to_yaml().startswith("kconf: 1\nname: small")  # written configs say their version

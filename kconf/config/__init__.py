@@ -28,7 +28,9 @@ the engine's layer registry), ``compile``, ``data`` and ``run`` are the schema;
 overrides; ``loader`` ties them together for any kind of file (configs, sweep files, model
 files); ``checks`` checks across sections; ``load`` is ``load_config``, whose
 ``LoadedConfig`` holds the ``RunConfig`` beside its positions and named models (the
-schema's models stay plain data).
+schema's models stay plain data). Before validation the loader merges ``include``d files
+(``include``), checks the ``kconf:`` version key (``version``), applies overrides and
+resolves ``${...}`` references (``interpolate``); ``upgrade`` rewrites older files.
 
 Override paths are keys joined by dots; a list item is its index (``-1`` the last):
 ``fit.epochs``, ``compile.optimizer.SGD.lr``, ``model.sequential.0.Dense.units``. Missing

@@ -24,9 +24,12 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kconf.text import show
+from kconf.config.include import expand_includes
+from kconf.config.interpolate import interpolate
 from kconf.config.overrides import apply_overrides
 from kconf.config.problems import problems_from
 from kconf.config.source import DICT_FILE, POISON, ParsedYaml, Source, parse_yaml, size_problem
+from kconf.config.version import VERSION_PROBLEM
 from kconf.errors import UNREADABLE, ConfigError, Problem, SourcePos
 
 M = TypeVar("M", bound=BaseModel)
@@ -188,10 +191,16 @@ def validate_yaml(parsed: ParsedYaml, kind: FileKind[M],
         pass  # the whole document was refused; that problem says why
     elif not isinstance(data, dict):
         problems.append(Problem(f"{kind.not_mapping}, got {show(data)}", (), src.locate(())))
-    elif (refused := kind.refuse(data, src)) is not None:
-        problems.append(refused)
     else:
+        problems += expand_includes(parsed, read_yaml)  # the version keys too
+        src = parsed.source
+        if any(p.kind == VERSION_PROBLEM for p in problems):
+            return Validated(None, src, problems)  # another version: its keys mean other things
+        refused = kind.refuse(data, src)
+        if refused is not None:
+            return Validated(None, src, [*problems, refused])
         problems += apply_overrides(data, overrides or {}, src)
+        problems += interpolate(data, src, parsed.poisoned)
         if "name" in kind.model.model_fields:
             data.setdefault("name", default_name(src.file))
         try:

@@ -30,6 +30,7 @@ from kconf.args.fields import (
 from kconf.config.functional import FunctionalConfig
 from kconf.config.layers import LayerSpec
 from kconf.config.source import Source
+from kconf.config.version import CONFIG_VERSION
 from kconf.errors import ConfigPath
 from kconf.text import show
 
@@ -142,6 +143,9 @@ class RunConfig(ConfigModel):
     # ``load_config`` returns it as ``LoadedConfig.config``, beside its positions
     # (``.source``) and its resolved ``models`` section (``.named_models()``).
 
+    kconf: Annotated[int, Field(ge=0, le=CONFIG_VERSION)] = Field(
+        CONFIG_VERSION, description="the version of the config language (default: the "
+                                    "current one); kconf upgrade rewrites older files")
     name: RunName = Field("model", description="names the run folder; default: the file's stem")
     seed: NonNegativeInt = 0
     model: ModelConfig
@@ -238,8 +242,13 @@ def write_schema(schema: dict[str, Any], path: str | os.PathLike) -> None:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a config file (``RunConfig``) as a dict."""
-    return model_schema(RunConfig, "kconf config")
+    """The JSON Schema of a config file (``RunConfig``) as a dict, with the ``include`` key
+    that the loader merges away before validation (``kconf.config.include``)."""
+    schema = model_schema(RunConfig, "kconf config")
+    schema["properties"]["include"] = {
+        "description": "files merged under this one, in order (relative to this file)",
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    return schema
 
 
 def write_json_schema(path: str | os.PathLike) -> None:

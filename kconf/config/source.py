@@ -206,6 +206,18 @@ class Source:
             pos = self._keys.get(anchored)
         return pos or self.locate(path)
 
+    def value_pos(self, path: ConfigPath) -> SourcePos | None:
+        """The position recorded for exactly ``path``'s value (None when none is)."""
+        return self._values.get(path)
+
+    def key_pos(self, path: ConfigPath) -> SourcePos | None:
+        """The position recorded for exactly ``path``'s key (None when none is)."""
+        return self._keys.get(path)
+
+    def alias_target(self, path: ConfigPath) -> ConfigPath | None:
+        """The anchored value's path when ``path`` is written as an alias (``*name``)."""
+        return self._aliases.get(path)
+
     def set_override(self, path: ConfigPath) -> None:
         """Record that ``path`` (and everything under it) now comes from an override."""
         for table in (self._values, self._keys, self._aliases):

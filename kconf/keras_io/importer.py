@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from kconf.config.version import CONFIG_VERSION, VERSION_KEY
 from kconf.config.objectives import is_loss_class_mapping, loss_class_name
 from kconf.engine import loss_classes
 from kconf.errors import ConfigError, Problem, SourcePos
@@ -170,7 +171,8 @@ def yaml_text(imported: Imported, output: Path | None = None, weights: Path | No
     if weights is not None:
         header.append(f"Its weights: {weights.name} (kconf evaluate/predict --weights, kconf "
                       "train --init-weights).")
-    return config_yaml(imported.config, header, imported.notes)
+    versioned = {VERSION_KEY: CONFIG_VERSION, **imported.config}  # configs say their version
+    return config_yaml(versioned, header, imported.notes)
 
 
 def schema_reference(output: Path | None) -> str:
