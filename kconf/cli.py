@@ -190,6 +190,10 @@ def train(
     init_weights: Optional[Path] = typer.Option(
         None, "--init-weights", help="Start from these weights (fine-tuning): a weights.npz "
                                      "(kconf train, kconf import-keras) or a checkpoint."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Write TensorBoard event "
+                                     "files into RUN/tensorboard/ (the tensorboard extra)."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the run to MLflow at "
+                                "MLFLOW_TRACKING_URI (the mlflow extra)."),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
     _limit_threads(threads)
@@ -215,6 +219,7 @@ def train(
             more.update({key: value for key, (value, _) in options.items()})
             run = resume_run(resume, more)
             cfg = run.cfg
+            _track(run, tensorboard, mlflow)
         else:
             cfg, applied = resolve_config(file, overrides or [], options)
             initial = None
@@ -222,7 +227,9 @@ def train(
                 from kconf.train.trained import read_initial_weights, start_from_weights
 
                 initial = read_initial_weights(init_weights, cfg)
+            _track(None, tensorboard, mlflow, cfg)
             run = prepare_run(cfg, output_dir, applied)
+            _track(run, tensorboard, mlflow)
             if initial is not None:
                 start_from_weights(run, initial, init_weights)
     except ConfigError as exc:
@@ -231,6 +238,21 @@ def train(
         _train_prepared(run, cfg, quiet, log_format, init_weights)
     finally:
         run.close()  # the run folder's lock
+
+
+def _track(run, tensorboard: bool, mlflow: bool, cfg=None) -> None:
+    """``--tensorboard`` / ``--mlflow``: check their extras (``cfg``), or add them to ``run``."""
+    if tensorboard or mlflow:
+        from kconf.train import tracking
+
+        if run is None:
+            tracking.check_extras(cfg, tensorboard, mlflow)
+            return
+        try:
+            tracking.attach(run, tensorboard, mlflow)
+        except ConfigError:
+            run.close()
+            raise
 
 
 def _train_prepared(run, cfg, quiet: bool, log_format: LogFormat,
