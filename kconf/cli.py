@@ -453,11 +453,19 @@ def export_keras(
 
 @app.command()
 def runs(
-    root: Path = typer.Argument(Path("runs"), help="A folder of run folders."),
+    root: Path = typer.Argument(Path("runs"), help="A folder of run folders (with --compare: "
+                                                   "the first run folder)."),
+    others: Optional[list[Path]] = typer.Argument(None, help="With --compare: more run "
+                                                             "folders.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array, nothing else."),
+    compare: bool = typer.Option(False, "--compare", help="Compare run folders: the config "
+                                 "keys that differ, and the final metrics."),
 ) -> None:
     """List run folders: time, status, epochs, best and final loss and accuracy."""
     from kconf.train.listing import list_runs
+
+    if compare or others:
+        return _compare_runs([root, *(others or [])], as_json)
 
     def table():
         from kconf.report.results import runs_table
@@ -466,6 +474,22 @@ def runs(
 
     found = list_runs(root)
     _print_listing(found, as_json, f"no run folders in {root}", table)
+
+
+def _compare_runs(paths: list[Path], as_json: bool) -> None:
+    """``kconf runs --compare RUN RUN...``."""
+    from kconf.train.tracking.compare import compare_runs, comparison_table
+
+    try:
+        comparison = compare_runs(paths)
+    except ConfigError as exc:
+        _fail(exc)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(comparison.to_json(), indent=2))
+    else:
+        _print_table(comparison_table(comparison))
 
 
 def _print_listing(found: list, as_json: bool, nothing: str, table) -> None:
@@ -501,6 +525,8 @@ def sweep(
                                                       "sweep ran before."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="No live table: only the final lines."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the sweep to MLflow at "
+                                "MLFLOW_TRACKING_URI: a parent run, a child run per trial."),
 ) -> None:
     """Train every trial of a sweep in parallel and rank them; run again to carry on."""
     from kconf.sweep.backends import BackendError, get_backend
@@ -520,6 +546,11 @@ def sweep(
 
     try:
         run = open_sweep(file, output_dir, fresh)
+        tracker = None
+        if mlflow:
+            from kconf.train.tracking.mlflow import SweepTracker
+
+            tracker = SweepTracker(run)
     except ConfigError as exc:
         _fail(exc)
     plan, name = run.plan, run.plan.sweep.name
@@ -550,9 +581,15 @@ def sweep(
         def on_update(records):
             for line in progress_lines(seen, records, plan.varying, plan.sweep.metric):
                 out.print(line, markup=False)
+    if tracker is not None:
+        on_update = tracker.follow(on_update)
     try:
         rows = run.run(runner, workers, on_update)
+        if tracker is not None:
+            tracker.close("finished", run.records.values())
     except KeyboardInterrupt:
+        if tracker is not None:
+            tracker.close("interrupted", run.records.values())
         if live is not None:
             live.stop()
         err.print(f"interrupted: finished trials are kept and the others resume from their "
@@ -561,6 +598,8 @@ def sweep(
     except BackendError as exc:
         if live is not None:
             live.stop()
+        if tracker is not None:
+            tracker.close("failed", run.records.values())
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)
     if live is not None:
@@ -686,16 +725,23 @@ def schema(output: Optional[Path] = typer.Option(
 
 
 @app.command()
-def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/<name>/<time>/)."),
+def plot(run_dirs: list[Path] = typer.Argument(..., help="A run folder (runs/<name>/<time>/)"
+                                                        ", or several to overlay."),
          output: Optional[Path] = typer.Option(
-             None, "-o", "--output", help="Folder for the PNG files (default: RUN_DIR/plots).")
+             None, "-o", "--output", help="Folder for the PNG files (default: RUN_DIR/plots; "
+                                          "for several runs the current folder).")
          ) -> None:
-    """Write PNG learning curves of a run: one per quantity, train vs validation per epoch."""
+    """Write PNG learning curves of a run: one per quantity, train vs validation per epoch;
+    of several runs: one runs.png, a panel per quantity, a curve per run."""
     from kconf.report.plot import PlotError, plot_run
+    from kconf.report.plot_runs import plot_runs
 
     missing = _outputs((output, "folder"), create=False)  # made once matplotlib is there
     try:
-        written = plot_run(run_dir, output)
+        if len(run_dirs) > 1:
+            written = [plot_runs(run_dirs, output)]
+        else:
+            written = plot_run(run_dirs[0], output)
     except PlotError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)
