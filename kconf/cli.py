@@ -464,8 +464,12 @@ def runs(
     """List run folders: time, status, epochs, best and final loss and accuracy."""
     from kconf.train.listing import list_runs
 
-    if compare or others:
+    if compare:
         return _compare_runs([root, *(others or [])], as_json)
+    if others:
+        err.print("give one folder to list, or --compare RUN RUN... to compare runs",
+                  markup=False)
+        raise typer.Exit(USER_ERROR)
 
     def table():
         from kconf.report.results import runs_table

@@ -193,7 +193,8 @@ def test_mlflow_callback_logs_params_metrics_artifacts_and_model(tmp_path, store
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert found.data.metrics["test_loss"] == pytest.approx(evaluation["loss"])
     artifacts = {a.path for a in client.list_artifacts(found.info.run_id)}
-    assert {"metrics.csv", "resolved.yaml", "weights.npz", "model"} <= artifacts
+    assert {"metrics.csv", "resolved.yaml", "weights.npz", "model", "checkpoints"} <= artifacts
+    assert "run.lock" not in artifacts  # the folder's lock is no record of the run
     model = {a.path for a in client.list_artifacts(found.info.run_id, "model")}
     assert model == {"model/weights.npz", "model/resolved.yaml"}
     local = Path(client.download_artifacts(found.info.run_id, "model/weights.npz", str(tmp_path)))

@@ -25,6 +25,7 @@ import yaml
 from kconf.errors import ConfigError, Problem
 from kconf.files import write_atomic
 from kconf.train.callbacks import Callback
+from kconf.train.lock import LOCK_FILE
 from kconf.train.tracking import flatten, import_extra
 
 ID_FILE = "mlflow.json"
@@ -45,7 +46,7 @@ def open_client(tracking_uri: str | None):
     import_extra("MLflow")
     from mlflow.tracking import MlflowClient
 
-    if tracking_uri is not None and (tracking_uri.startswith("file:") or "://" not in tracking_uri):
+    if tracking_uri is not None and _is_file_store(tracking_uri):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     try:
         client = MlflowClient(tracking_uri=tracking_uri)
@@ -56,6 +57,12 @@ def open_client(tracking_uri: str | None):
         raise ConfigError([Problem(f"MLflow cannot use the tracking store {where}: "
                                    f"{reason}")]) from None
     return client
+
+
+def _is_file_store(uri: str) -> bool:
+    """A ``file:`` URI or a plain path (``./mlruns``, ``C:\\mlruns``)."""
+    scheme = uri.split(":", 1)[0] if ":" in uri else ""
+    return scheme in ("", "file") or len(scheme) == 1
 
 
 def experiment_id(client, name: str) -> str:
@@ -91,7 +98,13 @@ def log_run_folder(client, run_id: str, run_dir: Path, evaluation: dict | None,
         log_metrics(client, run_id, {f"test_{k}": v for k, v in evaluation.items()}, 0)
     run_dir = Path(run_dir)
     if run_dir.is_dir():
-        client.log_artifacts(run_id, str(run_dir))
+        for entry in sorted(run_dir.iterdir()):  # the folder, less its lock and temporaries
+            if entry.name == LOCK_FILE or entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                client.log_artifacts(run_id, str(entry), entry.name)
+            else:
+                client.log_artifact(run_id, str(entry))
         for name in ("weights.npz", "resolved.yaml"):
             if (run_dir / name).is_file():
                 client.log_artifact(run_id, str(run_dir / name), "model")
