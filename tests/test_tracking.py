@@ -90,10 +90,11 @@ def test_tensorboard_event_files_hold_the_values_of_metrics_csv(tmp_path):
     assert scalars(train_ev, "batch_loss")[-1][1] == pytest.approx(rows[-1]["loss"], rel=1e-6)
     # histograms: the weights at the last epoch are the final weights.npz
     tags = train_ev.Tags()["histograms"]
-    assert {"dense/kernel", "dense_1/bias", "dense/kernel/gradient"} <= set(tags)
+    assert {"dense/kernel/histogram", "dense_1/bias/histogram",
+            "dense/kernel/gradient"} <= set(tags)
     with np.load(run / "weights.npz") as weights:
         kernel = weights["dense/kernel"]
-    last = train_ev.Histograms("dense/kernel")[-1]
+    last = train_ev.Histograms("dense/kernel/histogram")[-1]
     assert last.step == 1
     assert last.histogram_value.num == kernel.size
     assert last.histogram_value.min == pytest.approx(kernel.min())

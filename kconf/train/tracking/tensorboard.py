@@ -5,9 +5,9 @@ files; every epoch writes ``epoch_<name>`` scalars at step ``epoch`` (from 0) â€
 logs and ``epoch_learning_rate`` to ``train/``, the ``val_`` logs (prefix dropped) to
 ``validation/`` â€” and with ``update_freq`` ``batch`` or N, ``batch_<name>`` scalars (the
 epoch's running averages, as Keras logs them) every N training steps. With
-``histogram_freq`` N, every N epochs the histograms of each weight (``layer/weight``) and of
-its gradient of the epoch's last step (``layer/weight/gradient``; Keras 3 no longer writes
-gradients). ``write_graph`` writes the layer graph (one node per layer, edges from the
+``histogram_freq`` N, every N epochs the histograms of each weight
+(``layer/weight/histogram``, Keras 3's tag) and of its gradient of the epoch's last step
+(``layer/weight/gradient``; Keras 3 no longer writes gradients). ``write_graph`` writes the layer graph (one node per layer, edges from the
 layers' calls, each node's output shape) for TensorBoard's Graphs tab, and the resolved
 config is written as text (``config``). Files are flushed every epoch, so an interrupted
 run keeps what it logged.
@@ -106,7 +106,7 @@ class TensorBoard(Callback):
         for name, w in self.model.named_weights().items():
             if id(w) not in seen:  # a shared array once
                 seen.add(id(w))
-                train.add_histogram(name, np.asarray(w), epoch)
+                train.add_histogram(f"{name}/histogram", np.asarray(w), epoch)
         for name, g in zip(self.model.trainable_names(), self.model._grads):
             if isinstance(g, np.ndarray):  # an embedding's sparse rows have no dense form
                 train.add_histogram(f"{name}/gradient", g, epoch)
