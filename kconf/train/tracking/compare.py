@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import yaml
 
 from kconf.errors import ConfigError, Problem, SourcePos
+from kconf.train.listing import _read_json as _json
+from kconf.train.listing import _read_rows
 from kconf.train.tracking import flatten
 
 #: The value of a key that a run's config does not have.
@@ -108,28 +110,11 @@ def _labels(paths: list[Path]) -> list[str]:
     return labels if len(set(labels)) == len(labels) else [str(p) for p in paths]
 
 
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _rows(path: Path) -> list[dict]:
-    """Complete rows of ``metrics.jsonl``, the last one logged for each epoch."""
-    by_epoch: dict[int, dict] = {}
-    try:
-        lines = (path / "metrics.jsonl").read_text().splitlines()
-    except (OSError, ValueError):
-        return []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
-            by_epoch[row["epoch"]] = row
+    """Complete rows of ``metrics.jsonl``, the last one logged for each epoch (a resumed run
+    may have logged an epoch twice)."""
+    by_epoch = {r["epoch"]: r for r in _read_rows(path / "metrics.jsonl")
+                if isinstance(r.get("epoch"), int)}
     return [by_epoch[e] for e in sorted(by_epoch)]
 
 
