@@ -548,15 +548,14 @@ def sweep(
     from kconf.sweep.load import describe
     from kconf.sweep.tables import leaderboard_table, progress_lines, trials_table
 
-    try:
-        run = open_sweep(file, output_dir, fresh)
-        tracker = None
-        if mlflow:
-            from kconf.train.tracking.mlflow import SweepTracker
+    from kconf.train.tracking.mlflow import SweepTracker, open_client
 
-            tracker = SweepTracker(run)
+    try:
+        client = open_client(None) if mlflow else None  # before the sweep folder is opened
+        run = open_sweep(file, output_dir, fresh)
     except ConfigError as exc:
         _fail(exc)
+    tracker = None if client is None else SweepTracker(run, client)
     plan, name = run.plan, run.plan.sweep.name
     for planned in plan.trials:
         for problem in planned.problems:

@@ -143,10 +143,9 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, module, fl
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     result = invoke("train", write(tmp_path, tiny()), "--output-dir", tmp_path / "runs", flag)
     assert result.exit_code == 2
-    assert result.output.strip() == (f"{flag}: {'TensorBoard' if extra == 'tensorboard' else 'MLflow'}"
-                                     f" needs {module}, an optional extra: pip install "
-                                     f"'kconf[{extra}]'")
     name = "TensorBoard" if extra == "tensorboard" else "MLflow"
+    assert result.output.strip() == (f"{flag}: {name} needs {module}, an optional extra: "
+                                     f"pip install 'kconf[{extra}]'")
     path = write(tmp_path, tiny([{name: {}}]))
     result = invoke("train", path, "--output-dir", tmp_path / "runs")
     assert result.exit_code == 2
@@ -298,7 +297,8 @@ def test_runs_compare_shows_the_config_differences_and_final_metrics(two_runs):
     assert data["status"] == ["finished", "finished"] and data["epochs"] == [2, 2]
     table = invoke("runs", "--compare", first, second)
     assert table.exit_code == 0, table.output
-    assert "model.sequential.0.Dense.units" in table.output and f"tiny/{second.name}" in table.output
+    assert "model.sequential.0.Dense.units" in table.output
+    assert f"tiny/{second.name}" in table.output
     assert "fit.epochs" not in table.output  # the same in both: not a difference
 
 

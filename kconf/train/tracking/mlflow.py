@@ -188,15 +188,15 @@ class SweepTracker:
 
     Args:
         sweep_run: the ``SweepRun`` (its plan and folder).
-        tracking_uri: as for ``MLflow``.
+        client: an ``MlflowClient`` (``open_client``).
     """
 
-    def __init__(self, sweep_run, tracking_uri: str | None = None):
+    def __init__(self, sweep_run, client):
         from kconf.sweep.trial import DONE
 
         self.done = DONE
         self.sweep_run = sweep_run
-        self.client = open_client(tracking_uri)
+        self.client = client
         sweep = sweep_run.plan.sweep
         self.experiment = experiment_id(self.client, sweep.name)
         folder = Path(sweep_run.folder)

@@ -7,10 +7,10 @@ logs and ``epoch_learning_rate`` to ``train/``, the ``val_`` logs (prefix droppe
 epoch's running averages, as Keras logs them) every N training steps. With
 ``histogram_freq`` N, every N epochs the histograms of each weight
 (``layer/weight/histogram``, Keras 3's tag) and of its gradient of the epoch's last step
-(``layer/weight/gradient``; Keras 3 no longer writes gradients). ``write_graph`` writes the layer graph (one node per layer, edges from the
-layers' calls, each node's output shape) for TensorBoard's Graphs tab, and the resolved
-config is written as text (``config``). Files are flushed every epoch, so an interrupted
-run keeps what it logged.
+(``layer/weight/gradient``; Keras 3 no longer writes gradients). ``write_graph`` writes the
+layer graph (one node per layer, edges from the layers' calls, each node's output shape) for
+TensorBoard's Graphs tab, and the resolved config is written as text (``config``). Files are
+flushed every epoch, so an interrupted run keeps what it logged.
 """
 from __future__ import annotations
 
