@@ -218,6 +218,17 @@ def test_mlflow_flag_uses_the_environment_and_a_resume_continues_the_run(tmp_pat
     np.testing.assert_allclose([m.value for m in history], [r["loss"] for r in metrics_csv(run)])
 
 
+def test_a_failed_run_ends_its_mlflow_run_as_failed_with_what_it_wrote(tmp_path, store):
+    data = tiny([{"MLflow": {"tracking_uri": store}}], lr=1e30)  # the loss overflows
+    result = invoke("train", write(tmp_path, data), "--output-dir", tmp_path / "runs", "-q")
+    assert result.exit_code == 1 and "not finite" in result.output
+    client = client_of(store)
+    found = only_run(client, "tiny")
+    assert found.info.status == "FAILED"
+    artifacts = {a.path for a in client.list_artifacts(found.info.run_id)}
+    assert {"status.json", "resolved.yaml"} <= artifacts and "weights.npz" not in artifacts
+
+
 def test_an_mlflow_store_that_cannot_be_opened_is_one_line(tmp_path, store):
     (tmp_path / "file").write_text("")
     bad = (tmp_path / "file" / "store").as_uri()  # under a file: no folder can be made
@@ -246,6 +257,16 @@ metric: val_loss
 mode: min
 resources: {cpus: 1}
 """
+
+
+def test_a_sweep_whose_trials_need_a_missing_extra_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    write(tmp_path, tiny([{"TensorBoard": {}}]))
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    result = invoke("sweep", tmp_path / "sweep.yaml", "--dry-run")
+    assert result.exit_code == 2
+    assert "fit.callbacks[0].TensorBoard: TensorBoard needs tensorboardX" in result.output
+    assert "pip install 'kconf[tensorboard]'" in result.output
 
 
 def test_sweep_logs_a_parent_run_and_a_child_run_per_trial(tmp_path, store, monkeypatch):
