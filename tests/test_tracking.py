@@ -72,7 +72,8 @@ def scalars(acc, tag) -> list[tuple[int, float]]:
 
 # --- TensorBoard ----------------------------------------------------------------------------
 def test_tensorboard_event_files_hold_the_values_of_metrics_csv(tmp_path):
-    cb = {"TensorBoard": {"log_dir": "tb", "histogram_freq": 1, "update_freq": 2}}
+    cb = {"TensorBoard": {"log_dir": "tb", "histogram_freq": 1, "update_freq": 2,
+                          "write_steps_per_second": True}}
     run = train(tmp_path, tiny([cb]))
     rows = metrics_csv(run)
     train_ev, val_ev = events(run / "tb" / "train"), events(run / "tb" / "validation")
@@ -88,6 +89,8 @@ def test_tensorboard_event_files_hold_the_values_of_metrics_csv(tmp_path):
     # update_freq 2: batch scalars every second step (24 samples / 8 = 3 steps per epoch)
     assert [s for s, _ in scalars(train_ev, "batch_loss")] == [2, 4, 6]
     assert scalars(train_ev, "batch_loss")[-1][1] == pytest.approx(rows[-1]["loss"], rel=1e-6)
+    assert [s for s, _ in scalars(train_ev, "batch_steps_per_second")] == [2, 4, 6]
+    assert all(v > 0 for _, v in scalars(train_ev, "epoch_steps_per_second"))
     # histograms: the weights at the last epoch are the final weights.npz
     tags = train_ev.Tags()["histograms"]
     assert {"dense/kernel/histogram", "dense_1/bias/histogram",
@@ -120,6 +123,20 @@ def test_train_tensorboard_flag_writes_into_the_run_folder(tmp_path):
                                                                   rel=1e-6)
     assert train_ev.Tags()["histograms"] == []  # histogram_freq 0 by default, as Keras
     assert "batch_loss" not in train_ev.Tags()["scalars"]  # update_freq 'epoch'
+
+
+def test_a_resumed_run_continues_its_event_files(tmp_path):
+    cb = {"TensorBoard": {"update_freq": "batch"}}
+    run = train(tmp_path, tiny([cb], epochs=1))
+    result = invoke("train", "--resume", run, "fit.epochs=2", "-q")
+    assert result.exit_code == 0, result.output
+    train_ev = events(run / "logs" / "train")  # Keras's default log_dir, in the run folder
+    got = scalars(train_ev, "epoch_loss")
+    assert [s for s, _ in got] == [0, 1]
+    np.testing.assert_allclose([v for _, v in got], [r["loss"] for r in metrics_csv(run)],
+                               rtol=1e-6)
+    assert [s for s, _ in scalars(train_ev, "batch_loss")] == [1, 2, 3, 4, 5, 6]
+    assert len(train_ev.Tensors("config/text_summary")) == 1  # written once, not on resume
 
 
 def test_a_wrong_tensorboard_argument_is_located(tmp_path):

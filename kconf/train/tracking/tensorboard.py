@@ -51,17 +51,23 @@ class TensorBoard(Callback):
         self.cfg = cfg
         self._writers: dict[str, object] = {}
         self._step = 0
-        self._epoch_start = 0.0
+        self._epoch_start = self._batch_start = 0.0
 
     def writer(self, name: str):
         """The ``train`` or ``validation`` writer, opened on first use."""
         if name not in self._writers:
-            self._writers[name] = self.tbx.SummaryWriter(str(self.log_dir / name))
+            # the file is named by the second it is opened in: a suffix keeps a resume in
+            # the same second from writing over the first file
+            self._writers[name] = self.tbx.SummaryWriter(
+                str(self.log_dir / name), filename_suffix=f".{time.time_ns()}")
         return self._writers[name]
 
     def on_train_begin(self, logs=None):
         self._step = self.params.get("initial_epoch", 0) * self.params.get("steps", 0)
+        written = any((self.log_dir / "train").glob("events.out.tfevents.*"))
         train = self.writer("train")
+        if written:  # a resumed run: its config and graph are there (TensorBoard keeps one)
+            return
         if self.cfg is not None:  # four spaces: TensorBoard's markdown shows it verbatim
             text = yaml.safe_dump(self.cfg.to_data(), sort_keys=False)
             train.add_text("config", "".join(f"    {line}\n" for line in text.splitlines()), 0)
@@ -72,11 +78,17 @@ class TensorBoard(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_start = time.perf_counter()
+
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         if self.update_freq == "epoch" or self._step % self.update_freq:
             return
         train = self.writer("train")
+        if self.write_steps_per_second:
+            seconds = time.perf_counter() - self._batch_start
+            train.add_scalar("batch_steps_per_second", 1.0 / max(seconds, 1e-12), self._step)
         for key, value in (logs or {}).items():
             train.add_scalar(f"batch_{key}", float(value), self._step)
 
