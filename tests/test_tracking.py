@@ -250,10 +250,14 @@ def test_an_mlflow_store_that_cannot_be_opened_is_one_line(tmp_path, store):
     (tmp_path / "file").write_text("")
     bad = (tmp_path / "file" / "store").as_uri()  # under a file: no folder can be made
     cb = {"MLflow": {"tracking_uri": bad}}
-    result = invoke("train", write(tmp_path, tiny([cb])), "--output-dir", tmp_path / "runs")
+    path = write(tmp_path, tiny([cb]))
+    result = invoke("train", path, "--output-dir", tmp_path / "runs")
     assert result.exit_code == 2
-    assert result.output.startswith(f"MLflow cannot use the tracking store {bad}: ")
+    assert result.output.startswith(f"{path}:")
+    assert (f"fit.callbacks[0].MLflow.tracking_uri: MLflow cannot use the tracking store {bad}: "
+            in result.output)
     assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # refused before any run folder is made
 
 
 def test_a_wrong_mlflow_argument_is_located(tmp_path):

@@ -67,8 +67,31 @@ def check_extras(cfg, tensorboard: bool = False, mlflow: bool = False) -> None:
     for name, flag in flags.items():
         if flag and not _importable(name):
             problems.append(Problem(f"--{name.lower()}: {install_hint(name)}"))
+            flags[name] = False
+    if not problems:
+        problems = _check_stores(cfg, flags["MLflow"])
     if problems:
         raise ConfigError(problems, cfg.source.file)
+
+
+def _check_stores(cfg, flag: bool) -> list[Problem]:
+    """Each MLflow store a run logs to opens (before its folder is made), else why not, at
+    the callback's ``tracking_uri`` (or naming ``--mlflow``)."""
+    from kconf.train.tracking.mlflow import open_client
+
+    wanted = [(("fit", "callbacks", i, "MLflow", "tracking_uri"), s.args.tracking_uri)
+              for i, s in enumerate(cfg.fit.callbacks) if s.class_name == "MLflow"]
+    if flag and not wanted:
+        wanted.append(((), None))
+    problems = []
+    for path, uri in wanted:
+        try:
+            open_client(uri)
+        except ConfigError as exc:
+            pos = cfg.source.locate(path) if path else None
+            problems += [Problem(p.message if path else f"--mlflow: {p.message}", path, pos)
+                         for p in exc.problems]
+    return problems
 
 
 def _importable(name: str) -> bool:

@@ -52,10 +52,13 @@ def open_client(tracking_uri: str | None):
         client = MlflowClient(tracking_uri=tracking_uri)
         client.search_experiments(max_results=1)
     except Exception as exc:  # any store failure (missing driver, server down) is one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "MLflow's default"
-        raise ConfigError([Problem(f"MLflow cannot use the tracking store {where}: "
-                                   f"{reason}")]) from None
+        reason = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() \
+            else type(exc).__name__
+        where = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        hint = "" if where else ("; name one with MLFLOW_TRACKING_URI or tracking_uri (a server "
+                                 "http://HOST:5000, or a folder file:///PATH/mlruns)")
+        raise ConfigError([Problem(f"MLflow cannot use the tracking store "
+                                   f"{where or 'of its default'}: {reason}{hint}")]) from None
     return client
 
 
