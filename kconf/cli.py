@@ -190,6 +190,10 @@ def train(
     init_weights: Optional[Path] = typer.Option(
         None, "--init-weights", help="Start from these weights (fine-tuning): a weights.npz "
                                      "(kconf train, kconf import-keras) or a checkpoint."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Write TensorBoard event "
+                                     "files into RUN/tensorboard/ (the tensorboard extra)."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the run to MLflow at "
+                                "MLFLOW_TRACKING_URI (the mlflow extra)."),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
     _limit_threads(threads)
@@ -215,6 +219,7 @@ def train(
             more.update({key: value for key, (value, _) in options.items()})
             run = resume_run(resume, more)
             cfg = run.cfg
+            _track(run, tensorboard, mlflow)
         else:
             cfg, applied = resolve_config(file, overrides or [], options)
             initial = None
@@ -222,7 +227,9 @@ def train(
                 from kconf.train.trained import read_initial_weights, start_from_weights
 
                 initial = read_initial_weights(init_weights, cfg)
+            _track(None, tensorboard, mlflow, cfg)
             run = prepare_run(cfg, output_dir, applied)
+            _track(run, tensorboard, mlflow)
             if initial is not None:
                 start_from_weights(run, initial, init_weights)
     except ConfigError as exc:
@@ -231,6 +238,21 @@ def train(
         _train_prepared(run, cfg, quiet, log_format, init_weights)
     finally:
         run.close()  # the run folder's lock
+
+
+def _track(run, tensorboard: bool, mlflow: bool, cfg=None) -> None:
+    """``--tensorboard`` / ``--mlflow``: check their extras (``cfg``), or add them to ``run``."""
+    if tensorboard or mlflow:
+        from kconf.train import tracking
+
+        if run is None:
+            tracking.check_extras(cfg, tensorboard, mlflow)
+            return
+        try:
+            tracking.attach(run, tensorboard, mlflow)
+        except ConfigError:
+            run.close()
+            raise
 
 
 def _train_prepared(run, cfg, quiet: bool, log_format: LogFormat,
@@ -474,11 +496,23 @@ def export_onnx(
 
 @app.command()
 def runs(
-    root: Path = typer.Argument(Path("runs"), help="A folder of run folders."),
+    root: Path = typer.Argument(Path("runs"), help="A folder of run folders (with --compare: "
+                                                   "the first run folder)."),
+    others: Optional[list[Path]] = typer.Argument(None, help="With --compare: more run "
+                                                             "folders.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array, nothing else."),
+    compare: bool = typer.Option(False, "--compare", help="Compare run folders: the config "
+                                 "keys that differ, and the final metrics."),
 ) -> None:
     """List run folders: time, status, epochs, best and final loss and accuracy."""
     from kconf.train.listing import list_runs
+
+    if compare:
+        return _compare_runs([root, *(others or [])], as_json)
+    if others:
+        err.print("give one folder to list, or --compare RUN RUN... to compare runs",
+                  markup=False)
+        raise typer.Exit(USER_ERROR)
 
     def table():
         from kconf.report.results import runs_table
@@ -487,6 +521,22 @@ def runs(
 
     found = list_runs(root)
     _print_listing(found, as_json, f"no run folders in {root}", table)
+
+
+def _compare_runs(paths: list[Path], as_json: bool) -> None:
+    """``kconf runs --compare RUN RUN...``."""
+    from kconf.train.tracking.compare import compare_runs, comparison_table
+
+    try:
+        comparison = compare_runs(paths)
+    except ConfigError as exc:
+        _fail(exc)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(comparison.to_json(), indent=2))
+    else:
+        _print_table(comparison_table(comparison))
 
 
 def _print_listing(found: list, as_json: bool, nothing: str, table) -> None:
@@ -522,6 +572,8 @@ def sweep(
                                                       "sweep ran before."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="No live table: only the final lines."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the sweep to MLflow at "
+                                "MLFLOW_TRACKING_URI: a parent run, a child run per trial."),
 ) -> None:
     """Train every trial of a sweep in parallel and rank them; run again to carry on."""
     from kconf.sweep.backends import BackendError, get_backend
@@ -539,10 +591,14 @@ def sweep(
     from kconf.sweep.load import describe
     from kconf.sweep.tables import leaderboard_table, progress_lines, trials_table
 
+    from kconf.train.tracking.mlflow import SweepTracker, open_client
+
     try:
+        client = open_client(None) if mlflow else None  # before the sweep folder is opened
         run = open_sweep(file, output_dir, fresh)
     except ConfigError as exc:
         _fail(exc)
+    tracker = None if client is None else SweepTracker(run, client)
     plan, name = run.plan, run.plan.sweep.name
     for planned in plan.trials:
         for problem in planned.problems:
@@ -571,9 +627,15 @@ def sweep(
         def on_update(records):
             for line in progress_lines(seen, records, plan.varying, plan.sweep.metric):
                 out.print(line, markup=False)
+    if tracker is not None:
+        on_update = tracker.follow(on_update)
     try:
         rows = run.run(runner, workers, on_update)
+        if tracker is not None:
+            tracker.close("finished", run.records.values())
     except KeyboardInterrupt:
+        if tracker is not None:
+            tracker.close("interrupted", run.records.values())
         if live is not None:
             live.stop()
         err.print(f"interrupted: finished trials are kept and the others resume from their "
@@ -582,6 +644,8 @@ def sweep(
     except BackendError as exc:
         if live is not None:
             live.stop()
+        if tracker is not None:
+            tracker.close("failed", run.records.values())
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)
     if live is not None:
@@ -723,16 +787,23 @@ def docs(output: Path = typer.Option(Path("docs/config-reference.md"), "-o", "--
 
 
 @app.command()
-def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/<name>/<time>/)."),
+def plot(run_dirs: list[Path] = typer.Argument(..., help="A run folder (runs/<name>/<time>/)"
+                                                        ", or several to overlay."),
          output: Optional[Path] = typer.Option(
-             None, "-o", "--output", help="Folder for the PNG files (default: RUN_DIR/plots).")
+             None, "-o", "--output", help="Folder for the PNG files (default: RUN_DIR/plots; "
+                                          "for several runs the current folder).")
          ) -> None:
-    """Write PNG learning curves of a run: one per quantity, train vs validation per epoch."""
+    """Write PNG learning curves of a run: one per quantity, train vs validation per epoch;
+    of several runs: one runs.png, a panel per quantity, a curve per run."""
     from kconf.report.plot import PlotError, plot_run
+    from kconf.report.plot_runs import plot_runs
 
     missing = _outputs((output, "folder"), create=False)  # made once matplotlib is there
     try:
-        written = plot_run(run_dir, output)
+        if len(run_dirs) > 1:
+            written = [plot_runs(run_dirs, output)]
+        else:
+            written = plot_run(run_dirs[0], output)
     except PlotError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(USER_ERROR)

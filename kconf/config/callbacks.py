@@ -1,9 +1,9 @@
 """The ``fit.callbacks`` list: Keras callbacks by name, ``{EarlyStopping: {patience: 3}}``."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, PlainValidator, WithJsonSchema
 
 from kconf.args.fields import (
     Bool,
@@ -17,6 +17,7 @@ from kconf.args.fields import (
     args_of,
     bounded,
     choice,
+    config_error,
     tagged_union,
 )
 
@@ -59,6 +60,45 @@ class CSVLoggerArgs(ConfigModel):
     append: Bool = False
 
 
+def _update_freq(value: Any) -> str | int:
+    """Keras's ``update_freq``: ``'epoch'``, ``'batch'`` or a positive number of batches."""
+    if value in ("epoch", "batch"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise config_error("update_freq", "must be 'epoch', 'batch' or a positive integer (every "
+                                      f"N batches), got {value!r}")
+
+
+UpdateFreq = Annotated[str | int, PlainValidator(_update_freq), WithJsonSchema(
+    {"anyOf": [{"type": "string", "enum": ["epoch", "batch"]},
+               {"type": "integer", "exclusiveMinimum": 0}]})]
+
+
+class TensorBoardArgs(ConfigModel):
+    """Keras's TensorBoard: event files TensorBoard reads (needs the ``tensorboard`` extra)."""
+
+    log_dir: Str = Field("logs", description="folder of the event files (train/ and "
+                                             "validation/); a relative one is in the run folder")
+    histogram_freq: NonNegativeInt = Field(
+        0, description="every N epochs, histograms of the weights and their gradients (0: none)")
+    write_graph: Bool = Field(True, description="the model graph (TensorBoard's Graphs tab)")
+    write_steps_per_second: Bool = False
+    update_freq: UpdateFreq = Field(
+        "epoch", description="'epoch', 'batch' or every N batches: when batch scalars are "
+                             "written (epoch scalars always are)")
+
+
+class MLflowArgs(ConfigModel):
+    """Logs the run to MLflow (needs the ``mlflow`` extra): params, metrics, artifacts."""
+
+    tracking_uri: Str | None = Field(
+        None, description="where runs go (a file: URI, http://host:5000 ...); default "
+                          "MLFLOW_TRACKING_URI or MLflow's own default")
+    experiment_name: Str | None = Field(None, description="default: the config's name")
+    run_name: Str | None = Field(None, description="default: <name>/<time> of the run folder")
+
+
 class CallbackSpecBase(TaggedSpec):
     """A callback as ``{Name: {args}}``."""
 
@@ -86,9 +126,18 @@ class CSVLoggerSpec(CallbackSpecBase):
     CSVLogger: args_of(CSVLoggerArgs)
 
 
+class TensorBoardSpec(CallbackSpecBase):
+    TensorBoard: args_of(TensorBoardArgs)
+
+
+class MLflowSpec(CallbackSpecBase):
+    MLflow: args_of(MLflowArgs)
+
+
 CALLBACK_SPECS: dict[str, type[CallbackSpecBase]] = {
     "EarlyStopping": EarlyStoppingSpec, "ReduceLROnPlateau": ReduceLROnPlateauSpec,
     "ModelCheckpoint": ModelCheckpointSpec, "CSVLogger": CSVLoggerSpec,
+    "TensorBoard": TensorBoardSpec, "MLflow": MLflowSpec,
 }
 
 CallbackSpec = tagged_union(SingleKey("callback", CALLBACK_SPECS, "{EarlyStopping: {patience: 3}}"),

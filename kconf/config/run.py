@@ -127,7 +127,7 @@ class FitConfig(ConfigModel):
     )
     callbacks: list[CallbackSpec] = Field(
         default_factory=list, description="Keras callbacks: EarlyStopping, ReduceLROnPlateau, "
-                                          "ModelCheckpoint, CSVLogger")
+                                          "ModelCheckpoint, CSVLogger, TensorBoard; and MLflow")
     terminate_on_nan: Bool = Field(
         True, description="stop with an error when the loss becomes NaN or infinite "
                           "(Keras's TerminateOnNaN; on by default)")

@@ -143,6 +143,7 @@ class _Checker:
         from kconf.api import build_model
         from kconf.data.sources import check_shapes, load_splits
         from kconf.train.run import check_monitors, logged_names
+        from kconf.train.tracking import check_extras
 
         sweep = self.sweep
         try:
@@ -157,6 +158,7 @@ class _Checker:
                                    lambda: load_splits(cfg))
             check_shapes(splits, model.graph, cfg)
             check_monitors(cfg, model, splits)
+            check_extras(cfg)
         except ConfigError as exc:
             return _failed(trial, [_relocate(p, trial, sweep) for p in exc.problems])
         logged = logged_names(model, "validation" in splits or bool(cfg.fit.validation_split))

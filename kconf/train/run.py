@@ -21,6 +21,7 @@ from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnP
 from kconf.train.checkpoint import Checkpointer
 from kconf.train.lock import RunLock, RunLocked
 from kconf.train.resolve import overrides_yaml
+from kconf.train.tracking import EXTRAS, check_extras, make_tracking
 from kconf.train.runs import (
     SOURCE_FILE,
     RunRecorder,
@@ -99,15 +100,26 @@ class Run:
                 callbacks=[*self.callbacks, self.recorder, self.checkpointer, *callbacks])
         except TrainingError as exc:
             self.recorder.write_status("failed", error=str(exc))
+            self.ended("failed")
             raise
         except KeyboardInterrupt:
             self.recorder.write_status("interrupted")
             save_weights(self.run_dir / "weights.npz", self.model.named_weights())
+            self.ended("interrupted")
             raise
         except Exception as exc:  # any other cause: the folder says so, then the caller
             self.fail(exc)
+            self.ended("failed")
             raise
         return self.history
+
+    def ended(self, status: str) -> None:
+        """Tell the callbacks that follow the whole run (tracking: MLflow logs the finished
+        folder) that it ended with ``status``."""
+        for cb in self.callbacks:
+            on_run_end = getattr(cb, "on_run_end", None)
+            if on_run_end is not None:
+                on_run_end(self, status)
 
     def evaluate(self, status: str = "finished", **info) -> dict | None:
         """The docs' ``model.evaluate`` on the test split, if the config has one; then
@@ -120,13 +132,16 @@ class Run:
                                                       return_dict=True)
             except KeyboardInterrupt:
                 self.recorder.write_status("interrupted")
+                self.ended("interrupted")
                 raise
             except Exception as exc:
                 self.fail(exc)
+                self.ended("failed")
                 raise
             write_atomic(self.run_dir / "evaluation.json",
                          json.dumps(self.evaluation, indent=2) + "\n")
         self.recorder.write_status(status, **info)
+        self.ended(status)
         return self.evaluation
 
 
@@ -155,6 +170,7 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     splits = load_splits(cfg)
     check_shapes(splits, model.graph, cfg)
     check_monitors(cfg, model, splits)
+    check_extras(cfg)
     adapt_preprocessing(model, splits["train"].x)  # Keras's layer.adapt(x_train) before fit
     if run_dir is None:
         run_dir = create_run_dir(Path(output_dir), cfg.name)
@@ -216,6 +232,8 @@ def make_callbacks(cfg, run_dir: Path) -> tuple[list, Checkpointer]:
             checkpoint_args = kwargs
         elif spec.class_name == "CSVLogger":
             made.append(CSVLogger(run_dir / kwargs.pop("filename"), **kwargs))
+        elif spec.class_name in EXTRAS:
+            made.append(make_tracking(spec.class_name, kwargs, cfg, run_dir))
         else:
             made.append(CALLBACKS[spec.class_name](**kwargs))
     stateful = [cb for cb in made if hasattr(cb, "get_state")]
