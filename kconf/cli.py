@@ -591,6 +591,7 @@ def sweep(
     from kconf.sweep.load import describe
     from kconf.sweep.tables import leaderboard_table, progress_lines, trials_table
 
+    from kconf.sweep.trial import DONE
     from kconf.train.tracking.mlflow import SweepTracker, open_client
 
     try:
@@ -598,7 +599,7 @@ def sweep(
         run = open_sweep(file, output_dir, fresh)
     except ConfigError as exc:
         _fail(exc)
-    tracker = None if client is None else SweepTracker(run, client)
+    tracker = None if client is None else SweepTracker(run, client, DONE)
     plan, name = run.plan, run.plan.sweep.name
     for planned in plan.trials:
         for problem in planned.problems:

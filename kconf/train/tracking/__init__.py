@@ -13,32 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from kconf.errors import ConfigError, Problem
+from kconf.train.tracking.common import EXTRAS, flatten, import_extra, install_hint
 
 #: callback name -> (module to import, extra that installs it, what the module is called).
-EXTRAS = {"TensorBoard": ("tensorboardX", "tensorboard", "tensorboardX"),
-          "MLflow": ("mlflow", "mlflow", "mlflow")}
-
 #: Where ``kconf train --tensorboard`` writes, inside the run folder.
 TENSORBOARD_DIR = "tensorboard"
-
-
-def install_hint(name: str) -> str:
-    """The sentence naming the extra that a tracking callback needs."""
-    module, extra, _ = EXTRAS[name]
-    return f"{name} needs {module}, an optional extra: pip install 'kconf[{extra}]'"
-
-
-def import_extra(name: str):
-    """The writer module of a tracking callback (``tensorboardX``, ``mlflow``).
-
-    Raises:
-        ConfigError: it is not installed; the message names the extra.
-    """
-    module = EXTRAS[name][0]
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError([Problem(install_hint(name))]) from None
 
 
 def requested(cfg, tensorboard: bool = False, mlflow: bool = False) -> list[str]:
@@ -126,19 +105,3 @@ def attach(run, tensorboard: bool = False, mlflow: bool = False) -> None:
         run.callbacks.append(make_tracking("MLflow", {}, run.cfg, run.run_dir))
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested config as dotted keys: ``{"fit.epochs": 3, "model.sequential.0.Dense.units":
-    64}`` (list items by index; an empty mapping or list is kept as its own value)."""
-    items: list[tuple[str, Any]]
-    if isinstance(data, dict):
-        items = [(str(k), v) for k, v in data.items()]
-    elif isinstance(data, list):
-        items = [(str(i), v) for i, v in enumerate(data)]
-    else:
-        return {prefix: data}
-    if not items:
-        return {prefix: data} if prefix else {}
-    out: dict[str, Any] = {}
-    for key, value in items:
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
-    return out

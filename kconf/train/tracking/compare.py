@@ -17,7 +17,7 @@ import yaml
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.train.listing import _read_json as _json
 from kconf.train.listing import _read_rows
-from kconf.train.tracking import flatten
+from kconf.train.tracking.common import flatten
 
 #: The value of a key that a run's config does not have.
 ABSENT = "-"

@@ -26,7 +26,7 @@ from kconf.errors import ConfigError, Problem
 from kconf.files import write_atomic
 from kconf.train.callbacks import Callback
 from kconf.train.lock import LOCK_FILE
-from kconf.train.tracking import flatten, import_extra
+from kconf.train.tracking.common import flatten, import_extra
 
 ID_FILE = "mlflow.json"
 #: kconf's end statuses -> MLflow's.
@@ -194,10 +194,9 @@ class SweepTracker:
         client: an ``MlflowClient`` (``open_client``).
     """
 
-    def __init__(self, sweep_run, client):
-        from kconf.sweep.trial import DONE
+    def __init__(self, sweep_run, client, done: tuple[str, ...]):
 
-        self.done = DONE
+        self.done = done
         self.sweep_run = sweep_run
         self.client = client
         sweep = sweep_run.plan.sweep

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from kconf.train.callbacks import Callback
-from kconf.train.tracking import import_extra
+from kconf.train.tracking.common import import_extra
 
 VAL_PREFIX = "val_"
 
