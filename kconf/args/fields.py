@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import keyword
 import math
-import threading
-from typing import Annotated, Any, Callable, Iterable, Iterator, Mapping, Union
+from typing import Annotated, Any, Iterable, Mapping, Union
 
 from pydantic import (
     AfterValidator,
@@ -486,42 +485,6 @@ class DeferredModel(ConfigModel):
     that start-up does not grow with the registries."""
 
     model_config = ConfigDict(**ConfigModel.model_config, defer_build=True)
-
-
-class LazyMembers(Mapping):
-    """Tag -> member, each member made by ``make(tag)`` on its first look-up and kept (once,
-    also when threads validate configs at the same time: a wrapper class is unique)."""
-
-    def __init__(self, tags: Iterable[str], make: Callable[[str], Any]):
-        self._tags = tuple(tags)
-        self._known = frozenset(self._tags)
-        self._make = make
-        self._made: dict[str, Any] = {}
-        self._lock = threading.RLock()
-
-    def __getitem__(self, tag: str) -> Any:
-        member = self._made.get(tag)
-        if member is None:
-            if tag not in self._known:
-                raise KeyError(tag)
-            with self._lock:
-                member = self._made.get(tag)
-                if member is None:
-                    member = self._made[tag] = self._make(tag)
-        return member
-
-    def __contains__(self, tag: object) -> bool:
-        return tag in self._known
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tags)
-
-    def __len__(self) -> int:
-        return len(self._tags)
-
-    def made(self) -> tuple[str, ...]:
-        """The tags whose member has been built so far (start-up tests)."""
-        return tuple(self._made)
 
 
 class TaggedSpec(ConfigModel):

@@ -14,12 +14,12 @@ from pydantic import (
     model_validator,
 )
 
+from kconf.args.lazy import LazyMembers
 from kconf.args.fields import (
     IMPORT_PATH_PATTERN,
     Bool,
     ConfigModel,
     DeferredModel,
-    LazyMembers,
     bounded,
     Fraction,
     NonNegativeFloat,

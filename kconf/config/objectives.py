@@ -17,9 +17,9 @@ from typing import Annotated, Any, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, create_model
 
+from kconf.args.lazy import LazyMembers
 from kconf.args.fields import (
     IMPORT_PATH_PATTERN,
-    LazyMembers,
     SingleKey,
     Str,
     TaggedSpec,

@@ -38,10 +38,10 @@ Nothing registers itself: a layer exists for kconf when its line is here.
 from __future__ import annotations
 
 import importlib
-import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
+from kconf.args.lazy import LazyMembers
 from kconf.args.layer import LayerArgs
 from kconf.engine.layers.base import Layer, WeightSpec
 
@@ -85,42 +85,18 @@ def entry(name: str, module: str, args: Any = _DEFAULT) -> Place:
     return Place(name, module, f"{name}Args" if args is _DEFAULT else args)
 
 
-class Registry(Mapping):
+class Registry(LazyMembers):
     """Keras class name -> :class:`Entry`, in registration order. Names and order are known
     without importing anything; a layer's module is imported on its first look-up (once,
     also when threads look up at the same time)."""
 
     def __init__(self, places: dict[str, Place]):
+        super().__init__(places, lambda name: places[name].load())
         self._places = places
-        self._loaded: dict[str, Entry] = {}
-        self._lock = threading.Lock()
-
-    def __getitem__(self, name: str) -> Entry:
-        found = self._loaded.get(name)
-        if found is None:
-            place = self._places[name]  # KeyError for an unknown name
-            with self._lock:
-                found = self._loaded.get(name)
-                if found is None:
-                    found = self._loaded[name] = place.load()
-        return found
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._places
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._places)
-
-    def __len__(self) -> int:
-        return len(self._places)
 
     def place(self, name: str) -> Place:
         """Where a layer is written, without importing it."""
         return self._places[name]
-
-    def loaded(self) -> tuple[str, ...]:
-        """The layers whose module has been looked up so far (start-up tests)."""
-        return tuple(self._loaded)
 
 
 def _registry(*places: Place) -> Registry:
@@ -223,24 +199,8 @@ REGISTRY: Registry = _registry(
 )
 
 
-class _Classes(Mapping):
-    """Keras class name -> engine class, through the registry (imports on look-up)."""
-
-    def __getitem__(self, name: str) -> type[Layer]:
-        return REGISTRY[name].layer
-
-    def __contains__(self, name: object) -> bool:
-        return name in REGISTRY
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(REGISTRY)
-
-    def __len__(self) -> int:
-        return len(REGISTRY)
-
-
 #: Keras class name -> engine class.
-LAYERS: Mapping[str, type[Layer]] = _Classes()
+LAYERS: Mapping[str, type[Layer]] = LazyMembers(REGISTRY, lambda name: REGISTRY[name].layer)
 
 #: Class name -> registered layer, for ``from kconf.engine.layers import Dense, DenseArgs``.
 _BY_CLASS = {**{p.args: p for p in REGISTRY._places.values() if p.args},
