@@ -81,12 +81,34 @@ def _limit_threads(threads: Optional[int]) -> None:
         limit_threads(threads)
 
 
+def _show_data_warnings() -> None:
+    """Print the data's warnings (``DataWarning``: located, ``FILE:LINE:COL: path: ...``) as
+    one line each on stderr, without Python's source-line decoration."""
+    import warnings
+
+    from kconf.data.problem import DataWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "kconf", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            err.print(f"warning: {message}", markup=False)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.kconf = True
+    warnings.showwarning = show
+
+
 @app.callback()
 def main(ctx: typer.Context,
          threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                                help=THREADS_HELP)) -> None:
     """Train Keras-style models described in YAML, on a NumPy engine."""
     _limit_threads(threads)
+    _show_data_warnings()
     ctx.obj = {"threads": threads}
 
 

@@ -112,9 +112,9 @@ def test_csv_bad_cell_names_the_file_and_row(tmp_path, monkeypatch):
     path = config(tmp_path, "  train: {csv: {path: people.csv, x: [age, income], y: label}}\n")
     assert data_errors(path) == [
         f"{where(path, '{path')}: data.train.csv: people.csv:3: column 'age': cannot read 'abc' "
-        "as a number",
-        f"{where(path, '{path')}: data.train.csv: people.csv:4: column 'income': cannot read "
-        "'n/a' as a number",
+        "as a number (a column of text: list it in categorical)",
+        f"{where(path, '{path')}: data.train.csv: people.csv:4: column 'income': missing value "
+        "(give fill: mean, median or constant)",
     ]
 
 
@@ -122,7 +122,8 @@ def test_csv_empty_and_infinite_cells_are_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.csv").write_text("a,b\n1,0\n,1\n")
     (tmp_path / "q.csv").write_text("a,b\n1,0\ninf,1\n")
-    for name, message in (("p.csv", "p.csv:3: column 'a': cannot read '' as a number"),
+    for name, message in (("p.csv", "p.csv:3: column 'a': missing value (give fill: mean, "
+                                    "median or constant)"),
                           ("q.csv", "q.csv:3: column 'a': 'inf' is not a finite number")):
         path = config(tmp_path, f"  train: {{csv: {{path: {name}, x: a, y: b}}}}\n",
                       input_dim=1)

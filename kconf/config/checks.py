@@ -604,7 +604,7 @@ def _check_data(data: DataConfig, io: _ModelIO, source: Source) -> list[Problem]
                     f"classes gives labels for one output; the model has {len(io.outputs)} "
                     f"outputs ({_listing(io.outputs)}): give y as a mapping by output name",
                     (*base, "classes"), source.locate_key((*base, "classes"))))
-        elif spec.kind == "csv":
+        elif spec.kind in ("csv", "parquet"):
             problems += _check_columns(args.x, (*base, "x"), io.inputs, io, "input", "x",
                                        source)
             problems += _check_columns(args.y, (*base, "y"), io.outputs, io, "output", "y",

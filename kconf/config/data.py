@@ -13,7 +13,8 @@ or one source split by fractions, with a seed (scikit-learn's ``train_test_split
       source: {digits: {}}
       split: {validation: 0.1, test: 0.2, seed: 0, stratify: true}
 
-A source is ``{kind: {args}}`` with kind ``random``, ``npz``, ``npy``, ``csv`` or ``digits``.
+A source is ``{kind: {args}}`` with kind ``random``, ``npz``, ``npy``, ``csv``, ``parquet`` or
+``digits`` (the table sources, ``csv`` and ``parquet``, are in ``kconf.config.tables``).
 Paths are kept as written; the data loader resolves them against ``cfg.source.base_dir``.
 
 For a model with several inputs or outputs, ``x`` and ``y`` give one array per input/output:
@@ -31,9 +32,9 @@ only (``scale``, ``standardize``), or stateless (``reshape``, ``one_hot``)::
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping, Sequence, Union
+from typing import Annotated, Any, Mapping, Sequence
 
-from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from kconf.args.fields import (
     Bool,
@@ -54,6 +55,7 @@ from kconf.args.fields import (
     config_error,
     tagged_union,
 )
+from kconf.config.tables import CsvArgs, ParquetArgs
 from kconf.text import show
 from kconf.args.names import DTYPE_NAMES, SCALING_NAMES, STATISTICS_SCOPES
 
@@ -286,134 +288,6 @@ class NpyArgs(_ByName, ConfigModel):
     y: _arrays(Path, "a path")
 
 
-def _check_column(value: Any) -> str | int:
-    """A CSV column: a name from the header, or a 0-based index."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise config_error("column", "expected a column name or a 0-based column index, "
-                                     f"got {show(value)}")
-    if isinstance(value, int) and value < 0:
-        raise config_error("column", f"a column index counts from 0, got {value}")
-    if isinstance(value, str) and not value:
-        raise config_error("column", "a column name must not be empty")
-    return value
-
-
-#: A CSV column: its name in the header (a string) or its 0-based index (an integer).
-Column = Annotated[Union[str, int], PlainValidator(_check_column), WithJsonSchema({"anyOf": [
-    {"type": "string", "minLength": 1}, {"type": "integer", "minimum": 0}]})]
-_ColumnList = Annotated[list[Column], Field(min_length=1)]
-_ArrayColumns = by_kind(scalar=Column, list=_ColumnList,
-                        expected="a column or a list of columns")
-
-
-def _columns(noun: str) -> Any:
-    """One array's columns (one, or a list), or a mapping input/output name -> columns."""
-    return by_kind(scalar=Column, list=_ColumnList,
-                   mapping=Annotated[dict[Name, _ArrayColumns], Field(min_length=1)],
-                   expected=f"a column, a list of columns or a mapping {noun} -> columns")
-
-
-def _as_list(columns: Any) -> list[Any]:
-    return list(columns) if isinstance(columns, list) else [columns]
-
-
-class CsvArgs(ConfigModel):
-    """Columns of a CSV file (read with the standard ``csv`` module, every value a number).
-
-    ``x`` and ``y`` name columns: one column (an array of shape ``(N, 1)``), a list of them
-    (``(N, k)``), or a mapping input/output name -> columns. Columns are named by the header
-    (``header: true``, the default) or by 0-based index. Without ``x``, every column that is
-    not in ``y`` is a feature. Target columns whose values are all integers are labels.
-    """
-
-    path: Path
-    x: _columns("input") | None = Field(
-        None, description="feature columns; default: every column not in y")
-    y: _columns("output") = Field(description="target column(s)")
-    header: Bool = Field(True, description="the first row (after skip_rows) names the "
-                                           "columns; false: columns by 0-based index")
-    delimiter: Annotated[Str, Field(min_length=1, max_length=1)] = Field(
-        ",", description="one character between values")
-    skip_rows: NonNegativeInt = Field(0, description="lines skipped at the top of the file, "
-                                                     "before the header")
-
-    @model_validator(mode="after")
-    def _names_need_a_header(self):
-        if self.header:
-            return self
-        for key in ("x", "y"):
-            for at, column in self.column_paths(key):
-                if isinstance(column, str):
-                    dotted = ".".join(str(p) for p in (key, *at))
-                    raise config_error("column", f"{show(column)} names a column, but the file "
-                                                 "has no header (header: false): give its "
-                                                 "0-based index", at=dotted)
-        return self
-
-    def column_paths(self, key: str) -> list[tuple[tuple, str | int]]:
-        """Every column ``x`` or ``y`` names, with its path below the key.
-
-        Args:
-            key: ``"x"`` or ``"y"``.
-
-        Returns:
-            ``(path below key, column)`` pairs: ``()`` for a single column, ``(i,)`` in a
-            list, ``(name,)`` or ``(name, i)`` in a mapping.
-        """
-        value = getattr(self, key)
-        if value is None:
-            return []
-        if not isinstance(value, dict):
-            return _column_paths((), value)
-        return [item for name, cols in value.items() for item in _column_paths((name,), cols)]
-
-    def x_for(self, inputs: Sequence[str] | None) -> list[list[tuple[tuple, str | int]] | None]:
-        """The columns of each model input, in order, with their config paths below ``x``.
-
-        Args:
-            inputs: ``RunConfig.input_names()`` (None for a sequential model).
-
-        Returns:
-            One list of ``(path below x, column)`` per input; ``[None]`` when ``x`` is not
-            given (every column not in ``y``).
-        """
-        return self._for("x", inputs, None)
-
-    def y_for(self, outputs: Sequence[str] | None,
-              aliases: Mapping[str, str] | None = None) -> list[list[tuple[tuple, str | int]]]:
-        """The columns of each model output, in order, with their config paths below ``y``.
-
-        Args:
-            outputs: ``RunConfig.output_names()`` (None for a sequential model).
-            aliases: ``RunConfig.output_aliases()``.
-
-        Returns:
-            One list of ``(path below y, column)`` per output.
-        """
-        return self._for("y", outputs, aliases)
-
-    def _for(self, key: str, names, aliases) -> list:
-        value = getattr(self, key)
-        if value is None:
-            return [None]
-        if not isinstance(value, dict):
-            return [_column_paths((), value)]
-        if names is None:
-            return [_column_paths((k,), cols) for k, cols in value.items()]
-        aliases = aliases or {}
-        keyed = {(k if k in names else aliases.get(k, k)): k for k in value}
-        missing = [n for n in names if n not in keyed]
-        if missing:
-            raise ValueError(f"nothing given for {', '.join(missing)}")
-        return [_column_paths((keyed[n],), value[keyed[n]]) for n in names]
-
-
-def _column_paths(prefix: tuple, columns: Any) -> list[tuple[tuple, str | int]]:
-    if isinstance(columns, list):
-        return [((*prefix, i), c) for i, c in enumerate(columns)]
-    return [(prefix, columns)]
-
-
 class DigitsArgs(ConfigModel):
     """scikit-learn's handwritten digits (``load_digits``): 1,797 images of 8x8 pixels as 64
     features with values 0-16, and labels 0-9 of shape ``(N, 1)``. Shipped inside
@@ -422,11 +296,11 @@ class DigitsArgs(ConfigModel):
 
 class DataSourceBase(TaggedSpec):
     """One data source: ``{random: {...}}``, ``{npz: {...}}``, ``{npy: {...}}``,
-    ``{csv: {...}}`` or ``{digits: {}}``."""
+    ``{csv: {...}}``, ``{parquet: {...}}`` or ``{digits: {}}``."""
 
     @property
     def kind(self) -> str:
-        """``"random"``, ``"npz"``, ``"npy"``, ``"csv"`` or ``"digits"``."""
+        """``"random"``, ``"npz"``, ``"npy"``, ``"csv"``, ``"parquet"`` or ``"digits"``."""
         return self.tag
 
 
@@ -446,13 +320,17 @@ class CsvSource(DataSourceBase):
     csv: args_of(CsvArgs)
 
 
+class ParquetSource(DataSourceBase):
+    parquet: args_of(ParquetArgs)
+
+
 class DigitsSource(DataSourceBase):
     digits: args_of(DigitsArgs)
 
 
 DATA_SOURCES: dict[str, type[DataSourceBase]] = {
     "random": RandomSource, "npz": NpzSource, "npy": NpySource, "csv": CsvSource,
-    "digits": DigitsSource,
+    "parquet": ParquetSource, "digits": DigitsSource,
 }
 
 DataSource = tagged_union(

@@ -114,7 +114,7 @@ def _array_label(split: Split, cfg, key: str, i: int, tensor, tensors) -> str:
             files = args.x_for(cfg.input_names()) if key == "x" else \
                 args.y_for(cfg.output_names(), cfg.output_aliases())
             return f"{files[i]} ({own})"
-        if path[2] == "csv":
+        if path[2] in ("csv", "parquet"):
             return f"{args.path}: {own}"
     except (AttributeError, IndexError, KeyError, TypeError):
         pass  # a name that cannot be told: the array's role says enough

@@ -1,24 +1,19 @@
-"""Columns of a CSV file as arrays, with errors that name the file and row.
+"""The cells of a CSV file, with the line of each row for errors.
 
-The standard ``csv`` module reads the rows; NumPy converts each chosen column at once, and
-only when that fails are the cells looked at one by one, to name the first bad one.
+The standard ``csv`` module reads the rows; ``kconf.data.tables`` turns the chosen columns
+into numbers or categories (NumPy converts a column at once; only when that fails are the
+cells looked at one by one, to name the first bad one).
 """
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from kconf.text import suggest
 from kconf.data.problem import DataProblem, shown_path
-from kconf.engine.backend import floatx
 from kconf.errors import ConfigPath
-
-#: One column as the config names it, with its config path.
-ColumnRef = tuple[ConfigPath, "str | int"]
 
 
 @dataclass
@@ -47,6 +42,14 @@ class Table:
     def label(self, index: int) -> str:
         """How messages name a column: ``column 'age'`` or ``column 3``."""
         return f"column {self.names[index]!r}" if self.names is not None else f"column {index}"
+
+    def where(self, row: int) -> str:
+        """How messages name a data row: ``people.csv:12`` (the file and its line)."""
+        return f"{shown_path(self.file)}:{self.lines[row]}"
+
+    def cells(self, index: int) -> np.ndarray:
+        """One column's cells as stripped text, shape ``(rows,)``."""
+        return np.char.strip(np.array([row[index] for row in self.rows], dtype=str))
 
 
 def read_table(file: Path, *, header: bool, delimiter: str, skip_rows: int,
@@ -99,88 +102,50 @@ def read_table(file: Path, *, header: bool, delimiter: str, skip_rows: int,
     return table
 
 
-def column_index(table: Table, ref: ColumnRef) -> int:
-    """The 0-based index of a column the config names.
+
+
+#: The cells that mean "no value" (compared stripped and lowercased), as pandas reads them.
+MISSING = ("", "na", "n/a", "nan", "null", "none")
+
+
+def missing_cells(cells: np.ndarray) -> np.ndarray:
+    """Which of a column's stripped cells are missing values (``MISSING``)."""
+    return np.isin(np.char.lower(cells), MISSING)
+
+
+def cell_numbers(table: Table, index: int) -> tuple[np.ndarray, tuple[int, str] | None]:
+    """One column as float64 numbers, a missing cell as NaN.
 
     Args:
         table: the file's table.
-        ref: ``(config path, name or index)``.
+        index: the column.
 
     Returns:
-        The index.
-
-    Raises:
-        DataProblem: an unknown name (with the closest one and the list of columns), or an
-            index past the last column; located at the column in the config.
+        ``(values, bad)``: ``bad`` is ``(row, message)`` of the first cell that is neither a
+        number nor missing, or an infinite number; None when every cell reads.
     """
-    path, column = ref
-    if isinstance(column, int):
-        if column >= table.width:
-            raise DataProblem(f"column index {column} is out of range: "
-                              f"{shown_path(table.file)} has {table.width} columns "
-                              f"(0-{table.width - 1})", path)
-        return column
-    names = table.names or []
-    if column in names:
-        return names.index(column)
-    close = suggest(column, names)
-    hint = f" (did you mean {close!r}?)" if close is not None else ""
-    raise DataProblem(f"unknown column {column!r}{hint}; the columns of "
-                      f"{shown_path(table.file)}: {', '.join(names)}", path)
+    cells = table.cells(index)
+    missing = missing_cells(cells)
+    filled = np.where(missing, "nan", cells)
+    try:
+        values = np.array(filled, dtype=np.float64)
+    except ValueError:
+        for i, cell in enumerate(filled.tolist()):
+            try:
+                float(cell)
+            except ValueError:
+                return np.zeros(len(cells)), (i, f"cannot read {cell!r} as a number")
+        raise AssertionError("NumPy refused a column whose every cell float() reads") from None
+    infinite = np.isinf(values)
+    if infinite.any():
+        i = int(np.argmax(infinite))
+        return values, (i, f"{str(cells[i])!r} is not a finite number")
+    return values, None
 
 
-def column_values(table: Table, indexes: Sequence[int], path: ConfigPath,
-                  labels: bool = False) -> np.ndarray:
-    """The chosen columns as numbers, shape ``(rows, len(indexes))``.
-
-    Args:
-        table: the file's table.
-        indexes: the columns, in order.
-        path: the config path of the source (for errors).
-        labels: targets: integer-valued columns give int64 labels, others float32.
-
-    Returns:
-        float32 values (int64 for integer labels).
-
-    Raises:
-        DataProblem: ``FILE:ROW: column 'age': cannot read 'abc' as a number``, for the first
-            bad cell of each column (in row order), or a value that is not finite.
-    """
-    problems: list[tuple[int, str]] = []
-    columns = []
-    for j in indexes:
-        cells = [row[j] for row in table.rows]
-        try:
-            values = np.array(cells, dtype=np.float64)
-        except ValueError:
-            values = None
-        bad = _first_bad(cells, values)
-        if bad is not None:
-            i, message = bad
-            problems.append((i, f"{shown_path(table.file)}:{table.lines[i]}: "
-                                f"{table.label(j)}: {message}"))
-            continue
-        columns.append(values)
-    if problems:
-        first, *more = [m for _, m in sorted(problems)]
-        raise DataProblem(first, path, [(m, path) for m in more])
-    data = np.stack(columns, axis=1)
-    if labels and np.array_equal(data, np.round(data)):
-        return data.astype(np.int64)
-    return data.astype(floatx)
-
-
-def _first_bad(cells: list[str], values: np.ndarray | None) -> tuple[int, str] | None:
-    """The row and message of the first cell that is not a finite number."""
-    if values is not None:
-        finite = np.isfinite(values)
-        if finite.all():
-            return None
-        i = int(np.argmin(finite))
-        return i, f"{cells[i].strip()!r} is not a finite number"
-    for i, cell in enumerate(cells):
-        try:
-            float(cell)
-        except ValueError:
-            return i, f"cannot read {cell.strip()!r} as a number"
-    raise AssertionError("NumPy refused a column whose every cell float() reads")
+def cell_texts(table: Table, index: int) -> np.ndarray:
+    """One column as category values: an object array of str, None where a cell is missing."""
+    cells = table.cells(index)
+    out = cells.astype(object)
+    out[missing_cells(cells)] = None
+    return out

@@ -39,3 +39,9 @@ def shown_path(file: Path) -> str:
         return os.path.relpath(file) if file.resolve().is_relative_to(Path.cwd()) else str(file)
     except (OSError, ValueError):
         return str(file)
+
+
+class DataWarning(UserWarning):
+    """Something in a config's data that kconf works around but a user should know: a
+    category the training split never had (``unknown: warn``). The message is located
+    (``FILE:LINE:COL: config.path: ...``) when it comes from a config."""

@@ -1,6 +1,6 @@
 """Data sources named in a config: the docs' seeded dummy data, arrays from .npz/.npy files,
-columns of CSV files and scikit-learn's digits; the seeded split of one source; the
-``preprocess`` steps.
+columns of CSV and Parquet files and scikit-learn's digits; the seeded split of one source;
+the encoding of table columns and the ``preprocess`` steps, fitted on the training split.
 
 Each split given as its own ``random`` source draws from its own random stream derived from
 the config's seed, so adding a test split never changes the training data.
@@ -8,17 +8,19 @@ the config's seed, so adding a test split never changes the training data.
 from __future__ import annotations
 
 import math
+import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kconf.data.checks import content_problems
 from kconf.config.objectives import loss_class_name
-from kconf.data.csv_source import column_index, column_values, read_table
 from kconf.data.digits import load_digits
-from kconf.data.preprocess import apply_steps, to_categorical
-from kconf.data.problem import DataProblem
+from kconf.data.preprocess import Preprocessing, apply_steps, fit_tables, to_categorical
+from kconf.data.problem import DataProblem, DataWarning
+from kconf.data.tables import class_codes, is_table, load_table
 from kconf.data.split import Split, split_indices
 from kconf.engine.backend import floatx
 from kconf.errors import ConfigError, Problem
@@ -26,7 +28,8 @@ from kconf.shapes import format_shape
 
 SPLITS = ("train", "validation", "test")
 
-__all__ = ["SPLITS", "Split", "check_shapes", "load_splits", "split_rng", "to_categorical"]
+__all__ = ["SPLITS", "Prepared", "Split", "check_shapes", "load_prepared", "load_splits",
+           "split_rng", "to_categorical"]
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
@@ -56,14 +59,46 @@ def load_splits(cfg) -> dict[str, Split]:
         ``"train"`` and, when the config has them, ``"validation"`` and ``"test"``.
 
     Raises:
+        ConfigError: as ``load_prepared``.
+    """
+    return load_prepared(cfg).splits
+
+
+@dataclass
+class Prepared:
+    """A config's splits as the model sees them, and the fitted preprocessing that made them
+    from the raw data (what a run saves as ``preprocess.json``)."""
+
+    splits: dict[str, Split]
+    preprocessing: Preprocessing
+
+
+def load_prepared(cfg) -> Prepared:
+    """Every split the config names, loaded, encoded and preprocessed (each step fitted on the
+    training split); all data errors at once. A warning (a category the training split never
+    had, under ``unknown: warn``) is issued as a located ``DataWarning``.
+
+    Args:
+        cfg: a config from ``load_config``.
+
+    Returns:
+        The ``Prepared`` splits (``"train"`` and, when the config has them, ``"validation"``
+        and ``"test"``) and their fitted ``Preprocessing``.
+
+    Raises:
         ConfigError: a missing file, a missing array name or column, a cell that is not a
-            number, arrays whose sample counts differ, scikit-learn missing for the digits, a
-            preprocessing step that does not fit its data; each located in the YAML.
+            number, arrays whose sample counts differ, scikit-learn (pyarrow) missing for the
+            digits (a Parquet file), a preprocessing step that does not fit its data; each
+            located in the YAML.
     """
     problems: list[Problem] = []
 
     def report(exc: DataProblem) -> None:
         problems.extend(Problem(m, p, cfg.source.locate(p)) for m, p in exc.items)
+
+    def warn(message: str, path: tuple) -> None:
+        warnings.warn(DataWarning(Problem(message, path, cfg.source.locate(path)).format()),
+                      stacklevel=2)
 
     data = cfg.data
     out: dict[str, Split] = {}
@@ -78,15 +113,21 @@ def load_splits(cfg) -> dict[str, Split]:
             out[split] = _counted(*_load(spec.kind, spec.args, cfg, split, path), path)
         except DataProblem as exc:
             report(exc)
-    if not problems and data.preprocess:
+    fitted = []
+    if not problems:
+        key = "source" if data.source is not None else "train"
+        spec = getattr(data, key)
+        fit_samples = _fit_samples(cfg, len(out["train"].x[0]))
         try:
-            apply_steps(out, data.preprocess, cfg.input_names(), cfg.output_names(),
-                        cfg.output_aliases(), _fit_samples(cfg, len(out["train"].x[0])))
+            fitted = fit_tables(out, spec.args, ("data", key, spec.kind), fit_samples, warn)
+            if data.preprocess:
+                fitted += apply_steps(out, data.preprocess, cfg.input_names(),
+                                      cfg.output_names(), cfg.output_aliases(), fit_samples)
         except DataProblem as exc:
             report(exc)
     if problems:
         raise ConfigError(sorted(problems, key=_position), cfg.source.file)
-    return out
+    return Prepared(out, Preprocessing(fitted))
 
 
 def _position(problem: Problem) -> tuple[int, int]:
@@ -141,6 +182,11 @@ def _class_labels(ys: list[np.ndarray], path: tuple) -> np.ndarray:
         raise DataProblem(f"stratify needs one output's class labels; the data has {len(ys)} "
                           "targets", path)
     y = ys[0]
+    if is_table(y):
+        try:
+            return class_codes(y)
+        except ValueError as exc:
+            raise DataProblem(str(exc), path) from None
     if y.ndim == 2 and y.shape[1] > 1:
         return np.argmax(y, axis=1)
     if y.dtype.kind in "iub" or (y.dtype.kind == "f" and np.array_equal(y, np.round(y))):
@@ -161,8 +207,8 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
         x, y = load_digits(path)
         return [x], [y]
     base = cfg.source.base_dir
-    if kind == "csv":
-        return _load_csv(args, _file(base, args.path), inputs, outputs, aliases, path)
+    if kind in ("csv", "parquet"):
+        return load_table(kind, args, _file(base, args.path), inputs, outputs, aliases, path)
     if kind == "npz":
         arrays = _read(base, args.path, (*path, "path"))
         if not isinstance(arrays, dict):
@@ -180,50 +226,6 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
         return ([_floats(_read(base, f, (*path, "x"))) for f in args.x_for(inputs)],
                 [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)])
     raise AssertionError(f"unhandled data source {kind!r}")  # the schema admits no other kind
-
-
-def _load_csv(args, file: Path, inputs, outputs, aliases, path: tuple):
-    """The x and y columns of a CSV file; every unknown column and bad cell at once."""
-    table = read_table(file, header=args.header, delimiter=args.delimiter,
-                       skip_rows=args.skip_rows, path=(*path, "path"))
-    found: list[tuple[str, tuple]] = []
-
-    def resolve(key: str, refs) -> list[tuple[tuple, int]]:
-        """(config path, column index) of each column that exists; the others are found."""
-        out = []
-        for sub, column in refs:
-            at = (*path, key, *sub)
-            try:
-                out.append((at, column_index(table, (at, column))))
-            except DataProblem as exc:
-                found.extend(exc.items)
-        return out
-
-    y_cols = [resolve("y", refs) for refs in args.y_for(outputs, aliases)]
-    targets = {j for cols in y_cols for _, j in cols}
-    x_refs = args.x_for(inputs)
-    if x_refs == [None]:
-        x_cols = [[((*path, "x"), j) for j in range(table.width) if j not in targets]]
-        if not x_cols[0]:
-            raise DataProblem("every column is a target (y): give x, the feature columns",
-                              (*path, "y"))
-    else:
-        x_cols = [resolve("x", refs) for refs in x_refs]
-        found += [(f"{table.label(j)} is also a target (y); a feature must not be the label",
-                   at) for cols in x_cols for at, j in cols if j in targets]
-    if found:
-        raise DataProblem(found[0][0], found[0][1], found[1:])
-    arrays: dict[str, list[np.ndarray]] = {"x": [], "y": []}
-    for key, per_array in (("x", x_cols), ("y", y_cols)):
-        for cols in per_array:
-            try:
-                arrays[key].append(column_values(table, [j for _, j in cols], path,
-                                                 labels=key == "y"))
-            except DataProblem as exc:
-                found.extend(exc.items)
-    if found:
-        raise DataProblem(found[0][0], found[0][1], found[1:])
-    return arrays["x"], arrays["y"]
 
 
 def _random_array(spec, samples: int, rng: np.random.Generator) -> np.ndarray:
