@@ -303,6 +303,10 @@ def _train_prepared(run, cfg, quiet: bool, log_format: LogFormat,
         err.print(f"training stopped: {exc}", markup=False)
         err.print(f"what was written so far is in {run.run_dir}", markup=False)
         raise typer.Exit(1)
+    except ConfigError as exc:  # the data changed or cannot be read mid-run: the user's to fix
+        _close(progress)
+        err.print(f"what was written so far is in {run.run_dir}", markup=False)
+        _fail(exc)
     except KeyboardInterrupt:
         _close(progress)
         err.print(f"interrupted: the run folder keeps everything written so far: "

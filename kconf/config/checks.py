@@ -609,11 +609,12 @@ def _check_data(data: DataConfig, io: _ModelIO, source: Source) -> list[Problem]
                                        source)
             problems += _check_columns(args.y, (*base, "y"), io.outputs, io, "output", "y",
                                        source)
-        elif spec.kind == "digits":
+        elif spec.kind in ("digits", "images"):
             for names, what in ((io.inputs, "input"), (io.outputs, "output")):
                 if names is not None and len(names) > 1:
+                    noun = "the digits data set" if spec.kind == "digits" else "an image folder"
                     problems.append(Problem(
-                        f"the digits data set has one x and one y; the model has "
+                        f"{noun} has one x and one y; the model has "
                         f"{len(names)} {what}s ({_listing(names)})", base, source.locate(base)))
         else:
             problems += _check_arrays(args.x, (*base, "x"), io.inputs, io, "input", "x",

@@ -13,8 +13,10 @@ or one source split by fractions, with a seed (scikit-learn's ``train_test_split
       source: {digits: {}}
       split: {validation: 0.1, test: 0.2, seed: 0, stratify: true}
 
-A source is ``{kind: {args}}`` with kind ``random``, ``npz``, ``npy``, ``csv``, ``parquet`` or
-``digits`` (the table sources, ``csv`` and ``parquet``, are in ``kconf.config.tables``).
+A source is ``{kind: {args}}`` with kind ``random``, ``npz``, ``npy``, ``csv``, ``parquet``,
+``digits`` or ``images`` (the table sources, ``csv`` and ``parquet``, are in
+``kconf.config.tables``; a folder of images in ``kconf.config.images``); ``npy`` and ``images``
+can stream (``stream: true``: read batch by batch, for data larger than memory).
 Paths are kept as written; the data loader resolves them against ``cfg.source.base_dir``.
 
 For a model with several inputs or outputs, ``x`` and ``y`` give one array per input/output:
@@ -56,6 +58,7 @@ from kconf.args.fields import (
     tagged_union,
 )
 from kconf.config.tables import CsvArgs, ParquetArgs
+from kconf.config.images import ImagesArgs, StreamArgs
 from kconf.text import show
 from kconf.args.names import DTYPE_NAMES, SCALING_NAMES, STATISTICS_SCOPES
 
@@ -280,9 +283,10 @@ class NpzArgs(_ByName, ConfigModel):
     y: _arrays(Str, "an array name") = "y"
 
 
-class NpyArgs(_ByName, ConfigModel):
+class NpyArgs(_ByName, StreamArgs):
     """``.npy`` files: ``x`` and ``y`` are one path, a list of paths (in input/output order) or
-    a mapping by input/output name."""
+    a mapping by input/output name. With ``stream: true`` the inputs stay on disk
+    (memory-mapped) and are read batch by batch."""
 
     x: _arrays(Path, "a path")
     y: _arrays(Path, "a path")
@@ -296,11 +300,12 @@ class DigitsArgs(ConfigModel):
 
 class DataSourceBase(TaggedSpec):
     """One data source: ``{random: {...}}``, ``{npz: {...}}``, ``{npy: {...}}``,
-    ``{csv: {...}}``, ``{parquet: {...}}`` or ``{digits: {}}``."""
+    ``{csv: {...}}``, ``{parquet: {...}}``, ``{digits: {}}`` or ``{images: {...}}``."""
 
     @property
     def kind(self) -> str:
-        """``"random"``, ``"npz"``, ``"npy"``, ``"csv"``, ``"parquet"`` or ``"digits"``."""
+        """``"random"``, ``"npz"``, ``"npy"``, ``"csv"``, ``"parquet"``, ``"digits"`` or
+        ``"images"``."""
         return self.tag
 
 
@@ -328,9 +333,13 @@ class DigitsSource(DataSourceBase):
     digits: args_of(DigitsArgs)
 
 
+class ImagesSource(DataSourceBase):
+    images: args_of(ImagesArgs)
+
+
 DATA_SOURCES: dict[str, type[DataSourceBase]] = {
     "random": RandomSource, "npz": NpzSource, "npy": NpySource, "csv": CsvSource,
-    "parquet": ParquetSource, "digits": DigitsSource,
+    "parquet": ParquetSource, "digits": DigitsSource, "images": ImagesSource,
 }
 
 DataSource = tagged_union(

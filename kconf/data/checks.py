@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from kconf.data.split import Split
+from kconf.data.stream import is_stream
 from kconf.engine import loss_classes
 from kconf.errors import Problem
 
@@ -53,10 +54,9 @@ def content_problems(splits: dict[str, Split], graph, cfg, losses: list[str]) ->
             if array.dtype.kind not in NUMERIC:
                 add(f"{label} holds {_dtype_words(array)}, not numbers")
             elif array.dtype.kind == "f" and not allow_nan:
-                bad = ~np.isfinite(array)
-                if bad.any():
-                    first = int(np.argmax(bad.reshape(len(array), -1).any(axis=1)))
-                    add(f"{label} has {int(bad.sum()):,} NaN or infinite values (the first in "
+                count, first = _nonfinite(array)
+                if count:
+                    add(f"{label} has {count:,} NaN or infinite values (the first in "
                         f"sample {first}); clean the data, or set data.allow_nan: true")
         for i, (t, y, loss) in enumerate(zip(graph.outputs, split.y, losses)):
             name, args = loss_classes.split(loss)
@@ -68,6 +68,17 @@ def content_problems(splits: dict[str, Split], graph, cfg, losses: list[str]) ->
                 if problem:
                     add(f"{label} {problem}")
     return problems
+
+
+def _nonfinite(array) -> tuple[int, int | None]:
+    """How many values are NaN or infinite, and the first sample with one (a stream is
+    scanned a few MiB at a time)."""
+    if is_stream(array):
+        return array.nonfinite()
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return 0, None
+    return int(bad.sum()), int(np.argmax(bad.reshape(len(array), -1).any(axis=1)))
 
 
 def _sparse_problem(y: np.ndarray, classes: int | None) -> str | None:

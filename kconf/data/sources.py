@@ -22,6 +22,7 @@ from kconf.data.preprocess import Preprocessing, apply_steps, fit_tables, to_cat
 from kconf.data.problem import DataProblem, DataWarning
 from kconf.data.tables import class_codes, is_table, load_table
 from kconf.data.split import Split, split_indices
+from kconf.data.stream import locate_streams, open_npy_stream
 from kconf.engine.backend import floatx
 from kconf.errors import ConfigError, Problem
 from kconf.shapes import format_shape
@@ -115,6 +116,8 @@ def load_prepared(cfg) -> Prepared:
             report(exc)
     fitted = []
     if not problems:
+        problems += locate_streams(out, data.preprocess, cfg)
+    if not problems:
         key = "source" if data.source is not None else "train"
         spec = getattr(data, key)
         fit_samples = _fit_samples(cfg, len(out["train"].x[0]))
@@ -158,6 +161,14 @@ def _split_source(cfg) -> dict[str, Split]:
     ``split``)."""
     spec, split = cfg.data.source, cfg.data.split
     path = ("data", "source", spec.kind)
+    if spec.kind == "images" and spec.args.subset == "both":
+        if split is not None:
+            raise DataProblem("the images' subset: both already splits data.source into "
+                              "training and validation: leave out data.split (or use it "
+                              "instead of validation_split)", ("data", "split"))
+        parts = _images(spec.args, cfg, path)
+        return {SPLITS[i]: _counted(*parts[p], path)
+                for i, p in enumerate(("training", "validation"))}
     whole = _counted(*_load(spec.kind, spec.args, cfg, "train", path), path)
     if split is None:
         return {"train": whole}
@@ -206,6 +217,12 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
     if kind == "digits":
         x, y = load_digits(path)
         return [x], [y]
+    if kind == "images":
+        if args.subset == "both":
+            raise DataProblem("subset: both makes the training and validation splits of "
+                              "data.source; under data.train give subset: training (and "
+                              "subset: validation under data.validation)", (*path, "subset"))
+        return next(iter(_images(args, cfg, path).values()))
     base = cfg.source.base_dir
     if kind in ("csv", "parquet"):
         return load_table(kind, args, _file(base, args.path), inputs, outputs, aliases, path)
@@ -223,9 +240,22 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
         return ([_floats(pick(n, "x")) for n in args.x_for(inputs)],
                 [pick(n, "y") for n in args.y_for(outputs, aliases)])
     if kind == "npy":
+        if args.stream:
+            xs = [open_npy_stream(_file(base, f), (*path, "x"), args.shuffle_buffer)
+                  for f in args.x_for(inputs)]
+            return xs, [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)]
         return ([_floats(_read(base, f, (*path, "x"))) for f in args.x_for(inputs)],
                 [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)])
     raise AssertionError(f"unhandled data source {kind!r}")  # the schema admits no other kind
+
+
+def _images(args, cfg, path: tuple) -> dict:
+    """The parts of an ``images`` source (``kconf.data.images.load_images``)."""
+    from kconf.data.images import load_images
+
+    folder = _file(cfg.source.base_dir, args.path)
+    seed = cfg.seed if args.seed is None else args.seed
+    return load_images(args.model_copy(update={"path": str(folder)}), seed, path)
 
 
 def _random_array(spec, samples: int, rng: np.random.Generator) -> np.ndarray:

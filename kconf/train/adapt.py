@@ -9,6 +9,7 @@ checkpoint is not adapted again: its state comes back with the other weights.
 """
 from __future__ import annotations
 
+from kconf.data.stream import is_stream, rows_of
 from kconf.engine.backend import xp
 from kconf.engine.layers.normalization import Normalization
 from kconf.graph.execute import run_graph
@@ -33,9 +34,24 @@ def adapt_preprocessing(model: Model, xs: list) -> list[str]:
     for layer in model.graph.layers:
         if isinstance(layer, Normalization) and layer.mean is None:
             tensor = model.graph.nodes_of(layer)[0].inputs[0]
-            layer.adapt(_values_of(model.graph, tensor, xs))
+            if any(is_stream(x) for x in xs):  # data on disk: its moments batch by batch
+                layer.adapt_batches(_batches_of(model.graph, tensor, xs))
+            else:
+                layer.adapt(_values_of(model.graph, tensor, xs))
             adapted.append(layer.name)
     return adapted
+
+
+def _batches_of(graph: Graph, tensor: SymbolicTensor, xs: list):
+    """The values ``tensor`` takes on the inputs ``xs``, a batch at a time (inference)."""
+    index = next((i for i, t in enumerate(graph.inputs) if t is tensor), None)
+    upstream = None if index is not None else Graph(graph.inputs, [tensor])
+    for i in range(0, len(xs[0]), BATCH):
+        if index is not None:
+            yield rows_of(xs[index], slice(i, i + BATCH))
+        else:
+            batch = [rows_of(x, slice(i, i + BATCH)) for x in xs]
+            yield run_graph(upstream, batch, training=False)[0][0]
 
 
 def _values_of(graph: Graph, tensor: SymbolicTensor, xs: list):

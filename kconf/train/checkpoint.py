@@ -178,6 +178,9 @@ class Checkpointer(Callback):
         self.save_best_only = save_best_only
         self.history = dict(history or {})
         self.best = best
+        #: The streamed data's files and fingerprints (``kconf.data.stream``), saved with
+        #: every checkpoint so that a resume refuses files that changed.
+        self.streams: dict = {}
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -185,6 +188,9 @@ class Checkpointer(Callback):
             self.history.setdefault(key, []).append(float(value))
         self.folder.mkdir(exist_ok=True)
         ckpt = snapshot(self.model, epoch + 1, self.history, self.stateful)
+        if self.streams:  # the next epoch reads its streams from their start, in the order
+            # the saved random stream draws; the files must be the ones read so far
+            ckpt.meta["stream"] = {"position": 0, "files": self.streams}
         if self.monitor is not None:
             current = logs.get(self.monitor)
             if current is not None and (self.best is None or (

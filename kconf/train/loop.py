@@ -18,6 +18,14 @@ import math
 
 import numpy as np
 
+from kconf.data.stream import (
+    check_unchanged,
+    epoch_order,
+    is_stream,
+    row_nbytes,
+    rows_of,
+    streams_of,
+)
 from kconf.engine.backend import floatx, xp
 from kconf.errors import TrainingError
 from kconf.train.callbacks import CallbackList, History
@@ -136,7 +144,9 @@ def train_on_batch(model, x, y, return_dict: bool = False):
     Returns:
         The loss (and metrics) of that batch.
     """
-    logs, _ = train_step(model, input_arrays(model, x), target_arrays(model, y))
+    xs = [rows_of(a, slice(None)) for a in input_arrays(model, x)]  # a stream: read it
+    ys = [rows_of(a, slice(None)) for a in target_arrays(model, y)]
+    logs, _ = train_step(model, xs, ys)
     return keras_return({k: batch_value(v) for k, v in logs.items()}, return_dict)
 
 
@@ -181,9 +191,12 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
                         "batch_size": batch_size, "initial_epoch": initial_epoch})
     model.stop_training = False
     cbs.on_train_begin()
+    streams = streams_of(xs, ys, *(validation_data or ()))
     for epoch in range(initial_epoch, epochs):
+        if streams:  # a file rewritten under the run: stop before mixing two data sets
+            check_unchanged(streams, f"before epoch {epoch + 1}")
         cbs.on_epoch_begin(epoch)
-        order = model.train_rng.permutation(n) if shuffle else None
+        order = epoch_order(model.train_rng, n, xs) if shuffle else None
         batches = _batches([*xs, *ys], order, batch_size)
         trackers: dict = {}
         for step in range(steps):
@@ -225,8 +238,8 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
     xs, ys = input_arrays(model, x), target_arrays(model, y)
     trackers: dict = {}
     for start in range(0, len(xs[0]), batch_size):
-        bx = [a[start:start + batch_size] for a in xs]
-        by = [a[start:start + batch_size] for a in ys]
+        bx = [rows_of(a, slice(start, start + batch_size)) for a in xs]
+        by = [rows_of(a, slice(start, start + batch_size)) for a in ys]
         with model._ops_step(), model._added_losses() as added:
             outputs, _ = model._forward(bx, training=False)
         total, per_output, _ = model._losses(by, outputs)
@@ -251,8 +264,8 @@ def predict(model, x, batch_size: int | None = None):
     chunks: list[list] = [[] for _ in model.graph.outputs]
     for start in range(0, len(xs[0]), batch_size):
         with model._ops_step():
-            outputs, _ = model._forward([a[start:start + batch_size] for a in xs],
-                                        training=False)
+            outputs, _ = model._forward([rows_of(a, slice(start, start + batch_size))
+                                         for a in xs], training=False)
         for chunk, out in zip(chunks, outputs):
             chunk.append(out)
     results = [xp.concatenate(c) for c in chunks]
@@ -273,7 +286,7 @@ def input_arrays(model, x) -> list:
     Raises:
         ValueError: a wrong number of arrays, or names that are not the inputs'.
     """
-    return [xp.asarray(a, dtype=t.dtype) for a, t in
+    return [a if is_stream(a) else xp.asarray(a, dtype=t.dtype) for a, t in
             zip(_by_name(x, model.input_names, "inputs"), model.graph.inputs)]
 
 
@@ -297,6 +310,9 @@ def target_arrays(model, y) -> list:
         y = {tensor_names.get(k, k) if k not in model.output_names else k: v
              for k, v in y.items()}
     for a in _by_name(y, model.output_names, "targets"):
+        if is_stream(a):
+            arrays.append(a)
+            continue
         a = xp.asarray(a)
         arrays.append(a if a.dtype.kind in "iub" else a.astype(floatx, copy=False))
     return arrays
@@ -322,13 +338,13 @@ def _batches(arrays: list, order, batch_size: int):
     n = len(arrays[0])
     if order is None:
         for start in range(0, n, batch_size):
-            yield [a[start:start + batch_size] for a in arrays]
+            yield [rows_of(a, slice(start, start + batch_size)) for a in arrays]
         return
-    row_bytes = sum(a[:1].nbytes for a in arrays) or 1
+    row_bytes = sum(row_nbytes(a) for a in arrays) or 1
     per_chunk = max(1, _GATHER_BYTES // (row_bytes * batch_size)) * batch_size
     for chunk_start in range(0, n, per_chunk):
         idx = order[chunk_start:chunk_start + per_chunk]
-        chunk = [xp.take(a, idx, axis=0) for a in arrays]
+        chunk = [rows_of(a, idx) for a in arrays]
         for start in range(0, len(idx), batch_size):
             yield [a[start:start + batch_size] for a in chunk]
 

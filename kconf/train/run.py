@@ -11,6 +11,7 @@ import yaml
 
 from kconf.api import build_model
 from kconf.data.sources import Split, check_shapes, load_splits
+from kconf.data.stream import changed_since, split_fingerprints
 from kconf.engine.backend import retain_freed_memory
 from kconf.errors import ConfigError, Problem, TrainingError
 from kconf.files import write_atomic
@@ -98,7 +99,7 @@ class Run:
                 validation_data=(val.x, val.y) if val else None,
                 initial_epoch=self.initial_epoch,
                 callbacks=[*self.callbacks, self.recorder, self.checkpointer, *callbacks])
-        except TrainingError as exc:
+        except (TrainingError, ConfigError) as exc:  # ConfigError: data changed or unreadable
             self.recorder.write_status("failed", error=str(exc))
             self.ended("failed")
             raise
@@ -207,6 +208,7 @@ def _start_folder(cfg, model, splits, run_dir: Path, overrides, lock: RunLock) -
     write_atomic(run_dir / "summary.txt", render_text(
         summary_renderables(model, cfg.source.file, cfg.import_paths())))
     callbacks, checkpointer = make_callbacks(cfg, run_dir)
+    checkpointer.streams = split_fingerprints(splits)
     return Run(cfg, model, splits, run_dir, RunRecorder(run_dir), callbacks=callbacks,
                checkpointer=checkpointer, lock=lock)
 
@@ -327,6 +329,13 @@ def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
         restore(model, ckpt, checkpointer.stateful)
     except CheckpointError as exc:
         raise ConfigError([Problem(str(exc), (), where)]) from None
+    checkpointer.streams = split_fingerprints(splits)
+    changed = changed_since(ckpt.meta.get("stream", {}).get("files", {}),
+                            checkpointer.streams)
+    if changed:
+        raise ConfigError([Problem(f"{c} since the checkpoint of epoch {ckpt.epoch}: the run "
+                                   "cannot continue on other data", (), where)
+                           for c in changed])
     status = read_status(run_dir)
     wanted = overrides.get("fit.epochs")
     if wanted is not None and cfg.fit.epochs <= ckpt.epoch:

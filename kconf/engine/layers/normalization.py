@@ -179,3 +179,30 @@ class Normalization(Layer):
         reduce = tuple(d for d in range(data.ndim) if d not in kept)
         self.weights["mean"][...] = data.mean(axis=reduce)
         self.weights["variance"][...] = data.var(axis=reduce)
+
+    def adapt_batches(self, batches) -> None:
+        """``adapt`` on data given batch by batch (a stream larger than memory): the same
+        mean and variance, the batches' moments combined in float64 (Chan et al.).
+
+        Args:
+            batches: an iterable of input arrays, batch first; the layer must be built.
+        """
+        if self.mean is not None:
+            raise ValueError(f"Normalization {self.name!r} was given its mean and variance; "
+                             "adapt needs a layer without them")
+        count, mean, m2 = 0, 0.0, 0.0
+        for data in batches:
+            data = xp.asarray(data, dtype=xp.float64)
+            kept = self._kept((None, *data.shape[1:]))
+            reduce = tuple(d for d in range(data.ndim) if d not in kept)
+            b_mean = data.mean(axis=reduce, keepdims=True)
+            b_m2 = ((data - b_mean) ** 2).sum(axis=reduce)
+            b_mean = b_mean.reshape(b_m2.shape)
+            k = data.size // max(1, b_m2.size)  # values per statistic in this batch
+            total = count + k
+            delta = b_mean - mean
+            mean = mean + delta * (k / total)
+            m2 = m2 + b_m2 + delta ** 2 * (count * k / total)
+            count = total
+        self.weights["mean"][...] = mean
+        self.weights["variance"][...] = m2 / count
