@@ -23,6 +23,7 @@ from kconf.engine.layers.base import Layer
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import RowGrad
+from kconf.engine.weight_options import WeightTerms
 from kconf.graph.execute import adds_loss, forget_backward_flags, run_graph
 from kconf.graph.ir import Graph, build_shape
 from kconf.train import loop
@@ -98,6 +99,8 @@ class Model:
         self._row_grads: list[RowGrad] = []  # the row-sparse ones, zeroed by dropping parts
         self._uses_workers: bool | None = None  # found on first use
         self._adds_losses: bool | None = None  # likewise
+        #: the trainable weights' regularizers and constraints; None where there are none
+        self.weight_terms: WeightTerms | None = None
         self.ops = current_ops()  # the workers and BLAS control of its steps (kconf.engine.ops)
 
     # --- structure ----------------------------------------------------------------------
@@ -191,6 +194,9 @@ class Model:
                    if trainable]
         self._params = [owner.weights[key] for owner, key in trained]
         self._grads = [owner.grads[key] for owner, key in trained]
+        terms = WeightTerms([(owner, key, w, g) for (owner, key), w, g
+                             in zip(trained, self._params, self._grads)])
+        self.weight_terms = terms if terms else None
         forget_backward_flags(self.graph)  # which nodes backward must run may have changed
 
     def _pack(self) -> None:

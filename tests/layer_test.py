@@ -33,6 +33,7 @@ from kconf.config.layers import LAYER_SPECS
 from kconf.engine import activations
 from kconf.engine.added_losses import collecting
 from kconf.engine.layers import REGISTRY, Bidirectional, Layer, TimeDistributed
+from kconf.engine.weight_options import attach as attach_weight_options
 from kconf.keras_io.layers import activation_name, keras_args, keras_form, layer_args
 from tests.gradcheck import assert_close_grad, numeric_grad
 
@@ -97,8 +98,10 @@ def _from_spec(spec) -> Layer:
         return Bidirectional(_from_spec(spec.args.layer),
                              backward_layer=None if back is None else _from_spec(back),
                              trainable=spec.args.trainable, **spec.args.layer_kwargs())
-    return REGISTRY[spec.class_name].layer(trainable=spec.args.trainable,
-                                           **spec.args.layer_kwargs())
+    layer = REGISTRY[spec.class_name].layer(trainable=spec.args.trainable,
+                                            **spec.args.layer_kwargs())
+    attach_weight_options(layer, spec.args.weight_options())
+    return layer
 
 
 def layer_config(layer: Layer) -> dict[str, Any]:
@@ -116,6 +119,9 @@ def layer_config(layer: Layer) -> dict[str, Any]:
         elif isinstance(value, tuple):
             value = list(value)
         out[key] = value
+    for key in args.weight_option_fields:  # held apart: kconf.engine.weight_options
+        held = layer.weight_options.get(key)
+        out[key] = None if held is None else {held.class_name: held.get_config()}
     return out
 
 
@@ -138,7 +144,7 @@ def engine_form(name: str, args: dict[str, Any]) -> dict[str, Any]:
         if keras_form(type(model).model_fields[fields[key]]) == "activation":
             # the function's Keras name: None is linear, silu is swish
             kwargs[key] = activation_name(activations.get(kwargs[key]))
-    return kwargs
+    return {**kwargs, **model.weight_options()}
 
 
 # --- inputs and runs ------------------------------------------------------------------------

@@ -460,7 +460,9 @@ def test_unknown_key_with_suggestion_and_valid_keys(tmp_path):
         f"{path}:3:14: model.sequential[0].Dense: missing required key 'units'",
         f"{path}:3:15: model.sequential[0].Dense: unknown key 'unit' (did you mean 'units'?); "
         "valid keys: units, activation, use_bias, kernel_initializer, bias_initializer, "
-        "input_dim, name, trainable, input_shape, batch_size, batch_input_shape",
+        "input_dim, kernel_regularizer, bias_regularizer, activity_regularizer, "
+        "kernel_constraint, bias_constraint, name, trainable, input_shape, batch_size, "
+        "batch_input_shape",
     ]
 
 

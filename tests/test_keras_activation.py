@@ -211,7 +211,7 @@ def test_leaky_relu_takes_keras2s_alpha():
 
 @pytest.mark.parametrize("cls, config, key", [
     ("AlphaDropout", {"rate": 0.1, "noise_shape": [None, 1]}, "noise_shape"),
-    ("PReLU", {"alpha_regularizer": {"class_name": "L2"}}, "alpha_regularizer"),
+    ("PReLU", {"alpha_regularizer": {"class_name": "MyRegularizer"}}, "alpha_regularizer"),
     ("SpatialDropout2D", {"rate": 0.1, "data_format": "channels_first"}, "data_format"),
 ])
 def test_unsupported_keras_arguments_are_listed(cls, config, key):

@@ -124,10 +124,10 @@ def _imported(class_name, config):
 @pytest.mark.parametrize("class_name, config, key", [
     ("Conv2D", {"filters": 2, "kernel_size": [3, 3], "data_format": "channels_first"},
      "data_format"),
-    ("DepthwiseConv2D", {"kernel_size": [3, 3], "depthwise_regularizer": {"class_name": "L2"}},
-     "depthwise_regularizer"),
+    ("DepthwiseConv2D", {"kernel_size": [3, 3], "depthwise_regularizer": {
+        "class_name": "L2", "config": {"l3": 0.1}}}, "depthwise_regularizer"),
     ("SeparableConv2D", {"filters": 2, "kernel_size": [3, 3],
-                         "pointwise_constraint": {"class_name": "NonNeg"}},
+                         "pointwise_constraint": {"class_name": "RadialConstraint"}},
      "pointwise_constraint"),
 ])
 def test_keras_import_lists_what_kconf_refuses(class_name, config, key):

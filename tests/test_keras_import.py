@@ -222,12 +222,12 @@ def test_renamed_layers_still_find_their_weights(tmp_path):
 
 #: (mask_zero, the NotEqual operation computing its mask and the ``mask=`` arguments it feeds
 #: are supported since masks are: ``tests/test_keras_masking.py``)
+#: (its Dense layers' kernel_regularizer L2 and kernel_constraint MaxNorm import since kconf
+#: has them)
 UNSUPPORTED = [
     "config.layers[3].config.recurrent_dropout: LSTM 'lstm': recurrent_dropout=0.2",
     "config.layers[4]: Lambda layer 'double' is not supported",
-    "config.layers[6].config.kernel_regularizer: Dense 'dense': kernel_regularizer=L2",
     "config.layers[8].config.dtype: Dense 'dense_1': dtype 'bfloat16' changes the numbers",
-    "config.layers[8].config.kernel_constraint: Dense 'dense_1': kernel_constraint=MaxNorm",
     "config.layers[10].config.renorm: BatchNormalization 'batch_normalization': renorm=True",
 ]
 

@@ -37,6 +37,7 @@ from kconf.args.fields import (
     config_error,
     tagged_union,
 )
+from kconf.args.weight_options import option_value
 from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
 from kconf.text import show
 
@@ -220,6 +221,12 @@ class LayerArgs(ConfigModel):
     keras_module: ClassVar[str] = "keras.layers"
     keras_takes_trainable: ClassVar[bool] = True
     engine_names: ClassVar[dict[str, str]] = {}
+    #: Regularizer and constraint fields ``with_weight_options`` generated (see
+    #: ``kconf.args.weight_options``); not constructor arguments.
+    weight_option_fields: ClassVar[tuple[str, ...]] = ()
+    #: Whether Keras's constructor names ``activity_regularizer``; None: where the layer has
+    #: a kernel, a depthwise kernel or an embeddings table.
+    keras_activity_regularizer: ClassVar[bool | None] = None
 
     name: Str | None = None
     trainable: Bool = True
@@ -246,12 +253,19 @@ class LayerArgs(ConfigModel):
     @classmethod
     def constructor_fields(cls) -> list[str]:
         """The fields passed to the engine layer's constructor, in declaration order."""
-        skip = (*COMMON_FIELDS, *cls.shape_shortcuts, *cls.config_only)
+        skip = (*COMMON_FIELDS, *cls.shape_shortcuts, *cls.config_only,
+                *cls.weight_option_fields)
         return [f for f in cls.model_fields if f not in skip]
 
     def shortcut_shape(self) -> tuple[int | None, ...] | None:
         """The input shape (without the batch axis) the shape shortcuts give, or None."""
         return None
+
+    def weight_options(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The regularizers and constraints given (``kernel_regularizer`` ...), each as
+        ``(Keras class, arguments)``; empty when none is (``kconf.args.weight_options``)."""
+        return {f: option_value(getattr(self, f)) for f in self.weight_option_fields
+                if getattr(self, f) is not None}
 
     def input_hint(self) -> tuple[int | None, tuple[int | None, ...]] | None:
         """The input shape this layer declares, Keras-style.

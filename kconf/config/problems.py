@@ -150,7 +150,9 @@ _TYPE_MESSAGES = {
 
 def _valid_keys(model: type[BaseModel]) -> list[str]:
     """The keys a model accepts, its own fields first, then aliases."""
-    own = model.__dict__.get("__annotations__", {})
+    own = dict(model.__dict__.get("__annotations__", {}))
+    if getattr(model, "weight_option_fields", ()):  # generated onto the layer's own model
+        own = {**model.__mro__[1].__dict__.get("__annotations__", {}), **own}
     names = sorted(model.model_fields, key=lambda n: n not in own)
     for field in model.model_fields.values():
         if isinstance(field.validation_alias, AliasChoices):

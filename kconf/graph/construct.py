@@ -12,6 +12,7 @@ from kconf.engine.layers.base import Layer
 from kconf.engine.layers.bidirectional import Bidirectional
 from kconf.engine.layers.input import InputLayer
 from kconf.engine.layers.time_distributed import TimeDistributed
+from kconf.engine.weight_options import attach as attach_weight_options
 from kconf.errors import ConfigError, Problem, ShapeError
 from kconf.graph.ir import Graph, call_layer
 from kconf.graph.model_layer import ModelLayer
@@ -99,8 +100,10 @@ class _Builder:
                 backward_layer=None if back is None else self.make_layer(
                     back, back.args.name or namer.auto(back.class_name), namer, models),
                 name=name, trainable=spec.args.trainable, **spec.args.layer_kwargs())
-        return LAYERS[spec.class_name](name=name, trainable=spec.args.trainable,
-                                       **spec.args.layer_kwargs())
+        layer = LAYERS[spec.class_name](name=name, trainable=spec.args.trainable,
+                                        **spec.args.layer_kwargs())
+        attach_weight_options(layer, spec.args.weight_options())
+        return layer
 
     # --- Sequential ---------------------------------------------------------------------
     def sequential(self, specs, source, path, models) -> Graph:

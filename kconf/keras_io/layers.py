@@ -28,6 +28,12 @@ from kconf.args.fields import KerasForm
 from kconf.args.layer import LayerArgs
 from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
 from kconf.args.shape_fields import interpolation_problem
+from kconf.args.weight_options import (
+    CONSTRAINT_ARGS,
+    CONSTRAINT_NAMES,
+    REGULARIZER_ARGS,
+    REGULARIZER_NAMES,
+)
 from kconf.engine.layers import REGISTRY
 from kconf.keras_io.findings import Unsupported
 
@@ -329,6 +335,47 @@ def normal_initializer(value: Any) -> Any:
     return value
 
 
+class WeightOption(Plain):
+    """A regularizer or constraint: ``{Class: {args}}`` (or a name) in kconf, a ``{module,
+    class_name, config}`` object (Keras 3), ``{class_name, config}`` (Keras 2) or a name in
+    Keras; the engine's object on export."""
+
+    def __init__(self, module: str, names: dict, args: dict):
+        self.module = module
+        self.names = names  # kconf's names -> (class, arguments)
+        self.args = args  # class -> argument model
+
+    def to_kconf(self, value: Any, version: int) -> Any:
+        if value is None:
+            return None
+        noun = self.module.rsplit(".", 1)[-1][:-1]
+        if isinstance(value, str):
+            if value not in self.names or value == "l1_l2":  # Keras 3 has no 'l1_l2'
+                raise Unsupported(f"{noun} {value!r} is not supported by kconf")
+            return value
+        if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
+            raise Unsupported(f"cannot read the {noun} {value!r}")
+        cls, config = value["class_name"], dict(value.get("config") or {})
+        cls = self.names.get(cls, (cls,))[0]  # Keras 2's lower-case class names
+        if cls not in self.args:
+            raise Unsupported(f"{noun} {cls!r} is not supported by kconf (kconf has "
+                              f"{', '.join(self.args)})")
+        unknown = sorted(set(config) - set(self.args[cls].model_fields))
+        if unknown:
+            raise Unsupported(f"{noun} {cls} argument(s) {', '.join(unknown)} are not "
+                              "supported by kconf")
+        return {cls: config}
+
+    def to_keras(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return {"module": self.module, "class_name": value.class_name,
+                "config": value.get_config(), "registered_name": None}
+
+    def same(self, value: Any, default: Any) -> bool:
+        return value is None and default is None
+
+
 # --- the rules, derived from the layers' argument models ------------------------------------
 
 PLAIN, PAIR, PADDING, ACTIVATION, INITIALIZER = (Plain(), Pair(), Padding(), Activation(),
@@ -338,10 +385,14 @@ AXES = Axes()
 CONVERTERS: dict[str, Plain] = {"pair": PAIR, "padding": PADDING, "activation": ACTIVATION,
                                 "initializer": INITIALIZER, "axes": AXES, "ints": Ints(),
                                 "causal_padding": CausalPadding(),
-                                "interpolation": Interpolation()}
+                                "interpolation": Interpolation(),
+                                "regularizer": WeightOption("keras.regularizers",
+                                                            REGULARIZER_NAMES, REGULARIZER_ARGS),
+                                "constraint": WeightOption("keras.constraints",
+                                                           CONSTRAINT_NAMES, CONSTRAINT_ARGS)}
 
-_REGULARIZERS = "regularizers are not implemented in kconf"
-_CONSTRAINTS = "constraints are not implemented in kconf"
+_REGULARIZERS = "kconf has no regularizer on this weight or layer"
+_CONSTRAINTS = "kconf has no constraint on this weight"
 
 
 def _none(*names: str, reason: str) -> dict[str, tuple[tuple[Any, ...], str]]:
@@ -419,13 +470,15 @@ def rule_for(args: type[LayerArgs]) -> Rule:
     """
     skip = args.keras_ignored | set(args.keras_fixed)
     converters = {}
-    for name in args.constructor_fields():
+    for name in (*args.constructor_fields(), *args.weight_option_fields):
         if name not in skip:
             converters[name] = CONVERTERS.get(keras_form(args.model_fields[name]), PLAIN)
     weights = [f[:-len("_initializer")] for f in converters if f.endswith("_initializer")]
     fixed = {
-        **_none(*(f"{w}_regularizer" for w in weights), reason=_REGULARIZERS),
-        **_none(*(f"{w}_constraint" for w in weights), reason=_CONSTRAINTS),
+        **_none(*(f"{w}_regularizer" for w in weights if f"{w}_regularizer" not in converters),
+                reason=_REGULARIZERS),
+        **_none(*(f"{w}_constraint" for w in weights if f"{w}_constraint" not in converters),
+                reason=_CONSTRAINTS),
         **(_CHANNELS_LAST if args.keras_channels_last else {}),
         **args.keras_fixed,
     }
@@ -540,6 +593,15 @@ def keras_args(class_name: str, layer: Any) -> dict[str, Any]:
     """An engine layer's arguments in Keras's form (the ``config`` of its layer entry,
     without name, trainable and dtype)."""
     rule = RULES[class_name]
-    names = REGISTRY[class_name].args.engine_names
-    return {key: conv.to_keras(getattr(layer, names.get(key, key)))
-            for key, conv in rule.args.items()}
+    args = REGISTRY[class_name].args
+    names, options = args.engine_names, args.weight_option_fields
+
+    def value(key):
+        if key in options:  # held apart from the constructor's (kconf.engine.weight_options)
+            return layer.weight_options.get(key)
+        return getattr(layer, names.get(key, key))
+
+    out = {key: conv.to_keras(value(key)) for key, conv in rule.args.items()}
+    if out.get("activity_regularizer", 0) is None:  # Keras writes it only when set
+        del out["activity_regularizer"]
+    return out

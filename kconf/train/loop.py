@@ -7,7 +7,9 @@ epoch, one optimizer step per batch, the logs averaged over the epoch, the callb
 (``_forward``), its compiled losses (``_losses``), its gradient buffers (``_zero_grads``,
 ``_params``, ``_grads``) and its step context (``_ops_step``: its ``Ops`` object's step,
 parallel where the graph uses workers). The loss of a batch also holds what layers added
-(``kconf.engine.added_losses``: ActivityRegularization's penalty).
+(``kconf.engine.added_losses``: ActivityRegularization's and activity regularizers'
+penalties) and the weights' regularizers' penalties (``Model.weight_terms``; constraints
+are applied after each optimizer step).
 
 The per-step path (``train_step``) is what small models spend their time in: it does the
 forward and backward passes, the optimizer step and the logs of the batch, nothing more.
@@ -110,13 +112,20 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
             outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
         total, per_output, douts = model._losses(ys, outputs)
         total += sum(added)
+        terms = model.weight_terms  # regularizers and constraints (None: none is set)
+        if terms is not None:
+            total += terms.penalty()
         if model.terminate_on_nan and not math.isfinite(total):
             raise TrainingError(f"the loss became {total} (not finite)")
         backward(douts)
+        if terms is not None:
+            terms.add_gradients()
         optimizer = model.optimizer
         if getattr(optimizer, "loss_scale_factor", None):  # Keras scales the loss, so the
             optimizer.scale_gradients(model._grads)      # gradients; apply divides them back
         optimizer.apply(model._params, model._grads)
+        if terms is not None:
+            terms.constrain()  # after the update, as Keras's optimizer applies them
     return batch_logs(model, total, per_output, ys, outputs, n), n
 
 
@@ -244,6 +253,8 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
             outputs, _ = model._forward(bx, training=False)
         total, per_output, _ = model._losses(by, outputs)
         total += sum(added)
+        if model.weight_terms is not None:
+            total += model.weight_terms.penalty()
         track(trackers, batch_logs(model, total, per_output, by, outputs, len(bx[0])))
     return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
 

@@ -43,6 +43,7 @@ from typing import Any, Mapping
 
 from kconf.args.lazy import LazyMembers
 from kconf.args.layer import LayerArgs
+from kconf.args.weight_options import with_weight_options
 from kconf.engine.layers.base import Layer, WeightSpec
 
 
@@ -70,10 +71,16 @@ class Place:
     args: str | None
 
     def load(self) -> Entry:
-        """Import the module and pair the two classes."""
+        """Import the module and pair the two classes; the argument model gets its weights'
+        regularizer and constraint fields (``with_weight_options``), and the module the
+        model with them under its name (so that pickle, and later imports, find it)."""
         module = importlib.import_module(f"{__name__}.{self.module}")
         layer = getattr(module, self.name)
-        return Entry(layer, None if self.args is None else getattr(module, self.args))
+        if self.args is None:
+            return Entry(layer, None)
+        args = with_weight_options(getattr(module, self.args))
+        setattr(module, self.args, args)
+        return Entry(layer, args)
 
 
 _DEFAULT = object()

@@ -60,6 +60,8 @@ class MultiHeadAttentionArgs(LayerArgs):
 
     config_only: ClassVar[tuple[str, ...]] = ("attention_axes",)
     engine_names: ClassVar[dict[str, str]] = {"output_shape": "output_dims"}
+    # Keras hands it to each projection (a penalty per projection's output), not implemented
+    keras_activity_regularizer: ClassVar[bool] = False
     keras_fixed: ClassVar[dict[str, Fixed]] = {
         # Keras writes the axes it chose once built: [1] for rank-3 inputs, as None
         "attention_axes": ((None, 1, [1]), "kconf's MultiHeadAttention attends over the "

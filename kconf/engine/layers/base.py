@@ -42,7 +42,8 @@ when it is compiled, so freeze before ``compile``, as Keras requires.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 from kconf.engine.backend import floatx, xp
 from kconf.engine import initializers, masks
@@ -149,6 +150,12 @@ class Layer(NodeAPI):
     #: ``forward`` takes ``mask=``: the (N, T) bool mask of its input (a list, one per input,
     #: for a layer with several), given only when some input carries one.
     takes_mask: bool = False
+    #: Regularizers and constraints its config set (``kconf.engine.weight_options.attach``
+    #: replaces these empty, shared defaults): Keras argument -> object, and weight prefix
+    #: (``kernel``) -> regularizer / constraint.
+    weight_options: Mapping[str, Any] = MappingProxyType({})
+    weight_regularizers: Mapping[str, Any] = MappingProxyType({})
+    weight_constraints: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(self, name: str | None = None, trainable: bool = True):
         self.name = name or ""

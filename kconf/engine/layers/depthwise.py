@@ -38,6 +38,8 @@ class Depthwise(ConvWindow):
     rank: ClassVar[int]
     input_grads_optional = True
     uses_workers = True
+    #: its ``kernel`` takes the ``depthwise_`` regularizer and constraint, as in Keras
+    weight_option_names: ClassVar[dict[str, str]] = {"kernel": "depthwise"}
 
     def __init__(self, kernel_size, strides, padding: str, depth_multiplier: int,
                  dilation_rate, activation, use_bias: bool, depthwise_initializer,
