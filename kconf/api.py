@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from kconf.config import LoadedConfig, RunConfig, load_config
-from kconf.config.objectives import metric_problems
+from kconf.config.objectives import class_weight_problems, metric_problems
 from kconf.engine import optimizers
 from kconf.engine.schedules import SCHEDULES
 from kconf.errors import ConfigError, Problem
@@ -50,7 +50,10 @@ def build_model(config: LoadedConfig | RunConfig | str | Path | dict) -> Model:
     model.compile(optimizer=opt, loss=comp.loss_for(outputs, aliases),
                   metrics=[[metrics.get(m, m) if isinstance(m, str) else m for m in ms]
                            for ms in comp.metrics_for(outputs, aliases)],
-                  loss_weights=comp.loss_weights_for(outputs, aliases))
+                  loss_weights=comp.loss_weights_for(outputs, aliases),
+                  weighted_metrics=[[metrics.get(m, m) if isinstance(m, str) else m
+                                     for m in ms] for ms in
+                                    comp.metrics_for(outputs, aliases, "weighted_metrics")])
     return model
 
 
@@ -85,7 +88,7 @@ def model_from_config(config: LoadedConfig | RunConfig | str | Path | dict) -> M
     """
     cfg = as_config(config)
     graph = build_graph(cfg)
-    problems = metric_problems(cfg, graph)
+    problems = metric_problems(cfg, graph) + class_weight_problems(cfg, graph)
     if problems:
         raise ConfigError(problems, cfg.source.file)
     return Model(graph, name=cfg.name, sequential=cfg.model.sequential is not None)

@@ -27,6 +27,7 @@ from kconf.engine.weight_options import WeightTerms
 from kconf.graph.execute import adds_loss, forget_backward_flags, run_graph
 from kconf.graph.ir import Graph, build_shape
 from kconf.train import loop
+from kconf.train.weighting import weighted_loss
 from kconf.train.callbacks import History
 
 
@@ -88,6 +89,7 @@ class Model:
         self.loss_names: list[str] = []
         self.loss_weights: list[float] = []
         self.metrics: list[list[Metric]] = []
+        self.weighted_metrics: list[list[Metric]] = []  # take the sample weights
         self.stop_training = False
         self.terminate_on_nan = True  # Keras's TerminateOnNaN, on by default
         self.resumed = False  # set when a checkpoint was restored: callbacks keep their state
@@ -314,7 +316,8 @@ class Model:
         return save_keras(self, path)
 
     # --- compile ------------------------------------------------------------------------
-    def compile(self, optimizer, loss, metrics=None, loss_weights=None) -> None:
+    def compile(self, optimizer, loss, metrics=None, loss_weights=None,
+                weighted_metrics=None) -> None:
         """Attach optimizer, loss(es) and metrics, Keras-style.
 
         Args:
@@ -327,6 +330,9 @@ class Model:
                 ``KerasMetric`` objects or callables ``fn(y_true, y_pred)``.
             loss_weights: a list (one per output) or a dict by output name (default 1.0);
                 the total loss is the weighted sum, each ``<output>_loss`` is unweighted.
+            weighted_metrics: as ``metrics``; these take the sample weights of ``fit`` and
+                ``evaluate`` (``kconf.train.weighting``), and are named ``weighted_<name>``
+                where ``metrics`` has the same name for the output.
         """
         names = self.output_names
         if self.built:  # layers frozen (or unfrozen) since build take effect here
@@ -343,6 +349,19 @@ class Model:
         per_output = [[(_metric_object(m), m) for m in (ms or [])] for ms in per_output]
         self.metrics = [[Metric(prefix + _metric_name(m), m, given) for m, given in ms]
                         for prefix, ms in zip(prefixes, per_output)]
+        weighted = _per_output(weighted_metrics, names, "weighted_metrics", [],
+                               broadcast=_is_flat_list)
+        self.weighted_metrics = []
+        for prefix, ms, plain in zip(prefixes, weighted, self.metrics):
+            taken = {m.name for m in plain}
+            made = []
+            for given in ms or []:
+                m = _metric_object(given)
+                name = prefix + _metric_name(m)
+                if name in taken:  # Keras's name for a metric given both ways
+                    name = f"{prefix}weighted_{_metric_name(m)}"
+                made.append(Metric(name, m, given))
+            self.weighted_metrics.append(made)
 
     # --- running the graph --------------------------------------------------------------
     def _forward(self, xs: list, training: bool, rng=None):
@@ -376,12 +395,16 @@ class Model:
         of the layers and optimizer, a parallel step where the graph ``uses_workers``."""
         return self.ops.step(parallel=self.uses_workers)
 
-    def _losses(self, ys: list, outputs: list):
-        """Total weighted loss, per-output unweighted losses, and d total / d outputs."""
+    def _losses(self, ys: list, outputs: list, sws: list | None = None):
+        """Total weighted loss, per-output unweighted losses, and d total / d outputs;
+        ``sws``: one sample-weight array per output, or None (``kconf.train.weighting``)."""
         total = 0.0
         per_output, douts = [], []
-        for fn, w, y, out in zip(self.loss_fns, self.loss_weights, ys, outputs):
-            value, backward = fn(y, out)
+        for i, (fn, w, y, out) in enumerate(zip(self.loss_fns, self.loss_weights, ys, outputs)):
+            if sws is None:
+                value, backward = fn(y, out)
+            else:
+                value, backward = weighted_loss(fn, y, out, sws[i])
             value = float(value)
             per_output.append(value)
             total += w * value
@@ -389,13 +412,16 @@ class Model:
         return total, per_output, douts
 
     # --- Keras methods: the loop itself is kconf.train.loop ------------------------------
-    def train_on_batch(self, x, y, return_dict: bool = False):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None,
+                       return_dict: bool = False):
         """One gradient step on one batch; returns the loss (and metrics) of that batch."""
-        return loop.train_on_batch(self, x, y, return_dict)
+        return loop.train_on_batch(self, x, y, return_dict, sample_weight=sample_weight,
+                                   class_weight=class_weight)
 
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose: int = 0, callbacks=None, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
+            validation_data=None, shuffle: bool = True, initial_epoch: int = 0,
+            sample_weight=None, class_weight=None) -> History:
         """Train for ``epochs`` epochs, as ``keras.Model.fit``.
 
         Args:
@@ -404,8 +430,13 @@ class Model:
             verbose: 0 = silent (the library never prints unless asked); 1 = rich progress.
             callbacks: ``kconf.train.callbacks.Callback`` instances.
             validation_split: fraction of the data, taken from the end before shuffling.
-            validation_data: ``(x_val, y_val)``; takes precedence over validation_split.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
+                takes precedence over validation_split.
             shuffle: reshuffle the training samples every epoch (with ``self.train_rng``).
+            sample_weight: one weight per training sample (every output's loss and the
+                weighted metrics), or None.
+            class_weight: class -> weight, or output name -> {class: weight}; not with
+                ``sample_weight`` (``kconf.train.weighting``).
 
         Returns:
             History with one value per epoch for each log name.
@@ -416,12 +447,14 @@ class Model:
         return loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                         callbacks=callbacks, validation_split=validation_split,
                         validation_data=validation_data, shuffle=shuffle,
-                        initial_epoch=initial_epoch)
+                        initial_epoch=initial_epoch, sample_weight=sample_weight,
+                        class_weight=class_weight)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None,
-                 return_dict: bool = False):
+                 return_dict: bool = False, sample_weight=None):
         """Loss and metrics in inference mode, as ``keras.Model.evaluate``."""
-        return loop.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict)
+        return loop.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict,
+                             sample_weight=sample_weight)
 
     def predict(self, x, batch_size: int | None = None):
         """Outputs in inference mode, batch by batch (one array, or a list for several outputs)."""

@@ -577,13 +577,14 @@ def _check_compile(compile_: CompileConfig, io: _ModelIO, source: Source) -> lis
     problems: list[Problem] = []
     for key, value, require_all in (("loss", compile_.loss, True),
                                     ("loss_weights", compile_.loss_weights, False),
-                                    ("metrics", compile_.metrics, False)):
+                                    ("metrics", compile_.metrics, False),
+                                    ("weighted_metrics", compile_.weighted_metrics, False)):
         path = ("compile", key)
         noun = key.replace("_", " ")
         if isinstance(value, dict):
             problems += _check_keys(value, path, io.outputs, io, "output", noun, require_all,
                                     source, io.aliases)
-        elif isinstance(value, list) and key != "metrics":
+        elif isinstance(value, list) and not key.endswith("metrics"):
             problems += _check_count(value, path, io.outputs, "output", noun, source)
     return problems
 

@@ -364,7 +364,7 @@ Metrics = by_kind(
 
 
 class CompileConfig(ConfigModel):
-    """``model.compile(optimizer, loss, metrics, loss_weights)``.
+    """``model.compile(optimizer, loss, metrics, loss_weights, weighted_metrics)``.
 
     With several outputs, ``loss`` is one name (for every output), a list (in output order)
     or a mapping by output name; ``loss_weights`` a list or a mapping (an output left out
@@ -385,6 +385,11 @@ class CompileConfig(ConfigModel):
         default_factory=list,
         description="names, or import paths 'package.module:function' of custom metrics; "
                     "a list for every output, or a mapping output -> list",
+    )
+    weighted_metrics: Metrics = Field(
+        default_factory=list,
+        description="metrics that take the sample weights (sample_weight data, "
+                    "fit.class_weight), as metrics: a list or a mapping output -> list",
     )
 
     @staticmethod
@@ -456,20 +461,23 @@ class CompileConfig(ConfigModel):
         return [float(by_output.get(o, 1.0)) for o in outputs]
 
     def metrics_for(self, outputs: Sequence[str],
-                    aliases: Mapping[str, str] | None = None) -> list[list[str]]:
+                    aliases: Mapping[str, str] | None = None,
+                    key: str = "metrics") -> list[list[str]]:
         """The metrics of each output (names or import paths, as written).
 
         Args:
             outputs: the model's output names, in order.
             aliases: as for ``loss_for``.
+            key: ``metrics``, or ``weighted_metrics``.
 
         Returns:
             One list per output: the whole list for a list, the output's entry (or none)
             for a mapping.
         """
-        if isinstance(self.metrics, list):
-            return [list(self.metrics) for _ in outputs]
-        by_output = self._by_output(self.metrics, outputs, aliases)
+        metrics = getattr(self, key)
+        if isinstance(metrics, list):
+            return [list(metrics) for _ in outputs]
+        by_output = self._by_output(metrics, outputs, aliases)
         out = []
         for name in outputs:
             given = by_output.get(name, [])
@@ -477,19 +485,22 @@ class CompileConfig(ConfigModel):
         return out
 
     def metric_items(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """Every metric with its config path, in file order.
+        """Every metric (``metrics``, then ``weighted_metrics``) with its config path.
 
         Returns:
             ``(("compile", "metrics", i), name)`` for a list; ``(("compile", "metrics",
-            output, i), name)`` (or ``(..., output)`` for a single name) for a mapping.
+            output, i), name)`` (or ``(..., output)`` for a single name) for a mapping;
+            likewise under ``weighted_metrics``.
         """
-        base = ("compile", "metrics")
-        if isinstance(self.metrics, list):
-            return [((*base, i), m) for i, m in enumerate(self.metrics)]
         out = []
-        for key, given in self.metrics.items():
-            if not isinstance(given, list):
-                out.append(((*base, key), given))
-            else:
-                out += [((*base, key, i), m) for i, m in enumerate(given)]
+        for section in ("metrics", "weighted_metrics"):
+            base, metrics = ("compile", section), getattr(self, section)
+            if isinstance(metrics, list):
+                out += [((*base, i), m) for i, m in enumerate(metrics)]
+                continue
+            for key, given in metrics.items():
+                if not isinstance(given, list):
+                    out.append(((*base, key), given))
+                else:
+                    out += [((*base, key, i), m) for i, m in enumerate(given)]
         return out

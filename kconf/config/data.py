@@ -281,6 +281,8 @@ class NpzArgs(_ByName, ConfigModel):
     path: Path
     x: _arrays(Str, "an array name") = "x"
     y: _arrays(Str, "an array name") = "y"
+    sample_weight: Str | None = Field(
+        None, description="the array of per-sample weights (Keras's sample_weight), or none")
 
 
 class NpyArgs(_ByName, StreamArgs):
@@ -290,6 +292,8 @@ class NpyArgs(_ByName, StreamArgs):
 
     x: _arrays(Path, "a path")
     y: _arrays(Path, "a path")
+    sample_weight: Path | None = Field(
+        None, description="a .npy file of per-sample weights (Keras's sample_weight), or none")
 
 
 class DigitsArgs(ConfigModel):

@@ -157,3 +157,48 @@ def metric_problems(cfg, graph) -> list[Problem]:
                 problems.append(Problem(why + where, path, cfg.source.locate(path)))
                 break
     return problems
+
+
+def class_weight_problems(cfg, graph) -> list[Problem]:
+    """``fit.class_weight`` entries that name no class of their output (or no output),
+    located at the entry.
+
+    A softmax-like output of C units has classes 0 .. C-1; a one-unit output has 0 and 1.
+
+    Args:
+        cfg: a loaded config (its ``fit``, ``compile`` and ``source``).
+        graph: the model's graph (output shapes).
+
+    Returns:
+        One problem per entry that does not fit (empty when all do).
+    """
+    given = cfg.fit.class_weight
+    if not given:
+        return []
+    outputs = [t.name for t in graph.outputs]
+    shapes = dict(zip(outputs, (tuple(t.shape) for t in graph.outputs)))
+    aliases = cfg.output_aliases()
+    base = ("fit", "class_weight")
+    by_class = all(isinstance(k, int) for k in given)
+    if by_class and len(outputs) > 1:
+        return [Problem(f"a class_weight by class is for a model with one output; this one "
+                        f"has {len(outputs)} ({', '.join(outputs)}): give output -> "
+                        "{class: weight}", base, cfg.source.locate(base))]
+    entries = [(outputs[0], given, base)] if by_class else [
+        (key, inner, (*base, key)) for key, inner in given.items()]
+    problems = []
+    for key, weights, path in entries:
+        output = key if key in shapes else aliases.get(key)
+        if output is None:
+            problems.append(Problem(f"{key!r} is not an output ({', '.join(outputs)})",
+                                    path, cfg.source.locate_key(path)))
+            continue
+        units = shapes[output][-1] if shapes[output] else 1
+        count = 2 if units in (1, None) else units
+        for cls in weights:
+            if cls >= count:
+                at = (*path, str(cls))
+                problems.append(Problem(
+                    f"class {cls} does not exist: output {output} has classes 0 .. "
+                    f"{count - 1}", at, cfg.source.locate_key(at)))
+    return problems

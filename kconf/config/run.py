@@ -3,6 +3,7 @@ JSON Schema."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -10,7 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Mapping
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
 from kconf.config.callbacks import CallbackSpec
 from kconf.config.compile import CompileConfig
@@ -116,8 +124,57 @@ class NamedModel:
     models: Mapping[str, "NamedModel"] = field(repr=False)
 
 
+def _class_weight(value: Any) -> dict:
+    """``{class: weight}``, or ``{output: {class: weight}}``: classes are integers >= 0,
+    weights numbers >= 0."""
+    def by_class(mapping: Any, at: str) -> dict[int, float]:
+        if not isinstance(mapping, dict) or not mapping:
+            raise config_error("class_weight", "expected a mapping class -> weight, like "
+                               "{0: 1.0, 1: 5.0}" + (f", got {show(mapping)}"
+                                                     if mapping != {} else ""),
+                               at=at or None)
+        out = {}
+        for cls, weight in mapping.items():
+            where = f"{at}.{cls}" if at else str(cls)
+            cls = _class_index(cls)
+            if cls is None or cls < 0:
+                raise config_error("class_weight", f"a class is an integer >= 0, got "
+                                   f"{show(cls)}", at=where)
+            if (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                    or not math.isfinite(weight) or weight < 0):
+                raise config_error("class_weight", f"a class weight is a number >= 0, got "
+                                   f"{show(weight)}", at=where)
+            out[cls] = float(weight)
+        return out
+
+    if isinstance(value, dict) and value and any(_class_index(k) is None for k in value):
+        return {output: by_class(inner, output) for output, inner in value.items()}
+    return by_class(value, "")
+
+
+def _class_index(key: Any) -> int | None:
+    """A class given as a mapping key (YAML's keys arrive as text): the integer, or None."""
+    if isinstance(key, bool):
+        return None
+    if isinstance(key, int):
+        return key
+    if isinstance(key, str) and re.fullmatch(r"-?\d+", key.strip()):
+        return int(key)
+    return None
+
+
+#: ``fit.class_weight``: class -> weight, or output -> {class: weight}.
+ClassWeight = Annotated[dict, PlainValidator(_class_weight), WithJsonSchema({
+    "type": "object", "description": "class -> weight, or output -> {class: weight}",
+    "additionalProperties": {"anyOf": [{"type": "number", "minimum": 0},
+                                       {"type": "object",
+                                        "additionalProperties": {"type": "number",
+                                                                 "minimum": 0}}]}})]
+
+
 class FitConfig(ConfigModel):
-    """``model.fit(epochs, batch_size, shuffle, validation_split, callbacks)``."""
+    """``model.fit(epochs, batch_size, shuffle, validation_split, callbacks,
+    class_weight)``."""
 
     epochs: PositiveInt = 1
     batch_size: PositiveInt = 32
@@ -131,6 +188,10 @@ class FitConfig(ConfigModel):
     terminate_on_nan: Bool = Field(
         True, description="stop with an error when the loss becomes NaN or infinite "
                           "(Keras's TerminateOnNaN; on by default)")
+    class_weight: ClassWeight | None = Field(
+        None, description="class -> weight of the training samples of that class "
+                          "(Keras's class_weight); output -> {class: weight} for several "
+                          "outputs")
 
 
 class RunConfig(ConfigModel):

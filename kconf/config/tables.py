@@ -98,6 +98,9 @@ class TableArgs(ConfigModel):
         None, description="feature columns (names, globs such as score_*, or 0-based "
                           "indexes); default: every column not in y")
     y: _columns("output") = Field(description="target column(s)")
+    sample_weight: Column | None = Field(
+        None, description="a column of per-sample weights (Keras's sample_weight); it is "
+                          "then no feature")
     categorical: by_kind(list=_ColumnList,
                          mapping=Annotated[dict[Str, Encoding], Field(min_length=1)],
                          expected="a list of columns (one-hot each) or a mapping column -> "

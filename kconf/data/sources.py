@@ -111,7 +111,7 @@ def load_prepared(cfg) -> Prepared:
     for split, spec in data.splits().items():
         path = ("data", split, spec.kind)
         try:
-            out[split] = _counted(*_load(spec.kind, spec.args, cfg, split, path), path)
+            out[split] = _counted(*_load(spec.kind, spec.args, cfg, split, path), path=path)
         except DataProblem as exc:
             report(exc)
     fitted = []
@@ -147,13 +147,26 @@ def _fit_samples(cfg, n: int) -> int:
     return int(math.floor(n * (1.0 - fraction))) if fraction else n
 
 
-def _counted(x: list[np.ndarray], y: list[np.ndarray], path: tuple) -> Split:
-    """A split of arrays with one sample count."""
+def _counted(x: list[np.ndarray], y: list[np.ndarray], sample_weight=None, *,
+             path: tuple) -> Split:
+    """A split of arrays with one sample count (the sample weights' too; they must be
+    numbers >= 0, one per sample)."""
     counts = {len(a) for a in (*x, *y)}
     if len(counts) > 1:
         raise DataProblem(f"the arrays have different sample counts: x {[len(a) for a in x]}, "
                           f"y {[len(a) for a in y]}", path)
-    return Split(x, y, path)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight)
+        if w.dtype.kind not in "iuf" or w.ndim != 1 or len(w) not in counts:
+            raise DataProblem(f"sample_weight must be one number per sample: {len(x[0])} "
+                              f"numbers, got shape {w.shape} of {w.dtype}",
+                              (*path, "sample_weight"))
+        w = w.astype(floatx)
+        if not (np.isfinite(w).all() and (w >= 0).all()):
+            raise DataProblem("sample_weight must be finite numbers >= 0",
+                              (*path, "sample_weight"))
+        sample_weight = w
+    return Split(x, y, path, sample_weight)
 
 
 def _split_source(cfg) -> dict[str, Split]:
@@ -167,9 +180,9 @@ def _split_source(cfg) -> dict[str, Split]:
                               "training and validation: leave out data.split (or use it "
                               "instead of validation_split)", ("data", "split"))
         parts = _images(spec.args, cfg, path)
-        return {SPLITS[i]: _counted(*parts[p], path)
+        return {SPLITS[i]: _counted(*parts[p], path=path)
                 for i, p in enumerate(("training", "validation"))}
-    whole = _counted(*_load(spec.kind, spec.args, cfg, "train", path), path)
+    whole = _counted(*_load(spec.kind, spec.args, cfg, "train", path), path=path)
     if split is None:
         return {"train": whole}
     if split.validation > 0 and cfg.fit.validation_split > 0:
@@ -226,6 +239,7 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
     base = cfg.source.base_dir
     if kind in ("csv", "parquet"):
         return load_table(kind, args, _file(base, args.path), inputs, outputs, aliases, path)
+    weights = None
     if kind == "npz":
         arrays = _read(base, args.path, (*path, "path"))
         if not isinstance(arrays, dict):
@@ -237,15 +251,19 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
                                   f"{sorted(arrays)}", (*path, key))
             return arrays[name]
 
+        if args.sample_weight is not None:
+            weights = pick(args.sample_weight, "sample_weight")
         return ([_floats(pick(n, "x")) for n in args.x_for(inputs)],
-                [pick(n, "y") for n in args.y_for(outputs, aliases)])
+                [pick(n, "y") for n in args.y_for(outputs, aliases)], weights)
     if kind == "npy":
+        if args.sample_weight is not None:
+            weights = _read(base, args.sample_weight, (*path, "sample_weight"))
+        ys = [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)]
         if args.stream:
             xs = [open_npy_stream(_file(base, f), (*path, "x"), args.shuffle_buffer)
                   for f in args.x_for(inputs)]
-            return xs, [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)]
-        return ([_floats(_read(base, f, (*path, "x"))) for f in args.x_for(inputs)],
-                [_read(base, f, (*path, "y")) for f in args.y_for(outputs, aliases)])
+            return xs, ys, weights
+        return [_floats(_read(base, f, (*path, "x"))) for f in args.x_for(inputs)], ys, weights
     raise AssertionError(f"unhandled data source {kind!r}")  # the schema admits no other kind
 
 

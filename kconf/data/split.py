@@ -71,6 +71,8 @@ class Split:
     x: list[np.ndarray]
     y: list[np.ndarray]
     path: tuple
+    #: one weight per sample (the source's ``sample_weight``), or None
+    sample_weight: np.ndarray | None = None
 
     def take(self, indices: np.ndarray) -> Split:
         """Some of the samples, as a new split from the same source.
@@ -81,4 +83,6 @@ class Split:
         Returns:
             A ``Split`` with the same config path.
         """
-        return Split([a[indices] for a in self.x], [a[indices] for a in self.y], self.path)
+        w = self.sample_weight
+        return Split([a[indices] for a in self.x], [a[indices] for a in self.y], self.path,
+                     None if w is None else w[indices])

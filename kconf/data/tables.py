@@ -88,8 +88,9 @@ def field_name(table, index: int) -> str:
 
 
 def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
-               path: ConfigPath) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The x and y columns of a table file as structured arrays; every problem at once.
+               path: ConfigPath) -> tuple[list[np.ndarray], list[np.ndarray], Any]:
+    """The x and y columns of a table file as structured arrays, and the sample weights
+    (float32, or None without a ``sample_weight`` column); every problem at once.
 
     Args:
         kind: ``"csv"`` or ``"parquet"``.
@@ -99,7 +100,8 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
         path: the config path of the source (``("data", "source", "csv")``).
 
     Returns:
-        ``(xs, ys)``: one structured array per input and output, a field per column.
+        ``(xs, ys, sample_weight)``: one structured array per input and output, a field
+        per column; the weights, or None.
 
     Raises:
         DataProblem: an unknown column or glob that matches none, a feature that is also a
@@ -121,6 +123,9 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
 
     y_cols = [resolve("y", refs) for refs in args.y_for(outputs, aliases)]
     targets = {j for cols in y_cols for _, j in cols}
+    weight_cols = ([] if args.sample_weight is None else
+                   resolve("sample_weight", [((), args.sample_weight)]))
+    targets |= {j for _, j in weight_cols}  # not a feature either
     x_refs = args.x_for(inputs)
     if x_refs == [None]:
         x_cols = [[((*path, "x"), j) for j in range(table.width) if j not in targets]]
@@ -129,8 +134,8 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
                               (*path, "y"))
     else:
         x_cols = [resolve("x", refs) for refs in x_refs]
-        found += [(f"{table.label(j)} is also a target (y); a feature must not be the label",
-                   at) for cols in x_cols for at, j in cols if j in targets]
+        found += [(f"{table.label(j)} is also a target (y) or the sample weights; a feature "
+                   "must not be", at) for cols in x_cols for at, j in cols if j in targets]
     chosen = {j for cols in (*x_cols, *y_cols) for _, j in cols}
     categorical = set()
     for sub, column, _ in args.encodings():
@@ -150,9 +155,16 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
     for key, per_array in (("x", x_cols), ("y", y_cols)):
         for cols in per_array:
             arrays[key].append(_structured(table, cols, key, categorical, filled, path, found))
+    weights = None
+    for at, j in weight_cols:
+        values, bad = table.numbers(j)
+        if bad is not None:
+            found.append((f"{table.label(j)}: {bad[1]} (row {bad[0]})", at))
+        else:
+            weights = np.asarray(values, dtype=np.float32)
     if found:
         raise DataProblem(found[0][0], found[0][1], found[1:])
-    return arrays["x"], arrays["y"]
+    return arrays["x"], arrays["y"], weights
 
 
 def _filled(args, table, x_cols, categorical: set[int], path: ConfigPath,

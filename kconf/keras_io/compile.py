@@ -4,7 +4,7 @@ schedule), loss(es), loss weights and metrics.
 Keras 3 stores ``compile_config`` next to the model's config; Keras 2's ``to_json()`` holds
 none. Every optimizer of Keras 3 and its options (weight decay, clipping, EMA, accumulation,
 loss scaling) convert both ways; options that change training and that kconf does not
-implement (label smoothing, logits, weighted metrics...) are reported, never dropped.
+implement are reported, never dropped.
 """
 from __future__ import annotations
 
@@ -75,18 +75,16 @@ def compile_section(config: Mapping[str, Any], outputs: Mapping[str, str], path:
         elif key == "loss_weights":
             if value is not None:
                 out["loss_weights"] = _by_output(value, outputs)
-        elif key == "metrics":
-            metrics = _metrics(value, ("metrics",), outputs, report)
+        elif key in ("metrics", "weighted_metrics"):
+            metrics = _metrics(value, (key,), outputs, report)
             if metrics:
-                out["metrics"] = metrics
-        elif key == "weighted_metrics":
-            if value:
-                report((key,), "weighted metrics are not supported by kconf")
+                out[key] = metrics
         elif key not in _COMPILE_IGNORED:
             report((key,), f"compile argument {key!r} is not supported by kconf")
     if config.get("loss") is None:
         report(("loss",), "the model is compiled without a loss; kconf needs one")
-    return {k: out[k] for k in ("optimizer", "loss", "loss_weights", "metrics") if k in out}
+    return {k: out[k] for k in ("optimizer", "loss", "loss_weights", "metrics",
+                                "weighted_metrics") if k in out}
 
 
 def optimizer(value: Any, at: ConfigPath, report: Report) -> Any:
@@ -305,6 +303,7 @@ def keras_compile_config(model, report: Callable[[str], None]) -> dict[str, Any]
     losses = [_keras_loss(spec) for spec in model.loss_names]
     weights = list(model.loss_weights)
     metrics = [[_keras_metric(m.spec) for m in ms] for ms in model.metrics]
+    weighted = [[_keras_metric(m.spec) for m in ms] for ms in model.weighted_metrics]
     several = len(names) > 1
     return {
         "optimizer": keras_optimizer(model.optimizer, report),
@@ -313,7 +312,8 @@ def keras_compile_config(model, report: Callable[[str], None]) -> dict[str, Any]
                          else dict(zip(names, weights)) if several else weights),
         "metrics": ({n: ms for n, ms in zip(names, metrics) if ms} if several
                     else metrics[0]) or None,
-        "weighted_metrics": None,
+        "weighted_metrics": ({n: ms for n, ms in zip(names, weighted) if ms} if several
+                             else weighted[0]) or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,

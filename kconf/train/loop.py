@@ -31,6 +31,7 @@ from kconf.data.stream import (
 from kconf.engine.backend import floatx, xp
 from kconf.errors import TrainingError
 from kconf.train.callbacks import CallbackList, History
+from kconf.train.weighting import output_weights
 
 # Batches are gathered this many bytes at a time (see ``_batches``).
 _GATHER_BYTES = 4 << 20
@@ -98,11 +99,13 @@ def batch_value(value) -> float:
     return value[0] / value[1]
 
 
-def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]], int]:
+def train_step(model, xs: list, ys: list,
+               sws: list | None = None) -> tuple[dict[str, tuple[float, float]], int]:
     """One optimizer step; returns ({log name: (sum, count) or BatchStats}, batch size).
 
     Gradients are zeroed first, so a step that fails leaves nothing behind for the next,
-    and after a step ``layer.grads`` hold that step's gradients.
+    and after a step ``layer.grads`` hold that step's gradients. ``sws``: one sample-weight
+    array per output, or None (``kconf.train.weighting``).
     """
     n = len(xs[0])
     # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
@@ -110,7 +113,7 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
         model._zero_grads()
         with model._added_losses() as added:
             outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
-        total, per_output, douts = model._losses(ys, outputs)
+        total, per_output, douts = model._losses(ys, outputs, sws)
         total += sum(added)
         terms = model.weight_terms  # regularizers and constraints (None: none is set)
         if terms is not None:
@@ -126,12 +129,13 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
         optimizer.apply(model._params, model._grads)
         if terms is not None:
             terms.constrain()  # after the update, as Keras's optimizer applies them
-    return batch_logs(model, total, per_output, ys, outputs, n), n
+    return batch_logs(model, total, per_output, ys, outputs, n, sws), n
 
 
-def batch_logs(model, total, per_output, ys, outputs, n):
+def batch_logs(model, total, per_output, ys, outputs, n, sws=None):
     """The logs of one batch, each as (sum, count) (``BatchStats`` for a streamed metric):
-    the loss, the per-output losses of a model with several outputs, and the metrics."""
+    the loss, the per-output losses of a model with several outputs, the metrics, and the
+    weighted metrics (with ``sws``, the outputs' sample weights, when there are any)."""
     logs = {"loss": (total * n, n)}
     if len(outputs) > 1:
         for name, value in zip(model.output_names, per_output):
@@ -139,29 +143,36 @@ def batch_logs(model, total, per_output, ys, outputs, n):
     for metrics, y, out in zip(model.metrics, ys, outputs):
         for m in metrics:
             logs[m.name] = m.values(y, out)
+    for i, (metrics, y, out) in enumerate(zip(model.weighted_metrics, ys, outputs)):
+        for m in metrics:
+            logs[m.name] = m.values(y, out, None if sws is None else sws[i])
     return logs
 
 
-def train_on_batch(model, x, y, return_dict: bool = False):
+def train_on_batch(model, x, y, return_dict: bool = False, sample_weight=None,
+                   class_weight=None):
     """One gradient step on one batch, as ``keras.Model.train_on_batch``.
 
     Args:
         model: a built, compiled ``Model``.
         x, y: the batch, as for ``fit``.
         return_dict: return the logs by name instead of a value or list.
+        sample_weight, class_weight: as for ``fit``.
 
     Returns:
         The loss (and metrics) of that batch.
     """
     xs = [rows_of(a, slice(None)) for a in input_arrays(model, x)]  # a stream: read it
     ys = [rows_of(a, slice(None)) for a in target_arrays(model, y)]
-    logs, _ = train_step(model, xs, ys)
+    sws = output_weights(model.output_names, ys, sample_weight, class_weight)
+    logs, _ = train_step(model, xs, ys, sws)
     return keras_return({k: batch_value(v) for k, v in logs.items()}, return_dict)
 
 
 def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         verbose: int = 0, callbacks=None, validation_split: float = 0.0,
-        validation_data=None, shuffle: bool = True, initial_epoch: int = 0) -> History:
+        validation_data=None, shuffle: bool = True, initial_epoch: int = 0,
+        sample_weight=None, class_weight=None) -> History:
     """Train ``model`` for ``epochs`` epochs, as ``keras.Model.fit``.
 
     Args:
@@ -172,9 +183,13 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         verbose: 0 = silent (the library never prints unless asked); 1 = rich progress.
         callbacks: ``kconf.train.callbacks.Callback`` instances.
         validation_split: fraction of the data, taken from the end before shuffling.
-        validation_data: ``(x_val, y_val)``; takes precedence over validation_split.
+        validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
+            takes precedence over validation_split.
         shuffle: reshuffle the training samples every epoch (with ``model.train_rng``).
         initial_epoch: the epoch to start at (a resumed run).
+        sample_weight: one weight per sample, or None; ``validation_split`` splits it too.
+        class_weight: class -> weight, or output name -> {class: weight}, for the training
+            samples (``kconf.train.weighting``).
 
     Returns:
         History with one value per epoch for each log name.
@@ -188,6 +203,11 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         split = int(math.floor(len(xs[0]) * (1.0 - validation_split)))
         validation_data = ([a[split:] for a in xs], [a[split:] for a in ys])
         xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+            validation_data += (sample_weight[split:],)
+            sample_weight = sample_weight[:split]
+    sws = output_weights(model.output_names, ys, sample_weight, class_weight)
     n = len(xs[0])
     steps = max(1, math.ceil(n / batch_size))
     history = History()
@@ -200,26 +220,30 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
                         "batch_size": batch_size, "initial_epoch": initial_epoch})
     model.stop_training = False
     cbs.on_train_begin()
-    streams = streams_of(xs, ys, *(validation_data or ()))
+    streams = streams_of(xs, ys, *(validation_data or ())[:2])
     for epoch in range(initial_epoch, epochs):
         if streams:  # a file rewritten under the run: stop before mixing two data sets
             check_unchanged(streams, f"before epoch {epoch + 1}")
         cbs.on_epoch_begin(epoch)
         order = epoch_order(model.train_rng, n, xs) if shuffle else None
-        batches = _batches([*xs, *ys], order, batch_size)
+        batches = _batches([*xs, *ys, *(sws or ())], order, batch_size)
         trackers: dict = {}
         for step in range(steps):
             cbs.on_train_batch_begin(step)
             batch = next(batches)
             try:
-                logs_of_batch, _ = train_step(model, batch[:len(xs)], batch[len(xs):])
+                logs_of_batch, _ = train_step(
+                    model, batch[:len(xs)], batch[len(xs):len(xs) + len(ys)],
+                    None if sws is None else batch[len(xs) + len(ys):])
             except TrainingError as exc:
                 raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
             track(trackers, logs_of_batch)
             cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
         logs = {k: t.result() for k, t in trackers.items()}
         if validation_data is not None:
-            val = evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
+            val_x, val_y, *val_w = validation_data
+            val = evaluate(model, val_x, val_y, batch_size=batch_size, return_dict=True,
+                           sample_weight=val_w[0] if val_w else None)
             logs.update({f"val_{k}": v for k, v in val.items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -231,7 +255,7 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
 
 
 def evaluate(model, x=None, y=None, batch_size: int | None = None,
-             return_dict: bool = False):
+             return_dict: bool = False, sample_weight=None):
     """Loss and metrics in inference mode, as ``keras.Model.evaluate``.
 
     Args:
@@ -239,23 +263,27 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
         x, y: as for ``fit``.
         batch_size: samples per batch (default 32).
         return_dict: return the logs by name instead of a value or list.
+        sample_weight: one weight per sample, or None.
 
     Returns:
         The loss (and metrics) averaged over every sample.
     """
     batch_size = batch_size or 32
     xs, ys = input_arrays(model, x), target_arrays(model, y)
+    sws = output_weights(model.output_names, ys, sample_weight)
     trackers: dict = {}
     for start in range(0, len(xs[0]), batch_size):
-        bx = [rows_of(a, slice(start, start + batch_size)) for a in xs]
-        by = [rows_of(a, slice(start, start + batch_size)) for a in ys]
+        rows = slice(start, start + batch_size)
+        bx = [rows_of(a, rows) for a in xs]
+        by = [rows_of(a, rows) for a in ys]
+        bw = None if sws is None else [w[rows] for w in sws]
         with model._ops_step(), model._added_losses() as added:
             outputs, _ = model._forward(bx, training=False)
-        total, per_output, _ = model._losses(by, outputs)
+        total, per_output, _ = model._losses(by, outputs, bw)
         total += sum(added)
         if model.weight_terms is not None:
             total += model.weight_terms.penalty()
-        track(trackers, batch_logs(model, total, per_output, by, outputs, len(bx[0])))
+        track(trackers, batch_logs(model, total, per_output, by, outputs, len(bx[0]), bw))
     return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
 
 

@@ -96,8 +96,9 @@ class Run:
             self.history = self.model.fit(
                 train.x, train.y, batch_size=fit.batch_size, epochs=fit.epochs,
                 shuffle=fit.shuffle, validation_split=fit.validation_split,
-                validation_data=(val.x, val.y) if val else None,
-                initial_epoch=self.initial_epoch,
+                validation_data=(val.x, val.y, val.sample_weight) if val else None,
+                initial_epoch=self.initial_epoch, sample_weight=train.sample_weight,
+                class_weight=class_weights(self.cfg, self.model),
                 callbacks=[*self.callbacks, self.recorder, self.checkpointer, *callbacks])
         except (TrainingError, ConfigError) as exc:  # ConfigError: data changed or unreadable
             self.recorder.write_status("failed", error=str(exc))
@@ -130,7 +131,8 @@ class Run:
             try:
                 self.evaluation = self.model.evaluate(test.x, test.y,
                                                       batch_size=self.cfg.fit.batch_size,
-                                                      return_dict=True)
+                                                      return_dict=True,
+                                                      sample_weight=test.sample_weight)
             except KeyboardInterrupt:
                 self.recorder.write_status("interrupted")
                 self.ended("interrupted")
@@ -213,6 +215,19 @@ def _start_folder(cfg, model, splits, run_dir: Path, overrides, lock: RunLock) -
                checkpointer=checkpointer, lock=lock)
 
 
+def class_weights(cfg, model) -> list | None:
+    """``fit.class_weight`` as one ``{class: weight}`` (or None) per output, in the model's
+    order; None without one (``load_config`` and ``model_from_config`` checked it)."""
+    given = cfg.fit.class_weight
+    if not given:
+        return None
+    if all(isinstance(k, int) for k in given):
+        return [given]
+    outputs = [t.name for t in model.graph.outputs]
+    by_output = cfg.compile._by_output(given, outputs, cfg.output_aliases())
+    return [by_output.get(name) for name in outputs]
+
+
 def logged_names(model, validation: bool) -> list[str]:
     """The names a run logs each epoch: ``loss``, ``<output>_loss``, the metrics, and their
     ``val_`` twins when there is validation data."""
@@ -220,6 +235,7 @@ def logged_names(model, validation: bool) -> list[str]:
     if len(model.output_names) > 1:
         names += [f"{n}_loss" for n in model.output_names]
     names += [m.name for ms in model.metrics for m in ms]
+    names += [m.name for ms in model.weighted_metrics for m in ms]
     if validation:
         names += [f"val_{n}" for n in names]
     return names
