@@ -225,3 +225,20 @@ def test_class_weight_by_class_needs_one_output(tmp_path):
         build_model(cfg)
     assert "fit.class_weight: a class_weight by class is for a model with one output" in str(
         err.value)
+
+
+@pytest.mark.parametrize("loss, shape", [("mse", (3, 4, 2)), ("categorical_crossentropy", (3, 4)),
+                                         ({"Huber": {"delta": 0.5}}, (3, 2))])
+def test_weighted_loss_gradients_float64(loss, shape):
+    from kconf.engine import loss_classes
+    from kconf.train.weighting import weighted_loss
+    from tests.gradcheck import assert_close_grad, numeric_grad
+
+    rng = np.random.default_rng(2)
+    fn = loss_classes.get(loss)
+    y_pred = rng.uniform(0.1, 0.9, shape)
+    y_true = rng.uniform(0.0, 1.0, shape)
+    w = rng.uniform(0.2, 2.0, shape[0])
+    _, backward = weighted_loss(fn, y_true, y_pred, w)
+    numeric = numeric_grad(lambda: float(weighted_loss(fn, y_true, y_pred, w)[0]), y_pred)
+    assert_close_grad(backward(1.0), numeric, f"weighted {loss}")
