@@ -49,6 +49,7 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
     if data:
         files = [Path(f) for f in data]
         xs, ys = read_labelled(files, model)
+        weights = None
         try:
             check_shapes({"file": Split(xs, ys, ())}, model.graph, cfg)
         except ConfigError as exc:  # the problems are in the file, not in the config
@@ -68,7 +69,8 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
                                        "with --data", ("data",), cfg.source.locate(("data",)))],
                               cfg.source.file)
         check_shapes({"test": test}, model.graph, cfg)
-        xs, ys = test.x, test.y
+        xs, ys, weights = test.x, test.y, test.sample_weight
         label = "the config's test data"
-    logs = model.evaluate(xs, ys, batch_size=batch_size or cfg.fit.batch_size, return_dict=True)
+    logs = model.evaluate(xs, ys, batch_size=batch_size or cfg.fit.batch_size, return_dict=True,
+                          sample_weight=weights)
     return Evaluation(logs, label, len(xs[0]), trained)
