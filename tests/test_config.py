@@ -669,7 +669,7 @@ def test_bad_override_values_are_reported_at_the_override(tmp_path):
         "with a number, e.g. model.sequential.0",
         "<override>: fit.epochs: must be a positive integer, got 0",
         "<override>: fit: unknown key 'epoch' (did you mean 'epochs'?); valid keys: epochs, "
-        "batch_size, shuffle, validation_split, callbacks, terminate_on_nan",
+        "batch_size, shuffle, validation_split, callbacks, terminate_on_nan, class_weight",
     ]
 
 

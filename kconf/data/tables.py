@@ -125,17 +125,20 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
     targets = {j for cols in y_cols for _, j in cols}
     weight_cols = ([] if args.sample_weight is None else
                    resolve("sample_weight", [((), args.sample_weight)]))
-    targets |= {j for _, j in weight_cols}  # not a feature either
+    weighing = {j for _, j in weight_cols}  # not a feature either
     x_refs = args.x_for(inputs)
     if x_refs == [None]:
-        x_cols = [[((*path, "x"), j) for j in range(table.width) if j not in targets]]
+        x_cols = [[((*path, "x"), j) for j in range(table.width)
+                   if j not in targets and j not in weighing]]
         if not x_cols[0]:
             raise DataProblem("every column is a target (y): give x, the feature columns",
                               (*path, "y"))
     else:
         x_cols = [resolve("x", refs) for refs in x_refs]
-        found += [(f"{table.label(j)} is also a target (y) or the sample weights; a feature "
-                   "must not be", at) for cols in x_cols for at, j in cols if j in targets]
+        found += [(f"{table.label(j)} is also a target (y); a feature must not be the label",
+                   at) for cols in x_cols for at, j in cols if j in targets]
+        found += [(f"{table.label(j)} is the sample_weight column; a feature must not be it",
+                   at) for cols in x_cols for at, j in cols if j in weighing]
     chosen = {j for cols in (*x_cols, *y_cols) for _, j in cols}
     categorical = set()
     for sub, column, _ in args.encodings():
