@@ -389,6 +389,10 @@ TARGET_HELP = "A run folder (its resolved.yaml and weights.npz), or a config fil
 WEIGHTS_HELP = "A weights.npz written by kconf (arrays named layer/weight)."
 
 
+PREPARED_HELP = ("The data is preprocessed already: do not apply the run's saved "
+                 "preprocessing (preprocess.json).")
+
+
 @app.command()
 def evaluate(
     target: Path = typer.Argument(..., help=TARGET_HELP),
@@ -396,11 +400,14 @@ def evaluate(
                                                     show_default=False),
     weights: Optional[Path] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     data: Optional[list[Path]] = typer.Option(
-        None, "--data", help="Data instead of the config's test split: one .npz (arrays named "
-                             "like the model's inputs and outputs; x and y for one of each), "
-                             "or .npy files, one per input then one per output."),
+        None, "--data", help="Raw data instead of the config's test split (a run's saved "
+                             "preprocessing is applied): one .npz (arrays named like the "
+                             "model's inputs and outputs; x and y for one of each), .npy "
+                             "files, one per input then one per output, or a .csv/.parquet "
+                             "table with the run's columns."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Samples per batch (default: fit.batch_size)."),
+    prepared: bool = typer.Option(False, "--prepared", help=PREPARED_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
 ) -> None:
     """Loss and metrics of a trained model on the test data (or on a file)."""
@@ -410,7 +417,8 @@ def evaluate(
     from kconf.train.evaluate import evaluate as run_evaluate
 
     try:
-        result = run_evaluate(target, weights, data or [], overrides or [], batch_size)
+        result = run_evaluate(target, weights, data or [], overrides or [], batch_size,
+                              prepared)
     except ConfigError as exc:
         _fail(exc)
     if as_json:
@@ -427,21 +435,25 @@ def predict(
     overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
                                                     show_default=False),
     input: Path = typer.Option(..., "--input", "-i",
-                               help=".npz (arrays named like the inputs; x for one), .npy "
-                                    "(one input) or .csv (one row per sample)."),
+                               help="Raw inputs (a run's saved preprocessing is applied): "
+                                    ".npz (arrays named like the inputs; x for one), .npy "
+                                    "(one input) or .csv (one row per sample; for a run "
+                                    "trained on a table, its columns by name)."),
     output: Path = typer.Option(..., "--output", "-o",
                                 help=".npz (one array per output) or .csv (columns "
                                      "<output>_<i>)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Samples per batch (default: fit.batch_size)."),
+    prepared: bool = typer.Option(False, "--prepared", help=PREPARED_HELP),
 ) -> None:
     """Write a trained model's outputs for the inputs in a file, batch by batch."""
     from kconf.train.predict import predict as run_predict
 
     _outputs((output, "file"))
     try:
-        result = run_predict(target, input, output, weights, batch_size, overrides or [])
+        result = run_predict(target, input, output, weights, batch_size, overrides or [],
+                             prepared)
     except ConfigError as exc:
         _fail(exc)
     shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
@@ -477,6 +489,11 @@ def import_keras(
                   f"{result.weights_file}", markup=False)
 
 
+WITHOUT_PREPROCESSING_HELP = ("Leave a run's saved preprocessing out: the exported model "
+                              "takes preprocessed inputs (by default it takes raw ones, the "
+                              "preprocessing in front as Rescaling/Normalization/Reshape).")
+
+
 @app.command("export-keras")
 def export_keras(
     config: Path = typer.Argument(..., help="A config file, or a run folder (its "
@@ -486,13 +503,15 @@ def export_keras(
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="A run folder or a weights.npz / checkpoint; without it (and "
                                 "for a config file) only OUT.json is written."),
+    without_preprocessing: bool = typer.Option(
+        False, "--without-preprocessing", help=WITHOUT_PREPROCESSING_HELP),
 ) -> None:
     """Write the model as Keras 3 JSON and, with weights, a .keras archive Keras loads."""
     from kconf.keras_io.export_run import export_model
 
     _outputs((output, "stem"))
     try:
-        written = export_model(config, output, weights)
+        written = export_model(config, output, weights, not without_preprocessing)
     except ConfigError as exc:
         _fail(exc)
     for path in written:
@@ -508,13 +527,16 @@ def export_onnx(
         None, "--opset", help="The ONNX opset, 18 or newer (default 21)."),
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="A run folder or a weights.npz / checkpoint to export."),
+    without_preprocessing: bool = typer.Option(
+        False, "--without-preprocessing", help=WITHOUT_PREPROCESSING_HELP),
 ) -> None:
     """Write the model as an ONNX file (inference mode, dynamic batch size); needs kconf[onnx]."""
     from kconf.onnx_io.run import export_model
 
     _outputs((output, "file"))
     try:
-        written = export_model(config, output, opset, weights)
+        written = export_model(config, output, opset, weights,
+                               with_preprocessing=not without_preprocessing)
     except ConfigError as exc:
         _fail(exc)
     out.print(f"wrote {written}", markup=False)

@@ -114,7 +114,7 @@ def load_prepared(cfg) -> Prepared:
             out[split] = _counted(*_load(spec.kind, spec.args, cfg, split, path), path)
         except DataProblem as exc:
             report(exc)
-    fitted = []
+    fitted, shapes = [], {"x": [], "y": []}
     if not problems:
         problems += locate_streams(out, data.preprocess, cfg)
     if not problems:
@@ -123,6 +123,8 @@ def load_prepared(cfg) -> Prepared:
         fit_samples = _fit_samples(cfg, len(out["train"].x[0]))
         try:
             fitted = fit_tables(out, spec.args, ("data", key, spec.kind), fit_samples, warn)
+            shapes = {k: [list(a.shape[1:]) for a in getattr(out["train"], k)]
+                      for k in ("x", "y")}
             if data.preprocess:
                 fitted += apply_steps(out, data.preprocess, cfg.input_names(),
                                       cfg.output_names(), cfg.output_aliases(), fit_samples)
@@ -130,7 +132,7 @@ def load_prepared(cfg) -> Prepared:
             report(exc)
     if problems:
         raise ConfigError(sorted(problems, key=_position), cfg.source.file)
-    return Prepared(out, Preprocessing(fitted))
+    return Prepared(out, Preprocessing(fitted, x_shapes=shapes["x"], y_shapes=shapes["y"]))
 
 
 def _position(problem: Problem) -> tuple[int, int]:

@@ -10,7 +10,8 @@ from typing import Any, Mapping
 import yaml
 
 from kconf.api import build_model
-from kconf.data.sources import Split, check_shapes, load_splits
+from kconf.data.preprocess import Preprocessing
+from kconf.data.sources import Split, check_shapes, load_prepared
 from kconf.data.stream import changed_since, split_fingerprints
 from kconf.engine.backend import retain_freed_memory
 from kconf.errors import ConfigError, Problem, TrainingError
@@ -21,6 +22,7 @@ from kconf.train.adapt import adapt_preprocessing
 from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnPlateau
 from kconf.train.checkpoint import Checkpointer
 from kconf.train.lock import RunLock, RunLocked
+from kconf.train.preprocessing import save_preprocessing
 from kconf.train.resolve import overrides_yaml
 from kconf.train.tracking import EXTRAS, check_extras, make_tracking
 from kconf.train.runs import (
@@ -53,6 +55,8 @@ class Run:
     #: The folder's lock, held from preparation until ``close``; its ``note`` tells of a
     #: stale lock taken over.
     lock: RunLock | None = None
+    #: What was fitted on the training split (saved as ``preprocess.json``).
+    preprocessing: Preprocessing | None = None
 
     def close(self) -> None:
         """Give the run folder's lock back (a finished, failed or interrupted run)."""
@@ -168,7 +172,8 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     """
     retain_freed_memory()  # a training process: reuse each step's large temporaries
     model = build_model(cfg)
-    splits = load_splits(cfg)
+    prepared = load_prepared(cfg)
+    splits = prepared.splits
     check_shapes(splits, model.graph, cfg)
     check_monitors(cfg, model, splits)
     check_extras(cfg)
@@ -179,7 +184,12 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         run_dir = claim_run_dir(Path(run_dir))
     lock = _lock(run_dir)
     try:
-        return _start_folder(cfg, model, splits, run_dir, overrides, lock)
+        run = _start_folder(cfg, model, splits, run_dir, overrides, lock)
+        run.preprocessing = prepared.preprocessing
+        prepared.preprocessing.inputs = list(model.input_names)
+        prepared.preprocessing.outputs = list(model.output_names)
+        save_preprocessing(run_dir, prepared.preprocessing)
+        return run
     except BaseException:
         lock.release()
         raise
@@ -321,7 +331,8 @@ def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
                       base_dir=base if base and Path(base).is_dir() else None)
     retain_freed_memory()  # as prepare_run
     model = build_model(cfg)
-    splits = load_splits(cfg)
+    prepared = load_prepared(cfg)
+    splits = prepared.splits
     check_shapes(splits, model.graph, cfg)
     callbacks, checkpointer = make_callbacks(cfg, run_dir)
     try:
@@ -360,7 +371,8 @@ def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
         recorder.started = status["started"]  # the run began then; resuming does not move it
     recorder.restore_rows([r for r in read_metrics_rows(run_dir) if r["epoch"] <= ckpt.epoch])
     return Run(cfg, model, splits, run_dir, recorder, callbacks=callbacks,
-               checkpointer=checkpointer, initial_epoch=ckpt.epoch, lock=lock)
+               checkpointer=checkpointer, initial_epoch=ckpt.epoch, lock=lock,
+               preprocessing=prepared.preprocessing)
 
 
 def _read_overrides(run_dir: Path) -> dict[str, Any]:
