@@ -108,8 +108,10 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
     # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"), model._ops_step():
         model._zero_grads()
+        dist = model.distributed  # a data-parallel run's rank (kconf.distributed), or None
+        rng = model.train_rng if dist is None else dist.step_rng()
         with model._added_losses() as added:
-            outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
+            outputs, backward = model._forward(xs, training=True, rng=rng)
         total, per_output, douts = model._losses(ys, outputs)
         total += sum(added)
         terms = model.weight_terms  # regularizers and constraints (None: none is set)
@@ -118,7 +120,9 @@ def train_step(model, xs: list, ys: list) -> tuple[dict[str, tuple[float, float]
         if model.terminate_on_nan and not math.isfinite(total):
             raise TrainingError(f"the loss became {total} (not finite)")
         backward(douts)
-        if terms is not None:
+        if dist is not None:
+            dist.reduce_gradients(model)
+        if terms is not None:  # after the sum: the same on every rank, added once
             terms.add_gradients()
         optimizer = model.optimizer
         if getattr(optimizer, "loss_scale_factor", None):  # Keras scales the loss, so the
@@ -199,6 +203,7 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
                        {"epochs": epochs, "steps": steps, "samples": n,
                         "batch_size": batch_size, "initial_epoch": initial_epoch})
     model.stop_training = False
+    dist = model.distributed
     cbs.on_train_begin()
     streams = streams_of(xs, ys, *(validation_data or ()))
     for epoch in range(initial_epoch, epochs):
@@ -211,16 +216,19 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         for step in range(steps):
             cbs.on_train_batch_begin(step)
             batch = next(batches)
+            if dist is not None:  # this rank's shard of the global batch
+                batch = dist.shard(batch, epoch, step)
             try:
                 logs_of_batch, _ = train_step(model, batch[:len(xs)], batch[len(xs):])
             except TrainingError as exc:
                 raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
             track(trackers, logs_of_batch)
             cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
-        logs = {k: t.result() for k, t in trackers.items()}
+        logs = ({k: t.result() for k, t in trackers.items()} if dist is None
+                else dist.epoch_logs(model, trackers))
         if validation_data is not None:
-            val = evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
-            logs.update({f"val_{k}": v for k, v in val.items()})
+            logs.update({f"val_{k}": v for k, v in
+                         _validation_logs(model, validation_data, batch_size).items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -244,7 +252,25 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
         The loss (and metrics) averaged over every sample.
     """
     batch_size = batch_size or 32
-    xs, ys = input_arrays(model, x), target_arrays(model, y)
+    trackers = evaluate_trackers(model, input_arrays(model, x), target_arrays(model, y),
+                                 batch_size)
+    return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+
+
+def _validation_logs(model, validation_data, batch_size: int) -> dict[str, float]:
+    """The validation logs of an epoch; on a rank of a data-parallel run, of its shard of
+    the validation data, summed over the ranks."""
+    dist = model.distributed
+    if dist is None:
+        return evaluate(model, *validation_data, batch_size=batch_size, return_dict=True)
+    arrays = [*input_arrays(model, validation_data[0]), *target_arrays(model, validation_data[1])]
+    arrays = dist.shard_rows(arrays)
+    k = len(model.input_names)
+    return dist.reduce_logs(evaluate_trackers(model, arrays[:k], arrays[k:], batch_size))
+
+
+def evaluate_trackers(model, xs: list, ys: list, batch_size: int) -> dict:
+    """The trackers of an evaluation (``track``): its logs' sums, before any mean."""
     trackers: dict = {}
     for start in range(0, len(xs[0]), batch_size):
         bx = [rows_of(a, slice(start, start + batch_size)) for a in xs]
@@ -256,7 +282,7 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
         if model.weight_terms is not None:
             total += model.weight_terms.penalty()
         track(trackers, batch_logs(model, total, per_output, by, outputs, len(bx[0])))
-    return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+    return trackers
 
 
 def predict(model, x, batch_size: int | None = None):

@@ -92,17 +92,10 @@ class Run:
         Raises:
             TrainingError: training stopped (e.g. NaN loss); status.json says 'failed'.
         """
-        fit = self.cfg.fit
-        train = self.splits["train"]
-        val = self.splits.get("validation")
-        self.model.terminate_on_nan = fit.terminate_on_nan
         try:
-            self.history = self.model.fit(
-                train.x, train.y, batch_size=fit.batch_size, epochs=fit.epochs,
-                shuffle=fit.shuffle, validation_split=fit.validation_split,
-                validation_data=(val.x, val.y) if val else None,
-                initial_epoch=self.initial_epoch,
-                callbacks=[*self.callbacks, self.recorder, self.checkpointer, *callbacks])
+            self.history = fit_model(
+                self.cfg, self.model, self.splits, self.initial_epoch,
+                [*self.callbacks, self.recorder, self.checkpointer, *callbacks])
         except (TrainingError, ConfigError) as exc:  # ConfigError: data changed or unreadable
             self.recorder.write_status("failed", error=str(exc))
             self.ended("failed")
@@ -150,9 +143,21 @@ class Run:
         return self.evaluation
 
 
+def fit_model(cfg, model, splits, initial_epoch: int, callbacks: list) -> History:
+    """``model.fit`` as the config's ``fit`` section says, from ``initial_epoch``."""
+    fit = cfg.fit
+    train = splits["train"]
+    val = splits.get("validation")
+    model.terminate_on_nan = fit.terminate_on_nan
+    return model.fit(train.x, train.y, batch_size=fit.batch_size, epochs=fit.epochs,
+                     shuffle=fit.shuffle, validation_split=fit.validation_split,
+                     validation_data=(val.x, val.y) if val else None,
+                     initial_epoch=initial_epoch, callbacks=callbacks)
+
+
 def prepare_run(cfg, output_dir: Path | str = "runs",
                 overrides: Mapping[str, Any] | None = None,
-                run_dir: Path | str | None = None) -> Run:
+                run_dir: Path | str | None = None, check=None) -> Run:
     """Build the model and load the data (so config mistakes surface before any folder is
     made), then create the run folder with the config as written, resolved, the overrides,
     the package versions, where the config came from (``source.json``) and the summary.
@@ -163,6 +168,8 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         overrides: the dotted overrides that were applied, recorded in ``overrides.yaml``.
         run_dir: this folder instead of a new ``<output_dir>/<name>/<timestamp>/`` (a
             sweep's trial folder); created if missing, refused if it already holds a run.
+        check: called as ``check(cfg, splits)`` before the folder is made (a data-parallel
+            run's check of its batches); raises ``ConfigError``.
 
     Returns:
         The prepared ``Run``.
@@ -177,6 +184,8 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     check_shapes(splits, model.graph, cfg)
     check_monitors(cfg, model, splits)
     check_extras(cfg)
+    if check is not None:
+        check(cfg, splits)
     adapt_preprocessing(model, splits["train"].x)  # Keras's layer.adapt(x_train) before fit
     if run_dir is None:
         run_dir = create_run_dir(Path(output_dir), cfg.name)
@@ -276,7 +285,8 @@ def check_monitors(cfg, model, splits) -> None:
 RESUME_OVERRIDES = ("fit.epochs",)
 
 
-def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) -> Run:
+def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None,
+               check=None) -> Run:
     """Continue a run from its folder alone: its resolved config, and the last checkpoint.
 
     The metrics of epochs after the checkpoint (a run killed between writing an epoch's
@@ -288,6 +298,7 @@ def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) 
     Args:
         run_dir: the run folder.
         overrides: dotted path -> value; only ``RESUME_OVERRIDES`` are accepted.
+        check: as for ``prepare_run``, called once the data is loaded.
 
     Raises:
         ConfigError: not a run folder, a folder another process writes, a finished run and
@@ -311,29 +322,39 @@ def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) 
         raise ConfigError([Problem("not a run folder (it has no resolved.yaml)", (), where)])
     lock = _lock(run_dir)
     try:
-        return _resume(run_dir, overrides, lock)
+        return _resume(run_dir, overrides, lock, check)
     except BaseException:
         lock.release()
         raise
 
 
-def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
-    """``resume_run`` once the folder's lock is held."""
+def resumed_config(run_dir: Path, overrides: Mapping[str, Any] | None = None):
+    """The config a run folder resumes with: its ``resolved.yaml``, relative paths from
+    where the config first was, and the overrides."""
     from kconf.config import load_config
+    from kconf.train.runs import read_source_info
+
+    base = read_source_info(run_dir).get("base_dir")
+    return load_config(Path(run_dir) / "resolved.yaml", overrides=dict(overrides or {}),
+                       base_dir=base if base and Path(base).is_dir() else None)
+
+
+def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock, check=None) -> Run:
+    """``resume_run`` once the folder's lock is held."""
     from kconf.errors import SourcePos
     from kconf.train.checkpoint import CheckpointError, load_checkpoint, restore
     from kconf.train.resolve import resolved_yaml
-    from kconf.train.runs import read_metrics_rows, read_source_info, read_status
+    from kconf.train.runs import read_metrics_rows, read_status
 
     where = SourcePos(str(run_dir))
-    base = read_source_info(run_dir).get("base_dir")
-    cfg = load_config(run_dir / "resolved.yaml", overrides=overrides,
-                      base_dir=base if base and Path(base).is_dir() else None)
+    cfg = resumed_config(run_dir, overrides)
     retain_freed_memory()  # as prepare_run
     model = build_model(cfg)
     prepared = load_prepared(cfg)
     splits = prepared.splits
     check_shapes(splits, model.graph, cfg)
+    if check is not None:
+        check(cfg, splits)
     callbacks, checkpointer = make_callbacks(cfg, run_dir)
     try:
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.npz")
