@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from kconf.errors import TrainingError
+from kconf.errors import StoppedElsewhere
 
 #: The tag of the notice a failing rank sends (collectives use none).
 NOTICE_TAG = 7301
@@ -24,7 +24,7 @@ NOTICE_TAG = 7301
 DEFAULT_TIMEOUT = 300.0
 
 
-class RankFailed(TrainingError):
+class RankFailed(StoppedElsewhere):
     """Another rank failed and said why (``kind``: ``"config"`` for a user's mistake, found at
     start, ``"failed"`` for anything else)."""
 
@@ -33,7 +33,7 @@ class RankFailed(TrainingError):
         self.rank, self.host, self.kind, self.message = rank, host, kind, message
 
 
-class CollectiveTimeout(TrainingError):
+class CollectiveTimeout(StoppedElsewhere):
     """The other ranks did not join a collective call within the timeout."""
 
 

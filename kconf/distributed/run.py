@@ -8,7 +8,7 @@ stream, callbacks' state: a ``Checkpoint``) to the others, so every rank starts 
 whether the run is new, resumed with another number of ranks, or starts from given weights.
 
 Rank 0 alone writes the folder, prints progress and evaluates the test data; ``status.json``
-records ``ranks`` and ``hosts`` (one host per rank). A failure on any rank ends the run with
+records ``ranks``, ``hosts`` and ``pids`` (one of each per rank). A failure on any rank ends the run with
 that rank's message (``Ranks.fail``): the failing rank tells the others, rank 0 records it
 (``failed``) and then ends every rank (``MPI_Abort``). A rank killed outright (a signal) makes
 ``mpiexec`` kill the others, rank 0 included: rank 0's watchdog (``kconf.distributed.watchdog``)
@@ -17,6 +17,7 @@ then marks the run ``failed``.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import yaml
 from kconf.distributed import MPI_EXTRA
 from kconf.distributed.comm import DEFAULT_TIMEOUT, Collective, RankFailed
 from kconf.distributed.data_parallel import DataParallel
-from kconf.errors import ConfigError, Problem, SourcePos
+from kconf.errors import ConfigError, Problem, SourcePos, TrainingError
 
 #: The exit status of a user's mistake (as the CLI's).
 USER_ERROR = 2
@@ -76,6 +77,7 @@ class Ranks:
         self.collective = Collective(MPI.COMM_WORLD, timeout)
         self.rank, self.size = self.collective.rank, self.collective.size
         self.hosts: list[str] = [self.collective.host]
+        self.pids: list[int] = [os.getpid()]
         self._watchdog = None
 
     @property
@@ -88,10 +90,11 @@ class Ranks:
         Raises:
             ConfigError: a rank's config differs from rank 0's (one line on every rank).
         """
-        every = self.collective.allgather((config_hash(cfg), self.collective.host),
-                                          "the comparison of the configs")
-        self.hosts = [host for _, host in every]
-        differ = [r for r, (h, _) in enumerate(every) if h != every[0][0]]
+        every = self.collective.allgather((config_hash(cfg), self.collective.host,
+                                           os.getpid()), "the comparison of the configs")
+        self.hosts = [host for _, host, _ in every]
+        self.pids = [pid for _, _, pid in every]
+        differ = [r for r, (h, _, _) in enumerate(every) if h != every[0][0]]
         if differ:
             r = differ[0]
             raise ConfigError([Problem(
@@ -167,7 +170,7 @@ class Ranks:
         DataParallel(self.collective, seed=int(getattr(run.cfg, "seed", 0) or 0)).attach(
             run.model)
         if self.is_root:
-            run.recorder.info.update(ranks=self.size, hosts=self.hosts)
+            run.recorder.info.update(ranks=self.size, hosts=self.hosts, pids=self.pids)
             self._watchdog = start_watchdog(run.run_dir)
 
     def fail(self, exc: BaseException) -> None:
@@ -176,7 +179,12 @@ class Ranks:
         if isinstance(exc, RankFailed):
             return
         kind = "config" if isinstance(exc, ConfigError) else "failed"
-        text = exc.format() if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ConfigError):
+            text = exc.format()
+        elif isinstance(exc, TrainingError):  # a message for the user as it is
+            text = str(exc)
+        else:
+            text = f"{type(exc).__name__}: {exc}"
         self.collective.notify(kind, text)
 
     def end_failed(self, code: int) -> None:

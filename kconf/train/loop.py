@@ -29,7 +29,7 @@ from kconf.data.stream import (
     streams_of,
 )
 from kconf.engine.backend import floatx, xp
-from kconf.errors import TrainingError
+from kconf.errors import StoppedElsewhere, TrainingError
 from kconf.train.callbacks import CallbackList, History
 
 # Batches are gathered this many bytes at a time (see ``_batches``).
@@ -220,6 +220,8 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
                 batch = dist.shard(batch, epoch, step)
             try:
                 logs_of_batch, _ = train_step(model, batch[:len(xs)], batch[len(xs):])
+            except StoppedElsewhere:
+                raise
             except TrainingError as exc:
                 raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
             track(trackers, logs_of_batch)
