@@ -20,6 +20,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,7 @@ class Ranks:
         sys.stdout.flush()
         sys.stderr.flush()
         if self.is_root:
+            time.sleep(0.3)  # mpiexec forwards what was printed before it ends the ranks
             self.collective.abort(code)
         self.collective.linger(self.collective.timeout)
 
