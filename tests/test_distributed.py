@@ -38,7 +38,8 @@ name: dense
 seed: 5
 model:
   sequential:
-    - Dense: {units: 16, activation: tanh, input_dim: 6}
+    - Dense: {units: 16, activation: tanh, input_dim: 6, kernel_regularizer: {L2: {l2: 0.01}},
+              activity_regularizer: {L1: {l1: 0.01}}}
     - Dense: {units: 3, activation: softmax}
 compile:
   optimizer: {Adam: {learning_rate: 0.02}}
@@ -115,6 +116,8 @@ def assert_same_weights(a: dict, b: dict, atol: float) -> None:
 
 
 def test_two_ranks_train_a_dense_model_as_one_process_with_the_global_batch(tmp_path):
+    """Uneven shards weighted by their size; a weight penalty (the same on every rank, added
+    once) and an activity penalty (a mean over each shard) as in one process."""
     # 120 training samples in batches of 25: shards of 13 and 12, the last batch 20 (10/10)
     config = write(tmp_path, "dense.yaml", DENSE)
     one_process("train", config, "--output-dir", tmp_path / "one", "-q")
