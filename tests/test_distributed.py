@@ -320,6 +320,42 @@ def test_threads_default_to_the_cores_shared_by_the_local_ranks(monkeypatch):
     assert default_threads() == max(1, available_cpus() // 2)
 
 
+class OneRank:
+    """The sums of a data-parallel run of one rank (what ``DataParallel.sum`` gives there)."""
+
+    weight = 1.0
+
+    def sum(self, arrays):
+        return [np.asarray(a, dtype=np.float64) for a in arrays]
+
+
+@pytest.mark.parametrize("case_id", ["bn_training", "bn_images_training", "bn_axis1_training",
+                                     "bn_no_scale_training", "bn_no_center_training"])
+def test_synchronized_batch_normalization_passes_the_float64_gradient_check(case_id):
+    """The synchronized forward and backward (sums over the ranks, the rank's weight) of
+    one rank: float64 finite differences, and the values of the local statistics."""
+    from tests.layer_cases import CASES
+    from tests.layer_test import built, check_gradients, inputs, make_layer, run
+
+    (case,) = [c for c in CASES["BatchNormalization"] if c.id == case_id]
+
+    def make():
+        layer = make_layer("BatchNormalization", {**case.args, "synchronized": True})
+        layer.sync = OneRank()
+        return layer
+
+    check_gradients(make, case)
+    local = built(lambda: make_layer("BatchNormalization", case.args), case)
+    synced = built(make, case)
+    x = inputs(case)
+    (a, back_a), (b, back_b) = run(case, local, x), run(case, synced, x)
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    dy = np.random.default_rng(4).standard_normal(a.shape)
+    np.testing.assert_allclose(back_b(dy), back_a(dy), rtol=1e-10, atol=1e-12)
+    for key in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(synced.weights[key], local.weights[key], rtol=1e-12)
+
+
 def test_shards_cover_a_batch_once_and_differ_by_one_at_most():
     for n in (1, 7, 25, 120):
         for size in range(1, min(n, 5) + 1):
