@@ -226,3 +226,105 @@ def test_normalization_adapts_on_a_stream_batch_by_batch(tmp_path):
     x = train.x[0].read(slice(None)).astype(np.float64)
     np.testing.assert_allclose(layer.weights["mean"], x.mean(0), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(layer.weights["variance"], x.var(0), rtol=1e-5)
+
+
+# --- streamed tables ------------------------------------------------------------------------
+
+def write_table(folder: Path) -> None:
+    """A CSV with a header, a categorical column, missing ages, blank lines; and the same
+    rows as Parquet in row groups of 64."""
+    rng = np.random.default_rng(0)
+    n = 400
+    city = rng.choice(["oslo", "rome", "lima", "nara"], n)
+    age = rng.integers(18, 80, n)
+    income = rng.normal(50, 10, n).round(2)
+    label = ((age > 40) ^ (city == "rome")).astype(int)
+    lines = ["age,income,city,churned"]
+    for i in range(n):
+        lines.append(f"{'' if i % 37 == 0 else age[i]},{income[i]},{city[i]},{label[i]}")
+        if i % 100 == 0:
+            lines.append("  ")
+    (folder / "t.csv").write_text("\n".join(lines) + "\n")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({
+        "age": [None if i % 37 == 0 else float(a) for i, a in enumerate(age)],
+        "income": income, "city": city.tolist(), "churned": label}),
+        folder / "t.parquet", row_group_size=64)
+
+
+def table_config(folder: Path, kind: str = "csv", stream: str = "stream: true") -> Path:
+    path = folder / f"{kind}.yaml"
+    path.write_text(f"""name: table
+seed: 0
+model:
+  sequential:
+    - Dense: {{units: 8, activation: relu, input_shape: [7]}}
+    - Dense: {{units: 1, activation: sigmoid}}
+compile: {{optimizer: adam, loss: binary_crossentropy}}
+data:
+  source: {{{kind}: {{path: t.{kind}, x: [age, income, city], y: churned, categorical: [city],
+           fill: mean, {stream}}}}}
+  split: {{validation: 0.2, test: 0.1, stratify: true}}
+fit: {{epochs: 2, batch_size: 16}}
+""")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_streamed_table_is_encoded_and_trains_as_in_memory(tmp_path, kind):
+    from kconf.data.sources import load_prepared
+    from kconf.data.table_stream import TableRows
+
+    write_table(tmp_path)
+    streamed = load_prepared(load_config(table_config(tmp_path, kind)))
+    memory = load_prepared(load_config(table_config(tmp_path, "csv", "stream: false")))
+    assert ([s.to_json() for s in streamed.preprocessing.steps]
+            == [s.to_json() for s in memory.preprocessing.steps])
+    for name, split in memory.splits.items():
+        rows = streamed.splits[name].x[0]
+        assert isinstance(rows, TableRows) and rows.shape == split.x[0].shape
+        assert np.array_equal(rows.read(slice(None)), split.x[0]), name
+        assert np.array_equal(streamed.splits[name].y[0], split.y[0]), name
+    a = train(table_config(tmp_path, kind), tmp_path / "a")
+    b = train(table_config(tmp_path, "csv", "stream: false"), tmp_path / "b")
+    assert_same(weights(a), weights(b))
+
+
+def test_what_a_streamed_table_refuses(tmp_path):
+    write_table(tmp_path)
+    path = table_config(tmp_path)
+    path.write_text(path.read_text().replace("fill: mean", "fill: median"))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "data.source.csv.fill: fill: median needs every value of a column at once" in \
+        result.output
+    path = table_config(tmp_path)
+    text = (tmp_path / "t.csv").read_text().splitlines()
+    text[150] = "33,abc,rome,1"
+    (tmp_path / "t.csv").write_text("\n".join(text) + "\n")
+    result = runner.invoke(app, ["train", str(path), "--output-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "t.csv:151: column 'income': cannot read 'abc' as a number" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_memory_bench_runs_and_reports_peak_rss(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "table.md"
+    proc = subprocess.run(
+        [sys.executable, "bench/stream_memory.py", "--gib", "0.002", "--small-mib", "0.5",
+         "--budget-gib", "2", "--features", "16", "--batch-size", "64",
+         "--dir", str(tmp_path / "data"), "--out", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| small")
+            or line.startswith("| large")]
+    assert len(rows) == 2 and "MiB" in rows[1]
+    peak = float(rows[1].split("|")[4].split()[0])
+    assert 20 < peak < 2048  # a real process's RSS, within the stated budget
+    assert not (tmp_path / "data").exists()  # the data is removed unless --keep

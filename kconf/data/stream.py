@@ -27,6 +27,8 @@ from kconf.errors import ConfigError, Problem, SourcePos
 
 #: Rows per read when a whole source is scanned (NaN checks, statistics).
 SCAN_BYTES = 16 << 20
+#: Scattered rows read between two releases of the mapped pages (``MmapRows``).
+RELEASE_ROWS = 64
 
 
 class DataChanged(ConfigError):
@@ -204,16 +206,29 @@ class MmapRows(RowSource):
 
     def _read(self, index: np.ndarray) -> np.ndarray:
         rows = self._array()
-        if len(index) and (index[-1] - index[0] + 1 == len(index)) and (
+        if not len(index):
+            return np.empty((0, *self.file_shape[1:]), dtype=self.dtype)
+        if index[-1] - index[0] + 1 == len(index) and (
                 len(index) == 1 or bool(np.all(np.diff(index) == 1))):
             out = np.array(rows[index[0]:index[-1] + 1], dtype=self.dtype)  # one sequential read
-        else:
-            out = rows[index].astype(self.dtype, copy=False)
-        self._release()
+            self._release()
+            return out
+        # Scattered rows: in file order, a block at a time, each block's pages given back
+        # right after (the kernel maps up to 64 KiB around each fault: without the release a
+        # chunk of random rows would map a cluster of pages per row).
+        order = np.argsort(index, kind="stable")
+        ordered = index[order]
+        out = np.empty((len(index), *self.file_shape[1:]), dtype=self.dtype)
+        for start in range(0, len(index), RELEASE_ROWS):
+            part = ordered[start:start + RELEASE_ROWS]
+            out[order[start:start + RELEASE_ROWS]] = rows[part]
+            self._release()
         return out
 
     def _release(self) -> None:
-        """Drop the mapped pages from this process's memory (they stay in the page cache)."""
+        """Drop the mapped pages from this process's memory (they stay in the page cache).
+        The whole mapping: the kernel maps more than the rows read (fault-around, large
+        folios), and advising a mostly unmapped range costs microseconds."""
         if isinstance(self._map, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED)
 
