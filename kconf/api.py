@@ -117,3 +117,30 @@ def resolve_metrics(cfg: LoadedConfig) -> dict:
     if problems:
         raise ConfigError(problems, cfg.source.file)
     return out
+
+
+def load_data(config: LoadedConfig | RunConfig | str | Path | dict,
+              overrides: dict | None = None) -> dict:
+    """A config's data as its model is trained on it: every split loaded, encoded and
+    preprocessed (each step fitted on the training split), as ``kconf train`` prepares it.
+
+    Args:
+        config: a config from ``load_config``, a ``RunConfig``, a YAML path or a dict.
+        overrides: dotted path -> value, applied first (``{"data.split.seed": 3}``).
+
+    Returns:
+        ``{"train": Split, "validation": ..., "test": ...}`` (the splits the config has);
+        a ``Split``'s ``x`` and ``y`` are lists of arrays, one per input and output.
+
+    Raises:
+        ConfigError: a config or data problem, located in the YAML.
+    """
+    from kconf.data.sources import load_prepared
+
+    if not overrides:
+        cfg = as_config(config)
+    elif isinstance(config, LoadedConfig):
+        cfg = load_config(config.config, overrides, base_dir=config.source.base_dir)
+    else:
+        cfg = load_config(config, overrides)
+    return load_prepared(cfg).splits

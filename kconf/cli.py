@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import typer
 from rich.console import Console
@@ -216,12 +216,20 @@ def train(
                                      "files into RUN/tensorboard/ (the tensorboard extra)."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Log the run to MLflow at "
                                 "MLFLOW_TRACKING_URI (the mlflow extra)."),
+    ranks: Optional[int] = typer.Option(
+        None, "--ranks", min=1, help="Train data-parallel on this many MPI ranks on this "
+                                     "machine: starts mpiexec (the mpi extra). Under "
+                                     "mpiexec -n N, every rank is one part of the run."),
+    mpi_timeout: float = typer.Option(
+        300.0, "--mpi-timeout", min=1, help="Seconds a rank waits for the others in a "
+                                           "collective call before the run fails."),
 ) -> None:
     """Train the model, show progress, evaluate on the test data, write runs/<name>/<time>/."""
-    _limit_threads(threads)
-    from kconf.train.resolve import resolve_config
-    from kconf.train.run import prepare_run, resume_run
+    from kconf.distributed import default_threads, launched_ranks
 
+    if ranks is not None:
+        _launch_ranks(ranks)
+    _limit_threads(threads if threads is not None else default_threads())
     options = {key: (value, f"{flag} {value}") for key, flag, value in
                (("fit.epochs", "--epochs", epochs), ("fit.batch_size", "--batch-size", batch_size),
                 ("seed", "--seed", seed)) if value is not None}
@@ -233,33 +241,131 @@ def train(
                   markup=False)
         raise typer.Exit(USER_ERROR)
     _outputs((None if resume is not None else output_dir, "folder"), create=False)
+    args = _TrainArgs(file, overrides or [], options, resume, init_weights, output_dir,
+                      tensorboard, mlflow)
+    if launched_ranks()[0] > 1:
+        _train_rank(args, quiet, log_format, mpi_timeout)
+        return
     try:
-        if resume is not None:
-            from kconf.train.resolve import parse_override_texts
-
-            more = {o.key: o.value for o in parse_override_texts(overrides or [])}
-            more.update({key: value for key, (value, _) in options.items()})
-            run = resume_run(resume, more)
-            cfg = run.cfg
-            _track(run, tensorboard, mlflow)
-        else:
-            cfg, applied = resolve_config(file, overrides or [], options)
-            initial = None
-            if init_weights is not None:
-                from kconf.train.trained import read_initial_weights, start_from_weights
-
-                initial = read_initial_weights(init_weights, cfg)
-            _track(None, tensorboard, mlflow, cfg)
-            run = prepare_run(cfg, output_dir, applied)
-            _track(run, tensorboard, mlflow)
-            if initial is not None:
-                start_from_weights(run, initial, init_weights)
+        run = _prepare(args)
     except ConfigError as exc:
         _fail(exc)
     try:
-        _train_prepared(run, cfg, quiet, log_format, init_weights)
+        _train_prepared(run, run.cfg, quiet, log_format, init_weights)
     finally:
         run.close()  # the run folder's lock
+
+
+class _TrainArgs(NamedTuple):
+    """What ``kconf train`` prepares a run from."""
+
+    file: Optional[Path]
+    overrides: list[str]
+    options: dict
+    resume: Optional[Path]
+    init_weights: Optional[Path]
+    output_dir: Path
+    tensorboard: bool
+    mlflow: bool
+
+    def resume_overrides(self) -> dict:
+        from kconf.train.resolve import parse_override_texts
+
+        more = {o.key: o.value for o in parse_override_texts(self.overrides)}
+        more.update({key: value for key, (value, _) in self.options.items()})
+        return more
+
+
+def _prepare(args: _TrainArgs, cfg=None, applied=None, check=None):
+    """The prepared run of ``kconf train`` (a new one, or the one resumed); ``cfg`` and
+    ``applied``: the config already resolved; ``check``: as ``prepare_run``'s."""
+    from kconf.train.resolve import resolve_config
+    from kconf.train.run import prepare_run, resume_run
+
+    if args.resume is not None:
+        run = resume_run(args.resume, args.resume_overrides(), check=check)
+        _track(run, args.tensorboard, args.mlflow)
+        return run
+    if cfg is None:
+        cfg, applied = resolve_config(args.file, args.overrides, args.options)
+    initial = None
+    if args.init_weights is not None:
+        from kconf.train.trained import read_initial_weights, start_from_weights
+
+        initial = read_initial_weights(args.init_weights, cfg)
+    _track(None, args.tensorboard, args.mlflow, cfg)
+    run = prepare_run(cfg, args.output_dir, applied, check=check)
+    _track(run, args.tensorboard, args.mlflow)
+    if initial is not None:
+        start_from_weights(run, initial, args.init_weights)
+    return run
+
+
+def _launch_ranks(ranks: int) -> None:
+    """``--ranks N``: run this command again under ``mpiexec -n N``; exit with its status."""
+    import subprocess
+    import sys
+
+    from kconf.distributed.launch import mpiexec_command
+
+    try:
+        command = mpiexec_command(ranks, sys.argv[1:])
+    except ConfigError as exc:
+        _fail(exc)
+    raise typer.Exit(subprocess.call(command))
+
+
+def _train_rank(args: _TrainArgs, quiet: bool, log_format: LogFormat, timeout: float) -> None:
+    """``kconf train`` on one rank of a data-parallel run (``kconf.distributed.run``): rank 0
+    prepares, trains, reports; the others train silently; a failure anywhere ends them all
+    with the failing rank's message."""
+    from kconf.distributed.comm import RankFailed
+    from kconf.distributed.run import Ranks, exit_code
+    from kconf.train.resolve import resolve_config
+    from kconf.train.run import resumed_config
+
+    try:
+        ranks = Ranks(timeout)
+    except ConfigError as exc:
+        _fail(exc)
+    run, code = None, 0
+    try:
+        applied = None
+        if args.resume is not None:
+            cfg = resumed_config(args.resume, args.resume_overrides())
+        else:
+            cfg, applied = resolve_config(args.file, args.overrides, args.options)
+        ranks.check_config(cfg)
+        if ranks.is_root:
+            run = _prepare(args, cfg, applied, check=ranks.check_batches)
+        else:
+            run = ranks.follow(cfg, resumed=args.resume is not None)
+            ranks.check_batches(cfg, run.splits)
+        ranks.start(run)
+        if not ranks.is_root:
+            run.fit()
+            return
+        try:
+            _train_prepared(run, cfg, quiet, log_format, args.init_weights)
+        except typer.Exit as exc:
+            code = exc.exit_code
+    except (ConfigError, RankFailed) as exc:  # at start: a mistake, here or on another rank
+        ranks.fail(exc)
+        code = exit_code(exc)
+        if ranks.is_root:
+            err.print(exc.format() if isinstance(exc, ConfigError) else str(exc),
+                      markup=False)
+            if run is not None:
+                run.recorder.write_status("failed", error=str(exc))
+    except BaseException as exc:  # a rank other than 0 failed in training
+        ranks.fail(exc)
+        code = exit_code(exc)
+    finally:
+        if ranks.is_root and run is not None:
+            run.close()
+    if code:
+        ranks.end_failed(code)
+        raise typer.Exit(code)
 
 
 def _track(run, tensorboard: bool, mlflow: bool, cfg=None) -> None:
@@ -389,6 +495,10 @@ TARGET_HELP = "A run folder (its resolved.yaml and weights.npz), or a config fil
 WEIGHTS_HELP = "A weights.npz written by kconf (arrays named layer/weight)."
 
 
+PREPARED_HELP = ("The data is preprocessed already: do not apply the run's saved "
+                 "preprocessing (preprocess.json).")
+
+
 @app.command()
 def evaluate(
     target: Path = typer.Argument(..., help=TARGET_HELP),
@@ -396,11 +506,14 @@ def evaluate(
                                                     show_default=False),
     weights: Optional[Path] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     data: Optional[list[Path]] = typer.Option(
-        None, "--data", help="Data instead of the config's test split: one .npz (arrays named "
-                             "like the model's inputs and outputs; x and y for one of each), "
-                             "or .npy files, one per input then one per output."),
+        None, "--data", help="Raw data instead of the config's test split (a run's saved "
+                             "preprocessing is applied): one .npz (arrays named like the "
+                             "model's inputs and outputs; x and y for one of each), .npy "
+                             "files, one per input then one per output, or a .csv/.parquet "
+                             "table with the run's columns."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Samples per batch (default: fit.batch_size)."),
+    prepared: bool = typer.Option(False, "--prepared", help=PREPARED_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
 ) -> None:
     """Loss and metrics of a trained model on the test data (or on a file)."""
@@ -410,7 +523,8 @@ def evaluate(
     from kconf.train.evaluate import evaluate as run_evaluate
 
     try:
-        result = run_evaluate(target, weights, data or [], overrides or [], batch_size)
+        result = run_evaluate(target, weights, data or [], overrides or [], batch_size,
+                              prepared)
     except ConfigError as exc:
         _fail(exc)
     if as_json:
@@ -427,21 +541,25 @@ def predict(
     overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
                                                     show_default=False),
     input: Path = typer.Option(..., "--input", "-i",
-                               help=".npz (arrays named like the inputs; x for one), .npy "
-                                    "(one input) or .csv (one row per sample)."),
+                               help="Raw inputs (a run's saved preprocessing is applied): "
+                                    ".npz (arrays named like the inputs; x for one), .npy "
+                                    "(one input) or .csv (one row per sample; for a run "
+                                    "trained on a table, its columns by name)."),
     output: Path = typer.Option(..., "--output", "-o",
                                 help=".npz (one array per output) or .csv (columns "
                                      "<output>_<i>)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Samples per batch (default: fit.batch_size)."),
+    prepared: bool = typer.Option(False, "--prepared", help=PREPARED_HELP),
 ) -> None:
     """Write a trained model's outputs for the inputs in a file, batch by batch."""
     from kconf.train.predict import predict as run_predict
 
     _outputs((output, "file"))
     try:
-        result = run_predict(target, input, output, weights, batch_size, overrides or [])
+        result = run_predict(target, input, output, weights, batch_size, overrides or [],
+                             prepared)
     except ConfigError as exc:
         _fail(exc)
     shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
@@ -477,6 +595,11 @@ def import_keras(
                   f"{result.weights_file}", markup=False)
 
 
+WITHOUT_PREPROCESSING_HELP = ("Leave a run's saved preprocessing out: the exported model "
+                              "takes preprocessed inputs (by default it takes raw ones, the "
+                              "preprocessing in front as Rescaling/Normalization/Reshape).")
+
+
 @app.command("export-keras")
 def export_keras(
     config: Path = typer.Argument(..., help="A config file, or a run folder (its "
@@ -486,13 +609,15 @@ def export_keras(
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="A run folder or a weights.npz / checkpoint; without it (and "
                                 "for a config file) only OUT.json is written."),
+    without_preprocessing: bool = typer.Option(
+        False, "--without-preprocessing", help=WITHOUT_PREPROCESSING_HELP),
 ) -> None:
     """Write the model as Keras 3 JSON and, with weights, a .keras archive Keras loads."""
     from kconf.keras_io.export_run import export_model
 
     _outputs((output, "stem"))
     try:
-        written = export_model(config, output, weights)
+        written = export_model(config, output, weights, not without_preprocessing)
     except ConfigError as exc:
         _fail(exc)
     for path in written:
@@ -508,13 +633,16 @@ def export_onnx(
         None, "--opset", help="The ONNX opset, 18 or newer (default 21)."),
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="A run folder or a weights.npz / checkpoint to export."),
+    without_preprocessing: bool = typer.Option(
+        False, "--without-preprocessing", help=WITHOUT_PREPROCESSING_HELP),
 ) -> None:
     """Write the model as an ONNX file (inference mode, dynamic batch size); needs kconf[onnx]."""
     from kconf.onnx_io.run import export_model
 
     _outputs((output, "file"))
     try:
-        written = export_model(config, output, opset, weights)
+        written = export_model(config, output, opset, weights,
+                               with_preprocessing=not without_preprocessing)
     except ConfigError as exc:
         _fail(exc)
     out.print(f"wrote {written}", markup=False)

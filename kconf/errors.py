@@ -101,3 +101,8 @@ class ShapeError(KconfError):
 
 class TrainingError(KconfError):
     """Training stopped for a reason the user must see (e.g. a NaN loss)."""
+
+
+class StoppedElsewhere(TrainingError):
+    """Training stopped because another process of the run did (a data-parallel run's rank
+    failed, or stopped answering); the message already says where."""

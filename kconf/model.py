@@ -94,6 +94,8 @@ class Model:
         self.terminate_on_nan = True  # Keras's TerminateOnNaN, on by default
         self.resumed = False  # set when a checkpoint was restored: callbacks keep their state
         self.train_rng = np.random.default_rng(0)
+        #: A data-parallel run's rank (``kconf.distributed.DataParallel``); None otherwise.
+        self.distributed = None
         self.built = False
         self._params: list = []  # trainable weights, each once (shared layers dedupe)
         self._grads: list = []  # their gradients, same order: arrays or RowGrad

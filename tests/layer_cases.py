@@ -291,6 +291,10 @@ CASES: dict[str, list[Case]] = {
              training=True),
         Case("bn_frozen_training", {"trainable": False}, (4, 3), _norm(3, *_BN),
              training=True),
+        # one process: synchronized statistics are the batch's (the ranks' sums: tests/
+        # test_distributed.py)
+        Case("bn_synchronized_training", {"synchronized": True, "axis": 1}, (3, 4, 2),
+             _norm(4, *_BN), training=True),
     ],
     "LayerNormalization": [
         Case("ln", {}, (3, 4), _norm(4, "gamma", "beta")),

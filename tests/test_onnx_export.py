@@ -171,7 +171,7 @@ def test_cli_exports_a_run_with_its_trained_weights_and_preprocessing(tmp_path, 
 
     # the hook the run's saved preprocessing goes through: it is put in front of the input
     monkeypatch.setattr(onnx_run, "run_preprocessing",
-                        lambda folder: {name: [{"Rescaling": {"scale": 2.0}}]})
+                        lambda folder: ({name: [{"Rescaling": {"scale": 2.0}}]}, {}))
     assert invoke("export-onnx", run, "-o", tmp_path / "pre.onnx").exit_code == 0
     scaled = run_onnx(onnx.load(tmp_path / "pre.onnx"), feeds)[0]
     np.testing.assert_allclose(scaled, model.predict(feeds[name] * 2), atol=1e-5, rtol=0)

@@ -15,8 +15,9 @@ or one source split by fractions, with a seed (scikit-learn's ``train_test_split
 
 A source is ``{kind: {args}}`` with kind ``random``, ``npz``, ``npy``, ``csv``, ``parquet``,
 ``digits`` or ``images`` (the table sources, ``csv`` and ``parquet``, are in
-``kconf.config.tables``; a folder of images in ``kconf.config.images``); ``npy`` and ``images``
-can stream (``stream: true``: read batch by batch, for data larger than memory).
+``kconf.config.tables``; a folder of images in ``kconf.config.images``); ``npy``, ``images``,
+``csv`` and ``parquet`` can stream (``stream: true``: read batch by batch, for data larger
+than memory).
 Paths are kept as written; the data loader resolves them against ``cfg.source.base_dir``.
 
 For a model with several inputs or outputs, ``x`` and ``y`` give one array per input/output:

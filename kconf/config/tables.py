@@ -31,6 +31,7 @@ from kconf.args.fields import (
     choice,
     config_error,
 )
+from kconf.config.images import StreamArgs
 from kconf.text import show
 
 Path = Annotated[Str, Field(min_length=1)]
@@ -89,7 +90,7 @@ def _column_paths(prefix: tuple, columns: Any) -> list[tuple[tuple, str | int]]:
     return [(prefix, columns)]
 
 
-class TableArgs(ConfigModel):
+class TableArgs(StreamArgs):
     """What every table source shares: the file, the feature and target columns, and how
     categorical and missing values become numbers."""
 

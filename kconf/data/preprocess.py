@@ -105,11 +105,16 @@ class Preprocessing:
         steps: the fitted steps in the order they apply.
         inputs: the model's input names (in order), for readers of the file.
         outputs: the model's output names.
+        x_shapes: the sample shape of each input's numbers before the steps after a table
+            encoding (what ``kconf predict --input`` takes: the raw data).
+        y_shapes: the same for each output's targets.
     """
 
     steps: list[FittedStep] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    x_shapes: list[list[int]] = field(default_factory=list)
+    y_shapes: list[list[int]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.steps)
@@ -144,6 +149,7 @@ class Preprocessing:
     def to_json(self) -> dict[str, Any]:
         """What ``preprocess.json`` holds."""
         return {"format": FORMAT, "inputs": list(self.inputs), "outputs": list(self.outputs),
+                "x_shapes": self.x_shapes, "y_shapes": self.y_shapes,
                 "steps": [s.to_json() for s in self.steps]}
 
     @classmethod
@@ -157,7 +163,8 @@ class Preprocessing:
             raise ValueError(f"preprocessing format {data.get('format')!r}; this kconf reads "
                              f"format {FORMAT}")
         return cls([FittedStep.from_json(s) for s in data["steps"]], list(data["inputs"]),
-                   list(data["outputs"]))
+                   list(data["outputs"]), [list(s) for s in data["x_shapes"]],
+                   [list(s) for s in data["y_shapes"]])
 
 
 def fit_tables(splits: dict[str, Split], args, path: ConfigPath,

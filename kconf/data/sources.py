@@ -18,11 +18,18 @@ import numpy as np
 from kconf.data.checks import content_problems
 from kconf.config.objectives import loss_class_name
 from kconf.data.digits import load_digits
-from kconf.data.preprocess import Preprocessing, apply_steps, fit_tables, to_categorical
+from kconf.data.preprocess import (
+    FittedStep,
+    Preprocessing,
+    apply_steps,
+    fit_tables,
+    to_categorical,
+)
 from kconf.data.problem import DataProblem, DataWarning
 from kconf.data.tables import class_codes, is_table, load_table
 from kconf.data.split import Split, split_indices
 from kconf.data.stream import locate_streams, open_npy_stream
+from kconf.data.table_stream import fit_streamed
 from kconf.engine.backend import floatx
 from kconf.errors import ConfigError, Problem
 from kconf.shapes import format_shape
@@ -114,7 +121,7 @@ def load_prepared(cfg) -> Prepared:
             out[split] = _counted(*_load(spec.kind, spec.args, cfg, split, path), path=path)
         except DataProblem as exc:
             report(exc)
-    fitted = []
+    fitted, shapes = [], {"x": [], "y": []}
     if not problems:
         problems += locate_streams(out, data.preprocess, cfg)
     if not problems:
@@ -122,7 +129,11 @@ def load_prepared(cfg) -> Prepared:
         spec = getattr(data, key)
         fit_samples = _fit_samples(cfg, len(out["train"].x[0]))
         try:
-            fitted = fit_tables(out, spec.args, ("data", key, spec.kind), fit_samples, warn)
+            fitted = [FittedStep("table", "x", k, params, at)
+                      for k, params, at in fit_streamed(out, fit_samples)]
+            fitted += fit_tables(out, spec.args, ("data", key, spec.kind), fit_samples, warn)
+            shapes = {k: [list(a.shape[1:]) for a in getattr(out["train"], k)]
+                      for k in ("x", "y")}
             if data.preprocess:
                 fitted += apply_steps(out, data.preprocess, cfg.input_names(),
                                       cfg.output_names(), cfg.output_aliases(), fit_samples)
@@ -130,7 +141,7 @@ def load_prepared(cfg) -> Prepared:
             report(exc)
     if problems:
         raise ConfigError(sorted(problems, key=_position), cfg.source.file)
-    return Prepared(out, Preprocessing(fitted))
+    return Prepared(out, Preprocessing(fitted, x_shapes=shapes["x"], y_shapes=shapes["y"]))
 
 
 def _position(problem: Problem) -> tuple[int, int]:
@@ -238,6 +249,15 @@ def _load(kind: str, args, cfg, split: str, path: tuple):
         return next(iter(_images(args, cfg, path).values()))
     base = cfg.source.base_dir
     if kind in ("csv", "parquet"):
+        if args.stream:
+            from kconf.data.table_stream import load_table_stream
+
+            if args.sample_weight is not None:
+                raise DataProblem("sample_weight is read into memory: not with stream: true "
+                                  "(give the weights as a .npz or .npy source, or leave "
+                                  "stream out)", (*path, "sample_weight"))
+            return load_table_stream(kind, args, _file(base, args.path), inputs, outputs,
+                                     aliases, path)
         return load_table(kind, args, _file(base, args.path), inputs, outputs, aliases, path)
     weights = None
     if kind == "npz":

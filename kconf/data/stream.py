@@ -27,6 +27,8 @@ from kconf.errors import ConfigError, Problem, SourcePos
 
 #: Rows per read when a whole source is scanned (NaN checks, statistics).
 SCAN_BYTES = 16 << 20
+#: Scattered rows read between two releases of the mapped pages (``MmapRows``).
+RELEASE_ROWS = 64
 
 
 class DataChanged(ConfigError):
@@ -138,12 +140,22 @@ class RowSource:
             try:
                 now = fingerprint(Path(file))
             except OSError:
-                out.append(f"{file} is gone")
+                out.append(f"{_shown(file)} is gone")
                 continue
             if now != was:
-                out.append(f"{file} changed (size {was['size']:,} -> {now['size']:,} bytes, "
-                           f"modified {_when(was)} -> {_when(now)})")
+                out.append(_change(file, was, now))
         return out
+
+
+def _shown(file: str) -> str:
+    from kconf.data.problem import shown_path
+
+    return shown_path(Path(file))
+
+
+def _change(file: str, was: dict, now: dict) -> str:
+    return (f"{_shown(file)} changed (size {was['size']:,} -> {now['size']:,} bytes, "
+            f"modified {_when(was)} -> {_when(now)})")
 
 
 def _when(fp: dict) -> str:
@@ -160,44 +172,63 @@ class MmapRows(RowSource):
     def __init__(self, file: Path):
         super().__init__()
         self.file = Path(file)
-        with open(self.file, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = np.lib.format._read_array_header(f, version)
-            offset = f.tell()
-        if dtype.hasobject:
-            raise ValueError("it holds Python objects (saved with pickle); kconf reads arrays "
-                             "of numbers only")
+        try:
+            mapped = np.load(self.file, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            if "allow_pickle" in str(exc) or "object" in str(exc):
+                raise ValueError("it holds Python objects (saved with pickle); kconf reads "
+                                 "arrays of numbers only") from None
+            raise
+        if not isinstance(mapped, np.memmap):
+            raise ValueError("it is not an .npy array")
+        shape, dtype, offset = mapped.shape, mapped.dtype, mapped.offset
+        fortran = not mapped.flags.c_contiguous
+        del mapped  # the header read; rows are mapped on first use (and per process)
         if fortran and len(shape) > 1:
             raise ValueError("it is saved in Fortran (column) order: rows are not contiguous "
                              "on disk; save it with np.save(np.ascontiguousarray(x)) to stream")
         self.file_dtype = dtype
         self.dtype = np.dtype(floatx) if dtype.kind == "f" else dtype
-        self.shape = tuple(shape)
+        self.shape = self.file_shape = tuple(shape)  # a view's shape is its own
         self.offset = offset
         self.files = {str(self.file): fingerprint(self.file)}
         self._map = None
 
     def _array(self) -> np.ndarray:
         if self._map is None:
-            size = int(np.prod(self.shape, dtype=np.int64)) * self.file_dtype.itemsize
+            count = int(np.prod(self.file_shape, dtype=np.int64))
             with open(self.file, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            self._rows = np.frombuffer(self._map, dtype=self.file_dtype, count=int(
-                np.prod(self.shape, dtype=np.int64)), offset=self.offset).reshape(self.shape)
+                self._map = (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if count
+                             else bytes(self.offset))
+            self._rows = np.frombuffer(self._map, dtype=self.file_dtype, count=count,
+                                       offset=self.offset).reshape(self.file_shape)
         return self._rows
 
     def _read(self, index: np.ndarray) -> np.ndarray:
         rows = self._array()
-        if len(index) and (index[-1] - index[0] + 1 == len(index)) and (
+        if not len(index):
+            return np.empty((0, *self.file_shape[1:]), dtype=self.dtype)
+        if index[-1] - index[0] + 1 == len(index) and (
                 len(index) == 1 or bool(np.all(np.diff(index) == 1))):
             out = np.array(rows[index[0]:index[-1] + 1], dtype=self.dtype)  # one sequential read
-        else:
-            out = rows[index].astype(self.dtype, copy=False)
-        self._release()
+            self._release()
+            return out
+        # Scattered rows: in file order, a block at a time, each block's pages given back
+        # right after (the kernel maps up to 64 KiB around each fault: without the release a
+        # chunk of random rows would map a cluster of pages per row).
+        order = np.argsort(index, kind="stable")
+        ordered = index[order]
+        out = np.empty((len(index), *self.file_shape[1:]), dtype=self.dtype)
+        for start in range(0, len(index), RELEASE_ROWS):
+            part = ordered[start:start + RELEASE_ROWS]
+            out[order[start:start + RELEASE_ROWS]] = rows[part]
+            self._release()
         return out
 
     def _release(self) -> None:
-        """Drop the mapped pages from this process's memory (they stay in the page cache)."""
+        """Drop the mapped pages from this process's memory (they stay in the page cache).
+        The whole mapping: the kernel maps more than the rows read (fault-around, large
+        folios), and advising a mostly unmapped range costs microseconds."""
         if isinstance(self._map, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED)
 
@@ -348,10 +379,9 @@ def changed_since(saved: dict, now: dict) -> list[str]:
     for file, was in saved.items():
         current = now.get(file)
         if current is None:
-            out.append(f"{file} is no longer read by the config")
+            out.append(f"{_shown(file)} is no longer read by the config")
         elif current != was:
-            out.append(f"{file} changed (size {was['size']:,} -> {current['size']:,} bytes, "
-                       f"modified {_when(was)} -> {_when(current)})")
-    out += [f"{file} is streamed now but was not when the run started"
+            out.append(_change(file, was, current))
+    out += [f"{_shown(file)} is streamed now but was not when the run started"
             for file in now if file not in saved and saved]
     return out

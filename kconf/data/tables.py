@@ -35,11 +35,11 @@ def open_table(kind: str, args, file: Path, path: ConfigPath):
         from kconf.data.parquet_source import ParquetTable
 
         return ParquetTable(file, (*path, "path"))
-    return _CsvColumns(read_table(file, header=args.header, delimiter=args.delimiter,
+    return CsvColumns(read_table(file, header=args.header, delimiter=args.delimiter,
                                   skip_rows=args.skip_rows, path=(*path, "path")))
 
 
-class _CsvColumns:
+class CsvColumns:
     """A CSV ``Table`` with the column access ``ParquetTable`` has."""
 
     def __init__(self, table):
@@ -110,6 +110,48 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
     """
     table = open_table(kind, args, file, path)
     found: list[tuple[str, ConfigPath]] = []
+    x_cols, y_cols, categorical, filled = resolve_columns(table, args, inputs, outputs,
+                                                          aliases, path, found)
+    if found:
+        raise DataProblem(found[0][0], found[0][1], found[1:])
+    arrays: dict[str, list[np.ndarray]] = {"x": [], "y": []}
+    for key, per_array in (("x", x_cols), ("y", y_cols)):
+        for cols in per_array:
+            arrays[key].append(structured(table, cols, key, categorical, filled, path, found))
+    weights = None
+    for at, j in weight_column(table, args, path, []):
+        values, bad = table.numbers(j)
+        if bad is not None:
+            found.append((f"{table.label(j)}: {bad[1]} (row {bad[0]})", at))
+        else:
+            weights = np.asarray(values, dtype=np.float32)
+    if found:
+        raise DataProblem(found[0][0], found[0][1], found[1:])
+    return arrays["x"], arrays["y"], weights
+
+
+def weight_column(table, args, path: ConfigPath, found: list) -> list[tuple[ConfigPath, int]]:
+    """``[(config path, column index)]`` of the ``sample_weight`` column (empty without
+    one); a column that is not in the table goes to ``found``."""
+    if args.sample_weight is None:
+        return []
+    at = (*path, "sample_weight")
+    matched = _matches(table, args.sample_weight)
+    if len(matched) != 1:
+        found.append((_unknown(table, args.sample_weight) if not matched else
+                      "sample_weight is one column; this names several", at))
+        return []
+    return [(at, matched[0])]
+
+
+def resolve_columns(table, args, inputs, outputs, aliases, path: ConfigPath, found: list):
+    """Which columns of ``table`` each input and output takes, which are categorical and
+    which are filled; what does not resolve goes to ``found`` as ``(message, path)``.
+
+    Returns:
+        ``(x_cols, y_cols, categorical, filled)``: per input (output) a list of
+        ``(config path, column index)``; sets of column indexes.
+    """
 
     def resolve(key: str, refs) -> list[tuple[ConfigPath, int]]:
         out = []
@@ -123,9 +165,7 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
 
     y_cols = [resolve("y", refs) for refs in args.y_for(outputs, aliases)]
     targets = {j for cols in y_cols for _, j in cols}
-    weight_cols = ([] if args.sample_weight is None else
-                   resolve("sample_weight", [((), args.sample_weight)]))
-    weighing = {j for _, j in weight_cols}  # not a feature either
+    weighing = {j for _, j in weight_column(table, args, path, found)}  # not a feature
     x_refs = args.x_for(inputs)
     if x_refs == [None]:
         x_cols = [[((*path, "x"), j) for j in range(table.width)
@@ -152,22 +192,7 @@ def load_table(kind: str, args, file: Path, inputs, outputs, aliases,
                               "a target (y)", at))
             categorical.add(j)
     filled = _filled(args, table, x_cols, categorical, path, found)
-    if found:
-        raise DataProblem(found[0][0], found[0][1], found[1:])
-    arrays: dict[str, list[np.ndarray]] = {"x": [], "y": []}
-    for key, per_array in (("x", x_cols), ("y", y_cols)):
-        for cols in per_array:
-            arrays[key].append(_structured(table, cols, key, categorical, filled, path, found))
-    weights = None
-    for at, j in weight_cols:
-        values, bad = table.numbers(j)
-        if bad is not None:
-            found.append((f"{table.label(j)}: {bad[1]} (row {bad[0]})", at))
-        else:
-            weights = np.asarray(values, dtype=np.float32)
-    if found:
-        raise DataProblem(found[0][0], found[0][1], found[1:])
-    return arrays["x"], arrays["y"], weights
+    return x_cols, y_cols, categorical, filled
 
 
 def _filled(args, table, x_cols, categorical: set[int], path: ConfigPath,
@@ -190,7 +215,7 @@ def _filled(args, table, x_cols, categorical: set[int], path: ConfigPath,
     return out
 
 
-def _structured(table, cols, key: str, categorical: set[int], filled: set[int],
+def structured(table, cols, key: str, categorical: set[int], filled: set[int],
                 path: ConfigPath, found: list) -> np.ndarray:
     """One array's columns as a structured array (float64 numbers, text categories)."""
     names = [field_name(table, j) for _, j in cols]

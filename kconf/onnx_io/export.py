@@ -121,10 +121,14 @@ class _Walk:
         return b.op("Reshape", [y, size])
 
 
+#: The layers a run's saved preprocessing is written as (``kconf.train.preprocessing``).
+PREPROCESSING_CLASSES = ("Rescaling", "Normalization", "Reshape")
+
+
 def preprocessing_layers(specs) -> list[Layer]:
     """Engine layers from specs: engine layers, or ``{ClassName: {args}}`` dicts as a config
-    writes them (Rescaling and Normalization with their statistics given: the shape-keeping,
-    weightless layers of a run's saved preprocessing), their arguments checked as a config's.
+    writes them (Rescaling, Normalization with its statistics given, Reshape: the weightless
+    layers of a run's saved preprocessing), their arguments checked as a config's.
     """
     from kconf.engine.layers import REGISTRY
 
@@ -134,8 +138,9 @@ def preprocessing_layers(specs) -> list[Layer]:
             layers.append(spec)
             continue
         ((cls, args),) = spec.items()
-        if cls not in ("Rescaling", "Normalization"):
-            raise ValueError(f"preprocessing layers are Rescaling or Normalization, got {cls}")
+        if cls not in PREPROCESSING_CLASSES:
+            raise ValueError(f"preprocessing layers are {', '.join(PREPROCESSING_CLASSES)}, "
+                             f"got {cls}")
         kwargs = REGISTRY[cls].args.model_validate(dict(args or {})).layer_kwargs()
         layer = REGISTRY[cls].layer(**kwargs)
         if cls == "Normalization" and layer.mean is None:
@@ -145,16 +150,19 @@ def preprocessing_layers(specs) -> list[Layer]:
 
 
 def onnx_model(model, opset: int = DEFAULT_OPSET,
-               preprocessing: Mapping[str, Sequence[Any]] | None = None, source=None):
+               preprocessing: Mapping[str, Sequence[Any]] | None = None, source=None,
+               raw_shapes: Mapping[str, Sequence[int]] | None = None):
     """The ONNX ``ModelProto`` of a built kconf model.
 
     Args:
         model: a built kconf ``Model`` (its current weights are written).
         opset: the ONNX opset (``MIN_OPSET`` or newer).
         preprocessing: input name -> layers applied first (engine layers or
-            ``{Rescaling: {...}}`` / ``{Normalization: {...}}`` specs).
+            ``{Rescaling: {...}}`` / ``{Normalization: {...}}`` / ``{Reshape: {...}}`` specs).
         source: the config's ``source`` (``LoadedConfig.source``), to place the problems
             in its file.
+        raw_shapes: input name -> the sample shape the ONNX input takes, when the
+            preprocessing reshapes (default: the model input's).
 
     Raises:
         ConfigError: the opset is out of range, or layers cannot be expressed (all listed).
@@ -180,14 +188,16 @@ def onnx_model(model, opset: int = DEFAULT_OPSET,
     for t in graph.outputs:
         b.reserve(t.name)
     for t in graph.inputs:
+        shape = (None, *(raw_shapes or {}).get(t.name, t.shape[1:]))
         inputs.append(helper.make_tensor_value_info(
-            t.name, _ONNX_TYPES.get(t.dtype, 1), ["batch", *t.shape[1:]]))
+            t.name, _ONNX_TYPES.get(t.dtype, 1), ["batch", *shape[1:]]))
         value = t.name
         for layer in preprocessing_layers((preprocessing or {}).get(t.name, ())):
             if t.dtype != "float32":
                 value = b.op("Cast", [value], to=1)
-            value, _ = walk.call(Call(layer, [value], [t.shape], [t.shape]), (), [None])
-            value = value[0]
+            out = tuple(layer.compute_output_shape(shape))
+            value, _ = walk.call(Call(layer, [value], [shape], [out]), (), [None])
+            value, shape = value[0], out
         values.append(value)
     outs, _ = walk.graph(graph, values, [None] * len(values))
     if walk.problems:
@@ -220,9 +230,9 @@ def _inputs_used(nodes) -> set[str]:
 
 def export_onnx(model, out: str | os.PathLike, opset: int = DEFAULT_OPSET,
                 preprocessing: Mapping[str, Sequence[Any]] | None = None,
-                source=None) -> Path:
+                source=None, raw_shapes: Mapping[str, Sequence[int]] | None = None) -> Path:
     """Write ``model`` as an ONNX file (atomically); return its path."""
-    proto = onnx_model(model, opset, preprocessing, source)
+    proto = onnx_model(model, opset, preprocessing, source, raw_shapes)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, proto.SerializeToString())

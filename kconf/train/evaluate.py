@@ -9,6 +9,7 @@ from typing import Sequence
 from kconf.data.sources import Split, check_shapes, load_splits
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.train.arrays import read_labelled
+from kconf.train.preprocessing import read_table_file, reads_table
 from kconf.train.trained import Trained, load_trained
 
 
@@ -24,7 +25,7 @@ class Evaluation:
 
 def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None,
              data: Sequence[str | os.PathLike] = (), overrides: Sequence[str] = (),
-             batch_size: int | None = None) -> Evaluation:
+             batch_size: int | None = None, prepared: bool = False) -> Evaluation:
     """Evaluate a trained model, as ``model.evaluate`` does.
 
     Args:
@@ -37,6 +38,10 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
         overrides: ``path=value`` overrides applied to the config.
         batch_size: samples per forward pass (default: the config's ``fit.batch_size``, the
             one ``kconf train`` evaluated with).
+        prepared: the ``data`` files hold preprocessed arrays; without it a run's saved
+            preprocessing (``preprocess.json``) is applied to them first, as to the run's
+            own data. A ``.csv``/``.parquet`` file for a run trained on a table is read by
+            the run's column names and encoded as its training data was.
 
     Returns:
         An ``Evaluation``; ``logs`` is ``{"loss": ..., "accuracy": ...}``.
@@ -48,7 +53,13 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
     cfg, model = trained.cfg, trained.model
     if data:
         files = [Path(f) for f in data]
-        xs, ys = read_labelled(files, model)
+        pre = None if prepared else trained.preprocessing
+        if len(files) == 1 and reads_table(files[0], pre):
+            xs, ys = read_table_file(files[0], pre)
+        else:
+            xs, ys = read_labelled(files, model)
+        if pre:
+            xs, ys = _prepare(trained, xs, ys, files[0])
         weights = None
         try:
             check_shapes({"file": Split(xs, ys, ())}, model.graph, cfg)
@@ -74,3 +85,12 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
     logs = model.evaluate(xs, ys, batch_size=batch_size or cfg.fit.batch_size, return_dict=True,
                           sample_weight=weights)
     return Evaluation(logs, label, len(xs[0]), trained)
+
+
+def _prepare(trained: Trained, xs: list, ys: list, file: Path) -> tuple[list, list]:
+    """Raw data preprocessed as the run's was; a problem is the data file's."""
+    try:
+        return trained.prepare(xs, ys)
+    except ConfigError as exc:
+        raise ConfigError([Problem(p.message, (), SourcePos(str(file)))
+                           for p in exc.problems], str(file)) from None

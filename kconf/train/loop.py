@@ -29,7 +29,7 @@ from kconf.data.stream import (
     streams_of,
 )
 from kconf.engine.backend import floatx, xp
-from kconf.errors import TrainingError
+from kconf.errors import StoppedElsewhere, TrainingError
 from kconf.train.callbacks import CallbackList, History
 from kconf.train.weighting import output_weights
 
@@ -111,8 +111,10 @@ def train_step(model, xs: list, ys: list,
     # Overflow is reported once, as a non-finite loss, rather than as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore"), model._ops_step():
         model._zero_grads()
+        dist = model.distributed  # a data-parallel run's rank (kconf.distributed), or None
+        rng = model.train_rng if dist is None else dist.step_rng()
         with model._added_losses() as added:
-            outputs, backward = model._forward(xs, training=True, rng=model.train_rng)
+            outputs, backward = model._forward(xs, training=True, rng=rng)
         total, per_output, douts = model._losses(ys, outputs, sws)
         total += sum(added)
         terms = model.weight_terms  # regularizers and constraints (None: none is set)
@@ -121,7 +123,9 @@ def train_step(model, xs: list, ys: list,
         if model.terminate_on_nan and not math.isfinite(total):
             raise TrainingError(f"the loss became {total} (not finite)")
         backward(douts)
-        if terms is not None:
+        if dist is not None:
+            dist.reduce_gradients(model)
+        if terms is not None:  # after the sum: the same on every rank, added once
             terms.add_gradients()
         optimizer = model.optimizer
         if getattr(optimizer, "loss_scale_factor", None):  # Keras scales the loss, so the
@@ -219,6 +223,7 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
                        {"epochs": epochs, "steps": steps, "samples": n,
                         "batch_size": batch_size, "initial_epoch": initial_epoch})
     model.stop_training = False
+    dist = model.distributed
     cbs.on_train_begin()
     streams = streams_of(xs, ys, *(validation_data or ())[:2])
     for epoch in range(initial_epoch, epochs):
@@ -231,20 +236,23 @@ def fit(model, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
         for step in range(steps):
             cbs.on_train_batch_begin(step)
             batch = next(batches)
+            if dist is not None:  # this rank's shard of the global batch
+                batch = dist.shard(batch, epoch, step)
             try:
                 logs_of_batch, _ = train_step(
                     model, batch[:len(xs)], batch[len(xs):len(xs) + len(ys)],
                     None if sws is None else batch[len(xs) + len(ys):])
+            except StoppedElsewhere:
+                raise
             except TrainingError as exc:
                 raise TrainingError(f"epoch {epoch + 1}, batch {step + 1}: {exc}") from None
             track(trackers, logs_of_batch)
             cbs.on_train_batch_end(step, {k: t.result() for k, t in trackers.items()})
-        logs = {k: t.result() for k, t in trackers.items()}
+        logs = ({k: t.result() for k, t in trackers.items()} if dist is None
+                else dist.epoch_logs(model, trackers))
         if validation_data is not None:
-            val_x, val_y, *val_w = validation_data
-            val = evaluate(model, val_x, val_y, batch_size=batch_size, return_dict=True,
-                           sample_weight=val_w[0] if val_w else None)
-            logs.update({f"val_{k}": v for k, v in val.items()})
+            logs.update({f"val_{k}": v for k, v in
+                         _validation_logs(model, validation_data, batch_size).items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -271,6 +279,31 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
     batch_size = batch_size or 32
     xs, ys = input_arrays(model, x), target_arrays(model, y)
     sws = output_weights(model.output_names, ys, sample_weight)
+    trackers = evaluate_trackers(model, xs, ys, batch_size, sws)
+    return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+
+
+def _validation_logs(model, validation_data, batch_size: int) -> dict[str, float]:
+    """The validation logs of an epoch (``validation_data``: ``(x, y)`` or ``(x, y,
+    sample_weight)``); on a rank of a data-parallel run, of its shard of the validation
+    data, summed over the ranks."""
+    val_x, val_y, *val_w = validation_data
+    weights = val_w[0] if val_w else None
+    dist = model.distributed
+    if dist is None:
+        return evaluate(model, val_x, val_y, batch_size=batch_size, return_dict=True,
+                        sample_weight=weights)
+    xs, ys = input_arrays(model, val_x), target_arrays(model, val_y)
+    sws = output_weights(model.output_names, ys, weights)
+    arrays = dist.shard_rows([*xs, *ys, *(sws or ())])
+    k, m = len(xs), len(xs) + len(ys)
+    return dist.reduce_logs(evaluate_trackers(model, arrays[:k], arrays[k:m], batch_size,
+                                              None if sws is None else arrays[m:]))
+
+
+def evaluate_trackers(model, xs: list, ys: list, batch_size: int, sws=None) -> dict:
+    """The trackers of an evaluation (``track``): its logs' sums, before any mean; ``sws``:
+    one sample-weight array per output, or None."""
     trackers: dict = {}
     for start in range(0, len(xs[0]), batch_size):
         rows = slice(start, start + batch_size)
@@ -284,7 +317,7 @@ def evaluate(model, x=None, y=None, batch_size: int | None = None,
         if model.weight_terms is not None:
             total += model.weight_terms.penalty()
         track(trackers, batch_logs(model, total, per_output, by, outputs, len(bx[0]), bw))
-    return keras_return({k: t.result() for k, t in trackers.items()}, return_dict)
+    return trackers
 
 
 def predict(model, x, batch_size: int | None = None):

@@ -19,10 +19,14 @@ from typing import Sequence
 
 import numpy as np
 
+from kconf.data.preprocess import Preprocessing
+from kconf.data.problem import DataProblem
+from kconf.data.tables import is_table
 from kconf.engine.backend import floatx
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.model import Model
 from kconf.train.arrays import open_inputs
+from kconf.train.preprocessing import raw_inputs, read_table_file, reads_table
 from kconf.train.trained import Trained, load_trained
 
 OUTPUT_SUFFIXES = (".npz", ".csv")
@@ -40,7 +44,7 @@ class Prediction:
 
 def predict(target: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike,
             weights: str | os.PathLike | None = None, batch_size: int | None = None,
-            overrides: Sequence[str] = ()) -> Prediction:
+            overrides: Sequence[str] = (), prepared: bool = False) -> Prediction:
     """Run a trained model on the inputs of a file and write its outputs to another.
 
     Args:
@@ -53,6 +57,9 @@ def predict(target: str | os.PathLike, input: str | os.PathLike, output: str | o
         weights: a ``weights.npz`` written by kconf (required for a config).
         batch_size: samples per forward pass (default: the config's ``fit.batch_size``).
         overrides: ``path=value`` overrides applied to the config.
+        prepared: the inputs are preprocessed already; without it a run's saved
+            preprocessing is applied to each batch first (and a ``.csv``/``.parquet`` input
+            of a run trained on a table is read by the run's column names).
 
     Returns:
         A ``Prediction`` describing what was written.
@@ -70,7 +77,8 @@ def predict(target: str | os.PathLike, input: str | os.PathLike, output: str | o
     trained = load_trained(target, weights, overrides)
     try:
         result = predict_to_file(trained.model, input, output,
-                                 batch_size or trained.cfg.fit.batch_size)
+                                 batch_size or trained.cfg.fit.batch_size,
+                                 None if prepared else trained.preprocessing)
     except OSError as exc:  # disk full, no permission: nothing half-written is left behind
         raise ConfigError([Problem(f"predicting stopped, nothing was written: {exc}", (),
                                    SourcePos(str(output)))]) from None
@@ -79,14 +87,16 @@ def predict(target: str | os.PathLike, input: str | os.PathLike, output: str | o
 
 
 def predict_to_file(model: Model, input: str | os.PathLike, output: str | os.PathLike,
-                    batch_size: int) -> Prediction:
+                    batch_size: int, preprocessing: Preprocessing | None = None) -> Prediction:
     """``model.predict`` over a file's inputs, written batch by batch.
 
     Args:
         model: a built model with its weights.
-        input: an ``.npz``, ``.npy`` or ``.csv`` file of inputs.
+        input: an ``.npz``, ``.npy`` or ``.csv`` file of inputs (``.parquet`` too for a
+            table's preprocessing).
         output: an ``.npz`` or ``.csv`` file to write (replaced atomically at the end).
         batch_size: samples per forward pass.
+        preprocessing: applied to each batch of raw inputs first (a run's).
 
     Returns:
         A ``Prediction``.
@@ -96,11 +106,16 @@ def predict_to_file(model: Model, input: str | os.PathLike, output: str | os.Pat
     """
     output = Path(output)
     names = model.output_names
-    reader = open_inputs(input, model)
+    if reads_table(Path(input), preprocessing):
+        reader = _TableReader(Path(input), preprocessing)
+    else:
+        reader = open_inputs(input, raw_inputs(model, preprocessing))
     writer_cls = _NpzWriter if output.suffix.lower() == ".npz" else _CsvWriter
     writer = writer_cls(output, names)
     try:
         for xs in reader.batches(batch_size):
+            if preprocessing:
+                xs = _prepared(preprocessing, xs, Path(input))
             outs = model.predict(xs, batch_size=len(xs[0]))
             writer.add(outs if isinstance(outs, list) else [outs])
         if not writer.sample_shapes:  # no samples at all: empty arrays of the right shapes
@@ -113,6 +128,32 @@ def predict_to_file(model: Model, input: str | os.PathLike, output: str | os.Pat
     finally:
         reader.close()
     return Prediction(output, writer.samples, writer.shapes())
+
+
+def _prepared(preprocessing: Preprocessing, xs: list, file: Path) -> list:
+    """A batch of raw inputs preprocessed; a problem is the input file's."""
+    try:
+        return preprocessing.apply(xs, tables=any(is_table(a) for a in xs))[0]
+    except DataProblem as exc:
+        raise ConfigError([Problem(m, (), SourcePos(str(file))) for m, _ in exc.items],
+                          str(file)) from None
+
+
+class _TableReader:
+    """A table's columns for a run trained on one, read whole (tables are in memory), given
+    out a batch at a time."""
+
+    def __init__(self, file: Path, preprocessing: Preprocessing):
+        self.file = file
+        self.xs, _ = read_table_file(file, preprocessing, targets=False)
+        self.samples = len(self.xs[0])
+
+    def batches(self, batch_size):
+        for start in range(0, self.samples, batch_size):
+            yield [x[start:start + batch_size] for x in self.xs]
+
+    def close(self):
+        self.xs = []
 
 
 class _Writer:

@@ -10,7 +10,8 @@ from typing import Any, Mapping
 import yaml
 
 from kconf.api import build_model
-from kconf.data.sources import Split, check_shapes, load_splits
+from kconf.data.preprocess import Preprocessing
+from kconf.data.sources import Split, check_shapes, load_prepared
 from kconf.data.stream import changed_since, split_fingerprints
 from kconf.engine.backend import retain_freed_memory
 from kconf.errors import ConfigError, Problem, TrainingError
@@ -21,6 +22,7 @@ from kconf.train.adapt import adapt_preprocessing
 from kconf.train.callbacks import CSVLogger, EarlyStopping, History, ReduceLROnPlateau
 from kconf.train.checkpoint import Checkpointer
 from kconf.train.lock import RunLock, RunLocked
+from kconf.train.preprocessing import save_preprocessing
 from kconf.train.resolve import overrides_yaml
 from kconf.train.tracking import EXTRAS, check_extras, make_tracking
 from kconf.train.runs import (
@@ -53,6 +55,8 @@ class Run:
     #: The folder's lock, held from preparation until ``close``; its ``note`` tells of a
     #: stale lock taken over.
     lock: RunLock | None = None
+    #: What was fitted on the training split (saved as ``preprocess.json``).
+    preprocessing: Preprocessing | None = None
 
     def close(self) -> None:
         """Give the run folder's lock back (a finished, failed or interrupted run)."""
@@ -88,18 +92,10 @@ class Run:
         Raises:
             TrainingError: training stopped (e.g. NaN loss); status.json says 'failed'.
         """
-        fit = self.cfg.fit
-        train = self.splits["train"]
-        val = self.splits.get("validation")
-        self.model.terminate_on_nan = fit.terminate_on_nan
         try:
-            self.history = self.model.fit(
-                train.x, train.y, batch_size=fit.batch_size, epochs=fit.epochs,
-                shuffle=fit.shuffle, validation_split=fit.validation_split,
-                validation_data=(val.x, val.y, val.sample_weight) if val else None,
-                initial_epoch=self.initial_epoch, sample_weight=train.sample_weight,
-                class_weight=class_weights(self.cfg, self.model),
-                callbacks=[*self.callbacks, self.recorder, self.checkpointer, *callbacks])
+            self.history = fit_model(
+                self.cfg, self.model, self.splits, self.initial_epoch,
+                [*self.callbacks, self.recorder, self.checkpointer, *callbacks])
         except (TrainingError, ConfigError) as exc:  # ConfigError: data changed or unreadable
             self.recorder.write_status("failed", error=str(exc))
             self.ended("failed")
@@ -148,9 +144,23 @@ class Run:
         return self.evaluation
 
 
+def fit_model(cfg, model, splits, initial_epoch: int, callbacks: list) -> History:
+    """``model.fit`` as the config's ``fit`` section says, from ``initial_epoch``."""
+    fit = cfg.fit
+    train = splits["train"]
+    val = splits.get("validation")
+    model.terminate_on_nan = fit.terminate_on_nan
+    return model.fit(train.x, train.y, batch_size=fit.batch_size, epochs=fit.epochs,
+                     shuffle=fit.shuffle, validation_split=fit.validation_split,
+                     validation_data=(val.x, val.y, val.sample_weight) if val else None,
+                     initial_epoch=initial_epoch, callbacks=callbacks,
+                     sample_weight=train.sample_weight,
+                     class_weight=class_weights(cfg, model))
+
+
 def prepare_run(cfg, output_dir: Path | str = "runs",
                 overrides: Mapping[str, Any] | None = None,
-                run_dir: Path | str | None = None) -> Run:
+                run_dir: Path | str | None = None, check=None) -> Run:
     """Build the model and load the data (so config mistakes surface before any folder is
     made), then create the run folder with the config as written, resolved, the overrides,
     the package versions, where the config came from (``source.json``) and the summary.
@@ -161,6 +171,8 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         overrides: the dotted overrides that were applied, recorded in ``overrides.yaml``.
         run_dir: this folder instead of a new ``<output_dir>/<name>/<timestamp>/`` (a
             sweep's trial folder); created if missing, refused if it already holds a run.
+        check: called as ``check(cfg, splits)`` before the folder is made (a data-parallel
+            run's check of its batches); raises ``ConfigError``.
 
     Returns:
         The prepared ``Run``.
@@ -170,10 +182,13 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
     """
     retain_freed_memory()  # a training process: reuse each step's large temporaries
     model = build_model(cfg)
-    splits = load_splits(cfg)
+    prepared = load_prepared(cfg)
+    splits = prepared.splits
     check_shapes(splits, model.graph, cfg)
     check_monitors(cfg, model, splits)
     check_extras(cfg)
+    if check is not None:
+        check(cfg, splits)
     adapt_preprocessing(model, splits["train"].x)  # Keras's layer.adapt(x_train) before fit
     if run_dir is None:
         run_dir = create_run_dir(Path(output_dir), cfg.name)
@@ -181,7 +196,12 @@ def prepare_run(cfg, output_dir: Path | str = "runs",
         run_dir = claim_run_dir(Path(run_dir))
     lock = _lock(run_dir)
     try:
-        return _start_folder(cfg, model, splits, run_dir, overrides, lock)
+        run = _start_folder(cfg, model, splits, run_dir, overrides, lock)
+        run.preprocessing = prepared.preprocessing
+        prepared.preprocessing.inputs = list(model.input_names)
+        prepared.preprocessing.outputs = list(model.output_names)
+        save_preprocessing(run_dir, prepared.preprocessing)
+        return run
     except BaseException:
         lock.release()
         raise
@@ -282,7 +302,8 @@ def check_monitors(cfg, model, splits) -> None:
 RESUME_OVERRIDES = ("fit.epochs",)
 
 
-def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) -> Run:
+def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None,
+               check=None) -> Run:
     """Continue a run from its folder alone: its resolved config, and the last checkpoint.
 
     The metrics of epochs after the checkpoint (a run killed between writing an epoch's
@@ -294,6 +315,7 @@ def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) 
     Args:
         run_dir: the run folder.
         overrides: dotted path -> value; only ``RESUME_OVERRIDES`` are accepted.
+        check: as for ``prepare_run``, called once the data is loaded.
 
     Raises:
         ConfigError: not a run folder, a folder another process writes, a finished run and
@@ -317,28 +339,39 @@ def resume_run(run_dir: Path | str, overrides: Mapping[str, Any] | None = None) 
         raise ConfigError([Problem("not a run folder (it has no resolved.yaml)", (), where)])
     lock = _lock(run_dir)
     try:
-        return _resume(run_dir, overrides, lock)
+        return _resume(run_dir, overrides, lock, check)
     except BaseException:
         lock.release()
         raise
 
 
-def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
-    """``resume_run`` once the folder's lock is held."""
+def resumed_config(run_dir: Path, overrides: Mapping[str, Any] | None = None):
+    """The config a run folder resumes with: its ``resolved.yaml``, relative paths from
+    where the config first was, and the overrides."""
     from kconf.config import load_config
+    from kconf.train.runs import read_source_info
+
+    base = read_source_info(run_dir).get("base_dir")
+    return load_config(Path(run_dir) / "resolved.yaml", overrides=dict(overrides or {}),
+                       base_dir=base if base and Path(base).is_dir() else None)
+
+
+def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock, check=None) -> Run:
+    """``resume_run`` once the folder's lock is held."""
     from kconf.errors import SourcePos
     from kconf.train.checkpoint import CheckpointError, load_checkpoint, restore
     from kconf.train.resolve import resolved_yaml
-    from kconf.train.runs import read_metrics_rows, read_source_info, read_status
+    from kconf.train.runs import read_metrics_rows, read_status
 
     where = SourcePos(str(run_dir))
-    base = read_source_info(run_dir).get("base_dir")
-    cfg = load_config(run_dir / "resolved.yaml", overrides=overrides,
-                      base_dir=base if base and Path(base).is_dir() else None)
+    cfg = resumed_config(run_dir, overrides)
     retain_freed_memory()  # as prepare_run
     model = build_model(cfg)
-    splits = load_splits(cfg)
+    prepared = load_prepared(cfg)
+    splits = prepared.splits
     check_shapes(splits, model.graph, cfg)
+    if check is not None:
+        check(cfg, splits)
     callbacks, checkpointer = make_callbacks(cfg, run_dir)
     try:
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.npz")
@@ -376,7 +409,8 @@ def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock) -> Run:
         recorder.started = status["started"]  # the run began then; resuming does not move it
     recorder.restore_rows([r for r in read_metrics_rows(run_dir) if r["epoch"] <= ckpt.epoch])
     return Run(cfg, model, splits, run_dir, recorder, callbacks=callbacks,
-               checkpointer=checkpointer, initial_epoch=ckpt.epoch, lock=lock)
+               checkpointer=checkpointer, initial_epoch=ckpt.epoch, lock=lock,
+               preprocessing=prepared.preprocessing)
 
 
 def _read_overrides(run_dir: Path) -> dict[str, Any]:

@@ -128,13 +128,15 @@ class RunRecorder(Callback):
         self.run_dir = Path(run_dir)
         self.rows: list[dict] = []
         self.started = time.time()
+        #: Written into every status (a data-parallel run's ``ranks`` and ``hosts``).
+        self.info: dict = {}
 
     def write_status(self, status: str, **extra) -> None:
         """Replace ``status.json``: the status, times, epochs completed, and the process (pid
         and host) so that ``kconf runs`` can tell a live 'running' from a dead one."""
         info = {"status": status, "started": self.started, "updated": time.time(),
                 "epochs_completed": len(self.rows), "pid": os.getpid(),
-                "host": socket.gethostname(), **extra}
+                "host": socket.gethostname(), **self.info, **extra}
         write_atomic(self.run_dir / "status.json", json.dumps(info, indent=2) + "\n")
 
     def restore_rows(self, rows: list[dict]) -> None:

@@ -17,9 +17,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from kconf.api import build_model
+from kconf.data.preprocess import Preprocessing
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.model import Model
 from kconf.train.resolve import resolve_config
+from kconf.train.preprocessing import read_preprocessing
 from kconf.train.runs import read_source_info
 
 RESOLVED = "resolved.yaml"
@@ -28,12 +30,59 @@ WEIGHTS = "weights.npz"
 
 @dataclass
 class Trained:
-    """A compiled model with trained weights, the config it came from, and where from."""
+    """A compiled model with trained weights, the config it came from, where from, and the
+    preprocessing its run fitted (``preprocess.json``; None without one).
+
+        run = kconf.load_run("runs/digits_mlp/20240101-120000")
+        run.predict(raw_pixels)                 # scaled as in training, then the model
+        run.evaluate(raw_pixels, raw_labels)    # {"loss": ..., "accuracy": ...}
+        run.predict(prepared, prepared=True)    # inputs already preprocessed
+    """
 
     cfg: Any
     model: Model
     weights: Path
     run_dir: Path | None = None
+    preprocessing: Preprocessing | None = None
+
+    def prepare(self, x, y=None, prepared: bool = False) -> tuple[list, list | None]:
+        """Raw inputs (and targets) as the model takes them: the run's preprocessing applied
+        (its table encoding too, when ``x`` holds a table's raw columns).
+
+        Args:
+            x: an array (one input) or a list of arrays, in model order.
+            y: the targets (an array or a list), or None.
+            prepared: the data is preprocessed already; it is only put in lists.
+
+        Raises:
+            ConfigError: data the preprocessing cannot take (a shape that does not reshape,
+                a label outside the classes), located in the run's ``preprocess.json``.
+        """
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        ys = None if y is None else (list(y) if isinstance(y, (list, tuple)) else [y])
+        if prepared or not self.preprocessing:
+            return xs, ys
+        from kconf.data.problem import DataProblem
+        from kconf.data.tables import is_table
+
+        try:
+            return self.preprocessing.apply(xs, ys, tables=any(is_table(a) for a in xs))
+        except DataProblem as exc:
+            where = SourcePos(str((self.run_dir or Path()) / "preprocess.json"))
+            raise ConfigError([Problem(m, (), where) for m, _ in exc.items]) from None
+
+    def predict(self, x, batch_size: int | None = None, prepared: bool = False):
+        """``model.predict`` on raw inputs (``prepared``: on preprocessed ones)."""
+        xs, _ = self.prepare(x, prepared=prepared)
+        return self.model.predict(xs if len(xs) > 1 else xs[0],
+                                  batch_size=batch_size or self.cfg.fit.batch_size)
+
+    def evaluate(self, x, y, batch_size: int | None = None, prepared: bool = False) -> dict:
+        """``model.evaluate`` on raw data (``prepared``: preprocessed), as a dict."""
+        xs, ys = self.prepare(x, y, prepared=prepared)
+        return self.model.evaluate(xs if len(xs) > 1 else xs[0], ys if len(ys) > 1 else ys[0],
+                                   batch_size=batch_size or self.cfg.fit.batch_size,
+                                   return_dict=True)
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:
@@ -83,7 +132,27 @@ def load_trained(target: str | os.PathLike, weights: str | os.PathLike | None = 
     model = build_model(cfg)
     weights = Path(weights)
     set_named_weights(model, read_weights(weights), str(weights))
-    return Trained(cfg, model, weights, run_dir)
+    return Trained(cfg, model, weights, run_dir,
+                   read_preprocessing(run_dir) if run_dir is not None else None)
+
+
+def load_run(run_dir: str | os.PathLike) -> Trained:
+    """A run folder's trained model with the preprocessing it was trained with.
+
+    Args:
+        run_dir: a folder ``kconf train`` wrote (``runs/<name>/<time>``).
+
+    Returns:
+        A ``Trained``: ``predict`` and ``evaluate`` take raw data, preprocessed as the run's
+        training data was; ``model`` is the bare model.
+
+    Raises:
+        ConfigError: not a run folder, or weights that no longer fit its config.
+    """
+    if not is_run_dir(run_dir):
+        raise ConfigError([Problem(f"not a run folder (it has no {RESOLVED})", (),
+                                   SourcePos(str(run_dir)))])
+    return load_trained(run_dir)
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -45,10 +45,9 @@ class BatchNormalizationArgs(LayerArgs):
                                         "kconf"),
         "adjustment": ((None,), "adjustment functions are not implemented in kconf"),
     }
-    # renorm_momentum acts only with renorm; synchronized only across devices (kconf trains
-    # on one); fused is Keras 2's choice of kernel: none of them changes a number here.
-    keras_ignored: ClassVar[frozenset[str]] = frozenset(
-        {"renorm_momentum", "synchronized", "fused"})
+    # renorm_momentum acts only with renorm; fused is Keras 2's choice of kernel: neither
+    # changes a number here.
+    keras_ignored: ClassVar[frozenset[str]] = frozenset({"renorm_momentum", "fused"})
 
     axis: FeatureAxis = -1
     momentum: Momentum = 0.99
@@ -59,6 +58,7 @@ class BatchNormalizationArgs(LayerArgs):
     gamma_initializer: Initializer = "ones"
     moving_mean_initializer: Initializer = "zeros"
     moving_variance_initializer: Initializer = "ones"
+    synchronized: Bool = False
 
 
 class BatchNormalization(Layer):
@@ -71,7 +71,14 @@ class BatchNormalization(Layer):
         epsilon: added to the variance.
         center: learn ``beta``.
         scale: learn ``gamma``.
+        synchronized: in a data-parallel run (``kconf.distributed``), the batch statistics
+            over every rank's shard of the batch (Keras 3's argument; statistics are per
+            rank otherwise, as Keras's are per replica); no effect in one process.
     """
+
+    #: Sums over the ranks of a data-parallel run (``DataParallel.sum`` and ``weight``), set
+    #: on a synchronized layer by ``DataParallel.attach``; None in one process.
+    sync = None
 
     def mask_origins(self, origins, **options):
         """A masked input is refused: Keras computes the batch statistics over the data steps
@@ -88,7 +95,7 @@ class BatchNormalization(Layer):
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  center: bool = True, scale: bool = True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", **kwargs):
+                 moving_variance_initializer="ones", synchronized: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
         self.momentum = momentum
@@ -99,6 +106,7 @@ class BatchNormalization(Layer):
         self.gamma_initializer = gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
+        self.synchronized = synchronized
 
     def compute_output_shape(self, input_shape):
         normalized_axes(self, input_shape, self.axis)
@@ -124,6 +132,8 @@ class BatchNormalization(Layer):
         others = tuple(a for a in range(x.ndim) if a != axis)
         moving_mean, moving_var = self.weights["moving_mean"], self.weights["moving_variance"]
         batch_stats = training and self.trainable  # a frozen layer runs in inference mode
+        if batch_stats and self.sync is not None:
+            return self._synchronized_training(x, others, wshape)
         if batch_stats and axis == x.ndim - 1 and x.flags.c_contiguous and x.ndim > 2:
             return self._channels_last_training(x)
         if batch_stats:
@@ -212,3 +222,52 @@ class BatchNormalization(Layer):
             return dx.reshape(x.shape)
 
         return y.reshape(x.shape), backward
+
+    def _synchronized_training(self, x, others, wshape):
+        """``forward`` in training on one rank of a data-parallel run, with the statistics of
+        the global batch: the sums of ``x`` and of ``(x − mean)²`` over every rank's shard
+        (two passes, as ``moments``), and in backward the sums of ``dy`` and ``dy·x̂``.
+
+        A rank's ``dy`` is the gradient of its shard's mean loss; ``sync.weight`` (its share
+        of the batch) turns it into its part of the global batch's: the global sums are of
+        ``dy·weight``, and this rank's ``dx`` is scaled back by ``1/weight``, as the rest of
+        its backward pass is (the gradients are weighted once, when they are summed).
+        """
+        sync = self.sync
+        dtype = x.dtype.type
+        count = x.size // x.shape[[a for a in range(x.ndim) if a not in others][0]]
+        total, n = sync.sum([x.sum(axis=others, dtype=xp.float64), float(count)])
+        mean = (total / n).astype(x.dtype).reshape(wshape)
+        centered = x - mean
+        (squares,) = sync.sum([(centered * centered).sum(axis=others, dtype=xp.float64)])
+        var = (squares / n).astype(x.dtype).reshape(wshape)
+        keep = self.momentum
+        moving_mean, moving_var = self.weights["moving_mean"], self.weights["moving_variance"]
+        moving_mean[...] = moving_mean * keep + mean.reshape(-1) * (1.0 - keep)
+        moving_var[...] = moving_var * keep + var.reshape(-1) * (1.0 - keep)
+        r = 1 / xp.sqrt(var + dtype(self.epsilon))
+        gamma = self.weights["gamma"].reshape(wshape) if self.scale else None
+        inv = r if gamma is None else r * gamma
+        y = centered * inv
+        if self.center:
+            y += self.weights["beta"].reshape(wshape)
+
+        def backward(dy, need_dx=True):
+            x_hat = centered * r
+            sum_dy = dy.sum(axis=others)
+            sum_dy_x_hat = (dy * x_hat).sum(axis=others)
+            if self.scale:
+                self.grads["gamma"] += sum_dy_x_hat.reshape(-1)
+            if self.center:
+                self.grads["beta"] += sum_dy.reshape(-1)
+            if not need_dx:
+                return None
+            w = sync.weight
+            g_sum, gx_sum = sync.sum([sum_dy * w, sum_dy_x_hat * w])
+            scale = 1.0 / (n * w)
+            dx = dy - x_hat * (gx_sum * scale).astype(x.dtype).reshape(wshape)
+            dx -= (g_sum * scale).astype(x.dtype).reshape(wshape)
+            return dx * inv
+
+        return y, backward
+
