@@ -193,8 +193,9 @@ class LayerArgs(ConfigModel):
       false``);
     - ``keras_fixed``: Keras arguments kconf implements only at the listed values
       (``dilation_rate: 1``), with the reason; a config-only field listed here is checked
-      on import. ``X_regularizer``/``X_constraint: null`` for each ``X_initializer`` field
-      and ``activity_regularizer: null`` are implied;
+      on import. Regularizers and constraints are fields generated from the ``X_initializer``
+      fields (``weight_option_fields``, ``kconf.args.weight_options``); where a layer has
+      none, ``X_regularizer``/``X_constraint``/``activity_regularizer: null`` are implied;
     - ``keras_ignored``: Keras arguments that change no number (a ``seed``);
     - ``keras_channels_last``: the layer has Keras's ``data_format``, kconf's is
       ``channels_last`` only;
