@@ -469,6 +469,37 @@ def config_command(
     typer.echo(resolved_yaml(cfg), nl=False)
 
 
+@app.command("data")
+def data_command(
+    file: Path = typer.Argument(..., help="Config file."),
+    overrides: Optional[list[str]] = typer.Argument(None, help=OVERRIDES_HELP,
+                                                    show_default=False),
+    rows: int = typer.Option(3, "--rows", min=0, help="First rows shown of each split."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
+) -> None:
+    """Show each split as the model will see it: sizes, shapes, dtypes, class balance, rows."""
+    import json
+
+    from kconf.api import model_from_config
+    from kconf.data.sources import check_shapes, load_prepared
+    from kconf.report.data_view import data_renderables, data_summary
+    from kconf.train.resolve import resolve_config
+
+    try:
+        cfg, _ = resolve_config(file, overrides or [])
+        model = model_from_config(cfg)
+        prepared = load_prepared(cfg)
+        check_shapes(prepared.splits, model.graph, cfg)
+    except ConfigError as exc:
+        _fail(exc)
+    summary = data_summary(prepared, cfg.input_names(), cfg.output_names(), rows)
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    for renderable in data_renderables(summary, f"Data of {cfg.name} ({file})"):
+        _print_table(renderable)
+
+
 @app.command()
 def upgrade(file: Path = typer.Argument(..., help="A config file (or one that others include)."),
             write: bool = typer.Option(False, "--write", help="Replace the file by the "

@@ -78,6 +78,10 @@ def test_predict_applies_the_preprocessing_to_raw_inputs(digits_run, tmp_path):
     assert invoke("predict", run, "--input", tmp_path / "prepared.npz", "-o",
                   tmp_path / "q.npz", "--prepared").exit_code == 0
     np.testing.assert_array_equal(np.load(tmp_path / "q.npz")["dense_2"], want)
+    # a config with the run's weights: its preprocessing fitted again, the same
+    assert invoke("predict", ROOT / "configs" / "digits_mlp.yaml", "--weights",
+                  run / "weights.npz", "--input", raw, "-o", tmp_path / "c.npz").exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npz")["dense_2"], want)
     # the Python API: the run's model with its preprocessing
     raw_x = np.load(raw)["x"]
     np.testing.assert_array_equal(trained.predict(raw_x), want)
@@ -174,3 +178,58 @@ def test_a_table_run_evaluates_and_predicts_raw_csv_rows(tmp_path):
     result = invoke("predict", run, "--input", tmp_path / "bad.csv", "-o", tmp_path / "b.npz")
     assert result.exit_code == 2
     assert "bad.csv: has no column 'visits_web', 'visits_store', 'city', 'plan'" in result.output
+
+
+FUNCTIONAL = """\
+name: two_inputs
+seed: 0
+model:
+  functional:
+    inputs:
+      a: {shape: [4]}
+      b: {shape: [2, 3]}
+    layers:
+      flat: {Flatten: {}}
+      hidden: {Dense: {units: 5, activation: tanh}}
+      out: {Dense: {units: 1}}
+    graph:
+      - fb = flat(b)
+      - h = concatenate(a, fb)
+      - h = hidden(h)
+      - y = out(h)
+    outputs: [y]
+compile: {optimizer: adam, loss: mse}
+data:
+  train: {random: {samples: 64, x: {a: {shape: [4], low: -3, high: 9}, b: {shape: [2, 3], high: 50}}, y: [1]}}
+  preprocess:
+    - scale: {x: {a: minmax}, per: all, range: [-1, 1]}
+    - standardize: {x: {b: true}}
+fit: {epochs: 1, batch_size: 16}
+"""
+
+
+def test_a_functional_models_inputs_take_their_own_preprocessing(tmp_path):
+    """Each input gets its layers in the exports: a Rescaling (one statistic) on a, and on b
+    (per-feature statistics of 2x3 samples) a Normalization between two Reshapes."""
+    (tmp_path / "c.yaml").write_text(FUNCTIONAL)
+    run = train(tmp_path, tmp_path / "c.yaml")
+    raw = kconf.load_data(tmp_path / "c.yaml", {"data.preprocess": []})["train"]
+    trained = kconf.load_run(run)
+    want = trained.predict(raw.x)
+    np.testing.assert_array_equal(want, trained.model.predict(
+        kconf.load_data(tmp_path / "c.yaml")["train"].x))
+    assert invoke("export-keras", run, "-o", tmp_path / "m").exit_code == 0
+    layers = json.loads((tmp_path / "m.json").read_text())["config"]["layers"]
+    assert [(layer["name"], layer["class_name"]) for layer in layers] == [
+        ("b", "InputLayer"), ("preprocess_reshape", "Reshape"),
+        ("preprocess_normalization", "Normalization"), ("a", "InputLayer"),
+        ("preprocess_reshape_1", "Reshape"), ("preprocess_rescaling", "Rescaling"),
+        ("flat", "Flatten"), ("concatenate", "Concatenate"), ("hidden", "Dense"),
+        ("out", "Dense")]
+    imported = reimported(tmp_path / "m.keras", tmp_path)
+    np.testing.assert_allclose(imported.predict(raw.x), want, atol=1e-5, rtol=0)
+    ort = pytest.importorskip("onnxruntime")
+    assert invoke("export-onnx", run, "-o", tmp_path / "m.onnx").exit_code == 0
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    got = session.run(None, {"a": raw.x[0], "b": raw.x[1]})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)

@@ -289,8 +289,9 @@ def fit_table(args, key: str, train: np.ndarray, path: ConfigPath) -> dict[str, 
         path: the source's config path.
 
     Returns:
-        ``{"columns": [...], "unknown": ...}``: per column its name and a ``fill`` (numbers)
-        or ``vocabulary`` and ``encoding`` (categories), as JSON.
+        ``{"columns": [...], "unknown": ..., "named": ...}``: per column its name and a
+        ``fill`` (numbers) or ``vocabulary`` and ``encoding`` (categories), as JSON;
+        ``named``: the columns have names (a header), so new data is read by them.
 
     Raises:
         DataProblem: a fill by mean or median of a column the training split has no value of.
@@ -318,7 +319,8 @@ def fit_table(args, key: str, train: np.ndarray, path: ConfigPath) -> dict[str, 
             else:
                 column["fill"] = float(np.mean(known) if method == "mean" else np.median(known))
         columns.append(column)
-    return {"columns": columns, "unknown": args.unknown}
+    named = getattr(args, "header", True)  # columns known by name: a later file is read by them
+    return {"columns": columns, "unknown": args.unknown, "named": named}
 
 
 def table_width(params: dict[str, Any], key: str) -> int:

@@ -49,7 +49,7 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
     Raises:
         ConfigError: a bad target, weights or data; a config without test data and no file.
     """
-    trained = load_trained(target, weights, overrides)
+    trained = load_trained(target, weights, overrides, preprocessing=bool(data) and not prepared)
     cfg, model = trained.cfg, trained.model
     if data:
         files = [Path(f) for f in data]

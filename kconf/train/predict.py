@@ -74,7 +74,7 @@ def predict(target: str | os.PathLike, input: str | os.PathLike, output: str | o
     if not output.parent.is_dir():
         raise ConfigError([Problem("the output's folder does not exist", (),
                                    SourcePos(str(output)))])
-    trained = load_trained(target, weights, overrides)
+    trained = load_trained(target, weights, overrides, preprocessing=not prepared)
     try:
         result = predict_to_file(trained.model, input, output,
                                  batch_size or trained.cfg.fit.batch_size,

@@ -126,9 +126,11 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 
 def reads_table(file: Path, preprocessing: Preprocessing | None) -> bool:
     """Whether a data file is a table to read by the run's column names: a ``.csv`` or
-    ``.parquet`` file, for a run whose inputs came from a table source."""
-    return (Path(file).suffix.lower() in TABLE_SUFFIXES and preprocessing is not None
-            and bool(preprocessing.tables("x")))
+    ``.parquet`` file, for a run whose inputs came from a table source with named columns
+    (else a CSV file is rows of the encoded numbers)."""
+    tables = preprocessing.tables("x") if preprocessing is not None else {}
+    return (Path(file).suffix.lower() in TABLE_SUFFIXES and bool(tables)
+            and all(s.params.get("named", True) for s in tables.values()))
 
 
 def read_table_file(file: Path, preprocessing: Preprocessing, targets: bool = True

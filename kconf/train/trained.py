@@ -91,7 +91,7 @@ def is_run_dir(path: str | os.PathLike) -> bool:
 
 
 def load_trained(target: str | os.PathLike, weights: str | os.PathLike | None = None,
-                 overrides: Sequence[str] = ()) -> Trained:
+                 overrides: Sequence[str] = (), preprocessing: bool = True) -> Trained:
     """Build the model of a run folder or a config and load trained weights into it.
 
     Args:
@@ -100,6 +100,9 @@ def load_trained(target: str | os.PathLike, weights: str | os.PathLike | None = 
         weights: a ``.npz`` written by kconf (arrays named ``layer/weight``); for a run folder
             it replaces the folder's ``weights.npz``.
         overrides: command-line ``path=value`` overrides applied to the config.
+        preprocessing: also get the preprocessing the weights were trained with: a run
+            folder's ``preprocess.json``; for a config with ``data.preprocess`` steps or a
+            table source, fitted again on its training split (the same, as it is seeded).
 
     Returns:
         A ``Trained`` with the compiled model holding the weights.
@@ -132,8 +135,20 @@ def load_trained(target: str | os.PathLike, weights: str | os.PathLike | None = 
     model = build_model(cfg)
     weights = Path(weights)
     set_named_weights(model, read_weights(weights), str(weights))
-    return Trained(cfg, model, weights, run_dir,
-                   read_preprocessing(run_dir) if run_dir is not None else None)
+    fitted = None
+    if preprocessing and run_dir is not None:
+        fitted = read_preprocessing(run_dir)
+    elif preprocessing and _preprocesses(cfg):
+        from kconf.data.sources import load_prepared
+
+        fitted = load_prepared(cfg).preprocessing
+    return Trained(cfg, model, weights, run_dir, fitted)
+
+
+def _preprocesses(cfg) -> bool:
+    """Whether a config's data is preprocessed: ``data.preprocess`` steps, or a table."""
+    return bool(cfg.data.preprocess) or any(
+        spec.kind in ("csv", "parquet") for spec in cfg.data.sources().values())
 
 
 def load_run(run_dir: str | os.PathLike) -> Trained:
