@@ -214,7 +214,7 @@ def test_a_rank_killed_by_a_signal_ends_the_run_as_failed(tmp_path):
 
 
 def test_a_rank_that_hangs_ends_the_run_after_the_timeout(tmp_path):
-    proc, run = start_long(tmp_path, "--mpi-timeout", "2")
+    proc, run = start_long(tmp_path, "--mpi-timeout", "3")
     rank1 = status(run)["pids"][1]
     try:
         os.kill(rank1, signal.SIGSTOP)
@@ -225,7 +225,7 @@ def test_a_rank_that_hangs_ends_the_run_after_the_timeout(tmp_path):
     assert info["status"] == "failed"
     assert info["error"].startswith("rank 0 on ")  # it waited, in a step or an epoch's end
     assert "the other ranks did not join the " in info["error"]
-    assert info["error"].endswith(" within 2 s (a rank hangs or was lost)")
+    assert info["error"].endswith(" within 3 s (a rank hangs or was lost)")
     assert proc.returncode == 1 and "training stopped: rank 0" in err
 
 
@@ -310,9 +310,16 @@ def test_missing_mpi4py_names_the_extra(tmp_path, monkeypatch):
 
 
 def test_threads_default_to_the_cores_shared_by_the_local_ranks(monkeypatch):
-    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "PMIX_RANK"):
         monkeypatch.delenv(var, raising=False)
     assert launched_ranks() == (1, 0, 1) and default_threads() is None
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")  # a batch script's step: no MPI launch
+    assert launched_ranks() == (1, 0, 1)
+    monkeypatch.setenv("PMIX_RANK", "1")  # srun --mpi=pmix
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "2(x2)")
+    assert launched_ranks() == (4, 1, 2)
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS")
     monkeypatch.setenv("PMI_SIZE", "4")
     monkeypatch.setenv("PMI_RANK", "3")
     monkeypatch.setenv("MPI_LOCALNRANKS", "2")

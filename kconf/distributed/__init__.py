@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import os
 
-#: The environment variables that MPI launchers set: (world size, rank, local size).
+#: The environment variables that MPI launchers set: (world size, rank, local size), and a
+#: variable that must be set too (None: none).
 _LAUNCHERS = (
-    ("PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS"),  # MPICH's Hydra (and Intel MPI)
-    ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"),  # Open MPI
-    ("PMIX_SIZE", "PMIX_RANK", "PMIX_LOCAL_SIZE"),
-    ("SLURM_NTASKS", "SLURM_PROCID", "SLURM_NTASKS_PER_NODE"),  # srun --mpi=...
+    ("PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS", None),  # MPICH's Hydra, Intel MPI, PMI-2
+    ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", None),
+    # srun --mpi=pmix: a job step's tasks (a batch script's own SLURM_NTASKS is no launch)
+    ("SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_STEP_TASKS_PER_NODE", "PMIX_RANK"),
 )
 
 #: What to install for MPI (the message of a missing mpi4py).
@@ -35,9 +36,9 @@ MPI_EXTRA = "pip install 'kconf[mpi]' (mpi4py and MPICH)"
 def launched_ranks() -> tuple[int, int, int]:
     """(ranks, this rank, ranks on this machine) as the launcher's environment says;
     ``(1, 0, 1)`` outside ``mpiexec``."""
-    for size_var, rank_var, local_var in _LAUNCHERS:
+    for size_var, rank_var, local_var, also in _LAUNCHERS:
         size = os.environ.get(size_var)
-        if size and size.isdigit():
+        if size and size.isdigit() and (also is None or also in os.environ):
             rank = os.environ.get(rank_var, "0")
             local = os.environ.get(local_var, "").split("(")[0]
             return (int(size), int(rank) if rank.isdigit() else 0,
