@@ -266,7 +266,8 @@ mode: min
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == (
         f"{path}:3:3: parameters.compile.optimizr.SGD.lr: unknown key 'optimizr' (did you "
-        "mean 'optimizer'?); valid keys: optimizer, loss, loss_weights, metrics")
+        "mean 'optimizer'?); valid keys: optimizer, loss, loss_weights, metrics, "
+        "weighted_metrics")
     assert result.output.count("optimizr") == 2 and "(trial_" not in result.output
     assert not (tmp_path / "runs").exists()
     fixed = path.read_text().replace("optimizr", "optimizer")

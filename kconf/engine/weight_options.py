@@ -66,8 +66,8 @@ def _regularized_forward(layer, x, *args, **kwargs):
 
     def regularized_backward(dy, *bargs, **bkwargs):
         dys = dy if isinstance(y, list) else [dy]
-        dys = [d + regularizer.gradient(out) / out.dtype.type(out.shape[0])
-               for d, out in zip(dys, outs)]
+        penalties = [regularizer.gradient(out) / out.dtype.type(out.shape[0]) for out in outs]
+        dys = [p if d is None else d + p for d, p in zip(dys, penalties)]  # None: no other
         return backward(dys if isinstance(y, list) else dys[0], *bargs, **bkwargs)
 
     return y, regularized_backward
