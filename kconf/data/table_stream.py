@@ -325,4 +325,5 @@ def _fit(rows: TableRows) -> dict:
                                   "take the mean of", (*rows.config_path, "fill"))
             column["fill"] = total / count
         columns.append(column)
-    return {"columns": columns, "unknown": args.unknown}
+    return {"columns": columns, "unknown": args.unknown,
+            "named": getattr(args, "header", True)}  # as fit_table: read new data by name
