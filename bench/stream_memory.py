@@ -121,8 +121,9 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(args.dir, ignore_errors=True)
     budget = args.budget_gib * 1024
+    buffer = f", shuffle_buffer: {args.shuffle_buffer}" if args.shuffle_buffer else ""
     lines = [
-        f"Streamed .npy (stream: true{', shuffle_buffer: ' + str(args.shuffle_buffer) if args.shuffle_buffer else ''}), "
+        f"Streamed .npy (stream: true{buffer}), "
         f"{args.features} float32 features, Dense 64 -> 10, batch {args.batch_size}, "
         f"{args.epochs} epoch(s); budget {args.budget_gib:g} GiB",
         "",
