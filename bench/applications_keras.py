@@ -14,6 +14,7 @@ eagerly unless ``KCONF_APPS_JIT=1``: no compilation for one step), and writes to
   statistics included), taken with every Dropout's rate set to 0 (kconf and Keras draw
   different random masks; kconf's side does the same), the archive keeping the real rates.
 
+``float64`` takes the same step in float64 (the reference that tells rounding from a bug).
 ``check`` loads ``NAME.export.keras`` (written by kconf) with ``keras.saving.load_model`` and
 writes its predictions on ``x`` to ``NAME.export.npz``.
 
@@ -72,6 +73,34 @@ def build(name: str, work: Path, size: int) -> None:
              seconds=np.float64(time.perf_counter() - start))
 
 
+def float64(name: str, work: Path, size: int) -> None:
+    """The SGD step again in float64 (JAX with x64), from the same initial weights: the
+    reference that tells float32 rounding from a bug. Writes NAME.after64.weights.h5 and
+    NAME.f64.npz (the loss)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import keras
+
+    initial = keras.saving.load_model(work / f"{name}.keras")
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    size = max(size, MINIMUM_SIZES.get(name, 32))
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
+                                              classes=CLASSES)
+    model.set_weights([w.astype("float64") for w in initial.get_weights()])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
+                  loss="categorical_crossentropy", jit_compile=False)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    with np.load(work / f"{name}.npz") as ref:
+        x, y = ref["x"].astype("float64"), ref["y"].astype("float64")
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    model.save_weights(work / f"{name}.after64.weights.h5")
+    np.savez(work / f"{name}.f64.npz", loss=np.float64(loss))
+
+
 def check(name: str, work: Path, size: int = 0) -> None:
     import keras
 
@@ -83,4 +112,4 @@ def check(name: str, work: Path, size: int = 0) -> None:
 
 if __name__ == "__main__":
     step, model_name, folder, *wanted = sys.argv[1:]
-    {"build": build, "check": check}[step](model_name, Path(folder), int((wanted or [0])[0]))
+    {"build": build, "check": check, "float64": float64}[step](model_name, Path(folder), int((wanted or [0])[0]))
