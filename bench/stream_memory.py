@@ -44,21 +44,20 @@ fit: {{epochs: {epochs}, batch_size: {batch_size}}}
 
 
 def write_data(folder: Path, samples: int, features: int) -> None:
-    """x.npy (float32 normals) and y.npy (int32 labels from x), a chunk at a time."""
+    """x.npy (float32 normals) and y.npy (int32 labels from x), a chunk at a time with plain
+    writes (no memory map: the writer's memory stays a chunk too)."""
     folder.mkdir(parents=True, exist_ok=True)
-    x = np.lib.format.open_memmap(folder / "x.npy", mode="w+", dtype=np.float32,
-                                  shape=(samples, features))
-    y = np.lib.format.open_memmap(folder / "y.npy", mode="w+", dtype=np.int32,
-                                  shape=(samples, 1))
     rng = np.random.default_rng(0)
     step = max(1, CHUNK // (4 * features))
-    for start in range(0, samples, step):
-        part = rng.standard_normal((min(step, samples - start), features), dtype=np.float32)
-        x[start:start + len(part)] = part
-        y[start:start + len(part), 0] = part[:, :10].argmax(axis=1)
-        x.flush()
-        y.flush()
-    del x, y
+    with open(folder / "x.npy", "wb") as fx, open(folder / "y.npy", "wb") as fy:
+        for f, shape, dtype in ((fx, (samples, features), np.float32),
+                                (fy, (samples, 1), np.int32)):
+            np.lib.format.write_array_header_1_0(f, {"descr": np.dtype(dtype).str,
+                                                     "fortran_order": False, "shape": shape})
+        for start in range(0, samples, step):
+            part = rng.standard_normal((min(step, samples - start), features), dtype=np.float32)
+            fx.write(part.tobytes())
+            fy.write(part[:, :10].argmax(axis=1).astype(np.int32).tobytes())
 
 
 def train(folder: Path, features: int, args) -> dict:
@@ -122,8 +121,9 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(args.dir, ignore_errors=True)
     budget = args.budget_gib * 1024
+    buffer = f", shuffle_buffer: {args.shuffle_buffer}" if args.shuffle_buffer else ""
     lines = [
-        f"Streamed .npy (stream: true{', shuffle_buffer: ' + str(args.shuffle_buffer) if args.shuffle_buffer else ''}), "
+        f"Streamed .npy (stream: true{buffer}), "
         f"{args.features} float32 features, Dense 64 -> 10, batch {args.batch_size}, "
         f"{args.epochs} epoch(s); budget {args.budget_gib:g} GiB",
         "",

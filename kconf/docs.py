@@ -45,6 +45,8 @@ GLOSSARY = {
     "groups": "number of channel groups convolved separately",
     "pool_size": "size of the pooling window",
     "rate": "fraction of the inputs dropped while training",
+    "noise_shape": "shape of the dropout mask, batch axis first (null: the input's size); "
+                   "a 1 shares one draw along that axis",
     "axis": "the axis (or axes) it works along",
     "axes": "the axes it works along",
     "epsilon": "small number added to denominators",

@@ -46,13 +46,18 @@ class Case:
         return FIXTURES / self.weights if self.weights else imported.source.weights
 
 
+#: The Keras 2 model (hand-written JSON, see make_fixtures.py).
+KERAS2_CASE = Case("keras2_functional", "keras2_functional.json", "keras2_functional.h5")
+#: keras.applications' building blocks in one model (make_app_blocks.py).
+APP_BLOCKS = Case("app_blocks", "app_blocks.keras")
 CASES = [
     Case("mlp", "mlp.keras"),
     Case("vgg", "vgg.json", "vgg.weights.h5"),
     Case("twitter", "twitter.keras"),
     Case("shared_lstm", "shared_lstm.json", "shared_lstm.weights.h5"),
     Case("time_distributed", "time_distributed.keras"),
-    Case("keras2_functional", "keras2_functional.json", "keras2_functional.h5"),
+    KERAS2_CASE,
+    APP_BLOCKS,
 ]
 #: The fixtures written by Keras 3 (the Keras-2 one is hand-written in that format).
 KERAS3_CASES = CASES[:5]

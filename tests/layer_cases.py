@@ -97,6 +97,9 @@ CASES: dict[str, list[Case]] = {
         Case("dropout_inference", {"rate": 0.5}, (3, 6)),
         Case("dropout_training", {"rate": 0.4}, (3, 6), training=True),
         Case("dropout_rate0_training", {"rate": 0.0}, (3, 6), training=True),
+        # EfficientNet's stochastic depth: one draw per sample
+        Case("dropout_noise_shape_training", {"rate": 0.4, "noise_shape": [None, 1, 1, 1]},
+             (4, 2, 2, 3), training=True),
     ],
     "Flatten": [
         Case("flatten", {}, (2, 3, 2, 2)),
@@ -248,14 +251,20 @@ CASES: dict[str, list[Case]] = {
     "Add": [
         Case("add", {}, [(3, 4), (3, 4)]),
         Case("add_three_rank3", {}, [(2, 3, 2), (2, 3, 2), (2, 3, 2)]),
+        Case("add_broadcast", {}, [(2, 3, 3, 4), (2, 1, 1, 4)]),  # size-1 axes broadcast
     ],
-    "Subtract": [Case("subtract", {}, [(3, 4), (3, 4)])],
+    "Subtract": [Case("subtract", {}, [(3, 4), (3, 4)]),
+                 Case("subtract_broadcast_first", {}, [(2, 1, 3), (2, 4, 3)])],
     "Multiply": [
         Case("multiply", {}, [(3, 4), (3, 4)]),
         Case("multiply_three", {}, [(2, 3), (2, 3), (2, 3)]),
+        # squeeze-and-excite: (N, H, W, C) scaled by (N, 1, 1, C)
+        Case("multiply_excite_broadcast", {}, [(2, 3, 3, 4), (2, 1, 1, 4)]),
     ],
-    "Average": [Case("average", {}, [(3, 4), (3, 4), (3, 4)])],
-    "Maximum": [Case("maximum", {}, [(3, 4), (3, 4), (3, 4)])],
+    "Average": [Case("average", {}, [(3, 4), (3, 4), (3, 4)]),
+                Case("average_broadcast", {}, [(3, 4), (3, 1)])],
+    "Maximum": [Case("maximum", {}, [(3, 4), (3, 4), (3, 4)]),
+                Case("maximum_broadcast", {}, [(2, 3, 4), (2, 1, 4)])],
     "Minimum": [Case("minimum", {}, [(3, 4), (3, 4)])],
     "Dot": [
         Case("dot_rank2", {"axes": 1}, [(3, 4), (3, 4)], flops=2 * 4),

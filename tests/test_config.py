@@ -109,7 +109,8 @@ def test_the_docs_mlp_loads_with_every_value_in_place(tmp_path):
     }
     assert first.args.input_hint() == (None, (20,))
     assert (first.args.name, first.args.trainable) == (None, True)
-    assert dropout.args.layer_kwargs() == {"rate": 0.5} and dropout.args.input_hint() is None
+    assert dropout.args.layer_kwargs() == {"rate": 0.5, "noise_shape": None}
+    assert dropout.args.input_hint() is None
     assert last.args.activation == "softmax"
     opt = cfg.compile.optimizer
     assert opt.class_name == "SGD"

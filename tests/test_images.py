@@ -226,3 +226,23 @@ def test_an_image_that_breaks_during_a_streamed_run_stops_it_with_exit_2(tmp_pat
     from kconf.train.checkpoint import load_checkpoint
 
     assert load_checkpoint(run.run_dir / "checkpoints" / "last.npz").epoch == 1
+
+
+def test_a_streamed_image_run_resumes_bit_for_bit(tmp_path):
+    images = ("  train: {images: {path: folder, image_size: [6, 5], stream: true, "
+              "shuffle_buffer: 4}}\n")
+    path = write_config(tmp_path, images)
+
+    def train(*args):
+        out = tmp_path / f"runs{len(list(tmp_path.glob('runs*')))}"
+        result = runner.invoke(app, ["train", str(path), *args, "--output-dir", str(out)])
+        assert result.exit_code == 0, result.output
+        (run,) = out.glob("*/*")
+        return run
+
+    whole = train("fit.epochs=3")
+    part = train("fit.epochs=1")
+    result = runner.invoke(app, ["train", "--resume", str(part), "fit.epochs=3"])
+    assert result.exit_code == 0, result.output
+    a, b = np.load(whole / "weights.npz"), np.load(part / "weights.npz")
+    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)

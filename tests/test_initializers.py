@@ -12,7 +12,7 @@ from kconf.engine.initializers import INITIALIZERS
 TRUNC = 0.87962566103423978
 KERAS_NAMES = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
                "lecun_normal", "zeros", "ones", "random_normal", "random_uniform",
-               "truncated_normal", "constant", "orthogonal"}
+               "truncated_normal", "constant", "orthogonal", "variance_scaling"}
 
 # name -> (scale, which n, distribution) of the variance-scaling family.
 VARIANCE_SCALING = {
@@ -94,6 +94,25 @@ def test_variance_scaling_std(name):
     value = initializers.get(name)(shape, np.random.default_rng(3))
     assert abs(value.mean()) < 0.01 * expected
     assert value.std() == pytest.approx(expected, rel=0.02)
+
+
+@pytest.mark.parametrize("args, shape, n", [
+    ({"scale": 2.0, "mode": "fan_out"}, (3, 3, 40, 60), 9 * 60),       # EfficientNet's convs
+    ({"scale": 0.5, "mode": "fan_avg", "distribution": "untruncated_normal"}, (300, 500), 400),
+    ({"scale": 1 / 3, "mode": "fan_out", "distribution": "uniform"}, (300, 500), 500),
+    ({}, (300, 500), 300),                                     # Keras's defaults: lecun_normal
+])
+def test_variance_scaling_with_any_arguments(args, shape, n):
+    value = initializers.get({"variance_scaling": args})(shape, np.random.default_rng(3))
+    scale = args.get("scale", 1.0)
+    assert value.std() == pytest.approx(math.sqrt(scale / n), rel=0.02)
+    distribution = args.get("distribution", "truncated_normal")
+    if distribution == "uniform":
+        assert np.abs(value).max() <= math.sqrt(3 * scale / n)
+    elif distribution == "truncated_normal":
+        assert np.abs(value).max() <= 2 * math.sqrt(scale / n) / TRUNC
+    else:  # untruncated: draws beyond 2 standard deviations are kept
+        assert np.abs(value).max() > 3 * math.sqrt(scale / n)
 
 
 def test_random_defaults():

@@ -21,6 +21,7 @@ from kconf.cli import app
 from kconf.errors import ConfigError
 from kconf.keras_io import keras_json
 from tests.keras_support import (
+    APP_BLOCKS,
     FIXTURES,
     KERAS3_CASES,
     imported_model,
@@ -386,7 +387,7 @@ def _random_inputs(model, rng):
                            "committed fixtures test the formats without it")
 def test_keras_loads_exports_and_predicts_what_kconf_predicts(tmp_path):
     rng = np.random.default_rng(0)
-    models = {case.name: imported_model(case)[1] for case in KERAS3_CASES}
+    models = {case.name: imported_model(case)[1] for case in (*KERAS3_CASES, APP_BLOCKS)}
     for name in KERAS_CONFIGS:
         models[f"config_{name}"] = kconf.build_model(ROOT / "configs" / f"{name}.yaml")
     jobs, expected = [], {}

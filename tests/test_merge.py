@@ -214,18 +214,21 @@ def test_concatenate_message():
                                "concatenated on axis -1")
 
 
+NO_BROADCAST = " (nor broadcast: sizes must be equal or 1)"
+
+
 @pytest.mark.parametrize("layer, shapes, message", [
-    (Add(), [(None, 32), (None, 16)], "Add: input shapes (None, 32) and (None, 16) do not match"),
+    (Add(), [(None, 32), (None, 16)], "Add: input shapes (None, 32) and (None, 16) do not match" + NO_BROADCAST),
     (Subtract(), [(None, 3, 2), (None, 3)],
-     "Subtract: input shapes (None, 3, 2) and (None, 3) do not match"),
+     "Subtract: input shapes (None, 3, 2) and (None, 3) do not match" + NO_BROADCAST),
     (Multiply(), [(None, 4), (None, 4), (None, 5)],
-     "Multiply: input shapes (None, 4) and (None, 5) do not match"),
+     "Multiply: input shapes (None, 4) and (None, 5) do not match" + NO_BROADCAST),
     (Average(), [(None, 4), (None, 5)],
-     "Average: input shapes (None, 4) and (None, 5) do not match"),
+     "Average: input shapes (None, 4) and (None, 5) do not match" + NO_BROADCAST),
     (Maximum(), [(None, 4), (None, 5)],
-     "Maximum: input shapes (None, 4) and (None, 5) do not match"),
+     "Maximum: input shapes (None, 4) and (None, 5) do not match" + NO_BROADCAST),
     (Minimum(), [(None, 4), (None, 5)],
-     "Minimum: input shapes (None, 4) and (None, 5) do not match"),
+     "Minimum: input shapes (None, 4) and (None, 5) do not match" + NO_BROADCAST),
     (Concatenate(axis=1), [(None, 5, 2), (None, 5, 3)],
      "Concatenate: shapes (None, 5, 2) and (None, 5, 3) cannot be concatenated on axis 1"),
 ])

@@ -172,6 +172,14 @@ def test_a_table_run_evaluates_and_predicts_raw_csv_rows(tmp_path):
     assert table["step"] == "table" and [c["name"] for c in table["columns"]] == [
         "age", "income", "visits_web", "visits_store", "city", "plan"]
     assert table["columns"][4]["vocabulary"][0] == "paris"  # the most frequent city
+    # a city the training split never had: the out-of-vocabulary id, with a warning
+    with open(tmp_path / "new.csv", "w") as f:
+        f.write("age,income,city,plan,visits_web,visits_store\n40,30.5,tokyo,pro,3,1\n")
+    result = invoke("predict", run, "--input", tmp_path / "new.csv", "-o", tmp_path / "n.npz")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {tmp_path / 'new.csv'}: column 'city': 1 value(s) of the new data that "
+            "the training split never had ('tokyo'): mapped to the out-of-vocabulary id 0"
+            ) in result.output
     # a file without one of the run's columns is named
     with open(tmp_path / "bad.csv", "w") as f:
         f.write("age,income\n1,2\n")

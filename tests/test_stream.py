@@ -328,3 +328,22 @@ def test_the_memory_bench_runs_and_reports_peak_rss(tmp_path):
     peak = float(rows[1].split("|")[4].split()[0])
     assert 20 < peak < 2048  # a real process's RSS, within the stated budget
     assert not (tmp_path / "data").exists()  # the data is removed unless --keep
+
+
+def test_a_checkpoint_keeps_a_digest_of_many_stream_files(tmp_path, monkeypatch):
+    from kconf.data import stream
+
+    write_data(tmp_path)
+    rows = MmapRows(tmp_path / "x.npy")
+    splits = {"train": type("S", (), {"x": [rows], "y": []})()}
+    named = stream.split_fingerprints(splits)
+    assert list(named) == [str(tmp_path / "x.npy")]
+    monkeypatch.setattr(stream, "NAMED_FILES", 0)
+    digest = stream.split_fingerprints(splits)
+    assert digest["count"] == 1 and len(digest["digest"]) == 64
+    assert stream.changed_since(digest, stream.split_fingerprints(splits)) == []
+    rewrite(tmp_path / "x.npy")
+    changed = MmapRows(tmp_path / "x.npy")
+    after = stream.split_fingerprints({"train": type("S", (), {"x": [changed], "y": []})()})
+    (message,) = stream.changed_since(digest, after)
+    assert message.startswith("the 1 streamed files changed")

@@ -75,6 +75,16 @@ class OrthogonalArgs(ConfigModel):
     gain: PositiveFloat = 1.0
 
 
+class VarianceScalingArgs(ConfigModel):
+    """Keras's ``VarianceScaling``: variance ``scale / n``, n by ``mode``, drawn from
+    ``distribution``."""
+
+    scale: PositiveFloat = 1.0
+    mode: choice("fan mode", ("fan_in", "fan_out", "fan_avg")) = "fan_in"
+    distribution: choice("distribution", ("truncated_normal", "untruncated_normal",
+                                          "uniform")) = "truncated_normal"
+
+
 class NoArgs(ConfigModel):
     """An initializer without arguments, written as a mapping (``{he_normal: {}}``)."""
 
@@ -85,6 +95,7 @@ _INITIALIZER_ARGS: dict[str, type[ConfigModel]] = {
     "truncated_normal": RandomNormalArgs,
     "constant": ConstantArgs,
     "orthogonal": OrthogonalArgs,
+    "variance_scaling": VarianceScalingArgs,
 }
 
 

@@ -14,7 +14,7 @@ ACTIVATION_NAMES: tuple[str, ...] = (
 INITIALIZER_NAMES: tuple[str, ...] = (
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
     "lecun_normal", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
-    "constant", "orthogonal",
+    "constant", "orthogonal", "variance_scaling",
 )
 
 LOSS_NAMES: tuple[str, ...] = (

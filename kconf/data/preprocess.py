@@ -66,7 +66,7 @@ class FittedStep:
     path: ConfigPath = ()
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
-    def apply(self, array: np.ndarray, split: str = "data", warn: Warn | None = None
+    def apply(self, array: np.ndarray, split: str = "new", warn: Warn | None = None
               ) -> np.ndarray:
         """The step applied to one array of any split (or of new data).
 
@@ -124,7 +124,7 @@ class Preprocessing:
         return {s.index: s for s in self.steps if s.kind == "table" and s.key == key}
 
     def apply(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None = None,
-              split: str = "data", tables: bool = True, warn: Warn | None = None
+              split: str = "new", tables: bool = True, warn: Warn | None = None
               ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Raw inputs (and targets) as the model was trained on them.
 

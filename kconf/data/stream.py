@@ -4,7 +4,7 @@ A ``RowSource`` stands where a split holds an array: it has the array's ``shape`
 and ``len``, and ``read(rows)`` gives the rows asked for (a slice or an index array) as an
 in-memory array. Indexing it (``source[rows]``) gives another ``RowSource`` over those rows,
 so a seeded split (``Split.take``) or ``fit``'s ``validation_split`` stay lazy. The training
-loop reads through ``rows_of`` and ``batch_rows``, which take arrays and sources alike.
+loop reads through ``rows_of`` and ``row_nbytes``, which take arrays and sources alike.
 
 What a run's memory holds for a stream is one gathered chunk (``kconf.train.loop``'s
 ``_GATHER_BYTES``) and the pages of the file it has just read: ``MmapRows`` gives those back
@@ -29,6 +29,17 @@ from kconf.errors import ConfigError, Problem, SourcePos
 SCAN_BYTES = 16 << 20
 #: Scattered rows read between two releases of the mapped pages (``MmapRows``).
 RELEASE_ROWS = 64
+
+
+def _positions(n: int, rows) -> np.ndarray:
+    """Row numbers (int64) of a slice or an index array over ``n`` rows."""
+    if isinstance(rows, slice):
+        picked = range(n)[rows]
+        return np.arange(picked.start, picked.stop, picked.step, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size and (rows.min() < -n or rows.max() >= n):
+        raise IndexError(f"row index out of range for {n} rows")
+    return np.where(rows < 0, rows + n, rows)
 
 
 class DataChanged(ConfigError):
@@ -82,7 +93,7 @@ class RowSource:
         """A view of some rows (a slice or an index array), still on disk."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
-        picked = np.arange(len(self))[rows]
+        picked = _positions(len(self), rows)
         view.index = picked if self.index is None else self.index[picked]
         view.shape = (len(picked), *self.shape[1:])
         return view
@@ -91,9 +102,10 @@ class RowSource:
         """The rows asked for (a slice or an index array of this view), in memory."""
         from kconf.data.problem import DataProblem
 
-        base = np.arange(len(self))[rows] if self.index is None else self.index[rows]
+        picked = _positions(len(self), rows)
+        base = picked if self.index is None else self.index[picked]
         try:
-            return self._read(np.asarray(base, dtype=np.int64))
+            return self._read(base)
         except DataProblem as exc:
             if self.where is None:  # still loading: load_splits locates it
                 raise
@@ -367,14 +379,33 @@ def locate_streams(splits: dict, steps, cfg) -> list[Problem]:
     return problems
 
 
+#: Up to this many stream files, a checkpoint names each with its fingerprint; beyond (an
+#: image folder of many files), it keeps their count and one digest of them all.
+NAMED_FILES = 1000
+
+
 def split_fingerprints(splits: dict) -> dict:
-    """The files of every streamed array of the splits, with their fingerprints."""
-    return fingerprints(streams_of(*(s.x for s in splits.values()),
-                                   *(s.y for s in splits.values())))
+    """The files of every streamed array of the splits, with their fingerprints (or, for
+    more than ``NAMED_FILES``, ``{"digest": ..., "count": ...}``), as checkpoints save them."""
+    files = fingerprints(streams_of(*(s.x for s in splits.values()),
+                                    *(s.y for s in splits.values())))
+    if len(files) <= NAMED_FILES:
+        return files
+    import hashlib
+
+    text = "\n".join(f"{f}\t{v['size']}\t{v['mtime_ns']}" for f, v in sorted(files.items()))
+    return {"digest": hashlib.sha256(text.encode()).hexdigest(), "count": len(files)}
 
 
 def changed_since(saved: dict, now: dict) -> list[str]:
-    """What differs between the stream files a checkpoint saw and those found now."""
+    """What differs between the stream files a checkpoint saw and those found now (both as
+    ``split_fingerprints`` gives them)."""
+    if "digest" in saved or "digest" in now:
+        if saved.get("digest") == now.get("digest"):
+            return []
+        return [f"the {saved.get('count', len(saved)):,} streamed files changed (a file's size "
+                f"or modification time, or which files there are; {now.get('count', len(now)):,} "
+                "now)"]
     out = []
     for file, was in saved.items():
         current = now.get(file)

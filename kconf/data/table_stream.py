@@ -289,8 +289,8 @@ def _fit(rows: TableRows) -> dict:
     names: list[str] = []
     step = 1 << 15
     for start in range(0, len(rows), step):
-        chunk = rows.raw(np.asarray(rows.index if rows.index is not None
-                                    else np.arange(len(rows)))[start:start + step])
+        picked = np.arange(start, min(start + step, len(rows)))
+        chunk = rows.raw(picked if rows.index is None else rows.index[picked])
         names = list(chunk.dtype.names)
         for name in names:
             values = chunk[name]
@@ -325,4 +325,5 @@ def _fit(rows: TableRows) -> dict:
                                   "take the mean of", (*rows.config_path, "fill"))
             column["fill"] = total / count
         columns.append(column)
-    return {"columns": columns, "unknown": args.unknown}
+    return {"columns": columns, "unknown": args.unknown,
+            "named": getattr(args, "header", True)}  # as fit_table: read new data by name

@@ -44,13 +44,16 @@ def _truncated(shape, rng, mean, stddev):
 
 
 def _variance_scaling(shape, rng, scale, mode, distribution):
-    """Keras VarianceScaling: variance scale / n, n = fan_in, fan_out or their mean."""
+    """Keras VarianceScaling: variance scale / n, n = fan_in, fan_out or their mean;
+    ``normal`` and ``truncated_normal`` are the truncated normal (Keras's meaning)."""
     fan_in, fan_out = _fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     n = max(1.0, n)
     if distribution == "uniform":
         limit = math.sqrt(3.0 * scale / n)
         return rng.uniform(-limit, limit, size=shape)
+    if distribution == "untruncated_normal":
+        return rng.normal(0.0, math.sqrt(scale / n), size=shape)
     return _truncated(shape, rng, 0.0, math.sqrt(scale / n) / _TRUNCATED_STD)
 
 
@@ -82,6 +85,12 @@ def lecun_uniform(shape, rng):
 def lecun_normal(shape, rng):
     """Truncated normal with variance 1 / fan_in."""
     return _variance_scaling(shape, rng, 1.0, "fan_in", "normal")
+
+
+def variance_scaling(shape, rng, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+    """Keras VarianceScaling: variance ``scale / n`` (n: fan_in, fan_out or fan_avg), drawn
+    from a truncated normal, a normal (``untruncated_normal``) or a uniform."""
+    return _variance_scaling(shape, rng, scale, mode, distribution)
 
 
 def zeros(shape, rng):
@@ -142,6 +151,7 @@ INITIALIZERS = {
     "he_normal": he_normal,
     "lecun_uniform": lecun_uniform,
     "lecun_normal": lecun_normal,
+    "variance_scaling": variance_scaling,
     "zeros": zeros,
     "ones": ones,
     "random_normal": random_normal,

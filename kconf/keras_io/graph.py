@@ -9,8 +9,9 @@ The two formats differ only in how calls are written:
                          "config": {"keras_history": ["dense", 0, 0]}}], "kwargs": {}}
     Keras 2   [["dense", 0, 0, {}]]            (one list per call, one entry per tensor)
 
-Nothing is converted here; call arguments kconf cannot honour (an initial state) are
-reported to the ``Findings``.
+Nothing is converted here, except an operation of a tensor and a constant (``x + 3.0``),
+which is read as the ``Rescaling`` layer it is (``constant_ops.py``); call arguments kconf
+cannot honour (an initial state) are reported to the ``Findings``.
 
 Masks: Keras 3 writes the masks its layers computed (a ``mask_zero`` Embedding's, a
 ``Masking`` layer's, a merge's) as operations in the graph (``NotEqual``, ``Any``,
@@ -27,6 +28,7 @@ from typing import Any
 from kconf.args.names import DTYPE_NAMES
 from kconf.engine.layers import REGISTRY
 from kconf.errors import ConfigPath
+from kconf.keras_io.constant_ops import constant_operation
 from kconf.keras_io.findings import Findings
 
 #: (layer name, node index, tensor index): a tensor, as Keras's ``keras_history``.
@@ -298,6 +300,13 @@ def _functional(config: dict[str, Any], path: ConfigPath, findings: Findings) ->
                 found.name = str(entry.get("name", found.name))
                 inputs.append(found)
             continue
+        rescaling, why = constant_operation(entry)
+        if why is not None:
+            findings.add((*at, "inbound_nodes"), f"{entry.get('name')!r}: {why}")
+            continue
+        if rescaling is not None:  # x + 3.0, x * (1/6): a Rescaling (constant_ops.py)
+            entry = {**entry, "class_name": "Rescaling", "module": "keras.layers",
+                     "config": rescaling}
         layer = read_layer(entry, at, findings)
         if layer is None:
             continue

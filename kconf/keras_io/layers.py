@@ -234,11 +234,14 @@ INITIALIZERS: dict[str, tuple[str, dict[str, float]]] = {
     "TruncatedNormal": ("truncated_normal", {"mean": 0.0, "stddev": 0.05}),
     "Constant": ("constant", {"value": 0.0}),
     "Orthogonal": ("orthogonal", {"gain": 1.0}),
+    "VarianceScaling": ("variance_scaling", {"scale": 1.0, "mode": "fan_in",
+                                             "distribution": "truncated_normal"}),
 }
 _INITIALIZER_CLASS = {name: cls for cls, (name, _) in INITIALIZERS.items()}
 
 #: VarianceScaling(scale, mode, distribution) -> the named initializer it is (Keras 2 wrote
-#: glorot_uniform that way; its "normal" meant truncated normal).
+#: glorot_uniform that way; its "normal" meant truncated normal); any other is kconf's
+#: variance_scaling.
 _VARIANCE_SCALING = {
     (1.0, "fan_avg", "uniform"): "glorot_uniform",
     (1.0, "fan_avg", "truncated_normal"): "glorot_normal",
@@ -303,17 +306,29 @@ class Initializer(Plain):
         return normal_initializer(value) == normal_initializer(default)
 
 
-def _variance_scaling(config: Mapping[str, Any]) -> str:
-    """The named initializer a VarianceScaling config is (glorot, he, lecun)."""
-    key = (float(config.get("scale", 1.0)), config.get("mode", "fan_in"),
-           config.get("distribution", "truncated_normal"))
-    if key[2] == "normal":
-        key = (key[0], key[1], "truncated_normal")
+def _variance_scaling(config: Mapping[str, Any]) -> Any:
+    """A VarianceScaling config as the named initializer it is (glorot, he, lecun), else as
+    ``{variance_scaling: {its non-default args}}``."""
     unknown = sorted(set(config) - {"scale", "mode", "distribution"})
-    if key not in _VARIANCE_SCALING or unknown:
-        raise Unsupported(f"VarianceScaling{key} is not one of kconf's initializers "
-                          "(glorot_*, he_*, lecun_*)")
-    return _VARIANCE_SCALING[key]
+    if unknown:
+        raise Unsupported(f"initializer VarianceScaling argument(s) {', '.join(unknown)} are "
+                          "not supported by kconf")
+    scale = config.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise Unsupported(f"VarianceScaling needs a positive scale, got {scale!r}")
+    mode = config.get("mode", "fan_in")
+    distribution = config.get("distribution", "truncated_normal")
+    if distribution == "normal":  # Keras's old name of the truncated normal
+        distribution = "truncated_normal"
+    if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
+            "truncated_normal", "untruncated_normal", "uniform"):
+        raise Unsupported(f"VarianceScaling(mode={mode!r}, distribution={distribution!r}) is "
+                          "not one Keras defines")
+    named = _VARIANCE_SCALING.get((float(scale), mode, distribution))
+    if named is not None:
+        return named
+    return compact_initializer("variance_scaling", {"scale": float(scale), "mode": mode,
+                                                    "distribution": distribution})
 
 
 def compact_initializer(name: str, args: Mapping[str, Any]) -> Any:

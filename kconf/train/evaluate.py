@@ -90,7 +90,7 @@ def evaluate(target: str | os.PathLike, weights: str | os.PathLike | None = None
 def _prepare(trained: Trained, xs: list, ys: list, file: Path) -> tuple[list, list]:
     """Raw data preprocessed as the run's was; a problem is the data file's."""
     try:
-        return trained.prepare(xs, ys)
+        return trained.prepare(xs, ys, source=str(file))
     except ConfigError as exc:
         raise ConfigError([Problem(p.message, (), SourcePos(str(file)))
                            for p in exc.problems], str(file)) from None

@@ -26,7 +26,7 @@ from kconf.engine.backend import floatx
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.model import Model
 from kconf.train.arrays import open_inputs
-from kconf.train.preprocessing import raw_inputs, read_table_file, reads_table
+from kconf.train.preprocessing import raw_inputs, read_table_file, reads_table, warn_for
 from kconf.train.trained import Trained, load_trained
 
 OUTPUT_SUFFIXES = (".npz", ".csv")
@@ -133,7 +133,8 @@ def predict_to_file(model: Model, input: str | os.PathLike, output: str | os.Pat
 def _prepared(preprocessing: Preprocessing, xs: list, file: Path) -> list:
     """A batch of raw inputs preprocessed; a problem is the input file's."""
     try:
-        return preprocessing.apply(xs, tables=any(is_table(a) for a in xs))[0]
+        return preprocessing.apply(xs, tables=any(is_table(a) for a in xs),
+                                   warn=warn_for(file))[0]
     except DataProblem as exc:
         raise ConfigError([Problem(m, (), SourcePos(str(file))) for m, _ in exc.items],
                           str(file)) from None

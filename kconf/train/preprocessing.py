@@ -59,6 +59,19 @@ def raw_inputs(model, preprocessing: Preprocessing | None):
     return SimpleNamespace(input_names=model.input_names, graph=SimpleNamespace(inputs=tensors))
 
 
+def warn_for(file: Path | str):
+    """How applying a run's preprocessing to a data file warns (an unknown category, under
+    ``unknown: warn``): a ``DataWarning`` naming the file."""
+    import warnings
+
+    from kconf.data.problem import DataWarning
+
+    def warn(message: str, path) -> None:
+        warnings.warn(DataWarning(f"{file}: {message}"), stacklevel=3)
+
+    return warn
+
+
 class NotExpressible(ValueError):
     """A fitted step that has no Keras preprocessing layer (a one-hot input)."""
 

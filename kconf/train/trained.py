@@ -21,7 +21,7 @@ from kconf.data.preprocess import Preprocessing
 from kconf.errors import ConfigError, Problem, SourcePos
 from kconf.model import Model
 from kconf.train.resolve import resolve_config
-from kconf.train.preprocessing import read_preprocessing
+from kconf.train.preprocessing import read_preprocessing, warn_for
 from kconf.train.runs import read_source_info
 
 RESOLVED = "resolved.yaml"
@@ -45,7 +45,8 @@ class Trained:
     run_dir: Path | None = None
     preprocessing: Preprocessing | None = None
 
-    def prepare(self, x, y=None, prepared: bool = False) -> tuple[list, list | None]:
+    def prepare(self, x, y=None, prepared: bool = False, source: str = "the data"
+                ) -> tuple[list, list | None]:
         """Raw inputs (and targets) as the model takes them: the run's preprocessing applied
         (its table encoding too, when ``x`` holds a table's raw columns).
 
@@ -53,6 +54,7 @@ class Trained:
             x: an array (one input) or a list of arrays, in model order.
             y: the targets (an array or a list), or None.
             prepared: the data is preprocessed already; it is only put in lists.
+            source: how warnings name the data (an unknown category).
 
         Raises:
             ConfigError: data the preprocessing cannot take (a shape that does not reshape,
@@ -66,7 +68,8 @@ class Trained:
         from kconf.data.tables import is_table
 
         try:
-            return self.preprocessing.apply(xs, ys, tables=any(is_table(a) for a in xs))
+            return self.preprocessing.apply(xs, ys, tables=any(is_table(a) for a in xs),
+                                            warn=warn_for(source))
         except DataProblem as exc:
             where = SourcePos(str((self.run_dir or Path()) / "preprocess.json"))
             raise ConfigError([Problem(m, (), where) for m, _ in exc.items]) from None

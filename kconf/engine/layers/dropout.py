@@ -5,17 +5,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from kconf.args.fields import Fraction
-from kconf.args.layer import Fixed, LayerArgs
+from kconf.args.fields import Fraction, Shape
+from kconf.args.layer import LayerArgs
 from kconf.engine.layers.base import Layer
+from kconf.errors import ShapeError
+from kconf.shapes import format_shape
 
 
 class DropoutArgs(LayerArgs):
-    keras_fixed: ClassVar[dict[str, Fixed]] = {
-        "noise_shape": ((None,), "kconf's Dropout has no noise_shape")}
     keras_ignored: ClassVar[frozenset[str]] = frozenset({"seed"})
 
     rate: Fraction
+    noise_shape: Shape | None = None
 
 
 class Dropout(Layer):
@@ -27,17 +28,23 @@ class Dropout(Layer):
     float32 uniforms). Raw bits cost about half of float draws; 8 of them an eighth. Kept values are multiplied by ``1 / (1 - rate)`` (in x's dtype),
     so the expected output equals the input and inference needs no rescaling.
 
+    With ``noise_shape`` (Keras's: the batch axis included, ``None`` for "as the input"), one
+    draw is shared along every axis where it is 1: ``[null, 1, 1, 1]`` drops whole samples of
+    an image batch (EfficientNet's stochastic depth).
+
     Args:
         rate: the fraction dropped, in [0, 1).
+        noise_shape: the shape of the keep mask, broadcast over the input; None: the input's.
     """
 
     supports_masking = True  # a mask passes through (kconf.engine.masks)
 
-    def __init__(self, rate: float, **kwargs):
+    def __init__(self, rate: float, noise_shape=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         for bits, dtype in ((8, np.uint8), (16, np.uint16), (32, np.uint32)):
             threshold = self.rate * 2.0 ** bits
             if threshold == int(threshold):
@@ -46,14 +53,31 @@ class Dropout(Layer):
         self._threshold = dtype(min(round(threshold), 2 ** bits - 1))
 
     def compute_output_shape(self, input_shape):
+        if self.noise_shape is not None:
+            fits = len(self.noise_shape) == len(input_shape) and all(
+                n is None or n == 1 or d is None or n == d
+                for n, d in zip(self.noise_shape, input_shape))
+            if not fits:
+                raise ShapeError(f"Dropout's noise_shape {format_shape(self.noise_shape)} "
+                                 "does not broadcast to its input shape "
+                                 f"{format_shape(input_shape)} (one entry per axis, batch "
+                                 "included: null, 1 or the input's size)")
         return tuple(input_shape)
+
+    def _mask_shape(self, shape):
+        """The keep mask's shape for an input of ``shape`` (None entries: the input's)."""
+        if self.noise_shape is None:
+            return shape
+        return tuple(d if n is None else n for n, d in zip(self.noise_shape, shape))
 
     def forward(self, x, training=False, rng=None):
         if not training or self.rate == 0.0:
             return x, _identity
         if rng is None:
             raise ValueError("Dropout in training needs a numpy.random.Generator (rng)")
-        keep = _random_bits(rng, x.size, self._bits).reshape(x.shape) >= self._threshold
+        mask_shape = self._mask_shape(x.shape)
+        size = int(np.prod(mask_shape))
+        keep = _random_bits(rng, size, self._bits).reshape(mask_shape) >= self._threshold
         scale = x.dtype.type(1.0 / (1.0 - self.rate))
         y = x * scale
         y *= keep

@@ -62,8 +62,29 @@ def _merge_dims(a, b):
     return _CLASH
 
 
+def _broadcast_dims(a, b):
+    """Keras's elementwise merge of two dimensions: a 1 takes the other's size (broadcast);
+    else as ``_merge_dims``."""
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    return _merge_dims(a, b)
+
+
+def _unbroadcast(g, shape):
+    """The gradient ``g`` of a broadcast input of ``shape``: summed over the axes the input
+    was broadcast along (its size-1 axes where ``g``'s are larger)."""
+    if g.shape == tuple(shape):
+        return g
+    axes = tuple(i for i, (n, m) in enumerate(zip(shape, g.shape)) if n == 1 and m != 1)
+    return g.sum(axis=axes, keepdims=True)
+
+
 class _ElementWise(_Merge):
-    """Inputs of one shape (None matches anything) combined entry by entry. Masks
+    """Inputs of one rank combined entry by entry; a dimension of 1 broadcasts against the
+    others' (Keras's Multiply of (N, H, W, C) and (N, 1, 1, C) in a squeeze-and-excite block),
+    its gradient summed back over the broadcast axes; None matches anything. Masks
     (``kconf.engine.masks``): the output's is the OR of the inputs' when every input has
     one, else none (Keras's ``Merge.compute_mask``)."""
 
@@ -78,10 +99,11 @@ class _ElementWise(_Merge):
     def _output_shape(self, shapes):
         out = shapes[0]
         for shape in shapes[1:]:
-            dims = [_merge_dims(a, b) for a, b in zip(out, shape)]
+            dims = [_broadcast_dims(a, b) for a, b in zip(out, shape)]
             if len(shape) != len(out) or _CLASH in dims:
                 raise ShapeError(f"{type(self).__name__}: input shapes {format_shape(shapes[0])} "
-                                 f"and {format_shape(shape)} do not match")
+                                 f"and {format_shape(shape)} do not match (nor broadcast: "
+                                 "sizes must be equal or 1)")
             out = tuple(dims)
         return out
 
@@ -95,7 +117,7 @@ class Add(_ElementWise):
 
     def forward(self, xs, training=False, rng=None):
         def backward(dy):
-            return [dy.copy() for _ in xs]
+            return [_unbroadcast(dy, x.shape).copy() for x in xs]
 
         return reduce(xp.add, xs), backward
 
@@ -111,7 +133,7 @@ class Subtract(_ElementWise):
 
     def forward(self, xs, training=False, rng=None):
         def backward(dy):
-            return [dy.copy(), -dy]
+            return [_unbroadcast(dy, xs[0].shape).copy(), -_unbroadcast(dy, xs[1].shape)]
 
         return xs[0] - xs[1], backward
 
@@ -126,7 +148,8 @@ class Multiply(_ElementWise):
     def forward(self, xs, training=False, rng=None):
         def backward(dy):
             # the product of the others, never a division (inputs may be zero)
-            return [reduce(xp.multiply, [x for j, x in enumerate(xs) if j != i], dy)
+            return [_unbroadcast(reduce(xp.multiply, [x for j, x in enumerate(xs) if j != i],
+                                        dy), xs[i].shape)
                     for i in range(len(xs))]
 
         return reduce(xp.multiply, xs), backward
@@ -143,7 +166,7 @@ class Average(_ElementWise):
         n = len(xs)
 
         def backward(dy):
-            return [dy / n for _ in xs]
+            return [_unbroadcast(dy / n, x.shape) for x in xs]
 
         return reduce(xp.add, xs) / n, backward
 
@@ -161,7 +184,8 @@ class _Extremum(_ElementWise):
             for x in xs:
                 wins = (x == y) & ~taken
                 taken |= wins
-                dxs.append(xp.where(wins, dy, xp.zeros((), dtype=dy.dtype)))
+                dxs.append(_unbroadcast(xp.where(wins, dy, xp.zeros((), dtype=dy.dtype)),
+                                        x.shape))
             return dxs
 
         return y, backward

@@ -1,0 +1,115 @@
+"""The Keras side of bench/applications.py: run with Keras 3, OUTSIDE kconf's environment.
+
+    KERAS_BACKEND=jax /tmp/ref/bin/python bench/applications_keras.py build ResNet50 WORK 96
+    KERAS_BACKEND=jax /tmp/ref/bin/python bench/applications_keras.py check ResNet50 WORK
+
+``build`` makes ``keras.applications.<NAME>(weights=None, input_shape=(S, S, 3),
+classes=10)``, compiles it with SGD(learning_rate=0.1) and categorical crossentropy (run
+eagerly unless ``KCONF_APPS_JIT=1``: no compilation for one step), and writes to WORK:
+
+- ``NAME.keras``: the model with its initial weights (what ``kconf import-keras`` reads);
+- ``NAME.npz``: ``x`` (a fixed batch), ``pred`` (Keras's predictions on it, inference),
+  ``y`` (one-hot labels), ``loss`` (the loss of one ``train_on_batch(x, y)``);
+- ``NAME.after.weights.h5``: every weight after that one SGD step (BatchNormalization's moving
+  statistics included), taken with every Dropout's rate set to 0 (kconf and Keras draw
+  different random masks; kconf's side does the same), the archive keeping the real rates.
+
+``float64`` takes the same step in float64 (the reference that tells rounding from a bug).
+``check`` loads ``NAME.export.keras`` (written by kconf) with ``keras.saving.load_model`` and
+writes its predictions on ``x`` to ``NAME.export.npz``.
+
+Never imported by kconf; kconf never imports Keras.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+
+#: The smallest input size each model takes (32 for the others).
+MINIMUM_SIZES = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
+#: Models whose graph holds their own preprocessing (Rescaling/Normalization): fed 0..255.
+RAW_PIXELS = ("EfficientNet", "ConvNeXt", "MobileNetV3")
+BATCH = 4
+CLASSES = 10
+LEARNING_RATE = 0.1
+
+
+def batch(name: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed input batch and one-hot labels of a model (seeded by nothing but the size)."""
+    rng = np.random.default_rng(size)
+    x = rng.uniform(-1.0, 1.0, (BATCH, size, size, 3)).astype(np.float32)
+    if name.startswith(RAW_PIXELS):
+        x = ((x + 1.0) * 127.5).astype(np.float32)
+    y = np.eye(CLASSES, dtype=np.float32)[rng.integers(0, CLASSES, BATCH)]
+    return x, y
+
+
+def build(name: str, work: Path, size: int) -> None:
+    import keras
+
+    size = max(size, MINIMUM_SIZES.get(name, 32))
+    start = time.perf_counter()
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
+                                              classes=CLASSES)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
+                  loss="categorical_crossentropy",
+                  jit_compile=os.environ.get("KCONF_APPS_JIT", "0") == "1")
+    model.save(work / f"{name}.keras")
+    x, y = batch(name, size)
+    pred = np.asarray(model.predict(x, verbose=0))
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    model.save_weights(work / f"{name}.after.weights.h5")
+    np.savez(work / f"{name}.npz", x=x, y=y, pred=pred, loss=np.float64(loss),
+             params=np.int64(model.count_params()), size=np.int64(size),
+             seconds=np.float64(time.perf_counter() - start))
+
+
+def float64(name: str, work: Path, size: int) -> None:
+    """The SGD step again in float64 (JAX with x64), from the same initial weights: the
+    reference that tells float32 rounding from a bug. Writes NAME.after64.weights.h5 and
+    NAME.f64.npz (the loss)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import keras
+
+    initial = keras.saving.load_model(work / f"{name}.keras")
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    size = max(size, MINIMUM_SIZES.get(name, 32))
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
+                                              classes=CLASSES)
+    model.set_weights([w.astype("float64") for w in initial.get_weights()])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
+                  loss="categorical_crossentropy", jit_compile=False)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    with np.load(work / f"{name}.npz") as ref:
+        x, y = ref["x"].astype("float64"), ref["y"].astype("float64")
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    model.save_weights(work / f"{name}.after64.weights.h5")
+    np.savez(work / f"{name}.f64.npz", loss=np.float64(loss))
+
+
+def check(name: str, work: Path, size: int = 0) -> None:
+    import keras
+
+    model = keras.saving.load_model(work / f"{name}.export.keras")
+    with np.load(work / f"{name}.npz") as ref:
+        x = ref["x"]
+    np.savez(work / f"{name}.export.npz", pred=np.asarray(model.predict(x, verbose=0)))
+
+
+if __name__ == "__main__":
+    step, model_name, folder, *wanted = sys.argv[1:]
+    {"build": build, "check": check, "float64": float64}[step](model_name, Path(folder), int((wanted or [0])[0]))
