@@ -135,6 +135,34 @@ def test_two_ranks_train_a_dense_model_as_one_process_with_the_global_batch(tmp_
     assert done.stdout.count("Run folder:") == 1  # rank 0 alone reports
 
 
+EMBEDDING = """\
+name: embedding
+seed: 2
+model:
+  sequential:
+    - Embedding: {input_dim: 50, output_dim: 4, input_shape: [6]}
+    - GlobalAveragePooling1D: {}
+    - Dense: {units: 3, activation: softmax}
+compile:
+  optimizer: {Adam: {learning_rate: 0.05}}
+  loss: sparse_categorical_crossentropy
+data:
+  train: {random: {samples: 90, x: [6], dtype: int32, high: 50, classes: 3}}
+fit: {epochs: 2, batch_size: 20}
+"""
+
+
+def test_two_ranks_gather_an_embeddings_row_gradients(tmp_path):
+    """The row-sparse gradient of an Embedding is gathered from every rank (not in the flat
+    buffer): the weights of one process."""
+    config = write(tmp_path, "embedding.yaml", EMBEDDING)
+    one_process("train", config, "--output-dir", tmp_path / "one", "-q")
+    done = mpiexec(2, "train", config, "--output-dir", tmp_path / "two", "-q")
+    assert done.returncode == 0, done.stderr
+    assert_same_weights(weights(the_run(tmp_path / "one")), weights(the_run(tmp_path / "two")),
+                        atol=1e-6)
+
+
 @pytest.mark.parametrize("sync", [True, False])
 def test_two_ranks_train_a_convnet_with_batch_normalization(tmp_path, sync):
     """Synchronized statistics give one process's weights; per-rank ones (the default, as
