@@ -319,8 +319,7 @@ def _train_rank(args: _TrainArgs, quiet: bool, log_format: LogFormat, timeout: f
     """``kconf train`` on one rank of a data-parallel run (``kconf.distributed.run``): rank 0
     prepares, trains, reports; the others train silently; a failure anywhere ends them all
     with the failing rank's message."""
-    from kconf.distributed.comm import RankFailed
-    from kconf.distributed.run import Ranks, exit_code
+    from kconf.distributed.run import Ranks, Refused, exit_code
     from kconf.train.resolve import resolve_config
     from kconf.train.run import resumed_config
 
@@ -330,17 +329,24 @@ def _train_rank(args: _TrainArgs, quiet: bool, log_format: LogFormat, timeout: f
         _fail(exc)
     run, code = None, 0
     try:
-        applied = None
-        if args.resume is not None:
-            cfg = resumed_config(args.resume, args.resume_overrides())
-        else:
-            cfg, applied = resolve_config(args.file, args.overrides, args.options)
-        ranks.check_config(cfg)
-        if ranks.is_root:
-            run = _prepare(args, cfg, applied, check=ranks.check_batches)
-        else:
-            run = ranks.follow(cfg, resumed=args.resume is not None)
-            ranks.check_batches(cfg, run.splits)
+        cfg = applied = error = None
+        try:
+            if args.resume is not None:
+                cfg = resumed_config(args.resume, args.resume_overrides())
+            else:
+                cfg, applied = resolve_config(args.file, args.overrides, args.options)
+        except ConfigError as exc:
+            error = exc
+        ranks.check_config(cfg, error)
+        try:
+            if ranks.is_root:
+                run = _prepare(args, cfg, applied, check=ranks.check_batches)
+            else:
+                run = ranks.follow(cfg, resumed=args.resume is not None)
+                ranks.check_batches(cfg, run.splits)
+        except ConfigError as exc:
+            error = exc
+        ranks.check_ready(error)
         ranks.start(run)
         if not ranks.is_root:
             run.fit()
@@ -349,17 +355,19 @@ def _train_rank(args: _TrainArgs, quiet: bool, log_format: LogFormat, timeout: f
             _train_prepared(run, cfg, quiet, log_format, args.init_weights)
         except typer.Exit as exc:
             code = exc.exit_code
-    except (ConfigError, RankFailed) as exc:  # at start: a mistake, here or on another rank
+    except Refused as exc:  # every rank knows: each ends on its own
+        if ranks.is_root:
+            err.print(str(exc), markup=False)
+            if run is not None:
+                run.recorder.write_status("failed", error=str(exc))
+        raise typer.Exit(USER_ERROR)
+    except BaseException as exc:  # a failure at start here, or another rank's (RankFailed)
         ranks.fail(exc)
         code = exit_code(exc)
         if ranks.is_root:
-            err.print(exc.format() if isinstance(exc, ConfigError) else str(exc),
-                      markup=False)
+            err.print(str(exc), markup=False)
             if run is not None:
                 run.recorder.write_status("failed", error=str(exc))
-    except BaseException as exc:  # a rank other than 0 failed in training
-        ranks.fail(exc)
-        code = exit_code(exc)
     finally:
         if ranks.is_root and run is not None:
             run.close()

@@ -286,10 +286,23 @@ def test_ranks_that_disagree_on_the_config_are_one_line_and_exit_2(tmp_path):
          "--output-dir", str(tmp_path / "out")],
         capture_output=True, text=True, env=ENV, timeout=120)
     assert done.returncode == 2
-    lines = [line for line in done.stderr.splitlines() if "kconf" in line or "rank" in line]
-    assert any(f"{config}: the ranks disagree on the config: rank 1 on " in line
-               for line in lines), done.stderr
+    (line,) = done.stderr.splitlines()  # every rank knew: each ended on its own, no abort
+    assert line.startswith(f"{config}: the ranks disagree on the config: rank 1 on ")
     assert not (tmp_path / "out").exists()  # refused before any folder
+
+
+def test_a_mistake_of_one_rank_is_its_message_and_exit_2(tmp_path):
+    good = write(tmp_path, "dense.yaml", DENSE)
+    bad = write(tmp_path, "bad.yaml", DENSE.replace("units: 3,", "units: -3,"))
+    done = subprocess.run(
+        [find_mpiexec(), "-n", "1", *KCONF, "train", str(good), "--output-dir",
+         str(tmp_path / "out"), ":", "-n", "1", *KCONF, "train", str(bad), "--output-dir",
+         str(tmp_path / "out")], capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"rank 1 on ")
+    assert f"{bad}:" in done.stderr and "units: must be a positive integer, got -3" in \
+        done.stderr
+    assert "Abort" not in done.stderr and not (tmp_path / "out").exists()
 
 
 def test_more_ranks_than_a_batch_has_samples_is_refused(tmp_path):

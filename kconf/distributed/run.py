@@ -1,7 +1,8 @@
 """A rank's part of a data-parallel run, around the ordinary run of ``kconf.train.run``.
 
 Every rank resolves the config and the ranks compare their hashes of it (one clear line when
-they disagree); rank 0 prepares the run as always (``prepare_run`` / ``resume_run``: the run
+they disagree), and then whether each prepared its run: a mistake found at the start is
+known to every rank (``Refused``), and each ends on its own (exit status 2). Rank 0 prepares the run as always (``prepare_run`` / ``resume_run``: the run
 folder, the checkpoint), the others build the same model and load the same data without any
 folder (``Follower``). Rank 0 then sends its whole state (weights, optimizer slots, random
 stream, callbacks' state: a ``Checkpoint``) to the others, so every rank starts identical,
@@ -29,10 +30,15 @@ import yaml
 from kconf.distributed import MPI_EXTRA
 from kconf.distributed.comm import DEFAULT_TIMEOUT, Collective, RankFailed
 from kconf.distributed.data_parallel import DataParallel
-from kconf.errors import ConfigError, Problem, SourcePos, TrainingError
+from kconf.errors import ConfigError, KconfError, Problem, SourcePos, TrainingError
 
 #: The exit status of a user's mistake (as the CLI's).
 USER_ERROR = 2
+
+
+class Refused(KconfError):
+    """A mistake found at the start of a run that every rank knows of (they compared notes):
+    each ends on its own, exit status 2; the message is rank 0's to print."""
 
 
 def config_hash(cfg) -> str:
@@ -85,24 +91,46 @@ class Ranks:
     def is_root(self) -> bool:
         return self.rank == 0
 
-    def check_config(self, cfg) -> None:
-        """Every rank has the same resolved config; gathers the ranks' hosts.
+    def check_config(self, cfg, error: ConfigError | None = None) -> None:
+        """Every rank resolved the same config; gathers the ranks' hosts and pids.
+
+        Args:
+            cfg: this rank's resolved config (None when it has a mistake).
+            error: the mistake that stopped this rank from resolving it.
 
         Raises:
-            ConfigError: a rank's config differs from rank 0's (one line on every rank).
+            Refused: on every rank alike: a rank's mistake (rank 0's first), or a config that
+                differs from rank 0's.
         """
-        every = self.collective.allgather((config_hash(cfg), self.collective.host,
-                                           os.getpid()), "the comparison of the configs")
-        self.hosts = [host for _, host, _ in every]
-        self.pids = [pid for _, _, pid in every]
-        differ = [r for r, (h, _, _) in enumerate(every) if h != every[0][0]]
+        every = self.collective.allgather(
+            (None if cfg is None else config_hash(cfg), self.collective.host, os.getpid(),
+             None if error is None else error.format()), "the comparison of the configs")
+        self.hosts = [host for _, host, _, _ in every]
+        self.pids = [pid for _, _, pid, _ in every]
+        self._refuse_any([text for _, _, _, text in every])
+        differ = [r for r, (h, _, _, _) in enumerate(every) if h != every[0][0]]
         if differ:
             r = differ[0]
-            raise ConfigError([Problem(
-                f"the ranks disagree on the config: rank {r} on {every[r][1]} resolved it to "
-                f"hash {every[r][0][:12]}, rank 0 on {every[0][1]} to {every[0][0][:12]} "
-                f"(every rank must read the same config, data paths and overrides)",
-                (), SourcePos(cfg.source.file or "config"))])
+            raise Refused(
+                f"{cfg.source.file or 'config'}: the ranks disagree on the config: rank {r} on "
+                f"{every[r][1]} resolved it to hash {every[r][0][:12]}, rank 0 on "
+                f"{every[0][1]} to {every[0][0][:12]} (every rank must read the same config, "
+                f"data paths and overrides)")
+
+    def check_ready(self, error: ConfigError | None) -> None:
+        """Every rank prepared its run (built the model, loaded and checked the data).
+
+        Raises:
+            Refused: on every rank alike, with the first rank's mistake.
+        """
+        self._refuse_any(self.collective.allgather(
+            None if error is None else error.format(), "the preparation of the run"))
+
+    def _refuse_any(self, texts: list) -> None:
+        """Raise ``Refused`` with the first rank's mistake of ``texts`` (one per rank)."""
+        for r, text in enumerate(texts):
+            if text is not None:
+                raise Refused(text if r == 0 else f"rank {r} on {self.hosts[r]}: {text}")
 
     def check_batches(self, cfg, splits) -> None:
         """Every batch gives each rank at least one sample (uneven shards are weighted by
