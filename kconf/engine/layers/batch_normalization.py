@@ -133,7 +133,7 @@ class BatchNormalization(Layer):
         moving_mean, moving_var = self.weights["moving_mean"], self.weights["moving_variance"]
         batch_stats = training and self.trainable  # a frozen layer runs in inference mode
         if batch_stats and self.sync is not None:
-            return self._synchronized_training(x, others, wshape)
+            return self._synchronized_training(x, axis, others, wshape)
         if batch_stats and axis == x.ndim - 1 and x.flags.c_contiguous and x.ndim > 2:
             return self._channels_last_training(x)
         if batch_stats:
@@ -223,7 +223,7 @@ class BatchNormalization(Layer):
 
         return y.reshape(x.shape), backward
 
-    def _synchronized_training(self, x, others, wshape):
+    def _synchronized_training(self, x, axis, others, wshape):
         """``forward`` in training on one rank of a data-parallel run, with the statistics of
         the global batch: the sums of ``x`` and of ``(x − mean)²`` over every rank's shard
         (two passes, as ``moments``), and in backward the sums of ``dy`` and ``dy·x̂``.
@@ -235,7 +235,7 @@ class BatchNormalization(Layer):
         """
         sync = self.sync
         dtype = x.dtype.type
-        count = x.size // x.shape[[a for a in range(x.ndim) if a not in others][0]]
+        count = x.size // x.shape[axis]  # this rank's values per feature
         total, n = sync.sum([x.sum(axis=others, dtype=xp.float64), float(count)])
         mean = (total / n).astype(x.dtype).reshape(wshape)
         centered = x - mean
