@@ -26,7 +26,7 @@ from kconf.cli import app
 from kconf.distributed import default_threads, launched_ranks
 from kconf.distributed.data_parallel import shard_bounds
 from kconf.distributed.launch import find_mpiexec, without_ranks
-from kconf.engine.threads import available_cpus
+from kconf.engine.threads import THREAD_VARIABLES, available_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
@@ -341,6 +341,9 @@ def test_missing_mpi4py_names_the_extra(tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", str(config), "--ranks", "2"])
     assert result.exit_code == 2
     assert "--ranks 2 needs mpi4py: pip install 'kconf[mpi]'" in result.output
+    for name in THREAD_VARIABLES:  # the ranks' default --threads sets them: recorded here,
+        monkeypatch.setenv(name, "1")  # so that they are put back (or removed) after the test
+        monkeypatch.delenv(name)
     monkeypatch.setenv("PMI_SIZE", "2")  # as if mpiexec had started this process
     monkeypatch.setenv("PMI_RANK", "0")
     result = runner.invoke(app, ["train", str(config), "--output-dir", str(tmp_path / "o")])
