@@ -12,31 +12,22 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kconf.distributed.launch import find_mpiexec
+from tests.netns import (NETNS_ETC, REAPER, needs_namespaces, remove_namespace,
+                         remove_stale_namespaces)
 from tests.test_distributed import DENSE, ENV, KCONF, one_process, the_run, weights, write
 
-TOOLS = ("ip", "unshare", "nsenter")
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(t) is None for t in TOOLS),
-    reason="the two-machine test runs ranks inside network namespaces: it needs root and "
-           "ip (iproute2), unshare and nsenter (util-linux)")
+pytestmark = needs_namespaces("the two-machine test's ranks")
 
 PREFIX = f"kconf-m{os.getpid()}"
-NETNS_ETC = Path("/etc/netns")
 SUBNET = f"10.231.{os.getpid() % 250}"
 _numbers = itertools.count()
-# What holds a namespace: it reaps whatever ends in there.
-_REAPER = ("import os, time\nwhile True:\n    try:\n        os.wait()\n"
-           "    except ChildProcessError:\n        time.sleep(0.2)\n")
 
 
 class Machine:
@@ -53,39 +44,21 @@ class Machine:
         # ip netns exec, unshare (no fork) and sh each exec the next: the pid is the reaper's
         self.holder = subprocess.Popen(
             ["ip", "netns", "exec", self.name, "unshare", "--uts", "sh", "-c",
-             f"hostname {host} && exec {sys.executable} -c '{_REAPER}'"])
+             f"hostname {host} && exec {sys.executable} -c '{REAPER}'"])
 
     def enter(self) -> list[str]:
         return ["nsenter", "-t", str(self.holder.pid), "--net", "--mount", "--uts", "--"]
 
     def close(self) -> None:
-        pids = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True,
-                              text=True).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        remove_namespace(self.name)
         self.holder.kill()
         self.holder.wait()
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        shutil.rmtree(NETNS_ETC / self.name, ignore_errors=True)
-
-
-def _remove_stale() -> None:
-    """Namespaces that killed test runs of this module left (their process is gone)."""
-    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in names.splitlines() if line.strip()):
-        owner = name[len("kconf-m"):].split("-")[0]
-        if name.startswith("kconf-m") and owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-            shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
 
 
 @pytest.fixture
 def machines():
     """Two machines, ``node-a`` (10.231.x.1) and ``node-b`` (.2), joined by a veth pair."""
-    _remove_stale()
+    remove_stale_namespaces("kconf-m")
     hosts = f"127.0.0.1 localhost\n{SUBNET}.1 kconf-node-a\n{SUBNET}.2 kconf-node-b\n"
     made = []
     try:

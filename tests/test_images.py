@@ -18,19 +18,11 @@ from kconf.data.sources import load_splits
 from kconf.data.stream import is_stream
 from kconf.data.problem import DataWarning
 from kconf.errors import ConfigError
+from tests.fixtures.images.make_fixtures import SETTINGS
 
 HERE = Path(__file__).resolve().parent / "fixtures" / "images"
 FOLDER = HERE / "folder"
 EXPECTED = np.load(HERE / "expected.npz")
-#: (name, image_size, color_mode, interpolation, crop_to_aspect_ratio), as the fixture script
-SETTINGS = [
-    ("bilinear_rgb", (6, 5), "rgb", "bilinear", False),
-    ("bilinear_up_gray", (13, 17), "grayscale", "bilinear", False),
-    ("nearest_rgb", (7, 4), "rgb", "nearest", False),
-    ("bicubic_rgba", (5, 6), "rgba", "bicubic", False),
-    ("lanczos3_gray", (6, 9), "grayscale", "lanczos3", False),
-    ("bilinear_crop_rgb", (4, 7), "rgb", "bilinear", True),
-]
 runner = CliRunner()
 
 

@@ -28,19 +28,15 @@ import pytest
 from typer.testing import CliRunner
 
 from kconf.cli import app
+from tests.netns import (NETNS_ETC, REAPER, needs_namespaces, remove_namespace,
+                         remove_stale_namespaces)
 from tests.test_sweep import (ASHA_SWEEP, GRID, rows_of, status_of, the_folder, tiny_config,
                               trial_json, write, write_slow_sweep)
 
-TOOLS = ("ip", "unshare", "nsenter")
-namespaces = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(t) is None for t in TOOLS),
-    reason="the Ray backend's tests run Ray inside network namespaces: they need root and "
-           "ip (iproute2), unshare and nsenter (util-linux)")
+namespaces = needs_namespaces("the Ray backend's tests")
 
 #: Names of this module's namespaces start with this, then the pid of the test process.
 PREFIX = "kconf-t"
-#: ``ip netns exec NAME`` mounts the files in ``/etc/netns/NAME/`` over those in ``/etc/``.
-NETNS_ETC = Path("/etc/netns")
 # Ray's token authentication off: a token that an earlier ray.init left in ~/.ray would
 # turn it on for a head but not for the nodes joining it (HOME is a folder of the tests').
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
@@ -49,17 +45,6 @@ RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 KCONF = [sys.executable, "-m", "kconf.cli"]
 _numbers = itertools.count()
 runner = CliRunner()
-
-# PID 1 of a holder's PID namespace: it reaps whatever ends in the namespace.
-_REAPER = """
-import os, time
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        time.sleep(0.2)
-"""
-
 
 # The command lines of the processes that /proc shows, one a line.
 _COMMAND_LINES = """
@@ -70,41 +55,6 @@ for p in Path("/proc").glob("[0-9]*/cmdline"):
     except OSError:
         pass
 """
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _namespaces() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
-def _remove_namespace(name: str) -> None:
-    """Kill the processes in a namespace of this module (by their ids) and delete it."""
-    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                          text=True).stdout.split()
-    for pid in pids:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
-
-
-def _remove_stale_namespaces() -> None:
-    """Namespaces left by test runs that were killed (their test process is gone)."""
-    etc = [p.name for p in NETNS_ETC.iterdir()] if NETNS_ETC.is_dir() else []
-    for name in set(_namespaces()) | set(etc):
-        owner = name[len(PREFIX):].split("-")[0]
-        if name.startswith(PREFIX) and owner.isdigit() and not _pid_alive(int(owner)):
-            _remove_namespace(name)
 
 
 def _child_of(pid: int, timeout: float = 10) -> int:
@@ -144,7 +94,7 @@ class Namespace:
             subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
             self.holder = subprocess.Popen(
                 ["ip", "netns", "exec", self.name, "unshare", "--pid", "--fork", "--kill-child",
-                 "--mount-proc", sys.executable, "-c", _REAPER])
+                 "--mount-proc", sys.executable, "-c", REAPER])
             self.init = _child_of(self.holder.pid)
         except BaseException:
             self.close()
@@ -177,7 +127,7 @@ class Namespace:
         if self.holder is not None:
             self.holder.kill()
             self.holder.wait()
-        _remove_namespace(self.name)
+        remove_namespace(self.name)
 
     @staticmethod
     def join(a: "Namespace", a_ip: str, b: "Namespace", b_ip: str) -> None:
@@ -241,7 +191,7 @@ def own_home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def head():
     """A single-node Ray cluster (2 CPUs) in a loopback-only namespace, for the module."""
-    _remove_stale_namespaces()
+    remove_stale_namespaces(PREFIX)
     ns = Namespace("lo")
     base = short_dir()
     try:
@@ -441,7 +391,7 @@ def test_ctrl_c_interrupts_ray_trials_and_a_rerun_resumes_them(head, tmp_path):
 def test_local_mode_starts_and_stops_a_ray_of_its_own(tmp_path):
     """No --address: the sweep starts Ray on its machine (here a loopback-only namespace)
     and leaves nothing running."""
-    _remove_stale_namespaces()
+    remove_stale_namespaces(PREFIX)
     ns = Namespace("local")
     try:
         write(tmp_path, "tiny.yaml", tiny_config())
@@ -464,7 +414,7 @@ def test_trials_run_on_both_nodes_of_a_two_node_cluster(tmp_path):
     """Two namespaces joined by a veth pair: the head (and the sweep's driver) in one, a
     worker node in the other. The worker cannot see the driver's output folder (a tmpfs
     hides it there), so everything a trial makes must come back through Ray."""
-    _remove_stale_namespaces()
+    remove_stale_namespaces(PREFIX)
     base = short_dir()
     a = b = None
     try:

@@ -183,16 +183,21 @@ def resolve_columns(table, args, inputs, outputs, aliases, path: ConfigPath, fou
     categorical = set()
     for sub, column, _ in args.encodings():
         at = (*path, "categorical", *sub)
-        matched = _matches(table, column)
-        if not matched:
-            found.append((_unknown(table, column), at))
-        for j in matched:
+        for j in _matched(table, column, at, found):
             if j not in chosen:
                 found.append((f"{table.label(j)} is categorical but neither a feature (x) nor "
                               "a target (y)", at))
             categorical.add(j)
     filled = _filled(args, table, x_cols, categorical, path, found)
     return x_cols, y_cols, categorical, filled
+
+
+def _matched(table, column, at, found: list) -> list[int]:
+    """The columns a name or glob picks; none is a problem at ``at``."""
+    matched = _matches(table, column)
+    if not matched:
+        found.append((_unknown(table, column), at))
+    return matched
 
 
 def _filled(args, table, x_cols, categorical: set[int], path: ConfigPath,
@@ -204,10 +209,7 @@ def _filled(args, table, x_cols, categorical: set[int], path: ConfigPath,
         at = (*path, "fill", *sub)
         if column is None:
             return features
-        matched = _matches(table, column)
-        if not matched:
-            found.append((_unknown(table, column), at))
-        for j in matched:
+        for j in _matched(table, column, at, found):
             if j not in features:
                 found.append((f"{table.label(j)} is not a numeric feature: fill fills missing "
                               "values of features (x) that are not categorical", at))
