@@ -193,13 +193,16 @@ def _step(command: list[str], env: dict, timeout: int, what: str) -> str:
 
 
 def latest_rows(path: Path = JSONL) -> dict[str, dict]:
-    """The last line of each model in the jsonl."""
+    """The last line of each model in the jsonl, a JAX one where there is one (the backend
+    whose numerics kconf follows)."""
     rows: dict[str, dict] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                rows[row["model"]] = row
+                old = rows.get(row["model"])
+                if old is None or row["backend"] == "jax" or old["backend"] != "jax":
+                    rows[row["model"]] = row
     return rows
 
 

@@ -80,6 +80,7 @@ X = np.array([[-2.5, 0.1, 7.0], [1e-3, 3.0, -0.7]], dtype=np.float32)
     ("Add", [_TENSOR, 3.0], X + np.float32(3.0)),
     ("Add", [0.5, _TENSOR], X + np.float32(0.5)),
     ("Subtract", [_TENSOR, 0.25], X - np.float32(0.25)),
+    ("Subtract", [1.5, _TENSOR], np.float32(1.5) - X),
     ("Multiply", [_TENSOR, 1.0 / 6.0], X * np.float32(1.0 / 6.0)),
     ("Multiply", [2, _TENSOR], X * np.float32(2.0)),
     ("TrueDivide", [_TENSOR, 4.0], X / np.float32(4.0)),
@@ -95,9 +96,8 @@ def test_division_by_a_constant_is_within_an_ulp():
 
 
 @pytest.mark.parametrize("op, args, message", [
-    ("Subtract", [3.0, _TENSOR], "Subtract with the constant first (3.0 subtract x) has no "
-                                 "kconf layer"),
-    ("TrueDivide", [1.0, _TENSOR], "TrueDivide with the constant first"),
+    ("TrueDivide", [1.0, _TENSOR], "TrueDivide with the constant first (1.0 truedivide x) "
+                                   "has no kconf layer"),
     ("Multiply", [_TENSOR, [1.0, 2.0, 3.0]], "Multiply of a tensor and [1.0, 2.0, 3.0]: kconf "
                                              "reads an operation with a constant only when "
                                              "the constant is one number"),

@@ -12,12 +12,13 @@ such call is one ``Rescaling`` (``y = x · scale + offset``), with the same floa
 
     x + c, c + x   Rescaling(scale=1, offset=c)     x · 1 is x, so the sum is Keras's
     x - c          Rescaling(scale=1, offset=-c)
+    c - x          Rescaling(scale=-1, offset=c)    -x is exact
     x · c, c · x   Rescaling(scale=c)               x·c + 0 is x·c
     x / c          Rescaling(scale=1/c)             within an ulp of Keras's x / c
 
 Operations of two tensors (ConvNeXt's residual ``Add``) stay what they are (kconf's merge
-layers of the same names); a constant that is not one number (an array), ``c - x`` and
-``c / x`` are reported.
+layers of the same names); a constant that is not one number (an array) and ``c / x`` are
+reported.
 """
 from __future__ import annotations
 
@@ -31,8 +32,12 @@ _OPS = {
     "TrueDivide": lambda c: (1.0 / c, 0.0),
     "Divide": lambda c: (1.0 / c, 0.0),
 }
-#: The operations whose constant may come first (``c + x`` is ``x + c``).
-_COMMUTATIVE = ("Add", "Multiply")
+#: ``c op x`` where the constant comes first, as (scale, offset) of ``c``.
+_CONSTANT_FIRST = {
+    "Add": lambda c: (1.0, c),
+    "Multiply": lambda c: (c, 0.0),
+    "Subtract": lambda c: (-1.0, c),
+}
 
 
 def constant_operation(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -62,12 +67,12 @@ def constant_operation(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, st
     if not _is_number(constant):
         return None, (f"{cls} of a tensor and {_short(constant)}: kconf reads an operation "
                       "with a constant only when the constant is one number")
-    if not tensors[0] and cls not in _COMMUTATIVE:
+    if not tensors[0] and cls not in _CONSTANT_FIRST:
         return None, (f"{cls} with the constant first ({constant!r} {cls.lower()} x) has no "
                       "kconf layer")
     if cls in ("TrueDivide", "Divide") and constant == 0:
         return None, f"{cls} by zero"
-    scale, offset = _OPS[cls](float(constant))
+    scale, offset = (_OPS if tensors[0] else _CONSTANT_FIRST)[cls](float(constant))
     name = entry.get("name") or (entry.get("config") or {}).get("name") or cls.lower()
     return {"name": name, "scale": scale, "offset": offset}, None
 
