@@ -44,10 +44,12 @@ def config(tmp_path: Path, data: str, input_dim: int = 2, name: str = "c.yaml") 
     return path
 
 
-def where(path: Path, needle: str) -> str:
-    """``file:line:col`` of the first ``needle`` in a file."""
+def where(path: Path, needle: str, nth: int = 0) -> str:
+    """``file:line:col`` of the ``nth`` (from 0) ``needle`` in a file."""
     text = path.read_text(encoding="utf-8")
-    index = text.index(needle)
+    index = -1
+    for _ in range(nth + 1):
+        index = text.index(needle, index + 1)
     before = text[:index]
     return f"{path}:{before.count(chr(10)) + 1}:{index - before.rfind(chr(10))}"
 

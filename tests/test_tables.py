@@ -16,6 +16,7 @@ from kconf.config import load_config
 from kconf.data.problem import DataWarning
 from kconf.data.sources import load_prepared
 from kconf.errors import ConfigError
+from tests.test_data_real import where
 
 pa = pytest.importorskip("pyarrow")  # the dev extra installs it; CI always has it
 import pyarrow.parquet as pq  # noqa: E402
@@ -61,15 +62,6 @@ def write_config(tmp_path: Path, kind: str = "csv", extra: str = "", units: int 
 def write_tables(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text(TRAIN)
     (tmp_path / "test.csv").write_text(TEST)
-
-
-def where(path: Path, needle: str, nth: int = 0) -> str:
-    text = path.read_text()
-    index = -1
-    for _ in range(nth + 1):
-        index = text.index(needle, index + 1)
-    before = text[:index]
-    return f"{path}:{before.count(chr(10)) + 1}:{index - before.rfind(chr(10))}"
 
 
 def errors(path: Path) -> list[str]:
