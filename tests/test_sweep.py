@@ -562,11 +562,11 @@ def wait_until(proc: subprocess.Popen, ready, timeout: float = 120) -> bool:
     return False
 
 
-def write_slow_sweep(tmp_path):
-    """Two trials of 8 epochs on 6,000 samples: long enough to interrupt; returns the sweep
-    file's path."""
-    write(tmp_path, "slow.yaml", tiny_config(samples=6000, epochs=8, batch_size=8, units=64,
-                                             name="slow"))
+def write_slow_sweep(tmp_path, epochs: int = 8):
+    """Two trials of ``epochs`` epochs on 6,000 samples: long enough to interrupt; returns the
+    sweep file's path."""
+    write(tmp_path, "slow.yaml", tiny_config(samples=6000, epochs=epochs, batch_size=8,
+                                             units=64, name="slow"))
     return write(tmp_path, "int.yaml", """\
 name: int
 base: slow.yaml
