@@ -34,7 +34,8 @@ from kconf.engine import activations
 from kconf.engine.added_losses import collecting
 from kconf.engine.layers import REGISTRY, Bidirectional, Layer, TimeDistributed
 from kconf.engine.weight_options import attach as attach_weight_options
-from kconf.keras_io.layers import activation_name, keras_args, keras_form, layer_args
+from kconf.keras_io.converters import activation_name
+from kconf.keras_io.layers import keras_args, keras_form, layer_args
 from tests.gradcheck import assert_close_grad, numeric_grad
 
 Shape = tuple[int, ...]

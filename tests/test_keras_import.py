@@ -448,7 +448,8 @@ def test_the_rules_cover_exactly_kconfs_layers_and_initializers():
     from kconf.args.layer import ConstantArgs, OrthogonalArgs, RandomNormalArgs, RandomUniformArgs
     from kconf.args.names import INITIALIZER_NAMES
     from kconf.engine.layers import LAYERS
-    from kconf.keras_io.layers import INITIALIZERS, RULES
+    from kconf.keras_io.initializers import INITIALIZERS
+    from kconf.keras_io.layers import RULES
 
     assert set(RULES) == set(LAYER_SPECS) == set(LAYERS) - {"InputLayer"}
     assert sorted(name for name, _ in INITIALIZERS.values()) == sorted(INITIALIZER_NAMES)

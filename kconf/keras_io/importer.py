@@ -292,7 +292,7 @@ def _target_data(tensor, loss: Any) -> Any:
 
 def _guess_loss(tensor) -> str:
     """A loss for an output Keras stored none for, from its layer's activation."""
-    from kconf.keras_io.layers import activation_name
+    from kconf.keras_io.converters import activation_name
 
     layer = tensor.node.layer
     while True:
