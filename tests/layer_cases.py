@@ -290,6 +290,9 @@ CASES: dict[str, list[Case]] = {
         Case("bn_inference", {}, (5, 3), _norm(3, *_BN)),
         Case("bn_images_training", {"momentum": 0.9, "epsilon": 0.01}, (2, 3, 2, 4),
              _norm(4, *_BN), training=True),
+        # 45 pixels: one block of column_sums' partial sums and 13 rows left over
+        Case("bn_images_blocked_sums_training", {}, (3, 5, 3, 2), _norm(2, *_BN),
+             training=True),
         Case("bn_axis1_training", {"axis": 1}, (3, 4, 2), _norm(4, *_BN), training=True),
         Case("bn_axis_neg2_inference", {"axis": -2}, (3, 4, 2), _norm(4, *_BN)),
         Case("bn_no_scale_training", {"scale": False}, (4, 3), _norm(3, *_BN[1:]),

@@ -28,10 +28,43 @@ from kconf.engine.layers.layer_normalization import (
     standardize_backward,
 )
 
+#: Rows per float32 partial sum of ``column_sums`` (XLA's CPU reductions are trees of
+#: windows of 32).
+SUM_ROWS = 32
+
 #: A momentum in [0, 1].
 Momentum = bounded(float, ge=0, le=1)
 #: The feature axis; Keras 2 wrote it as a list of one (``[3]``) once built.
 FeatureAxis = Annotated[Axis, KerasForm("axes")]
+
+
+def column_sums(rows):
+    """The sums down the columns of a (n, c) matrix, rounded about as once: float32 partial
+    sums of ``SUM_ROWS`` rows each (one matrix-vector product with ones over the whole
+    matrix), combined in float64.
+
+    A single running float32 sum over n rows (a product with a vector of ones, NumPy's sum
+    down a column) rounds about n times for every value: on BatchNormalization's 32768
+    pixels of 16 channels with a mean of 10, 1.4e-6 of the sum, against 5e-8 here (as a
+    float64 sum, rounded to float32) and 1e-7 for XLA's tree of windows of 32 (Keras on
+    JAX). The partial sums take rows ``n // SUM_ROWS`` apart (row j of the reshape holds
+    every partial's j-th row), so the product reads the matrix once, in order; the rows left
+    over are added in float64.
+
+    Args:
+        rows: a C-contiguous (n, c) matrix.
+
+    Returns:
+        The c sums, in ``rows``'s dtype.
+    """
+    n, c = rows.shape
+    blocks = n // SUM_ROWS
+    head = blocks * SUM_ROWS
+    total = rows[head:].sum(axis=0, dtype=xp.float64)
+    if blocks:
+        partial = xp.ones(SUM_ROWS, dtype=rows.dtype) @ rows[:head].reshape(SUM_ROWS, -1)
+        total += xp.ones(blocks) @ partial.reshape(blocks, c).astype(xp.float64)
+    return total.astype(rows.dtype)
 
 
 class BatchNormalizationArgs(LayerArgs):
@@ -174,8 +207,9 @@ class BatchNormalization(Layer):
         """``forward`` in training for channels last (images, sequences): the same formulas
         on ``x`` as a (rows, channels) matrix, in fewer passes over it.
 
-        The sums over the rows are products with a vector of ones (BLAS matrix-vector
-        products; NumPy's sums down the rows of a few channels are several times slower).
+        The sums over the rows are ``column_sums`` (BLAS products with a vector of ones,
+        blocked so that they round as XLA's trees do; NumPy's sums down the rows of a few
+        channels are several times slower).
         Forward keeps ``x − mean``; the variance is ``mean((x − mean)²)`` as before, the
         output Keras's ``x·inv + (beta − mean·inv)``. Backward reuses the weight gradients'
         sums for the input gradient: with ``x̂ = (x − mean)·r``, ``Σdy`` and ``Σdy·x̂``
@@ -186,10 +220,9 @@ class BatchNormalization(Layer):
         rows = x.reshape(-1, c)
         n = rows.shape[0]
         dtype = x.dtype.type
-        ones = xp.ones(n, dtype=x.dtype)
-        mean = (ones @ rows) / dtype(n)
+        mean = column_sums(rows) / dtype(n)
         centered = rows - mean
-        var = (ones @ (centered * centered)) / dtype(n)
+        var = column_sums(centered * centered) / dtype(n)
         keep = self.momentum
         moving_mean, moving_var = self.weights["moving_mean"], self.weights["moving_variance"]
         moving_mean[...] = moving_mean * keep + mean * (1.0 - keep)
@@ -206,8 +239,8 @@ class BatchNormalization(Layer):
         def backward(dy, need_dx=True):
             dy_rows = dy.reshape(-1, c)
             x_hat = centered * r
-            sum_dy = ones @ dy_rows
-            sum_dy_x_hat = ones @ (dy_rows * x_hat)
+            sum_dy = column_sums(dy_rows)
+            sum_dy_x_hat = column_sums(dy_rows * x_hat)
             if self.scale:
                 self.grads["gamma"] += sum_dy_x_hat
             if self.center:
