@@ -82,6 +82,8 @@ def float64(name: str, work: Path, size: int) -> None:
     jax.config.update("jax_enable_x64", True)
     import keras
 
+    float64_promotion()
+
     initial = keras.saving.load_model(work / f"{name}.keras")
     keras.config.set_floatx("float64")
     keras.config.set_dtype_policy("float64")
@@ -99,6 +101,18 @@ def float64(name: str, work: Path, size: int) -> None:
     loss = float(np.asarray(model.train_on_batch(x, y)))
     model.save_weights(work / f"{name}.after64.weights.h5")
     np.savez(work / f"{name}.f64.npz", loss=np.float64(loss))
+
+
+def float64_promotion() -> None:
+    """Let Keras's type promotion give float64. Keras 3 (not on TensorFlow) maps every
+    64-bit result of ``backend.result_type`` to its 32-bit type, and layers and ops that
+    choose their computation's dtype with it (``result_type(x.dtype, "float32")``, "to upcast
+    float16") then compute in float32 even on float64 tensors: BatchNormalization and
+    GroupNormalization, ``ops.mean`` and ``ops.var`` (GlobalAveragePooling2D), among others.
+    Without this, a "float64" step still rounds every BatchNormalization to float32."""
+    from keras.src.backend.common import dtypes
+
+    dtypes.BIT64_TO_BIT32_DTYPE.pop("float64", None)
 
 
 def check(name: str, work: Path, size: int = 0) -> None:
