@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kconf.engine.layers.batch_normalization import SUM_ROWS, BatchNormalization, column_sums
+from kconf.engine.kernels.channels import SUM_ROWS, column_sums
+from kconf.engine.layers.batch_normalization import BatchNormalization
 from kconf.engine.layers.relu import ReLU
 
 

@@ -15,7 +15,10 @@ or 3-D layer calls the same functions. What is here:
   strides, dilations and groups) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the
   flat input), chosen by ``convolution``; ``conv_transpose`` (a convolution's input gradient
   as a layer of its own);
-* max pooling: ``max_pool``; average pooling: ``average_pool``.
+* max pooling: ``max_pool``; average pooling: ``average_pool``;
+* per-channel work on (rows, channels) matrices: ``column_sums`` (sums down the columns,
+  rounded about as once) and ``lines`` (rows per wide line for per-channel elementwise
+  passes), used by BatchNormalization.
 
 Blocks. A convolution's im2col matrix is ``prod(window)`` times the size of the input
 (vgg's second convolution: 340 MB at batch 32), so it is never whole and never kept: it is
@@ -26,10 +29,11 @@ length is set by a byte budget, and each step works on whole images. The layers 
 blocks on ``Ops.parallel``'s workers, one convolution object (its scratch) per worker.
 
 Layout: ``geometry`` (padding arithmetic, windows, blocks of the batch), ``convolution``,
-``pooling``; this package names what the layers use.
+``pooling``, ``channels``; this package names what the layers use.
 """
 from __future__ import annotations
 
+from kconf.engine.kernels.channels import column_sums, lines
 from kconf.engine.kernels.convolution import (
     Im2colConvolution,
     ShiftedRows,
@@ -54,6 +58,6 @@ from kconf.engine.kernels.geometry import (
 from kconf.engine.kernels.pooling import average_pool, max_pool
 
 __all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "average_pool", "batch_block",
-           "conv_transpose", "convolution", "dilated_window", "image_blocks", "max_pool",
-           "output_length", "output_shape", "pad", "padding_amounts", "paddings",
-           "uses_shifted_rows", "window_offsets", "window_slice", "windows"]
+           "column_sums", "conv_transpose", "convolution", "dilated_window", "image_blocks",
+           "lines", "max_pool", "output_length", "output_shape", "pad", "padding_amounts",
+           "paddings", "uses_shifted_rows", "window_offsets", "window_slice", "windows"]
