@@ -146,11 +146,13 @@ CASES: dict[str, list[Case]] = {
              2 * 20 * 18 * 2),
         Case("conv_sigmoid", {"filters": 2, "kernel_size": 2, "activation": "sigmoid"},
              (3, 4, 4, 2), _conv(2, 2, 2, 2), 2 * 9 * 8 * 2),
-        # stride 1 with kw·cin >= 64 and few filters: products on shifted rows (kernels/convolution.py)
-        Case("conv_shifted_valid", {"filters": 3, "kernel_size": 3, "activation": "relu"},
-             (2, 5, 6, 24), _conv(3, 3, 24, 3), 2 * 12 * 216 * 3),
-        Case("conv_shifted_same", {"filters": 2, "kernel_size": [2, 4], "padding": "same"},
-             (3, 4, 5, 16), _conv(2, 4, 16, 2), 2 * 20 * 128 * 2),
+        # stride 1 with kw·cin >= 64, few filters and windows at 90% of the padded
+        # positions: products on shifted rows (kernels/convolution.py; kernels of several
+        # rows: tests/test_kernels.py)
+        Case("conv_shifted_valid", {"filters": 3, "kernel_size": [1, 3], "activation": "relu"},
+             (1, 2, 22, 24), _conv(1, 3, 24, 3), 2 * 40 * 72 * 3),
+        Case("conv_shifted_same", {"filters": 2, "kernel_size": [1, 4], "padding": "same"},
+             (1, 3, 30, 16), _conv(1, 4, 16, 2), 2 * 90 * 64 * 2),
     ],
     "MaxPooling2D": [
         Case("pool_valid", {}, (2, 4, 4, 2)),

@@ -89,20 +89,29 @@ CONVOLUTIONS = [  # spatial, window, strides, padding, cin, cout
     ((5, 6), (3, 2), (2, 1), "same", 2, 2),
     ((4, 5, 3), (2, 3, 2), (1, 2, 1), "same", 2, 3),
     ((4, 4, 5), (3, 2, 2), (1, 1, 2), "valid", 1, 2),
+    # 2-D, stride 1: on shifted rows as well as im2col (whose dx is then a convolution)
+    ((5, 6), (3, 3), (1, 1), "valid", 4, 3),
+    ((4, 5), (2, 4), (1, 1), "same", 3, 2),
 ]
+KINDS = [("im2col", case) for case in CONVOLUTIONS] + [
+    ("shifted", case) for case in CONVOLUTIONS if len(case[1]) == 2 and case[2] == (1, 1)]
 
 
-@pytest.mark.parametrize("spatial, window, strides, padding, cin, cout", CONVOLUTIONS)
-def test_im2col_convolution_matches_naive_loops_and_finite_differences(spatial, window, strides,
-                                                                       padding, cin, cout):
+@pytest.mark.parametrize("kind, case", KINDS)
+def test_convolutions_match_naive_loops_and_finite_differences(kind, case):
+    """Im2colConvolution and ShiftedRows (chosen by size in the layers, each here on small
+    inputs): the output, and the kernel and input gradients of every block."""
+    spatial, window, strides, padding, cin, cout = case
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, *spatial, cin))
     kernel = rng.standard_normal((*window, cin, cout))
     bias = rng.standard_normal(cout)
     pads = kernels.paddings(spatial, window, strides, padding)
     out = kernels.output_shape(spatial, window, strides, padding)
-    conv = kernels.Im2colConvolution(2, spatial, pads, window, strides, out, cin, np.float64)
-    assert not kernels.uses_shifted_rows(window, strides, cin, cout) or len(window) == 2
+    if kind == "shifted":
+        conv = kernels.ShiftedRows(2, spatial, pads, window, cin, cout, np.float64)
+    else:
+        conv = kernels.Im2colConvolution(2, spatial, pads, window, strides, out, cin, np.float64)
 
     def forward(x, kernel):
         z = np.empty((x.shape[0], *out, cout))

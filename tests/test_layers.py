@@ -233,8 +233,11 @@ def test_the_shifted_cases_run_on_shifted_rows_and_the_others_on_im2col():
 
     for case in CONV_CASES:
         layer = _conv(case)
-        takes = kernels.uses_shifted_rows(layer.kernel_size, layer.strides, case.shape[3],
-                                          layer.filters)
+        spatial = case.shape[1:3]
+        pads = kernels.paddings(spatial, layer.kernel_size, layer.strides, layer.padding)
+        takes = kernels.uses_shifted_rows(spatial, pads, layer.kernel_size, layer.strides,
+                                          case.shape[3], layer.filters, layer.dilation_rate,
+                                          layer.groups)
         assert takes == ("shifted" in case.id), case.id
 
 

@@ -12,19 +12,27 @@ from kconf.engine.kernels.geometry import (interior, padded_buffer, window_offse
 
 # --- convolution -------------------------------------------------------------------------------
 
-def uses_shifted_rows(window, strides, channels_in: int, channels_out: int, dilation=None,
-                      groups: int = 1) -> bool:
+def uses_shifted_rows(in_shape, pads, window, strides, channels_in: int, channels_out: int,
+                      dilation=None, groups: int = 1) -> bool:
     """Whether a convolution runs on shifted rows (``ShiftedRows``) rather than im2col: 2-D,
-    stride 1, rows of ``kw·cin`` >= 64 numbers, and at most 32 output channels.
+    stride 1, rows of ``kw·cin`` >= 64 numbers, at most 32 output channels, and windows at
+    no fewer than 90% of the padded image's positions.
 
     Narrower rows make products that lose to im2col's single wide one; with more output
     channels im2col's product is already efficient, and the garbage rows and the adds of the
     kh products make shifted rows slower (forward) or no faster (backward). With few, im2col's
-    product is narrow and slow, and shifted rows win (bench/README.md has the numbers).
+    product is narrow and slow, and shifted rows win on large images (vgg's 98×98, 4% of the
+    positions garbage); on small ones the garbage (21% on resnet_small's 16×16 'same'
+    layers) and the shorter products lose to im2col by a third (bench/README.md has the
+    numbers).
     """
-    return (len(window) == 2 and all(s == 1 for s in strides)
+    if not (len(window) == 2 and all(s == 1 for s in strides)
             and (dilation is None or all(d == 1 for d in dilation)) and groups == 1
-            and window[1] * channels_in >= 64 and channels_out <= 32)
+            and window[1] * channels_in >= 64 and channels_out <= 32):
+        return False
+    padded = [length + before + after for length, (before, after) in zip(in_shape, pads)]
+    windows_at = math.prod(p - k + 1 for p, k in zip(padded, window))
+    return windows_at >= 0.9 * math.prod(padded)
 
 
 def convolution(images: int, in_shape, pads, window, strides, out_shape, cin: int, cout: int,
@@ -47,7 +55,7 @@ def convolution(images: int, in_shape, pads, window, strides, out_shape, cin: in
     Returns:
         A ``ShiftedRows`` or an ``Im2colConvolution``.
     """
-    if uses_shifted_rows(window, strides, cin, cout, dilation, groups):
+    if uses_shifted_rows(in_shape, pads, window, strides, cin, cout, dilation, groups):
         return ShiftedRows(images, in_shape, pads, window, cin, cout, dtype)
     return Im2colConvolution(images, in_shape, pads, window, strides, out_shape, cin, dtype,
                              dilation, groups)
@@ -92,6 +100,7 @@ class Im2colConvolution:
             self.padded = padded_buffer(images, in_shape, pads, cin, dtype)
             self.interior = interior(in_shape, pads)
         self._dx = None  # the input gradient's writer, made on first use
+        self.images = images
         # 1x1, stride 1, unpadded, one group: im2col's matrix is the input itself
         self.pointwise = (groups == 1 and self.padded is None and dilation is None
                           and all(w == 1 for w in window) and all(s == 1 for s in strides))
@@ -148,9 +157,17 @@ class Im2colConvolution:
                 1, 2, 0, 3).reshape(dkernel.shape)
         if dx is not None:
             if self._dx is None:
-                self._dx = _InputGradient(kernel, self.pads, self.strides, self.dilation,
-                                          self.groups)
+                self._dx = self._input_gradient(kernel, x.shape[1:-1])
             self._dx.add_block(dz, dx)
+
+    def _input_gradient(self, kernel, in_shape):
+        """The writer of this worker's dx: a stride-1 convolution's as a convolution
+        (``_TransposedInputGradient``), any other's by ``_InputGradient``."""
+        if (all(s == 1 for s in self.strides) and self.dilation is None and self.groups == 1
+                and math.prod(self.window) > 1):
+            return _TransposedInputGradient(kernel, self.images, in_shape, self.pads,
+                                            self.out_shape, self.dtype)
+        return _InputGradient(kernel, self.pads, self.strides, self.dilation, self.groups)
 
 
 def conv_transpose(x, kernel, pads, strides, dilation, y) -> None:
@@ -238,6 +255,41 @@ class _InputGradient:
             target[...] = part
         if padded:
             dx[...] = dxp[(slice(None), *interior(spatial, self.pads))]
+
+
+class _TransposedInputGradient:
+    """One worker's writer of a stride-1 convolution's dx (``add_block``, as
+    ``_InputGradient``): the convolution of dz, padded ``k − 1 − before`` and ``k − 1 −
+    after``, with the kernel flipped along every spatial axis and its channels swapped
+    (``convolution``: im2col, or shifted rows where they pay).
+
+    One product of depth ``prod(window)·cout`` and im2col's copy of dz replace
+    ``_InputGradient``'s prod(window) products of depth cout and its strided adds: on
+    resnet_small's layers (16–64 channels, 8×8 to 32×32 images) a third less time; on vgg's
+    the same within the noise (bench/README.md).
+
+    Args:
+        kernel: (*window, cin, cout).
+        images: the most images in a block.
+        in_shape: the convolution's input's spatial lengths (dx's).
+        pads: its ``(before, after)`` padding per spatial axis.
+        out_shape: its output's spatial lengths (dz's).
+        dtype: the computation's dtype.
+    """
+
+    def __init__(self, kernel, images: int, in_shape, pads, out_shape, dtype):
+        *window, cin, cout = kernel.shape
+        flip = tuple(slice(None, None, -1) for _ in window)
+        self.kernel = xp.ascontiguousarray(kernel[flip].swapaxes(-1, -2), dtype=dtype)
+        dz_pads = tuple((k - 1 - before, k - 1 - after) for k, (before, after)
+                        in zip(window, pads))
+        self.conv = convolution(images, out_shape, dz_pads, window, (1,) * len(window),
+                                in_shape, cout, cin, dtype)
+
+    def add_block(self, dz, dx) -> None:
+        """Write ``dx`` (b, *spatial, cin) of a block of images from their ``dz``
+        (b, *out, cout)."""
+        self.conv.forward(dz, self.kernel, dx)
 
 
 class ShiftedRows:

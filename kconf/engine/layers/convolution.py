@@ -147,7 +147,7 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
         dz_all = None if blockwise else xp.ascontiguousarray(act_backward(dy))
         dtype = xp.result_type(dy, kernel)
         dkernels = xp.empty((len(blocks), patch, cout), dtype=dtype)
-        dbiases = xp.empty((len(blocks), cout), dtype=dtype)
+        dbiases = xp.empty((len(blocks), cout), dtype=dtype) if bias is not None else None
         dx = xp.empty(x.shape, dtype=dtype) if need_dx else None
         kernel_d = kernel.astype(dtype, copy=False)
 
@@ -159,17 +159,18 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
                     dzb = xp.ascontiguousarray(block_backwards[number](dy[images]))
                 else:
                     dzb = dz_all[images]
-                rows = dzb.reshape(-1, cout)
-                if ones is None or len(ones) < len(rows):
-                    ones = xp.ones(len(rows), dtype=dtype)
-                # the bias gradient: column sums as a product with ones (a BLAS
-                # matrix-vector product; NumPy's sum along rows of 32 is far slower)
-                xp.matmul(ones[:len(rows)], rows, out=dbiases[number])
+                if dbiases is not None:
+                    rows = dzb.reshape(-1, cout)
+                    if ones is None or len(ones) < len(rows):
+                        ones = xp.ones(len(rows), dtype=dtype)
+                    # the bias gradient: column sums as a product with ones (a BLAS
+                    # matrix-vector product; NumPy's sum along rows of 32 is far slower)
+                    xp.matmul(ones[:len(rows)], rows, out=dbiases[number])
                 conv.gradients(x[images], dzb, kernel_d, dkernels[number],
                                None if dx is None else dx[images])
 
         ops.parallel(backward_blocks, blocks)
-        dbias = dbiases.sum(axis=0) if bias is not None else None
+        dbias = dbiases.sum(axis=0) if dbiases is not None else None
         return dx, dkernels.sum(axis=0).reshape(kernel.shape), dbias
 
     return y, backward
