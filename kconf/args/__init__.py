@@ -2,7 +2,9 @@
 engine layers' argument models are written with.
 
 ``fields`` holds the reusable field types (strict scalars, ``bounded``, ``choice``,
-``IntPair``, names, tagged unions, ``ConfigModel``, ``config_error``); ``names`` the closed
+``IntPair``, names, ``ConfigModel``, ``config_error``); ``unions`` the tagged unions
+(``{Tag: args}`` wrappers, and the lazy union whose members are built when a config names
+them); ``lazy`` the mapping of such members; ``names`` the closed
 vocabularies (activation, initializer, loss... names); ``layer`` the layer-argument types
 (``Activation``, ``Padding``, ``Initializer``, ``Axis``) and ``LayerArgs``, the base of every
 layer's argument model. This package imports only pydantic and the standard library (and

@@ -29,14 +29,11 @@ from kconf.args.fields import (
     PositiveFloat,
     PositiveInt,
     Shape,
-    SingleKey,
     Str,
-    TaggedSpec,
-    args_of,
     choice,
     config_error,
-    tagged_union,
 )
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, tagged_union
 from kconf.args.weight_options import option_value
 from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
 from kconf.text import show

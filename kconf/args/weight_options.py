@@ -27,16 +27,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Strict, create_model
 
-from kconf.args.fields import (
-    ConfigModel,
-    KerasForm,
-    NonNegativeFloat,
-    SingleKey,
-    TaggedSpec,
-    args_of,
-    choice,
-    tagged_union,
-)
+from kconf.args.fields import ConfigModel, KerasForm, NonNegativeFloat, choice
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, tagged_union
 
 # --- regularizers ------------------------------------------------------------------------------
 

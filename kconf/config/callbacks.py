@@ -11,15 +11,12 @@ from kconf.args.fields import (
     NonNegativeFloat,
     NonNegativeInt,
     Number,
-    SingleKey,
     Str,
-    TaggedSpec,
-    args_of,
     bounded,
     choice,
     config_error,
-    tagged_union,
 )
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, tagged_union
 
 Mode = choice("mode", ("auto", "min", "max"))
 

@@ -26,16 +26,12 @@ from kconf.args.fields import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    SingleKey,
     Str,
-    TaggedSpec,
-    args_of,
-    by_kind,
     check_import_path,
     choice,
     config_error,
-    lazy_union,
 )
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, by_kind, lazy_union
 from kconf.text import unknown_name_message
 from kconf.args.names import OPTIMIZER_ALIASES, OPTIMIZER_NAMES
 from kconf.config.objectives import (

@@ -48,16 +48,12 @@ from kconf.args.fields import (
     NonNegativeInt,
     Number,
     PositiveInt,
-    SingleKey,
     Str,
-    TaggedSpec,
-    args_of,
     bounded,
-    by_kind,
     choice,
     config_error,
-    tagged_union,
 )
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, by_kind, tagged_union
 from kconf.config.tables import CsvArgs, ParquetArgs
 from kconf.config.images import ImagesArgs, StreamArgs
 from kconf.text import show

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from pydantic import create_model
 
 from kconf.args.lazy import LazyMembers
-from kconf.args.fields import Name, SingleKey, TaggedSpec, args_of, lazy_union
+from kconf.args.fields import Name
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, lazy_union
 from kconf.args.layer import LayerArgs
 from kconf.engine.layers import REGISTRY, bidirectional, time_distributed
 

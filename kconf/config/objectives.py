@@ -18,18 +18,8 @@ from typing import Annotated, Any, Union
 from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, create_model
 
 from kconf.args.lazy import LazyMembers
-from kconf.args.fields import (
-    IMPORT_PATH_PATTERN,
-    SingleKey,
-    Str,
-    TaggedSpec,
-    args_of,
-    by_kind,
-    check_import_path,
-    choice,
-    config_error,
-    lazy_union,
-)
+from kconf.args.fields import IMPORT_PATH_PATTERN, Str, check_import_path, choice, config_error
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, by_kind, lazy_union
 from kconf.engine import loss_classes, metric_classes
 from kconf.errors import Problem
 from kconf.text import unknown_name_message

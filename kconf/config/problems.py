@@ -14,7 +14,8 @@ from typing import Annotated, Any, Iterable, Union, get_args, get_origin
 from pydantic import AliasChoices, BaseModel, Discriminator, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
-from kconf.args.fields import ERROR_PREFIX, ByKind, LazyUnion, SingleKey
+from kconf.args.fields import ERROR_PREFIX
+from kconf.args.unions import ByKind, LazyUnion, SingleKey
 from kconf.text import show, suggest, unknown_name_message
 from kconf.config.source import Source
 from kconf.errors import MISSING, UNKNOWN_KEY, ConfigPath, Problem

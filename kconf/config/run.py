@@ -31,10 +31,10 @@ from kconf.args.fields import (
     NonNegativeInt,
     PositiveInt,
     Str,
-    args_of,
     config_error,
     is_import_path,
 )
+from kconf.args.unions import args_of
 from kconf.config.functional import FunctionalConfig
 from kconf.config.layers import LayerSpec
 from kconf.config.source import Source

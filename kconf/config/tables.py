@@ -27,10 +27,10 @@ from kconf.args.fields import (
     NonNegativeInt,
     Number,
     Str,
-    by_kind,
     choice,
     config_error,
 )
+from kconf.args.unions import by_kind
 from kconf.config.images import StreamArgs
 from kconf.text import show
 

@@ -33,16 +33,12 @@ from kconf.args.fields import (
     ConfigModel,
     NonNegativeInt,
     PositiveInt,
-    SingleKey,
     Str,
-    TaggedSpec,
-    args_of,
     bounded,
-    by_kind,
     choice,
     config_error,
-    tagged_union,
 )
+from kconf.args.unions import SingleKey, TaggedSpec, args_of, by_kind, tagged_union
 from kconf.text import show, unknown_name_message
 from kconf.config.run import RunName, model_schema, write_schema
 
