@@ -198,8 +198,8 @@ def reference_markdown() -> str:
     """The whole reference as Markdown text (deterministic: the same kconf gives the same
     text)."""
     from kconf.config.callbacks import CALLBACK_SPECS
-    from kconf.config.compile import OPTIMIZER_SPECS, SCHEDULE_SPECS, CompileConfig, \
-        OptimizerOptions
+    from kconf.config.compile import OPTIMIZER_SPECS, SCHEDULE_SPECS, CompileConfig
+    from kconf.config.optimizers import OptimizerOptions
     from kconf.config.data import DATA_SOURCES, PREPROCESS_STEPS, DataConfig, SplitConfig
     from kconf.config.functional import FunctionalConfig, InputConfig
     from kconf.config.objectives import LOSS_NAMES, METRIC_NAMES

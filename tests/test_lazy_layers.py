@@ -56,14 +56,24 @@ def test_an_unbuilt_layer_still_pickles_and_names_its_wrapper():
 FAMILIES = """
 import json, sys
 import kconf.config
+from kconf.args.layer import INITIALIZER_SPECS
+from kconf.args.weight_options import CONSTRAINT_SPECS, REGULARIZER_SPECS
+from kconf.config.callbacks import CALLBACK_SPECS
 from kconf.config.compile import OPTIMIZER_SPECS, SCHEDULE_SPECS
+from kconf.config.data import DATA_SOURCES, PREPROCESS_STEPS
 from kconf.config.objectives import LOSS_SPECS, METRIC_SPECS
 from kconf.engine.layers import REGISTRY
 
+FAMILIES = {"optimizers": OPTIMIZER_SPECS, "schedules": SCHEDULE_SPECS, "losses": LOSS_SPECS,
+            "metrics": METRIC_SPECS, "sources": DATA_SOURCES, "steps": PREPROCESS_STEPS,
+            "callbacks": CALLBACK_SPECS, "initializers": INITIALIZER_SPECS,
+            "regularizers": REGULARIZER_SPECS, "constraints": CONSTRAINT_SPECS}
+
 def state():
-    return {"optimizers": sorted(OPTIMIZER_SPECS.made()), "schedules": sorted(SCHEDULE_SPECS.made()),
-            "losses": sorted(LOSS_SPECS.made()), "metrics": sorted(METRIC_SPECS.made()),
-            "layer_modules": sorted(m for m in sys.modules if m.startswith("kconf.engine.layers."))}
+    out = {name: sorted(family.made()) for name, family in FAMILIES.items()}
+    out["layer_modules"] = sorted(m for m in sys.modules if m.startswith("kconf.engine.layers."))
+    out["config_modules"] = sorted(m for m in sys.modules if m.startswith("kconf.config."))
+    return out
 
 out = {"after_import": state()}
 kconf.config.load_config("configs/%s")
@@ -93,3 +103,48 @@ def test_optimizers_losses_metrics_and_layer_modules_are_built_when_named():
     assert after["optimizers"] == ["AdamW"] and after["schedules"] == ["CosineDecay"]
     assert "kconf.engine.layers.attention" not in after["layer_modules"]
     assert "kconf.engine.layers.dense" in after["layer_modules"]
+
+
+#: The modules of argument models that a config's names import (``Wrappers``' ``imported``).
+ARGUMENT_MODULES = {"kconf.config.arrays", "kconf.config.images", "kconf.config.optimizers",
+                    "kconf.config.preprocess", "kconf.config.random_data",
+                    "kconf.config.tables"}
+
+
+def test_data_sources_callbacks_and_weight_options_are_built_when_named():
+    """Importing kconf.config builds no data source, preprocessing step, callback,
+    initializer, regularizer or constraint wrapper, nor imports the modules of the
+    optimizers' and data sources' arguments; a config builds the ones it names."""
+    out = _families("imbalanced_tabular.yaml")
+    first = out["after_import"]
+    for family in ("sources", "steps", "callbacks", "initializers", "regularizers",
+                   "constraints"):
+        assert first[family] == [], family
+    assert not ARGUMENT_MODULES & set(first["config_modules"])
+    after = out["after_config"]
+    assert after["sources"] == ["csv"] and after["steps"] == []
+    assert after["callbacks"] == ["EarlyStopping"]
+    assert after["regularizers"] == ["L2"] and after["constraints"] == ["MaxNorm"]
+    assert after["initializers"] == []
+    assert ARGUMENT_MODULES & set(after["config_modules"]) == {
+        "kconf.config.images", "kconf.config.optimizers", "kconf.config.tables"}
+
+
+def test_unbuilt_wrappers_of_every_family_pickle():
+    """A wrapper not built yet is found by its module and name, as pickle looks it up."""
+    import pickle
+
+    import kconf.args.layer
+    import kconf.args.weight_options
+    import kconf.config.callbacks
+    import kconf.config.compile
+    import kconf.config.data
+
+    values = [kconf.config.data.NpzSource.model_validate({"npz": {"path": "a.npz"}}),
+              kconf.config.data.OneHotStep.model_validate({"one_hot": {"y": 3}}),
+              kconf.config.callbacks.CSVLoggerSpec.model_validate({"CSVLogger": None}),
+              kconf.config.compile.LionSpec.model_validate({"Lion": {}}),
+              kconf.args.layer.Initializer_orthogonal.model_validate({"orthogonal": {}}),
+              kconf.args.weight_options.L1L2Spec.model_validate({"L1L2": {"l1": 0.1}})]
+    for value in values:
+        assert pickle.loads(pickle.dumps(value)) == value

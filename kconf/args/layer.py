@@ -17,7 +17,6 @@ from pydantic import (
     PlainValidator,
     Strict,
     WithJsonSchema,
-    create_model,
     model_validator,
 )
 
@@ -33,7 +32,14 @@ from kconf.args.fields import (
     choice,
     config_error,
 )
-from kconf.args.unions import SingleKey, TaggedSpec, args_of, tagged_union
+from kconf.args.unions import (
+    SingleKey,
+    TaggedSpec,
+    Wrappers,
+    lazy_union,
+    or_name,
+    wrapper_lookup,
+)
 from kconf.args.weight_options import option_value
 from kconf.args.names import ACTIVATION_NAMES, INITIALIZER_NAMES, PADDING_NAMES
 from kconf.text import show
@@ -96,26 +102,25 @@ _INITIALIZER_ARGS: dict[str, type[ConfigModel]] = {
 }
 
 
-def _initializer_spec(name: str) -> type[TaggedSpec]:
-    """The wrapper ``{name: {args}}`` of one initializer."""
-    args = _INITIALIZER_ARGS.get(name, NoArgs)
-    return create_model(f"Initializer_{name}", __base__=TaggedSpec, **{name: (args_of(args), ...)})
-
-
-INITIALIZER_SPECS = {n: _initializer_spec(n) for n in INITIALIZER_NAMES}
+#: Initializer name -> its wrapper ``{name: {args}}`` (``Initializer_random_normal``, a name of
+#: this module too), built when a config first names it.
+INITIALIZER_SPECS = Wrappers(TaggedSpec, __name__, INITIALIZER_NAMES,
+                             lambda name: _INITIALIZER_ARGS.get(name, NoArgs),
+                             name="Initializer_{}".format)
 
 #: Tag of the plain-name member of the initializer union.
 NAME_TAG = "name"
 InitializerName = choice("initializer", INITIALIZER_NAMES)
 #: An initializer: a name (``glorot_uniform``) or ``{name: {args}}``.
 Initializer = Annotated[
-    tagged_union(
+    lazy_union(
         SingleKey("initializer", INITIALIZER_NAMES, "{random_normal: {stddev: 0.05}}",
                   str_tag=NAME_TAG),
-        {NAME_TAG: InitializerName, **INITIALIZER_SPECS},
+        or_name(NAME_TAG, InitializerName, INITIALIZER_SPECS),
     ),
     KerasForm("initializer"),
 ]
+__getattr__ = wrapper_lookup(__name__, INITIALIZER_SPECS)
 
 
 def initializer(name: str, **args: Any) -> Any:

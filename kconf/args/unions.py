@@ -6,13 +6,16 @@ the registries.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Iterable, Mapping, Union
+import importlib
+from typing import Annotated, Any, Callable, Iterable, Mapping, Union
 
-from pydantic import BaseModel, BeforeValidator, Discriminator, Tag, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, Discriminator, Tag, TypeAdapter, create_model
 from pydantic_core import PydanticKnownError, core_schema
 
 from kconf.args.fields import ConfigModel
+from kconf.args.lazy import LazyMembers
 from kconf.text import show
+
 
 class SingleKey:
     """Discriminator of a union of single-key mappings (``{Dense: {...}}``): the tag is the key.
@@ -199,6 +202,7 @@ def args_of(cls: type) -> Any:
     """The type of a wrapper's single field: ``cls``, with ``null`` meaning ``{}``."""
     return Annotated[cls, BeforeValidator(_none_as_empty, json_schema_input_type=Union[cls, None])]
 
+
 class TaggedSpec(ConfigModel):
     """A single-key wrapper ``{Tag: args}``; subclasses declare exactly one field."""
 
@@ -211,3 +215,64 @@ class TaggedSpec(ConfigModel):
     def args(self) -> Any:
         """The validated arguments under the key."""
         return getattr(self, self.tag)
+
+
+# --- families of wrappers, each made when a config first names it ------------------------------
+
+
+class Wrappers(LazyMembers):
+    """Tag -> the wrapper ``{tag: args}`` of each member of a family (``SGDSpec``,
+    ``RandomSource``): a ``base`` subclass named ``name(tag)`` in ``module``, whose field is
+    the argument model ``args(tag)``. Tags and names are known up front; a wrapper and its
+    argument model are built on its first look-up, so start-up does not grow with the family.
+
+    Args:
+        base: the wrappers' base class (a ``TaggedSpec``).
+        module: the module whose name the wrappers are (``wrapper_lookup`` finds them there).
+        tags: the family's tags, in the order schemas and messages list them.
+        args: tag -> its argument model (``imported`` for models in other modules).
+        name: tag -> the wrapper's class name (default ``<tag>Spec``).
+        null_is_empty: whether ``{tag: null}`` means ``{tag: {}}`` (``args_of``).
+    """
+
+    def __init__(self, base: type[TaggedSpec], module: str, tags: Iterable[str],
+                 args: Callable[[str], type], name: Callable[[str], str] = "{}Spec".format,
+                 null_is_empty: bool = True):
+        field = args_of if null_is_empty else (lambda cls: cls)
+        super().__init__(tags, lambda tag: create_model(
+            name(tag), __base__=base, __module__=module, **{tag: (field(args(tag)), ...)}))
+        self.name = name
+
+    def by_name(self, name: str) -> type[TaggedSpec] | None:
+        """The wrapper whose class name is ``name`` (built now), or None."""
+        tag = next((t for t in self if self.name(t) == name), None)
+        return None if tag is None else self[tag]
+
+
+def wrapper_lookup(module: str, *families: Wrappers) -> Callable[[str], Any]:
+    """A module's ``__getattr__`` that finds its families' wrappers by class name
+    (``kconf.config.layers.DenseSpec``): pickle and copy find a class by its module and name,
+    so a validated config pickles (Ray, processes) whatever was built before."""
+    def __getattr__(name: str) -> Any:
+        for family in families:
+            found = family.by_name(name)
+            if found is not None:
+                return found
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    return __getattr__
+
+
+def imported(paths: Mapping[str, str]) -> Callable[[str], type]:
+    """Tag -> the class at ``paths[tag]`` (``package.module:Class``), whose module is imported
+    on the first look-up: argument models that ``Wrappers`` builds only when named."""
+    def load(tag: str) -> type:
+        module, _, name = paths[tag].partition(":")
+        return getattr(importlib.import_module(module), name)
+    return load
+
+
+def or_name(tag: str, name: Any, members: Mapping[str, Any]) -> LazyMembers:
+    """The members of a lazy union whose value may also be a plain name (``glorot_uniform``,
+    a model's name): ``members``, and ``name`` (the names' type) under ``tag``, the union's
+    ``SingleKey(str_tag=tag)``."""
+    return LazyMembers((tag, *members), lambda t: name if t == tag else members[t])

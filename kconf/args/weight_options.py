@@ -27,26 +27,26 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Strict, create_model
 
-from kconf.args.fields import ConfigModel, KerasForm, NonNegativeFloat, choice
-from kconf.args.unions import SingleKey, TaggedSpec, args_of, tagged_union
+from kconf.args.fields import ConfigModel, DeferredModel, KerasForm, NonNegativeFloat, choice
+from kconf.args.unions import SingleKey, TaggedSpec, Wrappers, lazy_union, or_name, wrapper_lookup
 
 # --- regularizers ------------------------------------------------------------------------------
 
 
-class L1Args(ConfigModel):
+class L1Args(DeferredModel):
     l1: NonNegativeFloat = 0.01
 
 
-class L2Args(ConfigModel):
+class L2Args(DeferredModel):
     l2: NonNegativeFloat = 0.01
 
 
-class L1L2Args(ConfigModel):
+class L1L2Args(DeferredModel):
     l1: NonNegativeFloat = 0.0
     l2: NonNegativeFloat = 0.0
 
 
-class OrthogonalRegularizerArgs(ConfigModel):
+class OrthogonalRegularizerArgs(DeferredModel):
     factor: NonNegativeFloat = 0.01
     mode: Literal["rows", "columns"] = "rows"
 
@@ -68,23 +68,23 @@ REGULARIZER_NAMES: dict[str, tuple[str, dict[str, float]]] = {
 WeightAxis = Union[Annotated[int, Strict()], tuple[Annotated[int, Strict()], ...]]
 
 
-class MaxNormArgs(ConfigModel):
+class MaxNormArgs(DeferredModel):
     max_value: NonNegativeFloat = 2.0
     axis: WeightAxis = 0
 
 
-class MinMaxNormArgs(ConfigModel):
+class MinMaxNormArgs(DeferredModel):
     min_value: NonNegativeFloat = 0.0
     max_value: NonNegativeFloat = 1.0
     rate: NonNegativeFloat = 1.0
     axis: WeightAxis = 0
 
 
-class NonNegArgs(ConfigModel):
+class NonNegArgs(DeferredModel):
     """``NonNeg()``: no arguments."""
 
 
-class UnitNormArgs(ConfigModel):
+class UnitNormArgs(DeferredModel):
     axis: WeightAxis = 0
 
 
@@ -102,24 +102,25 @@ _NAME = "name"
 
 
 def _family(noun: str, args: dict[str, type[ConfigModel]], names: dict, example: str,
-            form: str) -> Any:
-    """A field type: one of ``names`` as a string, or ``{Class: {args}}``."""
-    specs = {cls: create_model(f"{cls}Spec", __base__=TaggedSpec, __module__=__name__,
-                               **{cls: (args_of(a), ...)}) for cls, a in args.items()}
-    globals().update({f"{cls}Spec": spec for cls, spec in specs.items()})  # pickle finds them
-    return Annotated[
-        tagged_union(SingleKey(noun, args, example, str_tag=_NAME),
-                     {_NAME: choice(noun, names), **specs}),
+            form: str) -> tuple[Wrappers, Any]:
+    """The wrappers ``{Class: {args}}`` of a family (each built when a config first names it)
+    and its field type: one of ``names`` as a string, or a wrapper."""
+    specs = Wrappers(TaggedSpec, __name__, args, args.__getitem__)
+    return specs, Annotated[
+        lazy_union(SingleKey(noun, args, example, str_tag=_NAME),
+                   or_name(_NAME, choice(noun, names), specs)),
         KerasForm(form),
     ]
 
 
 #: A regularizer: a name (``l2``) or ``{L2: {l2: 0.01}}``.
-Regularizer = _family("regularizer", REGULARIZER_ARGS, REGULARIZER_NAMES,
-                      "{L2: {l2: 0.01}}", "regularizer")
+REGULARIZER_SPECS, Regularizer = _family("regularizer", REGULARIZER_ARGS, REGULARIZER_NAMES,
+                                         "{L2: {l2: 0.01}}", "regularizer")
 #: A constraint: a name (``max_norm``) or ``{MaxNorm: {max_value: 2}}``.
-Constraint = _family("constraint", CONSTRAINT_ARGS, CONSTRAINT_NAMES,
-                     "{MaxNorm: {max_value: 2}}", "constraint")
+CONSTRAINT_SPECS, Constraint = _family("constraint", CONSTRAINT_ARGS, CONSTRAINT_NAMES,
+                                       "{MaxNorm: {max_value: 2}}", "constraint")
+#: The wrappers are names of this module too (``L2Spec``).
+__getattr__ = wrapper_lookup(__name__, REGULARIZER_SPECS, CONSTRAINT_SPECS)
 
 
 def option_value(value: Any) -> tuple[str, dict[str, Any]] | None:

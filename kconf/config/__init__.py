@@ -38,25 +38,11 @@ mappings on the way are created. ``parse_override("fit.epochs=3")`` reads a comm
 ``path=value`` (the value as YAML). Values set by overrides are located at ``<override>``.
 """
 from kconf.config.checks import check_config
-from kconf.config.compile import (
-    OPTIMIZER_SPECS,
-    AdamArgs,
-    CompileConfig,
-    OptimizerSpecBase,
-    RMSpropArgs,
-    SGDArgs,
-)
-from kconf.config.data import (
-    DATA_SOURCES,
-    ArraySpec,
-    DataConfig,
-    DataSourceBase,
-    NpyArgs,
-    NpzArgs,
-    RandomArgs,
-    TargetSpec,
-    in_model_order,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+from kconf.config.compile import OPTIMIZER_SPECS, CompileConfig, OptimizerSpecBase
+from kconf.config.data import DATA_SOURCES, DataConfig, DataSourceBase, in_model_order
 from kconf.config.functional import (
     FunctionalConfig,
     GraphCall,
@@ -89,6 +75,24 @@ from kconf.config.run import (
 )
 from kconf.config.source import DICT_FILE, OVERRIDE_FILE, Source
 
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from kconf.config.arrays import NpyArgs, NpzArgs
+    from kconf.config.optimizers import AdamArgs, RMSpropArgs, SGDArgs
+    from kconf.config.random_data import ArraySpec, RandomArgs, TargetSpec
+
+#: Argument models of the families whose members are built when a config names them: their
+#: modules are imported on first access of the name here (``kconf.config.AdamArgs``).
+_LAZY = {
+    "AdamArgs": "kconf.config.optimizers",
+    "RMSpropArgs": "kconf.config.optimizers",
+    "SGDArgs": "kconf.config.optimizers",
+    "ArraySpec": "kconf.config.random_data",
+    "RandomArgs": "kconf.config.random_data",
+    "TargetSpec": "kconf.config.random_data",
+    "NpyArgs": "kconf.config.arrays",
+    "NpzArgs": "kconf.config.arrays",
+}
+
 __all__ = [
     "ACTIVATION_NAMES", "DATA_SOURCES", "DICT_FILE", "DTYPE_NAMES", "INITIALIZER_NAMES",
     "LAYER_SPECS", "LOSS_NAMES", "MERGE_HELPERS", "METRIC_NAMES", "OPTIMIZER_ALIASES",
@@ -101,3 +105,17 @@ __all__ = [
     "parse_overrides", "write_json_schema",
     "Loaded", "LoadedConfig",
 ]
+
+
+def __getattr__(name: str):
+    """Import a lazy name's module on first access, then keep the name here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

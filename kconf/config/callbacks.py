@@ -1,13 +1,17 @@
-"""The ``fit.callbacks`` list: Keras callbacks by name, ``{EarlyStopping: {patience: 3}}``."""
+"""The ``fit.callbacks`` list: Keras callbacks by name, ``{EarlyStopping: {patience: 3}}``.
+
+The argument models are deferred and each wrapper is built when a config first names its
+callback, so that start-up does not build them all.
+"""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Mapping
 
 from pydantic import Field, PlainValidator, WithJsonSchema
 
 from kconf.args.fields import (
     Bool,
-    ConfigModel,
+    DeferredModel,
     NonNegativeFloat,
     NonNegativeInt,
     Number,
@@ -16,12 +20,12 @@ from kconf.args.fields import (
     choice,
     config_error,
 )
-from kconf.args.unions import SingleKey, TaggedSpec, args_of, tagged_union
+from kconf.args.unions import SingleKey, TaggedSpec, Wrappers, lazy_union, wrapper_lookup
 
 Mode = choice("mode", ("auto", "min", "max"))
 
 
-class EarlyStoppingArgs(ConfigModel):
+class EarlyStoppingArgs(DeferredModel):
     monitor: Str = "val_loss"
     min_delta: NonNegativeFloat = 0.0
     patience: NonNegativeInt = 0
@@ -31,7 +35,7 @@ class EarlyStoppingArgs(ConfigModel):
     start_from_epoch: NonNegativeInt = 0
 
 
-class ReduceLROnPlateauArgs(ConfigModel):
+class ReduceLROnPlateauArgs(DeferredModel):
     monitor: Str = "val_loss"
     factor: bounded(float, gt=0, lt=1) = 0.1
     patience: NonNegativeInt = 10
@@ -41,7 +45,7 @@ class ReduceLROnPlateauArgs(ConfigModel):
     min_lr: NonNegativeFloat = 0.0
 
 
-class ModelCheckpointArgs(ConfigModel):
+class ModelCheckpointArgs(DeferredModel):
     """kconf picks the paths: ``checkpoints/best.npz`` when ``monitor`` improves, and with
     ``save_best_only: false`` also ``checkpoints/epoch-NNN.npz`` every epoch
     (``checkpoints/last.npz`` is always written: it is what ``--resume`` reads)."""
@@ -51,7 +55,7 @@ class ModelCheckpointArgs(ConfigModel):
     save_best_only: Bool = True
 
 
-class CSVLoggerArgs(ConfigModel):
+class CSVLoggerArgs(DeferredModel):
     filename: Str = Field("log.csv", description="file in the run folder")
     separator: Str = ","
     append: Bool = False
@@ -72,7 +76,7 @@ UpdateFreq = Annotated[str | int, PlainValidator(_update_freq), WithJsonSchema(
                {"type": "integer", "exclusiveMinimum": 0}]})]
 
 
-class TensorBoardArgs(ConfigModel):
+class TensorBoardArgs(DeferredModel):
     """Keras's TensorBoard: event files TensorBoard reads (needs the ``tensorboard`` extra)."""
 
     log_dir: Str = Field("logs", description="folder of the event files (train/ and "
@@ -86,7 +90,7 @@ class TensorBoardArgs(ConfigModel):
                              "written (epoch scalars always are)")
 
 
-class MLflowArgs(ConfigModel):
+class MLflowArgs(DeferredModel):
     """Logs the run to MLflow (needs the ``mlflow`` extra): params, metrics, artifacts."""
 
     tracking_uri: Str | None = Field(
@@ -107,35 +111,18 @@ class CallbackSpecBase(TaggedSpec):
         return self.args.model_dump()
 
 
-class EarlyStoppingSpec(CallbackSpecBase):
-    EarlyStopping: args_of(EarlyStoppingArgs)
-
-
-class ReduceLROnPlateauSpec(CallbackSpecBase):
-    ReduceLROnPlateau: args_of(ReduceLROnPlateauArgs)
-
-
-class ModelCheckpointSpec(CallbackSpecBase):
-    ModelCheckpoint: args_of(ModelCheckpointArgs)
-
-
-class CSVLoggerSpec(CallbackSpecBase):
-    CSVLogger: args_of(CSVLoggerArgs)
-
-
-class TensorBoardSpec(CallbackSpecBase):
-    TensorBoard: args_of(TensorBoardArgs)
-
-
-class MLflowSpec(CallbackSpecBase):
-    MLflow: args_of(MLflowArgs)
-
-
-CALLBACK_SPECS: dict[str, type[CallbackSpecBase]] = {
-    "EarlyStopping": EarlyStoppingSpec, "ReduceLROnPlateau": ReduceLROnPlateauSpec,
-    "ModelCheckpoint": ModelCheckpointSpec, "CSVLogger": CSVLoggerSpec,
-    "TensorBoard": TensorBoardSpec, "MLflow": MLflowSpec,
+#: Callback name -> its argument model.
+CALLBACK_ARGS: dict[str, type[DeferredModel]] = {
+    "EarlyStopping": EarlyStoppingArgs, "ReduceLROnPlateau": ReduceLROnPlateauArgs,
+    "ModelCheckpoint": ModelCheckpointArgs, "CSVLogger": CSVLoggerArgs,
+    "TensorBoard": TensorBoardArgs, "MLflow": MLflowArgs,
 }
 
-CallbackSpec = tagged_union(SingleKey("callback", CALLBACK_SPECS, "{EarlyStopping: {patience: 3}}"),
-                            CALLBACK_SPECS)
+#: Callback name -> its wrapper ``{Name: {args}}`` (``EarlyStoppingSpec``, a name of this module
+#: too), built when a config first names it.
+CALLBACK_SPECS: Mapping[str, type[CallbackSpecBase]] = Wrappers(
+    CallbackSpecBase, __name__, CALLBACK_ARGS, CALLBACK_ARGS.__getitem__)
+__getattr__ = wrapper_lookup(__name__, CALLBACK_SPECS)
+
+CallbackSpec = lazy_union(SingleKey("callback", CALLBACK_SPECS, "{EarlyStopping: {patience: 3}}"),
+                          CALLBACK_SPECS)

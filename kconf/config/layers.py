@@ -9,14 +9,15 @@ the union is recursive; so does ``Bidirectional`` (a recurrent member).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from pydantic import create_model
-
-from kconf.args.lazy import LazyMembers
 from kconf.args.fields import Name
-from kconf.args.unions import SingleKey, TaggedSpec, args_of, lazy_union
-from kconf.args.layer import LayerArgs
+from kconf.args.unions import (
+    SingleKey,
+    TaggedSpec,
+    Wrappers,
+    lazy_union,
+    or_name,
+    wrapper_lookup,
+)
 from kconf.engine.layers import REGISTRY, bidirectional, time_distributed
 
 
@@ -29,29 +30,15 @@ class LayerSpecBase(TaggedSpec):
         return self.tag
 
 
-def _spec(name: str, args: type[LayerArgs]) -> type[LayerSpecBase]:
-    """The wrapper ``{name: args}`` of one layer (``DenseSpec``)."""
-    return create_model(f"{name}Spec", __base__=LayerSpecBase, __module__=__name__,
-                        **{name: (args_of(args), ...)})
-
-
 #: Tag (Keras class name) -> wrapper model: every registered layer a config can name. A wrapper
 #: (and its layer's argument model) is built on its first look-up: start-up does not grow with
 #: the registry.
-LAYER_SPECS: Mapping[str, type[LayerSpecBase]] = LazyMembers(
-    (name for name in REGISTRY if REGISTRY.place(name).args is not None),
-    lambda name: _spec(name, REGISTRY[name].args),
-)
+LAYER_SPECS: Wrappers = Wrappers(
+    LayerSpecBase, __name__, (name for name in REGISTRY if REGISTRY.place(name).args is not None),
+    lambda name: REGISTRY[name].args)
 
-
-def __getattr__(name: str) -> Any:
-    """Each wrapper is also a name of this module (``kconf.config.layers.DenseSpec``), where
-    pickle and copy find a class by its module and name: a validated config pickles (Ray,
-    processes)."""
-    if name.endswith("Spec") and name[:-len("Spec")] in LAYER_SPECS:
-        return LAYER_SPECS[name[:-len("Spec")]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+#: Each wrapper is also a name of this module (``kconf.config.layers.DenseSpec``).
+__getattr__ = wrapper_lookup(__name__, LAYER_SPECS)
 
 LayerSpec = lazy_union(SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}}"), LAYER_SPECS)
 
@@ -62,7 +49,7 @@ MODEL_TAG = "model name"
 InnerLayer = lazy_union(
     SingleKey("layer", LAYER_SPECS, "{Dense: {units: 10}} or a model's name",
               str_tag=MODEL_TAG),
-    LazyMembers((MODEL_TAG, *LAYER_SPECS), lambda tag: Name if tag == MODEL_TAG else LAYER_SPECS[tag]),
+    or_name(MODEL_TAG, Name, LAYER_SPECS),
 )
 
 # TimeDistributed refers to the union that contains it: its (deferred) model finds the name in

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema, create_model
+from pydantic import AfterValidator, Discriminator, Field, Tag, WithJsonSchema
 
-from kconf.args.lazy import LazyMembers
 from kconf.args.fields import IMPORT_PATH_PATTERN, Str, check_import_path, choice, config_error
-from kconf.args.unions import SingleKey, TaggedSpec, args_of, by_kind, lazy_union
+from kconf.args.unions import (
+    SingleKey,
+    TaggedSpec,
+    Wrappers,
+    by_kind,
+    lazy_union,
+    wrapper_lookup,
+)
 from kconf.engine import loss_classes, metric_classes
 from kconf.errors import Problem
 from kconf.text import unknown_name_message
@@ -33,25 +39,15 @@ class MetricSpecBase(TaggedSpec):
     """A metric class with its arguments: ``{AUC: {curve: PR}}``."""
 
 
-def _specs(base: type[TaggedSpec], classes: dict[str, Any]) -> LazyMembers:
-    """The wrapper ``{Class: args}`` of every class of a registry, each built when a config
-    first names it."""
-    return LazyMembers(classes, lambda name: create_model(
-        f"{name}Spec", __base__=base, __module__=__name__,
-        **{name: (args_of(classes[name].Args), ...)}))
+#: Class name -> the wrapper ``{Class: args}`` of each class of the engine's registries, built
+#: when a config first names it.
+LOSS_SPECS = Wrappers(LossSpecBase, __name__, loss_classes.LOSS_CLASSES,
+                      lambda name: loss_classes.LOSS_CLASSES[name].Args)
+METRIC_SPECS = Wrappers(MetricSpecBase, __name__, metric_classes.METRIC_CLASSES,
+                        lambda name: metric_classes.METRIC_CLASSES[name].Args)
 
-
-LOSS_SPECS = _specs(LossSpecBase, loss_classes.LOSS_CLASSES)
-METRIC_SPECS = _specs(MetricSpecBase, metric_classes.METRIC_CLASSES)
-
-
-def __getattr__(name: str) -> Any:
-    """Each wrapper is also a name of this module (``HuberSpec``), where pickle finds it."""
-    for specs in (LOSS_SPECS, METRIC_SPECS):
-        if name.endswith("Spec") and name[:-len("Spec")] in specs:
-            return specs[name[:-len("Spec")]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+#: Each wrapper is also a name of this module (``HuberSpec``).
+__getattr__ = wrapper_lookup(__name__, LOSS_SPECS, METRIC_SPECS)
 
 LOSS_NAMES: tuple[str, ...] = loss_classes.NAMES
 METRIC_NAMES: tuple[str, ...] = metric_classes.NAMES

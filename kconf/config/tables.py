@@ -22,7 +22,6 @@ from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
 
 from kconf.args.fields import (
     Bool,
-    ConfigModel,
     Name,
     NonNegativeInt,
     Number,
@@ -31,10 +30,9 @@ from kconf.args.fields import (
     config_error,
 )
 from kconf.args.unions import by_kind
+from kconf.config.data import Path
 from kconf.config.images import StreamArgs
 from kconf.text import show
-
-Path = Annotated[Str, Field(min_length=1)]
 
 #: How a categorical column becomes numbers: ``one_hot`` rows (the out-of-vocabulary value
 #: first, as Keras's ``StringLookup(output_mode="one_hot")``), or one integer id per value.
@@ -45,13 +43,6 @@ FILLS: tuple[str, ...] = ("mean", "median", "constant")
 #: What a categorical value that the training split never had becomes: the out-of-vocabulary
 #: id with a warning (``warn``), the same silently (``oov``), or an error (``error``).
 UNKNOWN: tuple[str, ...] = ("warn", "oov", "error")
-
-GLOB_CHARS = "*?["
-
-
-def is_glob(column: Any) -> bool:
-    """Whether a column as written is a glob pattern (``score_*``) rather than one name."""
-    return isinstance(column, str) and any(c in column for c in GLOB_CHARS)
 
 
 def _check_column(value: Any) -> str | int:

@@ -16,12 +16,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kconf.config.tables import is_glob
 from kconf.data.csv_source import cell_numbers, cell_texts, read_table
 from kconf.data.problem import DataProblem, shown_path
 from kconf.engine.backend import floatx
 from kconf.errors import ConfigPath
 from kconf.text import suggest
+
+GLOB_CHARS = "*?["
+
+
+def is_glob(column: Any) -> bool:
+    """Whether a column as written is a glob pattern (``score_*``) rather than one name."""
+    return isinstance(column, str) and any(c in column for c in GLOB_CHARS)
+
 
 #: ``(message, config path)`` -> None: how a fitted step reports what it only warns about.
 Warn = Callable[[str, ConfigPath], None]
