@@ -6,6 +6,8 @@ count before NumPy is first imported.
 """
 from __future__ import annotations
 
+import functools
+import gc
 from enum import Enum
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -102,6 +104,24 @@ def _show_data_warnings() -> None:
     warnings.showwarning = show
 
 
+def _without_gc(command):
+    """Run ``command`` without the cyclic garbage collector, for the commands that only load
+    and check configs: start-up allocates many objects that all live on (the modules, the
+    schema's validators), which its passes walk again and again for nothing (a sixth of
+    ``kconf validate configs/*.yaml``'s CPU time, and its memory is the same without); what
+    the command leaves is collected when it returns."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+    return run
+
+
 @app.callback()
 def main(ctx: typer.Context,
          threads: Optional[int] = typer.Option(None, "--threads", min=1,
@@ -113,6 +133,7 @@ def main(ctx: typer.Context,
 
 
 @app.command()
+@_without_gc
 def validate(files: list[Path] = typer.Argument(
         ..., help="Config files to check, then overrides key.path=value applied to each "
                   "(as for train).")) -> None:
@@ -164,6 +185,7 @@ def _validate_sweep(file: Path) -> bool:
 
 
 @app.command()
+@_without_gc
 def summary(file: Path = typer.Argument(..., help="Config file."),
             expand: bool = typer.Option(False, "--expand",
                                         help="Show the layers inside nested models.")) -> None:
