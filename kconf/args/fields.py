@@ -9,7 +9,6 @@ converter (``kconf/config/problems.py``) can pass it through. A custom error may
 The unions of these types (``{Tag: args}`` wrappers, forms told apart by their YAML kind) are
 in ``kconf.args.unions``.
 """
-from __future__ import annotations
 
 import keyword
 import math

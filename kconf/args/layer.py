@@ -5,7 +5,6 @@ of layer arguments (``Activation``, ``Padding``, ``Initializer``, ``Axis``, ``Ax
 A layer's own argument model (``DenseArgs``) subclasses ``LayerArgs`` in the layer's engine
 file, beside its math; the registry (``kconf.engine.layers.REGISTRY``) pairs the two.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Union
 

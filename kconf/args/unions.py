@@ -4,7 +4,6 @@ told apart by their key (``SingleKey``), unions told apart by the YAML kind of t
 (``LazyUnion``: layers, optimizers, losses, metrics ...), so that start-up does not grow with
 the registries.
 """
-from __future__ import annotations
 
 import importlib
 from typing import Annotated, Any, Callable, Iterable, Mapping, Union

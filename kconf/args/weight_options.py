@@ -21,7 +21,6 @@ Values, as Keras takes them:
 The fields are not constructor arguments of the engine layer: ``LayerArgs.weight_options()``
 gives them, as engine objects' specs, to ``kconf.engine.weight_options.attach``.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

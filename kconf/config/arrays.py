@@ -1,7 +1,6 @@
 """The array sources of ``data``: ``.npz`` and ``.npy`` files (``x`` and ``y`` one array, a
 list in input/output order or a mapping by name), and scikit-learn's ``digits``.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Sequence
 

@@ -3,7 +3,6 @@
 The argument models are deferred and each wrapper is built when a config first names its
 callback, so that start-up does not build them all.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping
 

@@ -5,7 +5,6 @@ An optimizer is a name (``adam``) or ``{SGD: {args}}``, its learning rate a numb
 schedule ``{ExponentialDecay: {args}}``; their argument models are in
 ``kconf.config.optimizers``, imported (and each wrapper built) when a config first names one.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Sequence
 

@@ -33,7 +33,6 @@ only (``scale``, ``standardize``), or stateless (``reshape``, ``one_hot``)::
       - reshape: {x: [8, 8, 1]}
       - one_hot: {y: 10}          # Keras's to_categorical
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Sequence
 

@@ -20,7 +20,6 @@ with several (``return_state``).
 The schema checks each line's form; the checks that need the whole model and positions
 inside a line (unknown names, use before definition...) are in ``checks``.
 """
-from __future__ import annotations
 
 import ast
 from dataclasses import dataclass

@@ -5,7 +5,6 @@
 ``shuffle_buffer`` makes the training shuffle read blocks of neighbouring samples instead of
 one random sample after another (tf.data's ``shuffle(buffer_size)``).
 """
-from __future__ import annotations
 
 from pydantic import Field, model_validator
 

@@ -7,7 +7,6 @@ is the tagged union of it, whose members (and their argument models) are built w
 first names them. ``TimeDistributed`` wraps a member of the same union (or a model's name), so
 the union is recursive; so does ``Bidirectional`` (a recurrent member).
 """
-from __future__ import annotations
 
 from kconf.args.fields import Name
 from kconf.args.unions import (

@@ -11,7 +11,6 @@ output name is told apart by its keys. ``metric_problems`` checks each metric ag
 output it will see (AUC on a 10-way softmax without ``multi_label`` ...), located at the
 metric in the file.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Union
 

@@ -5,7 +5,6 @@
 module is imported when a config first names an optimizer or a schedule, so that start-up
 does not build them all.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any
 

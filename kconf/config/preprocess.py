@@ -1,7 +1,6 @@
 """The ``preprocess`` steps of ``data``, applied in order to every split: ``scale`` and
 ``standardize`` (fitted on the training split only), ``reshape`` and ``one_hot``.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Sequence
 

@@ -2,7 +2,6 @@
 x: [20], classes: 10}}``): uniform floats, or integers in a range, for each input; labels or
 regression targets for each output.
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Sequence
 

@@ -1,6 +1,5 @@
 """The whole config file: ``RunConfig`` and its ``model``, ``models`` and ``fit`` sections;
 JSON Schema."""
-from __future__ import annotations
 
 import json
 import math

@@ -14,7 +14,6 @@ A categorical column's vocabulary is fitted on the training split (Keras's ``Str
 most frequent first, ties by the value, descending; index 0 is the out-of-vocabulary id), and
 so are the fills; both are saved with the run's preprocessing (``preprocess.json``).
 """
-from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Sequence, Union
 
