@@ -250,6 +250,23 @@ def test_conv2d_block_size_follows_the_byte_budget(monkeypatch):
     assert kernels.batch_block(2, 10) == 2
 
 
+@pytest.mark.parametrize("n, bytes_per_image, sizes", [
+    (32, 590_000, [4] * 8),  # 5 blocks of at most 7 images: 8 of 4
+    (32, 150_000, [8] * 4),  # one block of 28 and one of 4: 4 of 8
+    (32, 10, [8] * 4),  # the whole batch fits one block: 4 of 8
+    (30, 600_000, [4] * 6 + [3] * 2),  # the larger blocks first
+    (3, 10, [1] * 3),  # at most one block per image
+])
+def test_convolution_blocks_are_even_and_a_multiple_of_four(n, bytes_per_image, sizes):
+    from kconf.engine import kernels
+
+    blocks = kernels.even_blocks(n, bytes_per_image)
+    assert [number for number, _ in blocks] == list(range(len(sizes)))
+    assert [b.stop - b.start for _, b in blocks] == sizes
+    assert blocks[0][1].start == 0 and all(
+        a.stop == b.start for (_, a), (_, b) in zip(blocks, blocks[1:])) and blocks[-1][1].stop == n
+
+
 def test_conv2d_same_padding_puts_the_odd_pixel_bottom_right():
     # 4x4 image 0..15, 2x2 kernel of ones, 'same': pad_total 1 -> 0 before, 1 after, so the last
     # row and column sum over the zero padding (TensorFlow's rule, not Caffe's/PyTorch's).

@@ -10,7 +10,9 @@ or 3-D layer calls the same functions. What is here:
   (a dilated kernel's extent, which the padding arithmetic takes as its window);
 * windows: ``windows`` (every window as a strided view), ``window_slice`` (one offset of
   every window), ``window_offsets``;
-* blocks of the batch: ``image_blocks``, sized by a byte budget (``BLOCK_BYTES``);
+* blocks of the batch: ``image_blocks``, sized by a byte budget (``BLOCK_BYTES``), and
+  ``even_blocks`` (equal blocks, as many as a multiple of ``BLOCK_MULTIPLE``: the
+  convolutions');
 * convolution of a block of images: ``Im2colConvolution`` (any number of spatial axes,
   strides, dilations and groups) and ``ShiftedRows`` (2-D, stride 1, on shifted rows of the
   flat input), chosen by ``convolution``; ``conv_transpose`` (a convolution's input gradient
@@ -45,6 +47,7 @@ from kconf.engine.kernels.geometry import (
     BLOCK_BYTES,
     batch_block,
     dilated_window,
+    even_blocks,
     image_blocks,
     output_length,
     output_shape,
@@ -58,6 +61,7 @@ from kconf.engine.kernels.geometry import (
 from kconf.engine.kernels.pooling import average_pool, max_pool
 
 __all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "average_pool", "batch_block",
-           "column_sums", "conv_transpose", "convolution", "dilated_window", "image_blocks",
-           "lines", "max_pool", "output_length", "output_shape", "pad", "padding_amounts",
-           "paddings", "uses_shifted_rows", "window_offsets", "window_slice", "windows"]
+           "column_sums", "conv_transpose", "convolution", "dilated_window", "even_blocks",
+           "image_blocks", "lines", "max_pool", "output_length", "output_shape", "pad",
+           "padding_amounts", "paddings", "uses_shifted_rows", "window_offsets",
+           "window_slice", "windows"]

@@ -3,7 +3,7 @@ multi-worker convolution of a batch, with its backward) and ``Convolution`` (the
 around it, for any number of spatial axes).
 
 ``convolve`` is what Conv2D's forward always was, for N spatial axes, dilations and groups:
-the batch is cut into blocks of images (``kernels.image_blocks``), run on the workers of the
+the batch is cut into blocks of images (``kernels.even_blocks``), run on the workers of the
 current ops (kconf.engine.ops), each worker with its own convolution object (its scratch,
 ``kernels.convolution``: shifted rows for 2-D stride-1 layers with few filters, im2col
 otherwise). The bias and an activation with an in-place form are applied to each block's
@@ -115,7 +115,7 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
     act = activations.in_place(activation)
     z = xp.empty((n, *out_shape, cout), dtype=dtype)
     patch = kernel.size // cout  # prod(window) · cin / groups
-    blocks = kernels.image_blocks(n, z[0].size // cout * patch * groups * z.itemsize)
+    blocks = kernels.even_blocks(n, z[0].size // cout * patch * groups * z.itemsize)
     block_images = blocks[0][1].stop
 
     def convolution():
