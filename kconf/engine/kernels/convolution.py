@@ -146,6 +146,11 @@ class Im2colConvolution:
         """The block's kernel gradient into ``dkernel`` (prod(window)·cin/groups, cout), and
         its input gradient into ``dx`` (b, *spatial, cin) unless that is None, from ``dz``
         (b, *out, cout)."""
+        if dx is not None and self._dx is None:
+            self._dx = self._input_gradient(kernel, x.shape[1:-1])
+        if dx is not None and self._dx.shares_dz_matrix:
+            self._dx.gradients(x, dz, dkernel, dx)  # both from dz's im2col matrix
+            return
         rows = dz.reshape(-1, dz.shape[-1])
         if self.groups == 1:
             xp.matmul(self.cols(x).T, rows, out=dkernel)
@@ -156,8 +161,6 @@ class Im2colConvolution:
             dkernel[...] = dkg.reshape(g, math.prod(self.window), -1, cout // g).transpose(
                 1, 2, 0, 3).reshape(dkernel.shape)
         if dx is not None:
-            if self._dx is None:
-                self._dx = self._input_gradient(kernel, x.shape[1:-1])
             self._dx.add_block(dz, dx)
 
     def _input_gradient(self, kernel, in_shape):
@@ -206,6 +209,8 @@ class _InputGradient:
     block, the products and the adds stay in the cache. A dilated kernel's offset ``k``
     lands ``k·d`` into the window; grouped, each group's products are batched.
     """
+
+    shares_dz_matrix = False  # see _TransposedInputGradient
 
     def __init__(self, kernel, pads, strides, dilation=None, groups: int = 1):
         self.kernel, self.pads, self.strides, self.groups = kernel, pads, strides, groups
@@ -279,17 +284,37 @@ class _TransposedInputGradient:
 
     def __init__(self, kernel, images: int, in_shape, pads, out_shape, dtype):
         *window, cin, cout = kernel.shape
-        flip = tuple(slice(None, None, -1) for _ in window)
-        self.kernel = xp.ascontiguousarray(kernel[flip].swapaxes(-1, -2), dtype=dtype)
+        self.window, self.cin = tuple(window), cin
+        self.flip = tuple(slice(None, None, -1) for _ in window)
+        self.kernel = xp.ascontiguousarray(kernel[self.flip].swapaxes(-1, -2), dtype=dtype)
         dz_pads = tuple((k - 1 - before, k - 1 - after) for k, (before, after)
                         in zip(window, pads))
         self.conv = convolution(images, out_shape, dz_pads, window, (1,) * len(window),
                                 in_shape, cout, cin, dtype)
+        #: whether ``gradients`` can give the kernel gradient too (dz's im2col matrix)
+        self.shares_dz_matrix = isinstance(self.conv, Im2colConvolution)
 
     def add_block(self, dz, dx) -> None:
         """Write ``dx`` (b, *spatial, cin) of a block of images from their ``dz``
         (b, *out, cout)."""
         self.conv.forward(dz, self.kernel, dx)
+
+    def gradients(self, x, dz, dkernel, dx) -> None:
+        """The block's ``dx`` and its kernel gradient (into ``dkernel``, (prod(window)·cin,
+        cout)) from one im2col matrix, dz's (only where ``shares_dz_matrix``).
+
+        Row q of dz's matrix holds, at the flipped offset of kernel offset k, the dz of the
+        output whose window puts offset k on input position q; so ``x_rowsᵀ @ matrix``
+        (cin, prod(window)·cout) is the kernel gradient with its offsets flipped, and x's
+        own im2col matrix (as large as dz's) is not built in backward.
+        """
+        cols = self.conv.cols(dz)
+        cin = self.cin
+        xp.matmul(cols, self.kernel.reshape(-1, cin), out=dx.reshape(-1, cin))
+        flipped = xp.reshape(x, (-1, cin)).T @ cols  # (cin, prod(window)·cout)
+        cout = dkernel.shape[-1]
+        dkernel.reshape(*self.window, cin, cout)[...] = xp.moveaxis(
+            flipped.reshape(cin, *self.window, cout)[(slice(None), *self.flip)], 0, -2)
 
 
 class ShiftedRows:
