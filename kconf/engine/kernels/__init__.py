@@ -30,15 +30,15 @@ the CPU's cache when its product reads it. The loops over blocks are memory bloc
 length is set by a byte budget, and each step works on whole images. The layers run the
 blocks on ``Ops.parallel``'s workers, one convolution object (its scratch) per worker.
 
-Layout: ``geometry`` (padding arithmetic, windows, blocks of the batch), ``convolution``,
-``pooling``, ``channels``; this package names what the layers use.
+Layout: ``geometry`` (padding arithmetic, windows, blocks of the batch), ``convolution``
+(im2col, the input gradients, the choice of kernel), ``shifted_rows``, ``pooling``,
+``channels``; this package names what the layers use.
 """
 from __future__ import annotations
 
 from kconf.engine.kernels.channels import column_sums, lines
 from kconf.engine.kernels.convolution import (
     Im2colConvolution,
-    ShiftedRows,
     conv_transpose,
     convolution,
     uses_shifted_rows,
@@ -59,6 +59,7 @@ from kconf.engine.kernels.geometry import (
     windows,
 )
 from kconf.engine.kernels.pooling import average_pool, max_pool
+from kconf.engine.kernels.shifted_rows import ShiftedRows
 
 __all__ = ["BLOCK_BYTES", "Im2colConvolution", "ShiftedRows", "average_pool", "batch_block",
            "column_sums", "conv_transpose", "convolution", "dilated_window", "even_blocks",
