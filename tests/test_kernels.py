@@ -89,6 +89,10 @@ CONVOLUTIONS = [  # spatial, window, strides, padding, cin, cout
     ((5, 6), (3, 2), (2, 1), "same", 2, 2),
     ((4, 5, 3), (2, 3, 2), (1, 2, 1), "same", 2, 3),
     ((4, 4, 5), (3, 2, 2), (1, 1, 2), "valid", 1, 2),
+    # strided: dx phase by phase, some reached by no tap (a window of 2, stride 3); 1×1
+    ((6, 5), (1, 1), (2, 2), "valid", 3, 2),
+    ((7,), (2,), (3,), "valid", 2, 2),
+    ((9, 8), (3, 3), (2, 2), "same", 2, 3),
     # 2-D, stride 1: on shifted rows as well as im2col (whose dx is then a convolution)
     ((5, 6), (3, 3), (1, 1), "valid", 4, 3),
     ((4, 5), (2, 4), (1, 1), "same", 3, 2),

@@ -4,6 +4,7 @@ the input gradients, one also used as a transposed convolution (see ``kconf.engi
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 from kconf.engine.backend import xp
@@ -166,13 +167,17 @@ class Im2colConvolution:
             self._dx.add_block(dz, dx)
 
     def _input_gradient(self, kernel, in_shape):
-        """The writer of this worker's dx: a stride-1 convolution's as a convolution
-        (``_TransposedInputGradient``), any other's by ``_InputGradient``."""
-        if (all(s == 1 for s in self.strides) and self.dilation is None and self.groups == 1
-                and math.prod(self.window) > 1):
-            return _TransposedInputGradient(kernel, self.images, in_shape, self.pads,
-                                            self.out_shape, self.dtype)
-        return _InputGradient(kernel, self.pads, self.strides, self.dilation, self.groups)
+        """The writer of this worker's dx: a strided convolution's phase by phase
+        (``_PhaseInputGradient``), a stride-1 one's as a convolution
+        (``_TransposedInputGradient``), a dilated or grouped one's and a 1×1 one's (one
+        product) by ``_InputGradient``."""
+        if self.dilation is not None or self.groups != 1 or math.prod(self.window) == 1:
+            return _InputGradient(kernel, self.pads, self.strides, self.dilation, self.groups)
+        if any(s > 1 for s in self.strides):
+            return _PhaseInputGradient(kernel, self.images, in_shape, self.pads, self.strides,
+                                       self.out_shape, self.dtype)
+        return _TransposedInputGradient(kernel, self.images, in_shape, self.pads,
+                                        self.out_shape, self.dtype)
 
 
 def conv_transpose(x, kernel, pads, strides, dilation, y) -> None:
@@ -317,3 +322,87 @@ class _TransposedInputGradient:
         cout = dkernel.shape[-1]
         dkernel.reshape(*self.window, cin, cout)[...] = xp.moveaxis(
             flipped.reshape(cin, *self.window, cout)[(slice(None), *self.flip)], 0, -2)
+
+
+class _PhaseInputGradient:
+    """One worker's writer of a strided convolution's dx (``add_block``, as
+    ``_InputGradient``), one phase of dx at a time.
+
+    With stride s along an axis, the input positions ``s·a + r`` of one residue r (a phase)
+    receive only the kernel taps ``i ≡ r + before (mod s)``, and from consecutive outputs:
+    along each axis, ``dx[s·a + r] = Σ_m dz[a + c − m] @ kernel[i0 + s·m]ᵀ`` (``i0`` the
+    first such tap, ``c = (r + before − i0) / s``), a stride-1 correlation of dz (cropped or
+    padded) with those taps flipped. Each phase is an im2col convolution of dz
+    (``Im2colConvolution``), written into its strided slice of dx in one pass; a phase that
+    no tap reaches is zero. The products are those of forward, with phases' windows of
+    ceil(k/s) taps; ``_InputGradient``'s prod(window) products of depth cout and strided
+    adds took twice as long on resnet_small's stride-2 layers (bench/README.md).
+
+    Args:
+        kernel: (*window, cin, cout).
+        images: the most images in a block.
+        in_shape: the convolution's input's spatial lengths (dx's).
+        pads: its ``(before, after)`` padding per spatial axis.
+        strides: its strides.
+        out_shape: its output's spatial lengths (dz's).
+        dtype: the computation's dtype.
+    """
+
+    shares_dz_matrix = False  # see _TransposedInputGradient
+
+    def __init__(self, kernel, images: int, in_shape, pads, strides, out_shape, dtype):
+        *window, cin, cout = kernel.shape
+        per_axis = [[_phase(k, s, before, length, r, out) for r in range(s)] for k, s,
+                    (before, _), length, out in zip(window, strides, pads, in_shape, out_shape)]
+        self.strides, self.cin = tuple(strides), cin
+        self.phases = []  # (dx's slice, dz's crop, kernel, convolution, output shape)
+        for residues, axes in zip(itertools.product(*(range(s) for s in strides)),
+                                  itertools.product(*per_axis)):
+            target = tuple(slice(r, None, s) for r, s in zip(residues, strides))
+            if any(axis is None for axis in axes):  # no tap reaches this phase
+                self.phases.append((target, None, None, None, None))
+                continue
+            taps = tuple(axis[0] for axis in axes)
+            crop = tuple(axis[1] for axis in axes)
+            phase_pads = tuple(axis[2] for axis in axes)
+            lengths = tuple(axis[3] for axis in axes)
+            flip = kernel[taps][tuple(slice(None, None, -1) for _ in window)]
+            sub = xp.ascontiguousarray(flip.swapaxes(-1, -2), dtype=dtype)
+            cropped = tuple(c.stop - c.start for c in crop)
+            conv = Im2colConvolution(images, cropped, phase_pads, sub.shape[:-2],
+                                     (1,) * len(window), lengths, cout, dtype)
+            self.phases.append((target, crop, sub, conv, lengths))
+        self.buffer = None
+
+    def add_block(self, dz, dx) -> None:
+        """Write ``dx`` (b, *spatial, cin) of a block of images from their ``dz``
+        (b, *out, cout)."""
+        b = dz.shape[0]
+        for target, crop, sub, conv, lengths in self.phases:
+            part = dx[(slice(None), *target)]
+            if conv is None:
+                part[...] = 0
+                continue
+            size = b * math.prod(lengths) * self.cin
+            if self.buffer is None or self.buffer.size < size:
+                self.buffer = xp.empty(max(size, 1), dtype=dx.dtype)
+            out = self.buffer[:size].reshape(b, *lengths, self.cin)
+            conv.forward(dz[(slice(None), *crop)], sub, out)
+            part[...] = out
+
+
+def _phase(k: int, s: int, before: int, length: int, r: int, out: int):
+    """One axis of one phase of ``_PhaseInputGradient``: (the taps, as a slice of the
+    kernel's axis; dz's crop; the phase convolution's padding; the phase's length), or None
+    where no tap reaches the phase (or it has no positions)."""
+    i0 = (r + before) % s
+    count = -(-(length - r) // s)  # positions s·a + r < length
+    if i0 >= k or count <= 0:
+        return None
+    taps = -(-(k - i0) // s)
+    c = (r + before - i0) // s
+    start = c - taps + 1  # dz's index for a = 0 at the first flipped tap
+    stop = count - 1 + c + 1  # one past the last index any position reads
+    crop = slice(max(start, 0), min(stop, out))
+    return (slice(i0, k, s), crop, (max(-start, 0), max(stop - out, 0)), count)
+
