@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from kconf.engine.layers.attention import MASKED_SCORE
+from kconf.engine.layers.attention_core import MASKED_SCORE
 from kconf.onnx_io.builder import Builder, Call, Result
 
 

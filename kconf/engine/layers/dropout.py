@@ -70,14 +70,35 @@ class Dropout(Layer):
             return shape
         return tuple(d if n is None else n for n, d in zip(self.noise_shape, shape))
 
+    def _keep(self, shape, rng):
+        """A keep mask of ``shape``: True for the units kept."""
+        if rng is None:
+            raise ValueError(f"{type(self).__name__} in training needs a "
+                             "numpy.random.Generator (rng)")
+        bits = _random_bits(rng, int(np.prod(shape)), self._bits).reshape(shape)
+        return bits >= self._threshold
+
+    def multiplier(self, shape, rng, dtype):
+        """What training multiplies each unit by, for a layer that applies the dropout
+        itself (MultiHeadAttention's, on the attention weights): ``1 / (1 - rate)`` where
+        kept, 0 where dropped, from the same keep mask ``forward`` would draw.
+
+        Args:
+            shape: the units' shape.
+            rng: the ``numpy.random.Generator``.
+            dtype: the result's float dtype.
+
+        Returns:
+            An array of ``shape``: ``x * multiplier`` is ``forward``'s output, bit for bit.
+        """
+        dtype = np.dtype(dtype)
+        return np.multiply(self._keep(shape, rng), dtype.type(1.0 / (1.0 - self.rate)),
+                           dtype=dtype)
+
     def forward(self, x, training=False, rng=None):
         if not training or self.rate == 0.0:
             return x, _identity
-        if rng is None:
-            raise ValueError("Dropout in training needs a numpy.random.Generator (rng)")
-        mask_shape = self._mask_shape(x.shape)
-        size = int(np.prod(mask_shape))
-        keep = _random_bits(rng, size, self._bits).reshape(mask_shape) >= self._threshold
+        keep = self._keep(self._mask_shape(x.shape), rng)
         scale = x.dtype.type(1.0 / (1.0 - self.rate))
         y = x * scale
         y *= keep

@@ -1,0 +1,197 @@
+"""Scaled dot-product attention over heads, a block of samples at a time on the ops' workers:
+the core of MultiHeadAttention (``attend``), and the masks and softmax the attention layers
+share.
+
+With ``q`` (scaled), ``k`` and ``v`` per sample and head, ``P = softmax(q·kᵀ)`` over
+the key axis (masked scores replaced by ``MASKED_SCORE``), ``W = dropout(P)``, ``o = W·v``.
+``attend`` never forms ``P`` (unless asked for it): a block keeps the unnormalized
+``E = exp(s − max s)`` and each row's ``r = 1 / Σ E``, and the row scale goes on the small
+arrays instead of the (T × S) ones — ``o = (E·v)·r``; backward, with
+``D = Σ_v do·o`` per row (= ``Σ_s dW·W``, as in FlashAttention),
+``G = E·(dW − D)`` is ``dS / r``, so ``dq = (G·k)·r``, ``dk = Gᵀ·(q·r)``,
+``dv = Eᵀ·(do·r)``. A training step then makes two elementwise passes over the scores in
+forward after the product (subtract the row maximum, exp; the maxima and sums are
+reductions) and two in backward (``− D``, ``× E``), where the softmax and its gradient as
+written took nine, and the row sums are matrix-vector products.
+
+The products of one block are the per-head products of one batched matmul, and every block
+writes its own samples only, so the numbers depend neither on the blocks nor on the number of
+workers. The query, key and value are made heads-first and contiguous once (the products run
+faster on them than on strided views); the gradients are written straight into the
+(batch, steps, heads, size) layout the projections take.
+"""
+from __future__ import annotations
+
+from kconf.engine import kernels, masks
+from kconf.engine.backend import xp
+from kconf.engine.ops import current_ops
+from kconf.errors import ShapeError
+from kconf.shapes import format_shape
+
+#: What Keras puts in place of a masked score before the softmax (``_large_negative_number``).
+MASKED_SCORE = -1e9
+
+#: The call options of the attention layers (``CallSignature.options``).
+CALL_OPTIONS = {"use_causal_mask": bool, "return_attention_scores": bool}
+
+
+class QueryMask:
+    """The masks of an attention layer (a base before ``Layer``): it takes its inputs'
+    masks, and its output carries the query's (the attention scores, when returned, none)."""
+
+    supports_masking = True
+    takes_mask = True
+
+    def mask_origins(self, origins, return_attention_scores=False, **options):
+        if any(o is not None for o in origins[3:]):  # attention_mask is data, not masked
+            raise masks.refusal(self, next(o for o in origins[3:] if o is not None))
+        return [origins[0], None] if return_attention_scores else origins[0]
+
+    def compute_mask(self, xs, mask, return_attention_scores=False, **options):
+        return [mask[0], None] if return_attention_scores else mask[0]
+
+
+def sequence_shapes(layer, shapes, takes: str, known_features: bool = False):
+    """The query, value and key shapes of an attention layer's inputs (the key: the
+    value's when not given), checked: 2 to ``len(takes)`` inputs (``takes``: the tensors in
+    order), each (batch, steps, features) (the features known with ``known_features``),
+    the value and the key with the same number of steps."""
+    name = type(layer).__name__
+    if not 2 <= len(shapes) <= len(takes):
+        raise ShapeError(f"{name} takes {', '.join(takes[:-1])} and {takes[-1]} (2 to "
+                         f"{len(takes)} tensors), got {len(shapes)}")
+    query, value = shapes[:2]
+    key = shapes[2] if len(shapes) > 2 else value
+    for what, shape in (("query", query), ("value", value), ("key", key)):
+        if len(shape) != 3 or (known_features and shape[-1] is None):
+            raise ShapeError(f"{name} expects a {what} of shape (batch, steps, features)"
+                             f"{' with known features' if known_features else ''}, got "
+                             f"{format_shape(shape)}")
+    if None not in (value[1], key[1]) and value[1] != key[1]:
+        raise ShapeError(f"{name}: value {format_shape(value)} and key {format_shape(key)} "
+                         "must have the same number of steps")
+    return query, value, key
+
+
+def keep_mask(mask, causal: bool, t: int, s: int):
+    """Which scores count, (B or 1, T, S) booleans, or None for all: ``mask`` (nonzero
+    entries kept, as Keras casts it to bool) and, with ``causal``, position i sees j <= i."""
+    keep = None if mask is None else xp.asarray(mask) != 0
+    if causal:
+        lower = xp.tril(xp.ones((t, s), dtype=bool))[None]
+        keep = lower if keep is None else keep & lower
+    return keep
+
+
+def softmax(z):
+    """Softmax over the last axis and its backward."""
+    e = xp.exp(z - z.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+
+    def backward(dp):
+        return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+
+    return p, backward
+
+
+def heads_first(x, scale=None):
+    """(B, T, H, K) -> a contiguous (B, H, T, K) copy (times ``scale`` when given)."""
+    out = xp.empty((x.shape[0], x.shape[2], x.shape[1], x.shape[3]), dtype=x.dtype)
+    view = x.transpose(0, 2, 1, 3)
+    if scale is None:
+        xp.copyto(out, view)
+    else:
+        xp.multiply(view, x.dtype.type(scale), out=out)
+    return out
+
+
+def attend(q, k, v, scale=1.0, keep=None, dropout=None, rng=None, want_probs=False):
+    """Attention of every head of a batch, on the current ops' workers.
+
+    Args:
+        q: (B, T, H, K) queries.
+        scale: what the queries are multiplied by (Keras's ``1 / sqrt(key_dim)``).
+        k: (B, S, H, K) keys.
+        v: (B, S, H, V) values.
+        keep: which scores count, (B or 1, T, S) booleans, or None for all.
+        dropout: a ``Dropout`` for the attention weights (training), or None.
+        rng: the generator of the dropout.
+        want_probs: also return ``P``.
+
+    Returns:
+        ``(o, probs, backward)``: ``o`` (B, T, H, V); ``probs`` (B, H, T, S) or None;
+        ``backward(do, d_probs=None, out=None)`` -> ``(dq, dk, dv)``, the gradients of
+        ``q``, ``k`` and ``v`` given those of ``o`` and ``probs``, written into ``out``
+        (three arrays of their shapes: views of other arrays too) or new arrays.
+    """
+    batch, t, h, _ = q.shape
+    s, vd = k.shape[1], v.shape[3]
+    dtype = q.dtype
+    qh, kh, vh = heads_first(q, scale), heads_first(k), heads_first(v)
+    # the scores' (B, H, T, S) arrays: E, and with dropout E·mask/(1 − rate) beside it
+    exps = xp.empty((batch, h, t, s), dtype=dtype)
+    multiplier = None
+    if dropout is not None:
+        multiplier = dropout.multiplier((batch, h, t, s), rng, dtype)
+    weighted = exps if multiplier is None else xp.empty_like(exps)
+    dropped = None if keep is None else ~keep[:, None]  # (B or 1, 1, T, S)
+    recip = xp.empty((batch, h, t, 1), dtype=dtype)  # r = 1 / Σ_s E per row
+    probs = xp.empty_like(exps) if want_probs else None
+    o = xp.empty((batch, t, h, vd), dtype=dtype)
+    oh = o.transpose(0, 2, 1, 3)  # its heads-first view, written by the blocks
+    ones = xp.ones((s, 1), dtype=dtype)
+    blocks = kernels.image_blocks(batch, 2 * h * t * s * q.itemsize)
+
+    def of(mask, rows):
+        """A (B or 1, ...) mask's rows for a block of samples."""
+        return mask[rows] if mask.shape[0] > 1 else mask
+
+    def forward_blocks(worker, mine):
+        for _, rows in mine:
+            e = exps[rows]
+            xp.matmul(qh[rows], kh[rows].transpose(0, 1, 3, 2), out=e)
+            if dropped is not None:
+                xp.copyto(e, dtype.type(MASKED_SCORE), where=of(dropped, rows))
+            e -= e.max(axis=-1, keepdims=True)
+            xp.exp(e, out=e)
+            r = recip[rows]
+            xp.matmul(e, ones, out=r)
+            xp.divide(1, r, out=r)
+            if probs is not None:
+                xp.multiply(e, r, out=probs[rows])
+            w = e
+            if multiplier is not None:
+                w = xp.multiply(e, multiplier[rows], out=weighted[rows])
+            xp.multiply(xp.matmul(w, vh[rows]), r, out=oh[rows])
+
+    current_ops().parallel(forward_blocks, blocks)
+
+    def backward(do, d_probs=None, out=None):
+        dq, dk, dv = out or (xp.empty(q.shape, dtype), xp.empty(k.shape, dtype),
+                             xp.empty(v.shape, dtype))
+        dqh, dkh, dvh = (a.transpose(0, 2, 1, 3) for a in (dq, dk, dv))
+        doh = do.transpose(0, 2, 1, 3)
+
+        def backward_blocks(worker, mine):
+            for _, rows in mine:
+                e, r, do_b = exps[rows], recip[rows], doh[rows]
+                d_row = (do_b * oh[rows]).sum(axis=-1, keepdims=True)  # D = Σ_s dP·P
+                g = xp.matmul(do_b, vh[rows].transpose(0, 1, 3, 2))  # dW
+                if multiplier is not None:
+                    g *= multiplier[rows]
+                if d_probs is not None:
+                    dp = d_probs[rows]
+                    g += dp
+                    d_row += xp.matmul(dp * probs[rows], ones)
+                g -= d_row
+                g *= e  # G = dS / r
+                if dropped is not None:
+                    xp.copyto(g, dtype.type(0), where=of(dropped, rows))
+                xp.multiply(xp.matmul(g, kh[rows]), r * dtype.type(scale), out=dqh[rows])
+                xp.matmul(g.transpose(0, 1, 3, 2), qh[rows] * r, out=dkh[rows])
+                xp.matmul(weighted[rows].transpose(0, 1, 3, 2), do_b * r, out=dvh[rows])
+
+        current_ops().parallel(backward_blocks, blocks)
+        return dq, dk, dv
+
+    return o, probs, backward
