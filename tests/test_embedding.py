@@ -137,6 +137,8 @@ def test_shared_layer_gradients_add():
     np.arange(40) % 7,  # every index repeated a few times
     np.r_[np.zeros(500, int), np.arange(100)],  # one index far more often than the rest
     np.repeat(np.arange(50), np.arange(50)),  # many counts, more than 32 groups
+    np.tile(np.arange(100), 5),  # every index 5 times (positions of 5 samples), 16-bit sort
+    np.random.default_rng(3).integers(0, 120, 1000),  # 16-bit sort, counts 1 to 20 or so
     np.array([3]),
     np.zeros(0, int),
 ])

@@ -12,6 +12,7 @@ BatchNormalization and GroupNormalization, which standardize over other axes;
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Union
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
@@ -189,6 +190,8 @@ class LayerNormalization(Layer):
         wshape = broadcast_shape(x.ndim, axes, [x.shape[a] for a in axes])
         others = tuple(a for a in range(x.ndim) if a not in axes)  # what weight grads sum over
         if not self.rms_scaling:
+            if axes == tuple(range(x.ndim - len(axes), x.ndim)):  # the last axes: rows
+                return self._standardize_rows(x, math.prod(x.shape[a] for a in axes))
             return standardize_affine(self, x, axes, others, wshape)
         gamma = self.weights["gamma"].reshape(wshape) if "gamma" in self.weights else None
         mean, var = moments(x, axes)
@@ -210,3 +213,49 @@ class LayerNormalization(Layer):
             return r * g - (x - mean) * r ** 3 / m * (g * x).sum(axis=axes, keepdims=True)
 
         return y, backward
+
+    def _standardize_rows(self, x, size: int):
+        """``standardize_affine`` where the normalized axes are the last ones: each row of
+        ``size`` numbers standardized, ``y = x̂·gamma + beta`` with ``x̂ = (x − mean)·r``
+        (Keras's ``x·inv + (beta − mean·inv)`` with the mean taken out first: the same
+        numbers up to rounding). The row sums are matrix-vector products; x̂ is kept for
+        backward, whose row means of ``g = dy·gamma`` and ``g·x̂`` are products with gamma."""
+        rows = x.reshape(-1, size)
+        dtype = x.dtype
+        n = dtype.type(size)
+        ones = xp.ones(size, dtype=dtype)
+        x_hat = rows - ((rows @ ones) / n)[:, None]
+        var = (x_hat * x_hat) @ ones
+        var /= n
+        var += dtype.type(self.epsilon)
+        r = xp.sqrt(var, out=var)
+        xp.divide(1, r, out=r)
+        r = r[:, None]
+        x_hat *= r
+        gamma = self.weights["gamma"].reshape(-1) if "gamma" in self.weights else None
+        beta = self.weights["beta"].reshape(-1) if "beta" in self.weights else None
+        y = x_hat.copy() if gamma is None else x_hat * gamma
+        if beta is not None:
+            y += beta
+
+        def backward(dy, need_dx=True):
+            d = dy.reshape(rows.shape)
+            scaled = d * x_hat if gamma is not None or need_dx else None  # dy·x̂
+            if gamma is not None:
+                self.grads["gamma"] += xp.add.reduce(scaled, axis=0).reshape(
+                    self.grads["gamma"].shape)
+            if beta is not None:
+                self.grads["beta"] += xp.add.reduce(d, axis=0).reshape(
+                    self.grads["beta"].shape)
+            if not need_dx:
+                return None
+            weight = ones if gamma is None else gamma
+            mean_g = (d @ weight) / n  # mean(g), g = dy·gamma
+            mean_gx = (scaled @ weight) / n  # mean(g·x̂)
+            dx = xp.multiply(x_hat, mean_gx[:, None])
+            xp.subtract(d if gamma is None else d * gamma, dx, out=dx)
+            dx -= mean_g[:, None]
+            dx *= r
+            return dx.reshape(x.shape)
+
+        return y.reshape(x.shape), backward
