@@ -139,6 +139,7 @@ def test_shared_layer_gradients_add():
     np.repeat(np.arange(50), np.arange(50)),  # many counts, more than 32 groups
     np.tile(np.arange(100), 5),  # every index 5 times (positions of 5 samples), 16-bit sort
     np.random.default_rng(3).integers(0, 120, 1000),  # 16-bit sort, counts 1 to 20 or so
+    np.random.default_rng(3).integers(0, 30, 400),  # similar counts: runs padded side by side
     np.array([3]),
     np.zeros(0, int),
 ])

@@ -122,12 +122,13 @@ def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
     """Sorted unique ``indices`` and, for each, the sum of its rows of ``values``.
 
     Vectorized: the indices are sorted once (stably; a radix sort where they fit in 16
-    bits); where every index occurs equally often (a position embedding's: once per
-    sample), the sorted rows are summed along one axis; otherwise the first occurrence of
-    every index is gathered, then round after round the k-th occurrences are added (no
-    index repeats inside a round, so a fancy-indexed ``+=`` is exact), and once few indices
-    still have rows left, each is summed on its own. Either way the rows of one index add
-    in their original order, one after the other.
+    bits). Where the indices occur about equally often (a position embedding's: once per
+    sample), each one's rows are laid side by side (padded with zero rows to the longest
+    run) and summed along that axis; otherwise the first occurrence of every index is
+    gathered, then round after round the k-th occurrences are added (no index repeats
+    inside a round, so a fancy-indexed ``+=`` is exact), and once few indices still have
+    rows left, each is summed on its own. Either way the rows of one index add in their
+    original order, one after the other.
 
     Args:
         indices: 1-D integer array.
@@ -152,9 +153,16 @@ def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
     shape = (starts.size, *values.shape[1:])
     sums = xp.empty(shape, dtype) if out is None else out[:math.prod(shape)].reshape(shape)
     counts = xp.diff(xp.append(starts, indices.size))
-    if counts[0] == counts.max() == counts.min():  # every index equally often
-        runs = xp.take(values, order, axis=0).reshape(starts.size, counts[0], *shape[1:])
-        xp.add.reduce(runs, axis=1, dtype=dtype, out=sums)  # along the run: in order
+    longest = int(counts.max())
+    if starts.size * longest <= 2 * indices.size:  # runs of similar lengths: side by side
+        sorted_values = xp.take(values, order, axis=0)
+        if starts.size * longest == indices.size:  # every index equally often (positions)
+            runs = sorted_values.reshape(starts.size, longest, *shape[1:])
+        else:  # each run padded with zero rows to the longest: adding 0 changes nothing
+            runs = xp.zeros((starts.size, longest, *shape[1:]), dtype=values.dtype)
+            run = xp.repeat(xp.arange(starts.size), counts)
+            runs[run, xp.arange(indices.size) - starts[run]] = sorted_values
+        xp.add.reduce(runs, axis=1, dtype=dtype, out=sums)  # along each run, in order
         return sorted_idx[first], sums
     if values.dtype == dtype:
         xp.take(values, order[starts], axis=0, out=sums, mode="clip")  # valid: no clipping
