@@ -284,6 +284,18 @@ class Ops:
 
         self.parallel(work, blocks)
 
+    def sum_rows(self, a):
+        """``a.sum(axis=0)`` of a 2-D array (a bias gradient) as one matrix-vector product:
+        several times faster than NumPy's reduction over the first axis, and it rounds less.
+
+        Args:
+            a: an (m, n) array.
+
+        Returns:
+            The (n,) sums, a new array.
+        """
+        return xp.ones(a.shape[0], dtype=a.dtype) @ a
+
     def zero(self, array) -> None:
         """Fill ``array`` with zeros; a large contiguous one a part per worker.
 

@@ -220,8 +220,8 @@ class MultiHeadAttention(QueryMask, Layer):
             ops.add_matmul(self.grads["attention_output/kernel"].reshape(flat_kernel.shape),
                            flat_o.T, flat_dy)
             if self.use_bias:
-                self.grads["attention_output/bias"] += xp.add.reduce(
-                    flat_dy, axis=0).reshape(kernel.shape[2:])
+                self.grads["attention_output/bias"] += ops.sum_rows(flat_dy).reshape(
+                    kernel.shape[2:])
             do = ops.matmul(flat_dy, flat_kernel.T).reshape(o.shape)
             outs = {}
             for group in groups:
@@ -310,7 +310,7 @@ class _Projections:
                 grad = layer.grads[f"{n}/kernel"]
                 grad += d_kernel[:, self.columns[n]].reshape(grad.shape)
         if self.bias is not None:
-            sums = xp.add.reduce(self.d, axis=0)
+            sums = ops.sum_rows(self.d)
             for n in self.names:
                 grad = layer.grads[f"{n}/bias"]
                 grad += sums[self.columns[n]].reshape(grad.shape)

@@ -6,7 +6,6 @@ from typing import ClassVar
 from kconf.args.fields import Bool, PositiveInt
 from kconf.args.layer import Activation, Initializer, LayerArgs
 from kconf.engine import activations
-from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
 from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
@@ -79,7 +78,7 @@ class Dense(Layer):
                 flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
             ops.add_matmul(self.grads["kernel"], flat_x.T, flat_dz)
             if self.use_bias:
-                self.grads["bias"] += xp.add.reduce(flat_dz, axis=0)
+                self.grads["bias"] += ops.sum_rows(flat_dz)
             return ops.matmul(dz, kernel.T) if need_dx else None
 
         return y, backward

@@ -21,6 +21,7 @@ from kconf.args.fields import Bool, KerasForm, PositiveFloat, config_error
 from kconf.args.layer import Initializer, LayerArgs
 from kconf.engine.backend import xp
 from kconf.engine.layers.base import Layer, WeightSpec
+from kconf.engine.ops import current_ops
 from kconf.errors import ShapeError
 from kconf.shapes import format_shape
 from kconf.text import show
@@ -241,12 +242,11 @@ class LayerNormalization(Layer):
         def backward(dy, need_dx=True):
             d = dy.reshape(rows.shape)
             scaled = d * x_hat if gamma is not None or need_dx else None  # dy·x̂
+            ops = current_ops()
             if gamma is not None:
-                self.grads["gamma"] += xp.add.reduce(scaled, axis=0).reshape(
-                    self.grads["gamma"].shape)
+                self.grads["gamma"] += ops.sum_rows(scaled).reshape(self.grads["gamma"].shape)
             if beta is not None:
-                self.grads["beta"] += xp.add.reduce(d, axis=0).reshape(
-                    self.grads["beta"].shape)
+                self.grads["beta"] += ops.sum_rows(d).reshape(self.grads["beta"].shape)
             if not need_dx:
                 return None
             weight = ones if gamma is None else gamma

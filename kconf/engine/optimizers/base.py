@@ -67,7 +67,7 @@ from kconf.engine.optimizers.rows import RowGrad
 _BLOCK = 1 << 16
 # A flat update of at least this many blocks runs on the current ops' workers
 # (kconf.engine.ops).
-_PARALLEL_BLOCKS = 16
+_PARALLEL_BLOCKS = 4
 
 
 # --- optimizers ----------------------------------------------------------------------------------
@@ -397,8 +397,7 @@ class Optimizer:
         if not self.lazy_sparse:
             self._blockwise(param, None, lr, slots)
         self._blockwise(rows[0], values, lr, dict(zip(slots, rows[1:])))
-        for array, array_rows in zip(arrays, rows):
-            array[indices] = array_rows
+        _copy_rows(arrays, rows, indices, gather=False)
 
     def _gather_rows(self, i: int, arrays: list, indices) -> list:
         """Rows ``indices`` (valid, as a RowGrad's are) of each of ``arrays``, copied into
@@ -409,11 +408,9 @@ class Optimizer:
         if buffers is None or buffers[0].size < size or buffers[0].dtype != arrays[0].dtype:
             size_kept = min(arrays[0].size, size + size // 4)  # room for a few more rows
             buffers = self._row_buffers[i] = [xp.empty(size_kept, a.dtype) for a in arrays]
-        rows = []
-        for array, buffer in zip(arrays, buffers):
-            out = buffer[:size].reshape(k, *array.shape[1:])
-            xp.take(array, indices, axis=0, out=out, mode="clip")  # in range: no clipping
-            rows.append(out)
+        rows = [buffer[:size].reshape(k, *array.shape[1:])
+                for array, buffer in zip(arrays, buffers)]
+        _copy_rows(arrays, rows, indices, gather=True)
         return rows
 
     def _blockwise(self, param, grad, lr: float, slots: dict[str, Any]) -> None:
@@ -524,6 +521,24 @@ class Optimizer:
                 setattr(self, name, float(state[name]))
         self._planned = None
         self.iterations = int(state["iterations"])
+
+
+def _copy_rows(arrays: Sequence[Any], rows: Sequence[Any], indices, gather: bool) -> None:
+    """Rows ``indices`` (valid) of each of ``arrays`` copied into the matching ``rows``
+    (``gather``) or back from them; large copies a part of the indices per block, on the
+    current ops' workers."""
+    ops = current_ops()
+    spans = ops.chunks(indices.size) if rows and rows[0].size >= _BLOCK else [slice(None)]
+    parts = [(array, part, span) for array, part in zip(arrays, rows) for span in spans]
+
+    def copy_parts(worker, mine):
+        for array, part, span in mine:
+            if gather:
+                xp.take(array, indices[span], axis=0, out=part[span], mode="clip")  # in range
+            else:
+                array[indices[span]] = part[span]
+
+    ops.parallel(copy_parts, parts)
 
 
 def _joined(arrays: Sequence[Any]):
