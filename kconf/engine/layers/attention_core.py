@@ -135,7 +135,7 @@ def attend(q, k, v, scale=1.0, keep=None, dropout=None, rng=None, want_probs=Fal
     ones = xp.ones((s, 1), dtype=dtype)
     # blocks of samples whose scores, with backward's gradient of them and the temporaries of
     # their size, stay in a core's L2 cache (transformer_text: 2 samples, 640 KB of scores)
-    blocks = kernels.image_blocks(batch, 6 * h * t * s * q.itemsize)
+    blocks = kernels.even_blocks(batch, 6 * h * t * s * q.itemsize)
 
     def of(mask, rows):
         """A (B or 1, ...) mask's rows for a block of samples."""
