@@ -12,9 +12,9 @@ start-up stay fast and NumPy is not imported before ``--threads`` has set its th
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from kconf.args.lazy import lazy_names
 from kconf.errors import ConfigError, KconfError, TrainingError
 from kconf.version import __version__
 
@@ -38,16 +38,4 @@ _LAZY = {
 __all__ = ["build_model", "load_config", "load_data", "load_run", "model_from_config",
            "from_keras", "Model", "ConfigError", "KconfError", "TrainingError"]
 
-
-def __getattr__(name: str):
-    """Import a lazy public name's module on first access, then keep the name here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kconf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -1,7 +1,9 @@
 """A mapping whose members are made on their first look-up: the registries of layers,
-optimizers, losses and metrics, so that start-up does not grow with them."""
+optimizers, losses and metrics, so that start-up does not grow with them; and a module's
+names imported on their first access (``lazy_names``)."""
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -40,3 +42,21 @@ class LazyMembers(Mapping):
     def made(self) -> tuple[str, ...]:
         """The tags whose member has been built so far (start-up tests)."""
         return tuple(self._made)
+
+
+def lazy_names(namespace: dict[str, Any],
+               names: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list]]:
+    """A module's ``__getattr__`` and ``__dir__`` (PEP 562) for ``names`` (name -> the module
+    that defines it): each is imported on its first access, then kept in ``namespace`` (the
+    module's ``globals()``)."""
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        value = namespace[name] = getattr(importlib.import_module(module), name)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(names))
+
+    return __getattr__, __dir__

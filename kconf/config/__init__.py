@@ -37,10 +37,10 @@ Override paths are keys joined by dots; a list item is its index (``-1`` the las
 mappings on the way are created. ``parse_override("fit.epochs=3")`` reads a command-line
 ``path=value`` (the value as YAML). Values set by overrides are located at ``<override>``.
 """
-from kconf.config.checks import check_config
-import importlib
 from typing import TYPE_CHECKING
 
+from kconf.args.lazy import lazy_names
+from kconf.config.checks import check_config
 from kconf.config.compile import OPTIMIZER_SPECS, CompileConfig, OptimizerSpecBase
 from kconf.config.data import DATA_SOURCES, DataConfig, DataSourceBase, in_model_order
 from kconf.config.functional import (
@@ -92,6 +92,7 @@ _LAZY = {
     "NpyArgs": "kconf.config.arrays",
     "NpzArgs": "kconf.config.arrays",
 }
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)
 
 __all__ = [
     "ACTIVATION_NAMES", "DATA_SOURCES", "DICT_FILE", "DTYPE_NAMES", "INITIALIZER_NAMES",
@@ -105,17 +106,3 @@ __all__ = [
     "parse_overrides", "write_json_schema",
     "Loaded", "LoadedConfig",
 ]
-
-
-def __getattr__(name: str):
-    """Import a lazy name's module on first access, then keep the name here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))

@@ -11,7 +11,6 @@ from pydantic import Field, model_validator
 from kconf.args.fields import (
     Bool,
     ConfigModel,
-    Fraction,
     IntPair,
     Name,
     NonNegativeInt,
