@@ -12,7 +12,7 @@ does (``L`` for grayscale unless already 8/16/32-bit gray, ``RGB``, ``RGBA``); t
 image is resized like ``keras.ops.image.resize`` (``antialias=False``): per axis a weight
 matrix of the interpolation kernel at half-pixel centres, normalised, zero where the sample
 falls outside the image, an axis of unchanged size left alone. Images of one size are resized
-together, one ``einsum`` per batch.
+together, a product per image and channel.
 """
 from __future__ import annotations
 
@@ -193,14 +193,17 @@ def resize(images: np.ndarray, size: tuple[int, int], interpolation: str) -> np.
         if w != tw:
             images = images[:, :, _nearest(w, tw)]
         return images
-    if h != th and w != tw:
-        return np.einsum("nhwc,hy,wx->nyxc", images, weight_matrix(h, th, interpolation),
-                         weight_matrix(w, tw, interpolation), optimize=True)
+    if (h, w) == (th, tw):
+        return images
+    # One product per image and channel (matmul over stacked matrices calls BLAS for each
+    # with the same shapes), so an image's pixels do not depend on the batch it is read in:
+    # a product over the whole batch is blocked by its length, and rounds differently.
+    planes = images.transpose(0, 3, 1, 2)
     if h != th:
-        return np.einsum("nhwc,hy->nywc", images, weight_matrix(h, th, interpolation))
+        planes = weight_matrix(h, th, interpolation).T @ planes
     if w != tw:
-        return np.einsum("nhwc,wx->nhxc", images, weight_matrix(w, tw, interpolation))
-    return images
+        planes = planes @ weight_matrix(w, tw, interpolation)
+    return np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
 
 
 # --- the rows of a split ----------------------------------------------------------------
