@@ -27,6 +27,11 @@ from kconf.shapes import format_shape
 from kconf.text import show
 
 
+# LayerNormalization's blocks of rows for the workers: about this many numbers each (256 KB
+# of float32: a block's arrays stay in cache across its passes).
+_BLOCK_SIZE = 1 << 16
+
+
 def _axis_or_axes(value: Any) -> int | tuple[int, ...]:
     """One axis, or a list of distinct axes (a one-element list is its axis)."""
     def axis(v):
@@ -220,42 +225,69 @@ class LayerNormalization(Layer):
         ``size`` numbers standardized, ``y = x̂·gamma + beta`` with ``x̂ = (x − mean)·r``
         (Keras's ``x·inv + (beta − mean·inv)`` with the mean taken out first: the same
         numbers up to rounding). The row sums are matrix-vector products; x̂ is kept for
-        backward, whose row means of ``g = dy·gamma`` and ``g·x̂`` are products with gamma."""
+        backward, whose row means of ``g = dy·gamma`` and ``g·x̂`` are products with gamma.
+        Blocks of rows run on the ops' workers (each row's numbers are its own, whichever
+        block it is in)."""
         rows = x.reshape(-1, size)
         dtype = x.dtype
         n = dtype.type(size)
         ones = xp.ones(size, dtype=dtype)
-        x_hat = rows - ((rows @ ones) / n)[:, None]
-        var = (x_hat * x_hat) @ ones
-        var /= n
-        var += dtype.type(self.epsilon)
-        r = xp.sqrt(var, out=var)
-        xp.divide(1, r, out=r)
-        r = r[:, None]
-        x_hat *= r
         gamma = self.weights["gamma"].reshape(-1) if "gamma" in self.weights else None
         beta = self.weights["beta"].reshape(-1) if "beta" in self.weights else None
-        y = x_hat.copy() if gamma is None else x_hat * gamma
-        if beta is not None:
-            y += beta
+        x_hat, y = xp.empty_like(rows), xp.empty_like(rows)
+        r = xp.empty((rows.shape[0], 1), dtype=dtype)
+        blocks = _row_blocks(rows)
+        ops = current_ops()
+
+        def forward_blocks(worker, mine):
+            for b in mine:
+                centred = xp.subtract(rows[b], ((rows[b] @ ones) / n)[:, None], out=x_hat[b])
+                var = (centred * centred) @ ones
+                var /= n
+                var += dtype.type(self.epsilon)
+                xp.sqrt(var, out=var)
+                xp.divide(1, var[:, None], out=r[b])
+                centred *= r[b]
+                if gamma is None:
+                    y[b] = centred
+                else:
+                    xp.multiply(centred, gamma, out=y[b])
+                if beta is not None:
+                    y[b] += beta
+
+        ops.parallel(forward_blocks, blocks)
 
         def backward(dy, need_dx=True):
             d = dy.reshape(rows.shape)
-            scaled = d * x_hat if gamma is not None or need_dx else None  # dy·x̂
-            ops = current_ops()
+            scaled = xp.empty_like(d) if gamma is not None or need_dx else None  # dy·x̂
+            dx = xp.empty_like(d) if need_dx else None
+            weight = ones if gamma is None else gamma
+
+            def backward_blocks(worker, mine):
+                for b in mine:
+                    if scaled is not None:
+                        xp.multiply(d[b], x_hat[b], out=scaled[b])
+                    if dx is None:
+                        continue
+                    mean_g = (d[b] @ weight) / n  # mean(g), g = dy·gamma
+                    mean_gx = (scaled[b] @ weight) / n  # mean(g·x̂)
+                    out = xp.multiply(x_hat[b], mean_gx[:, None], out=dx[b])
+                    xp.subtract(d[b] if gamma is None else d[b] * gamma, out, out=out)
+                    out -= mean_g[:, None]
+                    out *= r[b]
+
+            ops.parallel(backward_blocks, blocks)
             if gamma is not None:
                 self.grads["gamma"] += ops.sum_rows(scaled).reshape(self.grads["gamma"].shape)
             if beta is not None:
                 self.grads["beta"] += ops.sum_rows(d).reshape(self.grads["beta"].shape)
-            if not need_dx:
-                return None
-            weight = ones if gamma is None else gamma
-            mean_g = (d @ weight) / n  # mean(g), g = dy·gamma
-            mean_gx = (scaled @ weight) / n  # mean(g·x̂)
-            dx = xp.multiply(x_hat, mean_gx[:, None])
-            xp.subtract(d if gamma is None else d * gamma, dx, out=dx)
-            dx -= mean_g[:, None]
-            dx *= r
-            return dx.reshape(x.shape)
+            return None if dx is None else dx.reshape(x.shape)
 
         return y.reshape(x.shape), backward
+
+
+def _row_blocks(rows) -> list[slice]:
+    """Blocks of about ``_BLOCK_SIZE`` numbers of a 2-D array's rows, whole rows each."""
+    per_block = max(1, _BLOCK_SIZE // max(rows.shape[1], 1))
+    return [slice(start, min(start + per_block, rows.shape[0]))
+            for start in range(0, rows.shape[0], per_block)]

@@ -67,7 +67,7 @@ from kconf.engine.optimizers.rows import RowGrad
 _BLOCK = 1 << 16
 # A flat update of at least this many blocks runs on the current ops' workers
 # (kconf.engine.ops).
-_PARALLEL_BLOCKS = 4
+_PARALLEL_BLOCKS = 2
 
 
 # --- optimizers ----------------------------------------------------------------------------------
