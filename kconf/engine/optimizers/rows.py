@@ -154,15 +154,17 @@ def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
     sums = xp.empty(shape, dtype) if out is None else out[:math.prod(shape)].reshape(shape)
     counts = xp.diff(xp.append(starts, indices.size))
     longest = int(counts.max())
-    if starts.size * longest <= 2 * indices.size:  # runs of similar lengths: side by side
-        sorted_values = xp.take(values, order, axis=0)
-        if starts.size * longest == indices.size:  # every index equally often (positions)
-            runs = sorted_values.reshape(starts.size, longest, *shape[1:])
-        else:  # each run padded with zero rows to the longest: adding 0 changes nothing
-            runs = xp.zeros((starts.size, longest, *shape[1:]), dtype=values.dtype)
-            run = xp.repeat(xp.arange(starts.size), counts)
-            runs[run, xp.arange(indices.size) - starts[run]] = sorted_values
+    if starts.size * longest == indices.size:  # every index equally often (positions)
+        runs = xp.take(values, order, axis=0).reshape(starts.size, longest, *shape[1:])
         xp.add.reduce(runs, axis=1, dtype=dtype, out=sums)  # along each run, in order
+        return sorted_idx[first], sums
+    if starts.size * longest <= 2 * indices.size:  # runs of similar lengths: side by side
+        # (longest, unique, ...): the first rows of all indices, then the second...; a run
+        # shorter than the longest is padded with zero rows (adding 0 changes nothing)
+        runs = xp.zeros((longest * starts.size, *shape[1:]), dtype=values.dtype)
+        run = xp.repeat(xp.arange(starts.size), counts)
+        runs[(xp.arange(indices.size) - starts[run]) * starts.size + run] = values[order]
+        xp.add.reduce(runs.reshape(longest, *shape), axis=0, dtype=dtype, out=sums)  # in order
         return sorted_idx[first], sums
     if values.dtype == dtype:
         xp.take(values, order[starts], axis=0, out=sums, mode="clip")  # valid: no clipping
