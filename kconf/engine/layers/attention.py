@@ -201,8 +201,10 @@ class MultiHeadAttention(QueryMask, Layer):
         for group in groups:
             projected.update(group.forward(ops))
         dropout = self._dropout if training and self.dropout > 0 else None
+        biases = ([self.weights[f"{n}/bias"] for n in _PROJECTIONS] if self.use_bias
+                  else None)  # added by attend's blocks
         o, probs, attend_backward = attend(  # the queries scaled as Keras does
-            projected["query"], projected["key"], projected["value"],
+            projected["query"], projected["key"], projected["value"], biases=biases,
             scale=1.0 / math.sqrt(self.key_dim), keep=keep, dropout=dropout, rng=rng,
             want_probs=return_attention_scores)
         kernel = self.weights["attention_output/kernel"]
@@ -255,8 +257,6 @@ class _Projections:
         kernels = [layer.weights[f"{n}/kernel"] for n in names]
         self.shapes = {n: k.shape[1:] for n, k in zip(names, kernels)}  # (heads, size)
         self.kernel = xp.concatenate([k.reshape(k.shape[0], -1) for k in kernels], axis=1)
-        self.bias = (xp.concatenate([layer.weights[f"{n}/bias"].reshape(-1) for n in names])
-                     if layer.use_bias else None)
         self.columns, start = {}, 0
         for n, k in zip(names, kernels):
             self.columns[n] = slice(start, start + k.shape[1] * k.shape[2])
@@ -288,11 +288,9 @@ class _Projections:
                 for n in self.names}
 
     def forward(self, ops) -> dict:
-        """{name: its projection}, (batch, steps, heads, size) views of one product."""
-        y = ops.matmul(self.flat_x, self.kernel)
-        if self.bias is not None:
-            y += self.bias
-        return self._views(y)
+        """{name: its projection before the bias}, (batch, steps, heads, size) views of one
+        product."""
+        return self._views(ops.matmul(self.flat_x, self.kernel))
 
     def grad_buffers(self) -> dict:
         """{name: the array its gradient goes to}, views of one new array."""
@@ -309,7 +307,7 @@ class _Projections:
             for n in self.names:
                 grad = layer.grads[f"{n}/kernel"]
                 grad += d_kernel[:, self.columns[n]].reshape(grad.shape)
-        if self.bias is not None:
+        if self.use_bias:
             sums = ops.sum_rows(self.d)
             for n in self.names:
                 grad = layer.grads[f"{n}/bias"]

@@ -94,14 +94,17 @@ def softmax(z):
     return p, backward
 
 
-def attend(q, k, v, scale=1.0, keep=None, dropout=None, rng=None, want_probs=False):
+def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
+           want_probs=False):
     """Attention of every head of a batch, on the current ops' workers.
 
     Args:
         q: (B, T, H, K) queries.
-        scale: what the queries are multiplied by (Keras's ``1 / sqrt(key_dim)``).
         k: (B, S, H, K) keys.
         v: (B, S, H, V) values.
+        scale: what the queries are multiplied by (Keras's ``1 / sqrt(key_dim)``).
+        biases: None, or the (H, K), (H, K) and (H, V) biases added to ``q``, ``k`` and
+            ``v`` first (the projections' biases: a block adds its samples').
         keep: which scores count, (B or 1, T, S) booleans, or None for all.
         dropout: a ``Dropout`` for the attention weights (training), or None.
         rng: the generator of the dropout.
@@ -143,9 +146,12 @@ def attend(q, k, v, scale=1.0, keep=None, dropout=None, rng=None, want_probs=Fal
 
     def forward_blocks(worker, mine):
         for _, rows in mine:
-            xp.multiply(q[rows].transpose(0, 2, 1, 3), scale, out=qh[rows])
-            xp.copyto(kh[rows], k[rows].transpose(0, 2, 1, 3))
-            xp.copyto(vh[rows], v[rows].transpose(0, 2, 1, 3))
+            for a, heads, bias in zip((q, k, v), (qh, kh, vh), biases or (None,) * 3):
+                if bias is None:
+                    xp.copyto(heads[rows], a[rows].transpose(0, 2, 1, 3))
+                else:
+                    xp.add(a[rows].transpose(0, 2, 1, 3), bias[:, None], out=heads[rows])
+            qh[rows] *= scale
             e = exps[rows]
             xp.matmul(qh[rows], kh[rows].transpose(0, 1, 3, 2), out=e)
             if dropped is not None:
