@@ -65,20 +65,19 @@ class Dense(Layer):
 
     def forward(self, x, training=False, rng=None):
         kernel = self.weights["kernel"]
-        ops = current_ops()  # inside a convnet's step its products go to the workers
-        z = ops.matmul(x, kernel)
+        ops = current_ops()  # inside a parallel step its products go to the workers
+        flat_x = x.reshape(-1, x.shape[-1])  # the middle axes as rows: one 2-D product
+        z = ops.matmul(flat_x, kernel).reshape(*x.shape[:-1], self.units)
         if self.use_bias:
             z += self.weights["bias"]
         y, act_backward = activations.in_place(self.activation)(z)  # z is ours
 
         def backward(dy, need_dx=True):
             dz = act_backward(dy)
-            flat_x, flat_dz = x, dz
-            if x.ndim != 2:
-                flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+            flat_dz = dz.reshape(-1, dz.shape[-1])
             ops.add_matmul(self.grads["kernel"], flat_x.T, flat_dz)
             if self.use_bias:
                 self.grads["bias"] += ops.sum_rows(flat_dz)
-            return ops.matmul(dz, kernel.T) if need_dx else None
+            return ops.matmul(flat_dz, kernel.T).reshape(x.shape) if need_dx else None
 
         return y, backward
