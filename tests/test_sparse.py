@@ -10,7 +10,9 @@ import yaml
 import kconf
 from kconf.engine import optimizers
 from kconf.engine.layers import Embedding
+from kconf.engine.ops import Ops, use_ops
 from kconf.engine.optimizers import RowGrad, coalesce_rows
+from kconf.engine.optimizers.rows import coalesce_all
 
 # Every optimizer configuration whose sparse path differs: plain SGD (no slots), momentum with
 # and without Nesterov, RMSprop plain / centered / with momentum, Adam plain / amsgrad.
@@ -94,7 +96,7 @@ def test_row_grad_reuses_its_storage_after_clear():
     idx = rng.integers(0, 50, 20)
     rows = rng.standard_normal((20, 3)).astype(np.float32)
     grad.add(idx, rows)
-    assert np.shares_memory(grad.values, first)  # no fresh pages each step
+    assert grad.values.base is first.base  # the same storage: no fresh pages each step
     expected = np.zeros((50, 3), np.float32)
     np.add.at(expected, idx, rows)
     np.testing.assert_allclose(grad.to_dense(), expected, rtol=1e-6)
@@ -407,3 +409,21 @@ def test_blockwise_updates_equal_whole_array_updates(name, kwargs, lazy, monkeyp
         assert np.array_equal(a, b)
     for key in whole_state:
         assert np.array_equal(whole_state[key], blocked_state[key]), key
+
+
+def test_coalesce_all_on_workers_gives_each_grads_own_sums():
+    rng = np.random.default_rng(8)
+    parts = [(rng.integers(0, n, 300), rng.standard_normal((300, 4)).astype(np.float32))
+             for n in (40, 1000, 7)]
+    grads = [RowGrad((n, 4), np.float32) for n in (40, 1000, 7)]
+    for grad, (idx, rows) in zip(grads, parts):
+        grad.add(idx, rows)
+        grad.add(idx[:9], rows[:9])  # two parts each
+    with use_ops(Ops(workers=2)) as ops, ops.step():
+        coalesce_all([grads[0], np.zeros(3), grads[1], grads[2]])
+    for grad, (idx, rows) in zip(grads, parts):
+        expected = np.zeros(grad.shape, np.float32)
+        np.add.at(expected, idx, rows)
+        np.add.at(expected, idx[:9], rows[:9])
+        np.testing.assert_array_equal(grad.indices, np.unique(idx))
+        np.testing.assert_allclose(grad.to_dense(), expected, rtol=1e-5, atol=1e-6)

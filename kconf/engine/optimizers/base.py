@@ -60,7 +60,7 @@ from kconf.engine.backend import xp
 from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import options as opt_options
 from kconf.engine.optimizers.options import Options
-from kconf.engine.optimizers.rows import RowGrad
+from kconf.engine.optimizers.rows import RowGrad, coalesce_all
 
 # Updates of contiguous arrays of at least twice this many elements run block by block (see
 # ``Optimizer._blockwise``); 64K float32 elements: a block's operands stay in cache.
@@ -227,6 +227,7 @@ class Optimizer:
                 or not all(a is b for a, b in zip(planned[0], params))
                 or not all(a is b for a, b in zip(planned[1], grads))):
             self._plan(params, grads)
+        coalesce_all(grads)
         if not self._plain:
             self._apply_with_options(params, grads)
             return
@@ -528,7 +529,8 @@ def _copy_rows(arrays: Sequence[Any], rows: Sequence[Any], indices, gather: bool
     (``gather``) or back from them; large copies a part of the indices per block, on the
     current ops' workers."""
     ops = current_ops()
-    spans = ops.chunks(indices.size) if rows and rows[0].size >= _BLOCK else [slice(None)]
+    large = bool(rows) and rows[0].size >= _BLOCK
+    spans = ops.chunks(indices.size) if large else [slice(None)]
     parts = [(array, part, span) for array, part in zip(arrays, rows) for span in spans]
 
     def copy_parts(worker, mine):
@@ -538,7 +540,10 @@ def _copy_rows(arrays: Sequence[Any], rows: Sequence[Any], indices, gather: bool
             else:
                 array[indices[span]] = part[span]
 
-    ops.parallel(copy_parts, parts)
+    if large:
+        ops.parallel(copy_parts, parts)
+    else:
+        copy_parts(0, parts)
 
 
 def _joined(arrays: Sequence[Any]):

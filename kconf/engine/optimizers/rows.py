@@ -7,6 +7,7 @@ import math
 from typing import Any, Sequence
 
 from kconf.engine.backend import xp
+from kconf.engine.ops import current_ops
 
 # Once at most this many indices still have rows left to add, each is summed on its own.
 _FEW_GROUPS = 32
@@ -15,12 +16,14 @@ _FEW_GROUPS = 32
 class RowGrad:
     """The gradient of a (rows, ...) weight of which a step touched only some rows.
 
-    Backward passes ``add`` parts (indices with repeats, in any order, and their rows); each
-    part is coalesced on arrival (sorted unique indices, the rows of an index summed) into
-    the RowGrad's own storage, so it never aliases the caller's buffers. ``indices`` /
-    ``values`` merge all parts into one (once per step; a layer called twice just adds two
-    parts). ``clear()`` empties it without touching a (rows × dim) array, and keeps the
-    storage for the next step (no fresh pages to fault in each step).
+    Backward passes ``add`` parts (indices with repeats, in any order, and their rows),
+    copied into the RowGrad's own storage, so it never aliases the caller's buffers. The
+    first read (``coalesce``, ``indices``, ``values``) merges them into one coalesced part
+    (sorted unique indices, the rows of an index summed), once per step; a layer called
+    twice just adds two parts. Coalescing waits for that read so that the optimizer can
+    coalesce a step's RowGrads side by side on the ops' workers (``coalesce_all``).
+    ``clear()`` empties it without touching a (rows × dim) array, and keeps the storage for
+    the next step (no fresh pages to fault in each step).
 
     Where an array is expected, ``to_dense()`` — or ``numpy.asarray(grad)`` — gives the
     dense gradient (zeros in untouched rows): finite-difference checks use that view.
@@ -30,12 +33,13 @@ class RowGrad:
         dtype: the weight's dtype (values are kept in it).
     """
 
-    __slots__ = ("shape", "dtype", "_parts", "_store", "_used")
+    __slots__ = ("shape", "dtype", "_parts", "_coalesced", "_store", "_used")
 
     def __init__(self, shape: Sequence[int], dtype):
         self.shape = tuple(shape)
         self.dtype = xp.dtype(dtype)
         self._parts: list[tuple[Any, Any]] = []
+        self._coalesced = True  # whether ``_parts`` is one coalesced part (or none)
         self._store = xp.empty(0, self.dtype)  # flat; parts' values are consecutive views
         self._used = 0
 
@@ -54,16 +58,18 @@ class RowGrad:
         Raises:
             IndexError: an index outside ``[0, shape[0])``.
         """
-        indices = xp.asarray(indices).reshape(-1)
+        indices = xp.array(xp.asarray(indices).reshape(-1))  # a copy
         values = xp.asarray(values).reshape(indices.size, *self.shape[1:])
-        unique, sums = coalesce_rows(indices, values, self.dtype,
-                                     out=self._reserve(values.size))
-        if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
-            bad = unique[0] if unique[0] < 0 else unique[-1]
-            raise IndexError(f"row index {int(bad)} is out of range [0, {self.shape[0]})")
-        if xp.may_share_memory(sums, self._store):
-            self._used += sums.size
-        self._parts.append((unique, sums))
+        if indices.size:
+            low, high = indices.min(), indices.max()
+            if low < 0 or high >= self.shape[0]:
+                bad = low if low < 0 else high
+                raise IndexError(f"row index {int(bad)} is out of range [0, {self.shape[0]})")
+        rows = self._reserve(values.size).reshape(values.shape)
+        rows[...] = values
+        self._used += rows.size
+        self._parts.append((indices, rows))
+        self._coalesced = False
 
     def _reserve(self, size: int):
         """``size`` free elements of the storage (a bigger storage once it is too small; the
@@ -76,6 +82,7 @@ class RowGrad:
     def clear(self) -> None:
         """Back to zero: drops the parts, keeps the storage (values read before are void)."""
         self._parts.clear()
+        self._coalesced = True
         self._used = 0
 
     def coalesce(self) -> tuple[Any, Any]:
@@ -85,10 +92,15 @@ class RowGrad:
         parts = self._parts
         if not parts:
             return (xp.zeros(0, dtype=xp.intp), xp.zeros((0, *self.shape[1:]), self.dtype))
-        if len(parts) > 1:
-            merged = coalesce_rows(xp.concatenate([i for i, _ in parts]),
-                                   xp.concatenate([v for _, v in parts]), self.dtype)
-            parts[:] = [merged]
+        if not self._coalesced:
+            indices, values = parts[0] if len(parts) == 1 else (
+                xp.concatenate([i for i, _ in parts]), xp.concatenate([v for _, v in parts]))
+            unique, sums = coalesce_rows(indices, values, self.dtype,
+                                         out=self._reserve(values.size))
+            if xp.may_share_memory(sums, self._store):
+                self._used += sums.size
+            parts[:] = [(unique, sums)]
+            self._coalesced = True
         return parts[0]
 
     @property
@@ -116,6 +128,16 @@ class RowGrad:
     def __repr__(self) -> str:
         return (f"RowGrad(shape={self.shape}, dtype={self.dtype}, "
                 f"parts={len(self._parts)})")
+
+
+def coalesce_all(grads: Sequence[Any]) -> None:
+    """Coalesce the ``RowGrad`` among ``grads`` that are not yet, side by side on the
+    current ops' workers (each its own)."""
+    pending = [g for g in grads if isinstance(g, RowGrad) and not g._coalesced]
+    if len(pending) > 1:
+        current_ops().parallel(lambda worker, mine: [g.coalesce() for g in mine], pending)
+    elif pending:
+        pending[0].coalesce()
 
 
 def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
