@@ -102,6 +102,7 @@ class Im2colConvolution:
         if any(before or after for before, after in pads):  # zero borders written once
             self.padded = padded_buffer(images, in_shape, pads, cin, dtype)
             self.interior = interior(in_shape, pads)
+        self._windows = {}  # block size -> windows of the padded buffer (a view)
         self._dx = None  # the input gradient's writer, made on first use
         self.images = images
         # 1x1, stride 1, unpadded, one group: im2col's matrix is the input itself
@@ -119,9 +120,13 @@ class Im2colConvolution:
             return xp.ascontiguousarray(x, dtype=self.dtype).reshape(-1, cin)  # a 1x1 stride-1 window: the rows are the pixels
         if self.padded is not None:
             self.padded[(slice(0, b), *self.interior)] = x
-            x = self.padded[:b]
+            view = self._windows.get(b)
+            if view is None:  # the padded buffer's windows: made once per block size
+                view = self._windows[b] = windows(self.padded[:b], self.out_shape,
+                                                  self.window, self.strides, self.dilation)
+        else:
+            view = windows(x, self.out_shape, self.window, self.strides, self.dilation)
         rows = b * math.prod(self.out_shape)
-        view = windows(x, self.out_shape, self.window, self.strides, self.dilation)
         if self.groups == 1:
             cols = self.scratch[:rows]
             xp.copyto(cols.reshape(b, *self.out_shape, *self.window, cin), view)
