@@ -51,7 +51,7 @@ class QueryMask:
         return [mask[0], None] if return_attention_scores else mask[0]
 
 
-def sequence_shapes(layer, shapes, takes: str, known_features: bool = False):
+def sequence_shapes(layer, shapes, takes: tuple[str, ...], known_features: bool = False):
     """The query, value and key shapes of an attention layer's inputs (the key: the
     value's when not given), checked: 2 to ``len(takes)`` inputs (``takes``: the tensors in
     order), each (batch, steps, features) (the features known with ``known_features``),

@@ -1,7 +1,8 @@
 """Optimizers with Keras 3 semantics, one small class each, grouped by family:
 
 - ``base``: the machinery every optimizer shares (slots, the flat and blockwise updates, how
-  row-sparse gradients are applied, state) — read its docstring first;
+  row-sparse gradients are applied) — read its docstring first; ``state``: its
+  ``get_state`` / ``set_state``;
 - ``rows``: row-sparse gradients (``RowGrad``, ``coalesce_rows``);
 - ``options``: Keras's options of every optimizer (weight decay, clipping, EMA, gradient
   accumulation, loss scaling) and the order they run in;

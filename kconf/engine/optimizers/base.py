@@ -60,7 +60,8 @@ from kconf.engine.backend import xp
 from kconf.engine.ops import current_ops
 from kconf.engine.optimizers import options as opt_options
 from kconf.engine.optimizers.options import Options
-from kconf.engine.optimizers.rows import RowGrad, coalesce_all
+from kconf.engine.optimizers.rows import RowGrad, coalesce_all, copy_rows
+from kconf.engine.optimizers.state import SlotState
 
 # Updates of contiguous arrays of at least twice this many elements run block by block (see
 # ``Optimizer._blockwise``); 64K float32 elements: a block's operands stay in cache.
@@ -94,7 +95,7 @@ class _Scratch:
         return first[:size].reshape(shape), second[:size].reshape(shape)
 
 
-class Optimizer:
+class Optimizer(SlotState):
     """Shared bookkeeping: learning rate and decay, step count, lazily created slots, state,
     the application of row-sparse gradients (see the module docstring) and Keras's options
     (``kconf.engine.optimizers.options``).
@@ -398,7 +399,7 @@ class Optimizer:
         if not self.lazy_sparse:
             self._blockwise(param, None, lr, slots)
         self._blockwise(rows[0], values, lr, dict(zip(slots, rows[1:])))
-        _copy_rows(arrays, rows, indices, gather=False)
+        copy_rows(arrays, rows, indices, gather=False)
 
     def _gather_rows(self, i: int, arrays: list, indices) -> list:
         """Rows ``indices`` (valid, as a RowGrad's are) of each of ``arrays``, copied into
@@ -411,7 +412,7 @@ class Optimizer:
             buffers = self._row_buffers[i] = [xp.empty(size_kept, a.dtype) for a in arrays]
         rows = [buffer[:size].reshape(k, *array.shape[1:])
                 for array, buffer in zip(arrays, buffers)]
-        _copy_rows(arrays, rows, indices, gather=True)
+        copy_rows(arrays, rows, indices, gather=True)
         return rows
 
     def _blockwise(self, param, grad, lr: float, slots: dict[str, Any]) -> None:
@@ -458,92 +459,6 @@ class Optimizer:
             if len(arrays) != n:
                 raise ValueError(f"optimizer has slots for {len(arrays)} parameters, got {n}")
         return [{name: arrays[i] for name, arrays in self._slots.items()} for i in range(n)]
-
-    def get_state(self) -> dict[str, Any]:
-        """The step count and copies of all slots.
-
-        Returns:
-            ``{"iterations": int, "<slot>.<index>": array, ...}`` (no slots before the first
-            step).
-        """
-        state: dict[str, Any] = {"iterations": self.iterations}
-        for name in self.scalars:
-            state[name] = float(getattr(self, name))
-        for name, arrays in {**(self._slots or {}), **(self._extra or {})}.items():
-            for i, array in enumerate(arrays):
-                state[f"{name}.{i}"] = array.copy()
-        return state
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``get_state`` returned (slots are copied, not shared).
-
-        Args:
-            state: a dict from ``get_state`` (arrays may come back from an ``.npz`` file).
-
-        Raises:
-            ValueError: if the slots in ``state`` are not those this optimizer uses.
-        """
-        slots: dict[str, dict[int, Any]] = {}
-        extra: dict[str, dict[int, Any]] = {}
-        extra_names = self.options.extra_slots()
-        for key, value in state.items():
-            if key == "iterations" or key in self.scalars:
-                continue
-            name, _, index = key.rpartition(".")
-            if name in extra_names and index.isdigit():
-                extra.setdefault(name, {})[int(index)] = value
-                continue
-            if name not in self.slot_names() or not index.isdigit():
-                raise ValueError(f"{type(self).__name__} has no slot {key!r}")
-            slots.setdefault(name, {})[int(index)] = value
-        if slots:
-            if set(slots) != set(self.slot_names()):
-                raise ValueError(
-                    f"{type(self).__name__} needs slots {sorted(self.slot_names())}, "
-                    f"state has {sorted(slots)}"
-                )
-            counts = {len(by_index) for by_index in slots.values()}
-            n = counts.pop()
-            if counts or any(sorted(by_index) != list(range(n)) for by_index in slots.values()):
-                raise ValueError("optimizer state has an incomplete set of slots")
-            self._slots = {
-                name: [xp.array(by_index[i], copy=True) for i in range(n)]
-                for name, by_index in slots.items()
-            }
-        else:
-            self._slots = None
-        if extra and set(extra) != set(extra_names):
-            raise ValueError(f"{type(self).__name__} keeps {sorted(extra_names)} with these "
-                             f"options, state has {sorted(extra)}")
-        self._extra = ({name: [xp.array(by_index[i], copy=True) for i in range(len(by_index))]
-                        for name, by_index in extra.items()} or None)
-        for name in self.scalars:
-            if name in state:
-                setattr(self, name, float(state[name]))
-        self._planned = None
-        self.iterations = int(state["iterations"])
-
-
-def _copy_rows(arrays: Sequence[Any], rows: Sequence[Any], indices, gather: bool) -> None:
-    """Rows ``indices`` (valid) of each of ``arrays`` copied into the matching ``rows``
-    (``gather``) or back from them; large copies a part of the indices per block, on the
-    current ops' workers."""
-    ops = current_ops()
-    large = bool(rows) and rows[0].size >= _BLOCK
-    spans = ops.chunks(indices.size) if large else [slice(None)]
-    parts = [(array, part, span) for array, part in zip(arrays, rows) for span in spans]
-
-    def copy_parts(worker, mine):
-        for array, part, span in mine:
-            if gather:
-                xp.take(array, indices[span], axis=0, out=part[span], mode="clip")  # in range
-            else:
-                array[indices[span]] = part[span]
-
-    if large:
-        ops.parallel(copy_parts, parts)
-    else:
-        copy_parts(0, parts)
 
 
 def _joined(arrays: Sequence[Any]):

@@ -11,6 +11,9 @@ from kconf.engine.ops import current_ops
 
 # Once at most this many indices still have rows left to add, each is summed on its own.
 _FEW_GROUPS = 32
+# Row copies of at least this many numbers (a sparse step's gathers and scatters) are shared
+# out to the workers.
+_COPY_BLOCK = 1 << 16
 
 
 class RowGrad:
@@ -138,6 +141,28 @@ def coalesce_all(grads: Sequence[Any]) -> None:
         current_ops().parallel(lambda worker, mine: [g.coalesce() for g in mine], pending)
     elif pending:
         pending[0].coalesce()
+
+
+def copy_rows(arrays: Sequence[Any], rows: Sequence[Any], indices, gather: bool) -> None:
+    """Rows ``indices`` (valid) of each of ``arrays`` copied into the matching ``rows``
+    (``gather``) or back from them; large copies a part of the indices per block, on the
+    current ops' workers."""
+    ops = current_ops()
+    large = bool(rows) and rows[0].size >= _COPY_BLOCK
+    spans = ops.chunks(indices.size) if large else [slice(None)]
+    parts = [(array, part, span) for array, part in zip(arrays, rows) for span in spans]
+
+    def copy_parts(worker, mine):
+        for array, part, span in mine:
+            if gather:
+                xp.take(array, indices[span], axis=0, out=part[span], mode="clip")  # in range
+            else:
+                array[indices[span]] = part[span]
+
+    if large:
+        ops.parallel(copy_parts, parts)
+    else:
+        copy_parts(0, parts)
 
 
 def coalesce_rows(indices, values, dtype=None, out=None) -> tuple[Any, Any]:
