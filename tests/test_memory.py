@@ -56,8 +56,14 @@ def reachable_arrays(fn) -> list[np.ndarray]:
 
 def kept_besides(backward, layer: Layer, *arrays) -> list[np.ndarray]:
     """What ``backward`` keeps other than the layer's weights and gradients and ``arrays``
-    (the call's input and output, which the graph keeps anyway)."""
-    own = {id(a) for a in (*arrays, *layer.weights.values(), *layer.grads.values())}
+    (the call's input and output, which the graph keeps anyway; a view's memory is its base
+    array's, so the bases count as theirs)."""
+    own = set()
+    for a in (*arrays, *layer.weights.values(), *layer.grads.values()):
+        own.add(id(a))
+        while isinstance(a, np.ndarray) and isinstance(a.base, np.ndarray):
+            a = a.base
+            own.add(id(a))
     return [a for a in reachable_arrays(backward) if id(a) not in own]
 
 
