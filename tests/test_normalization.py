@@ -176,3 +176,26 @@ def test_a_shared_batch_normalization_updates_once_per_call_in_graph_order():
                                rtol=1e-5, atol=1e-6)
     expected = 0.5 * (0.5 * xa.mean(0)) + 0.5 * xb.mean(0)  # a's update, then b's
     np.testing.assert_allclose(bn.weights["moving_mean"], expected, rtol=1e-6)
+
+
+def test_layer_normalization_rows_in_blocks_on_workers_give_one_blocks_bits():
+    """LayerNormalization over the last axis: 7 blocks of rows on 2 workers, the same bits
+    as the whole on one (forward, input gradient, gamma and beta gradients)."""
+    from kconf.engine.ops import Ops, use_ops
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((28, 500, 32)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    gamma, beta = rng.standard_normal(32), rng.standard_normal(32)
+    results = []
+    for workers in (1, 2):
+        layer = LayerNormalization(epsilon=1e-6)
+        layer.build((None, 500, 32), np.random.default_rng(1))
+        layer.weights["gamma"][...] = gamma
+        layer.weights["beta"][...] = beta
+        with use_ops(Ops(workers=workers)) as ops, ops.step():
+            y, backward = layer.forward(x, training=True)
+            dx = backward(dy)
+        results.append([y, dx, layer.grads["gamma"].copy(), layer.grads["beta"].copy()])
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)

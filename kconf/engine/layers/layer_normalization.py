@@ -236,8 +236,8 @@ class LayerNormalization(Layer):
         beta = self.weights["beta"].reshape(-1) if "beta" in self.weights else None
         x_hat, y = xp.empty_like(rows), xp.empty_like(rows)
         r = xp.empty((rows.shape[0], 1), dtype=dtype)
-        blocks = _row_blocks(rows)
         ops = current_ops()
+        blocks = _row_blocks(rows) if ops.workers > 1 else [slice(None)]  # one: no loop
 
         def forward_blocks(worker, mine):
             for b in mine:
