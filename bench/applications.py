@@ -148,14 +148,17 @@ def compare_float64(name: str, work: Path) -> dict:
 
 
 def float64_model(name: str, work: Path):
-    """The imported model built again in float64 (the engine computes in its weights'
-    dtype), with the initial weights and Dropout off."""
+    """The imported model built again in float64 (the engine computes in its weights' dtype;
+    its inputs are cast to theirs: a Rescaling first would otherwise compute in float32),
+    with the initial weights and Dropout off."""
     from kconf.api import build_model
     from kconf.engine.layers.dropout import Dropout
     from kconf.train.trained import read_weights, set_named_weights
 
     model = build_model(work / f"{name}.yaml")
     model.build(np.random.default_rng(0), dtype=np.float64)
+    for tensor in model.graph.inputs:  # fed as float64 (a config's inputs are float32 at most)
+        tensor.dtype = "float64"
     set_named_weights(model, read_weights(work / f"{name}.weights.npz"), f"{name}.weights.npz")
     for layer in model.graph.layers:
         if isinstance(layer, Dropout):
