@@ -233,13 +233,17 @@ def check_output_shape(make: Callable[[], Layer], case: LayerCase) -> None:
 
 
 def check_gradients(make: Callable[[], Layer], case: LayerCase) -> None:
-    """float64 finite differences of every input and every weight."""
+    """float64 finite differences of every input and every weight; backward leaves its dy as
+    it was (Add hands one dy array to all its inputs' backward passes, uncopied)."""
     layer = built(make, case)
     x = inputs(case)
     y, backward = run(case, layer, x)
     rs = loss_weights(y, seed=11)
+    given = [r.copy() for r in rs]
     layer.zero_grads()
     dx = backward(as_dy(y, rs))
+    for r, before in zip(rs, given):
+        np.testing.assert_array_equal(r, before, err_msg=f"{case.id}: backward wrote into dy")
 
     def loss():
         with collecting() as added:  # a layer's added loss (ActivityRegularization) counts

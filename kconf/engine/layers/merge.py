@@ -116,8 +116,8 @@ class Add(_ElementWise):
     """
 
     def forward(self, xs, training=False, rng=None):
-        def backward(dy):
-            return [_unbroadcast(dy, x.shape).copy() for x in xs]
+        def backward(dy):  # dy itself, no copy: no backward writes into its dy
+            return [_unbroadcast(dy, x.shape) for x in xs]
 
         return reduce(xp.add, xs), backward
 
@@ -133,7 +133,7 @@ class Subtract(_ElementWise):
 
     def forward(self, xs, training=False, rng=None):
         def backward(dy):
-            return [_unbroadcast(dy, xs[0].shape).copy(), -_unbroadcast(dy, xs[1].shape)]
+            return [_unbroadcast(dy, xs[0].shape), -_unbroadcast(dy, xs[1].shape)]
 
         return xs[0] - xs[1], backward
 
