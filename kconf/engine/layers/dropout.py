@@ -1,6 +1,7 @@
 """Dropout: inverted dropout in training (kept units scaled by 1/(1 - rate)), identity otherwise."""
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -75,7 +76,7 @@ class Dropout(Layer):
         if rng is None:
             raise ValueError(f"{type(self).__name__} in training needs a "
                              "numpy.random.Generator (rng)")
-        bits = _random_bits(rng, int(np.prod(shape)), self._bits).reshape(shape)
+        bits = _random_bits(rng, math.prod(shape), self._bits).reshape(shape)
         return bits >= self._threshold
 
     def multiplier(self, shape, rng, dtype):
