@@ -320,7 +320,11 @@ def write_table(path: Path = TABLE) -> None:
                                         for n, e in failed.items()]
     passed = sum(r["import_ok"] and r["predict_ok"] and r["export_ok"] and r["sgd_ok"]
                  for r in rows.values())
-    lines += ["", f"{passed} of {len(rows)} models pass every check."]
+    rounding = sum(r["import_ok"] and r["predict_ok"] and r["export_ok"]
+                   and _sgd(r).startswith("rounding") for r in rows.values())
+    lines += ["", f"{passed} of {len(rows)} models pass every check; {rounding} more pass all "
+                  "but the SGD step's tolerance, where kconf's float64 step is Keras's "
+                  "(rounding)."]
     missing = [name for name in MODELS if name not in rows]
     if missing:
         lines += ["", f"Not run yet: {', '.join(missing)}."]
