@@ -287,7 +287,9 @@ class Ops:
 
     def sum_rows(self, a):
         """``a.sum(axis=0)`` of a 2-D array (a bias gradient) as one matrix-vector product:
-        several times faster than NumPy's reduction over the first axis, and it rounds less.
+        several times faster than NumPy's reduction over the first axis, and a running float32
+        sum like it (``kernels.column_sums`` rounds about as once, for BatchNormalization's
+        sums over many rows).
 
         Args:
             a: an (m, n) array.
