@@ -11,6 +11,8 @@ Bytecode is written to a cache of its own first, as a normal install has it.
     python bench/startup.py --runs 15 --out bench/startup.md
     python bench/startup.py --runs 15 --baseline ../main    # kconf's rows of another checkout
                                                             # too, interleaved with these
+    python -m venv /tmp/nv && /tmp/nv/bin/pip install .     # a normal install, then:
+    python bench/startup.py --runs 15 --installed /tmp/nv/bin/python
 
 Issue 13's targets: ``kconf --help`` under 0.2 s and ``validate configs/vgg.yaml`` under
 0.5 s in a normal install (not an editable one: its import hook costs ~15 ms more).
@@ -39,12 +41,16 @@ COMMANDS = {
 }
 
 
-def run_once(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of one run of ``cmd`` in the checkout ``root`` (imported
-    from there); exits if the command fails."""
+def run_once(cmd: list[str], env: dict, root: Path = ROOT,
+             import_root: bool = True) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one run of ``cmd`` in the checkout ``root`` (kconf
+    imported from there, unless ``import_root`` is False: an installed kconf's own script);
+    exits if the command fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=root, env={**env, "PYTHONPATH": str(root)},
+    if import_root:
+        env = {**env, "PYTHONPATH": str(root)}
+    done = subprocess.run(cmd, cwd=root, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -61,20 +67,31 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path,
                         help="another checkout of kconf whose kconf commands run too, "
                              "interleaved with this one's (an A/B on the same load)")
+    parser.add_argument("--installed", type=Path, metavar="PYTHON",
+                        help="the Python of a normal (not editable) install of kconf: its "
+                             "`kconf` script runs too, interleaved (issue 13's targets are "
+                             "for such an install)")
     args = parser.parse_args()
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="kconf-startup-pycache-")
-    runs = {name: (cmd, ROOT) for name, cmd in COMMANDS.items()}
+    env.pop("PYTHONPATH", None)
+    runs = {name: (cmd, ROOT, True) for name, cmd in COMMANDS.items()}
     if args.baseline is not None:
-        runs |= {f"{name} (baseline)": (cmd, args.baseline.resolve())
+        runs |= {f"{name} (baseline)": (cmd, args.baseline.resolve(), True)
                  for name, cmd in COMMANDS.items() if name.startswith("kconf")}
-    for cmd, root in runs.values():  # writes the bytecode cache
-        run_once(cmd, env, root)
+    if args.installed is not None:
+        # the install's own script: `python -m kconf.cli` in the checkout would import the
+        # checkout's kconf (the working directory comes first on sys.path)
+        script = str(args.installed.parent / "kconf")
+        runs |= {f"{name} (installed)": ([script, *cmd[3:]], ROOT, False)
+                 for name, cmd in COMMANDS.items() if name.startswith("kconf")}
+    for cmd, root, import_root in runs.values():  # writes the bytecode cache
+        run_once(cmd, env, root, import_root)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(args.runs):
-        for name, (cmd, root) in runs.items():
-            times[name].append(run_once(cmd, env, root))
+        for name, (cmd, root, import_root) in runs.items():
+            times[name].append(run_once(cmd, env, root, import_root))
     load = os.getloadavg()[0]
     lines = [f"| command | CPU min s | CPU median s | wall min s | wall median s |",
              "|---|---|---|---|---|"]

@@ -189,6 +189,36 @@ def test_start_up_imports_no_numpy():
     assert proc.returncode == 0 and "bench" in proc.stdout
 
 
+def test_help_renders_without_rich_markdown():
+    """``kconf --help`` is click's plain help: typer's rich help imports rich.markdown and
+    markdown-it (a third of the command's time; issue 13's start-up target)."""
+    code = ("import sys\n"
+            "from kconf.cli import app\n"
+            "try:\n"
+            "    app(['--help'], prog_name='kconf')\n"
+            "except SystemExit as exit:\n"
+            "    assert exit.code == 0, exit.code\n"
+            "slow = {'typer.rich_utils', 'rich.markdown', 'markdown_it'} & set(sys.modules)\n"
+            "assert not slow, slow\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: kconf [OPTIONS] COMMAND" in proc.stdout and "validate" in proc.stdout
+
+
+def test_startup_bench_times_an_installed_kconf(tmp_path):
+    out = tmp_path / "startup.md"
+    proc = subprocess.run([sys.executable, "bench/startup.py", "--runs", "1", "--installed",
+                           sys.executable, "--out", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|")[1].strip() for line in out.read_text().splitlines()
+            if line.startswith("| ") and "command" not in line]
+    assert rows == ["python -c pass", "floor (numpy, pydantic, typer, rich, yaml)",
+                    "kconf --help", "kconf validate configs/vgg.yaml",
+                    "kconf --help (installed)", "kconf validate configs/vgg.yaml (installed)"]
+
+
 def test_lazy_public_names():
     import kconf
 
