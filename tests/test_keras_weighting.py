@@ -169,8 +169,10 @@ def test_class_weight_from_the_config(tmp_path):
 @pytest.mark.parametrize("fit, where, message", [
     (", class_weight: {0: 1.0, 3: 2.0}", "12:72: fit.class_weight.3",
      "class 3 does not exist: output dense has classes 0 .. 2"),
-    (", class_weight: {0: -1.0}", "12:63: fit.class_weight[0]",
+    (", class_weight: {0: -1.0}", "12:64: fit.class_weight.0",
      "a class weight is a number >= 0, got -1"),
+    (", class_weight: {0: 1.0, 1: x}", "12:72: fit.class_weight.1",
+     "a class weight is a number >= 0, got 'x'"),
     (", class_weight: {out: {0: 1.0}}", "12:64: fit.class_weight.out",
      "'out' is not an output (dense)"),
 ])

@@ -182,8 +182,15 @@ def _unknown_key_message(model: Any, key: str) -> str:
     return message + "; this takes no arguments"
 
 
-def _sub_path(at: str) -> ConfigPath:
-    return tuple(int(p) if p.isdigit() else p for p in at.split("."))
+def _sub_path(at: str, base: ConfigPath, source: Source) -> ConfigPath:
+    """The config path of ``ctx["at"]`` (dotted, below ``base``): a part of digits is a list
+    index, unless the file has it as a mapping key (YAML's ``{0: 1.0}``: keys arrive as
+    text, so ``fit.class_weight.0``, where the key is)."""
+    path = base
+    for part in at.split("."):
+        is_key = source.key_pos((*path, part)) is not None
+        path = (*path, int(part) if part.isdigit() and not is_key else part)
+    return path
 
 
 def convert_error(error: dict[str, Any], root: type[BaseModel], source: Source) -> Problem:
@@ -228,7 +235,7 @@ def convert_error(error: dict[str, Any], root: type[BaseModel], source: Source) 
     if kind == "union_tag_not_found" and disc is not None:
         return Problem(disc.shape_message(value), path, source.locate(path), kind)
     if "at" in ctx:
-        path = (*path, *_sub_path(ctx["at"]))
+        path = _sub_path(ctx["at"], path, source)
         return Problem(error["msg"], path, source.locate_key(path), kind)
     return Problem(_message(kind, error, value, ctx), path, source.locate(path), kind)
 
