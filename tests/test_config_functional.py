@@ -588,6 +588,19 @@ def test_the_wrapped_layer_takes_no_input_shape(tmp_path):
         "input shape to TimeDistributed (with the time axis first), not to the layer it wraps")
 
 
+def test_the_wrapped_layer_takes_no_activity_regularizer(tmp_path):
+    # Keras 3's TimeDistributed runs the wrapped layer's call(): its activity regularizer
+    # adds no loss (checked with Keras 3.15: model.losses is empty)
+    text = TIME_DISTRIBUTED.replace(
+        "{layer: classifier}", "{layer: {Dense: {units: 3, activity_regularizer: l2}}}")
+    path = write(tmp_path, text)
+    assert one_error(path) == (
+        f"{path}:{where(text, 'activity_regularizer')}: model.functional.layers.processed.TimeDistributed.layer"
+        ".Dense.activity_regularizer: Keras's TimeDistributed ignores the activity_regularizer "
+        "of the layer it wraps (it adds no loss); for a penalty on the output, put an "
+        "ActivityRegularization layer after the TimeDistributed")
+
+
 def test_unknown_model_names(tmp_path):
     text = TIME_DISTRIBUTED.replace("{layer: classifier}", "{layer: clasifier}")
     path = write(tmp_path, text)

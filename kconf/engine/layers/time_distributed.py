@@ -42,6 +42,15 @@ class TimeDistributedArgs(LayerArgs):
                         "input_hints", "give the input shape to TimeDistributed (with the "
                                        "time axis first), not to the layer it wraps",
                         at=f"layer.{self.layer.tag}.{field}")
+            if getattr(inner, "activity_regularizer", None) is not None:
+                # Keras 3's TimeDistributed calls the wrapped layer's call(), not the layer:
+                # the regularizer adds no loss there
+                raise config_error(
+                    "activity_regularizer",
+                    "Keras's TimeDistributed ignores the activity_regularizer of the layer it "
+                    "wraps (it adds no loss); for a penalty on the output, put an "
+                    "ActivityRegularization layer after the TimeDistributed",
+                    at=f"layer.{self.layer.tag}.activity_regularizer")
         return self
 
     @property
