@@ -21,6 +21,13 @@ Results do not depend on the number of workers, nor on which worker ran a block:
 writes only its own slice of the outputs, and what blocks share (a kernel gradient) is
 written per block and summed by the caller in block order.
 
+Deferred work. Inside a parallel step, ``defer`` hands blocks of work that nothing needs
+until later (a convolution's kernel gradient in backward) to the pool threads, and the
+caller goes on (with the input gradient, through the layers that run on one thread);
+``finish_deferred`` (at the end of a graph's backward pass, and of the step) does the blocks
+no thread has taken and finishes each piece in the order deferred. A ``parallel`` call does
+not wait for a pool thread busy with deferred work: its caller takes every block.
+
 Workers are used only with an OpenBLAS whose thread count can be read and set (NumPy's
 wheels bundle one; see ``kconf.engine.threads``), more than one BLAS thread (``--threads 1``
 turns them off), and more than one block; or where ``Ops(workers=n)`` asks for them.
@@ -84,6 +91,7 @@ class Ops:
         self._blas_found = blas is not None
         self._step_workers = 0  # inside step(): the worker count fixed for the step; else 0
         self._busy = False  # True while parallel() runs: a nested call runs on its caller
+        self._deferred: list = []  # (future, compute, finish) of defer(), in order
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._pool_pid = 0  # the process that made the pool: a forked child makes its own
@@ -199,14 +207,77 @@ class Ops:
             try:
                 worker_work(0)
             finally:
+                # wait for every started worker before raising anything; one not started
+                # (its thread busy with deferred work) would find no block left
+                futures = [future for future in futures if not future.cancel()]
                 for future in futures:
-                    future.exception()  # wait for every worker before raising anything
+                    future.exception()
         finally:
             self._busy = False
             if blas is not None:
                 blas.set(threads)
         for future in futures:
             future.result()
+
+    @property
+    def deferring(self) -> bool:
+        """Whether ``defer`` hands work to a pool thread now (inside a parallel step with
+        more than one worker)."""
+        return self._step_workers > 1
+
+    def defer(self, work: Callable[[object], None], blocks: Sequence,
+              finish: Callable[[], None]) -> bool:
+        """Hand work that nothing needs until later to the pool threads: ``work(block)`` for
+        every block, taken one at a time by a pool thread (or by the caller of
+        ``finish_deferred``, for the blocks no thread has taken by then); then ``finish()``,
+        in ``finish_deferred``, on its caller's thread, in the order deferred.
+
+        Why: in a convnet's backward pass the kernel gradients' products fill the other
+        core's idle time while the input gradient goes through BatchNormalization, ReLU and
+        the adds on one thread. ``work`` runs while the caller goes on, so it must read only
+        what nobody writes before ``finish_deferred`` and write only its block's outputs;
+        ``finish`` (summing the shares into a layer's gradient) runs in a fixed order, so the
+        results do not depend on the number of workers or on which thread took a block.
+        Only inside a parallel step with more than one worker (``deferring``); elsewhere
+        this returns False and the caller does the work itself.
+
+        Args:
+            work: called with each block.
+            blocks: the blocks of work.
+            finish: called once every block is done, by ``finish_deferred``.
+
+        Returns:
+            Whether the work was deferred.
+        """
+        if not self.deferring:
+            return False
+        deferred = _Deferred(work, blocks, finish)
+        pool = self._executor(self._step_workers - 1)
+        deferred.future = pool.submit(contextvars.copy_context().run, deferred.take_blocks)
+        self._deferred.append(deferred)
+        return True
+
+    def finish_deferred(self) -> None:
+        """Finish every piece of deferred work (``defer``), in the order deferred: take its
+        blocks that no pool thread has taken, wait for those taken, then ``finish`` it. An
+        exception is raised once every piece has stopped (the later ones are not finished).
+        """
+        pending, self._deferred = self._deferred, []
+        error = None
+        for deferred in pending:
+            try:
+                deferred.take_blocks()
+            except BaseException as exc:  # noqa: BLE001 - raised below, after the rest stop
+                error = error or exc
+            try:
+                if not deferred.future.cancel():
+                    deferred.future.result()
+                if error is None:
+                    deferred.finish()
+            except BaseException as exc:  # noqa: BLE001
+                error = error or exc
+        if error is not None:
+            raise error
 
     def chunks(self, n: int) -> list[slice]:
         """``range(n)`` cut into one contiguous slice per worker (fewer when ``n`` is small):
@@ -332,6 +403,25 @@ class Ops:
             return self._pool
 
 
+class _Deferred:
+    """One piece of ``Ops.defer``'s work: its blocks, taken one at a time by whichever
+    thread runs ``take_blocks`` (a pool thread, the finishing thread, or both at once)."""
+
+    __slots__ = ("work", "blocks", "finish", "taken", "future")
+
+    def __init__(self, work, blocks: Sequence, finish):
+        self.work, self.blocks, self.finish = work, blocks, finish
+        self.taken = itertools.count()  # next() on it is atomic under the GIL
+        self.future = None
+
+    def take_blocks(self) -> None:
+        """Do the blocks no thread has taken yet, one at a time."""
+        for index in self.taken:
+            if index >= len(self.blocks):
+                return
+            self.work(self.blocks[index])
+
+
 class _Step:
     """What ``Ops.step`` returns: a context manager (a class, not a generator: a small
     model's step pays for entering it on every batch)."""
@@ -359,13 +449,17 @@ class _Step:
         return ops
 
     def __exit__(self, *exc) -> None:
-        if self.began:
-            self.ops._step_workers = 0
-            self.began = False
-            if self.threads is not None:
-                self.ops.blas.set(self.threads)
-                self.threads = None
-        _current.reset(self.token)
+        try:
+            if self.began:
+                self.ops.finish_deferred()  # nothing deferred outlives its step
+        finally:
+            if self.began:
+                self.ops._step_workers = 0
+                self.began = False
+                if self.threads is not None:
+                    self.ops.blas.set(self.threads)
+                    self.threads = None
+            _current.reset(self.token)
 
 
 # The ops that layers use (see the module docstring); None until a context first asks.

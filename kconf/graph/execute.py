@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from kconf.engine.backend import xp
+from kconf.engine.ops import current_ops
 from kconf.graph.ir import Graph
 
 
@@ -225,6 +226,7 @@ def run_graph(graph: Graph, xs: list, training: bool, rng=None,
             for s, d in zip(ins, dxs):
                 if d is not None and requires[s]:
                     _accumulate(grads, s, d)
+        current_ops().finish_deferred()  # the kernel gradients left for later (Ops.defer)
         return [grads[s] for s in plan.inputs]
 
     return outputs, backward

@@ -112,9 +112,9 @@ class Im2colConvolution:
         self.scratch = None if self.pointwise else xp.empty(
             (images * math.prod(out_shape), math.prod(window) * cin), dtype=dtype)
 
-    def cols(self, x):
-        """The block ``x``'s im2col matrix (a view of the scratch); ``(groups, rows,
-        prod(window)·cin/groups)`` when grouped."""
+    def cols(self, x, fresh: bool = False):
+        """The block ``x``'s im2col matrix (a view of the scratch, or with ``fresh`` an array
+        of its own, to keep); ``(groups, rows, prod(window)·cin/groups)`` when grouped."""
         b, cin = x.shape[0], x.shape[-1]
         if self.pointwise:
             return xp.ascontiguousarray(x, dtype=self.dtype).reshape(-1, cin)  # a 1x1 stride-1 window: the rows are the pixels
@@ -127,12 +127,13 @@ class Im2colConvolution:
         else:
             view = windows(x, self.out_shape, self.window, self.strides, self.dilation)
         rows = b * math.prod(self.out_shape)
+        scratch = xp.empty_like(self.scratch) if fresh else self.scratch
         if self.groups == 1:
-            cols = self.scratch[:rows]
+            cols = scratch[:rows]
             xp.copyto(cols.reshape(b, *self.out_shape, *self.window, cin), view)
             return cols
         g = self.groups
-        cols = self.scratch.reshape(-1)[:rows * self.scratch.shape[1]].reshape(g, rows, -1)
+        cols = scratch.reshape(-1)[:rows * scratch.shape[1]].reshape(g, rows, -1)
         view = view.reshape(*view.shape[:-1], g, cin // g)
         xp.copyto(cols.reshape(g, b, *self.out_shape, *self.window, cin // g),
                   xp.moveaxis(view, -2, 0))
@@ -150,26 +151,38 @@ class Im2colConvolution:
         if bias is not None:
             z += bias
 
-    def gradients(self, x, dz, kernel, dkernel, dx) -> None:
+    def gradients(self, x, dz, kernel, dkernel, dx, keep: bool = False):
         """The block's kernel gradient into ``dkernel`` (prod(window)·cin/groups, cout), and
         its input gradient into ``dx`` (b, *spatial, cin) unless that is None, from ``dz``
-        (b, *out, cout)."""
+        (b, *out, cout).
+
+        With ``keep`` the kernel gradient is left for later (``Ops.defer``): its matrix is
+        built into an array of its own, not this worker's scratch, and the function that
+        writes it into ``dkernel`` is returned (it reads ``x`` and ``dz``, which must not
+        change meanwhile); without, it is written now and None returned.
+        """
         if dx is not None and self._dx is None:
             self._dx = self._input_gradient(kernel, x.shape[1:-1])
         if dx is not None and self._dx.shares_dz_matrix:
-            self._dx.gradients(x, dz, dkernel, dx)  # both from dz's im2col matrix
-            return
-        rows = dz.reshape(-1, dz.shape[-1])
-        if self.groups == 1:
-            xp.matmul(self.cols(x).T, rows, out=dkernel)
-        else:
+            return self._dx.gradients(x, dz, dkernel, dx, keep)  # both from dz's matrix
+        cols = self.cols(x, fresh=keep)
+
+        def kernel_gradient() -> None:
+            rows = dz.reshape(-1, dz.shape[-1])
+            if self.groups == 1:
+                xp.matmul(cols.T, rows, out=dkernel)
+                return
             g, cout = self.groups, dz.shape[-1]
             dzg = rows.reshape(-1, g, cout // g).transpose(1, 0, 2)
-            dkg = xp.matmul(self.cols(x).transpose(0, 2, 1), dzg)  # (g, P·cin/g, f)
+            dkg = xp.matmul(cols.transpose(0, 2, 1), dzg)  # (g, P·cin/g, f)
             dkernel[...] = dkg.reshape(g, math.prod(self.window), -1, cout // g).transpose(
                 1, 2, 0, 3).reshape(dkernel.shape)
+
+        if not keep:
+            kernel_gradient()  # while the scratch holds x's matrix
         if dx is not None:
             self._dx.add_block(dz, dx)
+        return kernel_gradient if keep else None
 
     def _input_gradient(self, kernel, in_shape):
         """The writer of this worker's dx: a strided convolution's phase by phase
@@ -311,22 +324,29 @@ class _TransposedInputGradient:
         (b, *out, cout)."""
         self.conv.forward(dz, self.kernel, dx)
 
-    def gradients(self, x, dz, dkernel, dx) -> None:
+    def gradients(self, x, dz, dkernel, dx, keep: bool = False):
         """The block's ``dx`` and its kernel gradient (into ``dkernel``, (prod(window)·cin,
-        cout)) from one im2col matrix, dz's (only where ``shares_dz_matrix``).
+        cout)) from one im2col matrix, dz's (only where ``shares_dz_matrix``); with ``keep``
+        the kernel gradient is left for later, as ``Im2colConvolution.gradients`` says.
 
         Row q of dz's matrix holds, at the flipped offset of kernel offset k, the dz of the
         output whose window puts offset k on input position q; so ``x_rowsᵀ @ matrix``
         (cin, prod(window)·cout) is the kernel gradient with its offsets flipped, and x's
         own im2col matrix (as large as dz's) is not built in backward.
         """
-        cols = self.conv.cols(dz)
+        cols = self.conv.cols(dz, fresh=keep)
         cin = self.cin
         xp.matmul(cols, self.kernel.reshape(-1, cin), out=dx.reshape(-1, cin))
-        flipped = xp.reshape(x, (-1, cin)).T @ cols  # (cin, prod(window)·cout)
-        cout = dkernel.shape[-1]
-        dkernel.reshape(*self.window, cin, cout)[...] = xp.moveaxis(
-            flipped.reshape(cin, *self.window, cout)[(slice(None), *self.flip)], 0, -2)
+
+        def kernel_gradient() -> None:
+            flipped = xp.reshape(x, (-1, cin)).T @ cols  # (cin, prod(window)·cout)
+            cout = dkernel.shape[-1]
+            dkernel.reshape(*self.window, cin, cout)[...] = xp.moveaxis(
+                flipped.reshape(cin, *self.window, cout)[(slice(None), *self.flip)], 0, -2)
+
+        if not keep:
+            kernel_gradient()
+        return kernel_gradient if keep else None
 
 
 class _PhaseInputGradient:

@@ -93,9 +93,11 @@ class ShiftedRows:
         else:
             xp.add(valid, bias, out=z)
 
-    def gradients(self, x, dz, kernel, dkernel, dx) -> None:
+    def gradients(self, x, dz, kernel, dkernel, dx, keep: bool = False) -> None:
         """The block's kernel gradient into ``dkernel`` (kh·kw·cin, cout), and its input
         gradient into ``dx`` (b, h, w, cin) unless that is None, from ``dz`` (b, ho, wo, cout).
+        Both now, whatever ``keep`` (``Im2colConvolution.gradients``) says: the kernel
+        gradient's products read the scratch that dx's then overwrite; returns None.
         """
         b = x.shape[0]
         dkernel = dkernel.reshape(self.kh, self.kw * self.cin, self.cout)

@@ -97,8 +97,10 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
         out_shape: the output's spatial lengths (``conv_output_shape``).
 
     Returns:
-        ``(y, backward)``; ``backward(dy, need_dx=True)`` returns ``(dx, dkernel, dbias)``
-        (dx None unless needed, dbias None without a bias; dkernel shaped as ``kernel``).
+        ``(y, backward)``; ``backward(dy, need_dx=True, add_kernel_gradient=None)`` returns
+        ``(dx, dkernel, dbias)`` (dx None unless needed, dbias None without a bias; dkernel
+        shaped as ``kernel``, or None where ``add_kernel_gradient`` is given: that function
+        gets it, perhaps later, from ``Ops.finish_deferred``).
     """
     n, *spatial, cin = x.shape
     window = kernel.shape[:-2]
@@ -140,16 +142,26 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
         y, act_backward = activation(z)
         del z
 
-    def backward(dy, need_dx=True):
+    def backward(dy, need_dx=True, add_kernel_gradient=None):
         """Block by block, as forward: the block's dz (its activation's backward), its share
         of the kernel and bias gradients from its im2col rows (built again, not kept), and
-        its images' dx. The shares are summed in block order."""
+        its images' dx. The shares are summed in block order.
+
+        With ``add_kernel_gradient`` (a function of the kernel gradient) and dx needed, inside
+        a parallel step, the kernel gradient's products are deferred (``Ops.defer``): each
+        block keeps its matrix, a pool thread computes the shares while the caller goes on
+        with dx, and the sum is handed to ``add_kernel_gradient`` when the ops finishes its
+        deferred work (the end of the backward pass); dkernel is then returned as None.
+        """
         dz_all = None if blockwise else xp.ascontiguousarray(act_backward(dy))
         dtype = xp.result_type(dy, kernel)
         dkernels = xp.empty((len(blocks), patch, cout), dtype=dtype)
         dbiases = xp.empty((len(blocks), cout), dtype=dtype) if bias is not None else None
         dx = xp.empty(x.shape, dtype=dtype) if need_dx else None
         kernel_d = kernel.astype(dtype, copy=False)
+        # the kernel gradient may wait only for a pass that goes on after this layer
+        keep = need_dx and add_kernel_gradient is not None and ops.deferring
+        later = [None] * len(blocks)  # per block, with keep: what computes its share
 
         def backward_blocks(worker, mine):
             conv = convolution()
@@ -166,12 +178,31 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
                     # the bias gradient: column sums as a product with ones (a BLAS
                     # matrix-vector product; NumPy's sum along rows of 32 is far slower)
                     xp.matmul(ones[:len(rows)], rows, out=dbiases[number])
-                conv.gradients(x[images], dzb, kernel_d, dkernels[number],
-                               None if dx is None else dx[images])
+                later[number] = conv.gradients(x[images], dzb, kernel_d, dkernels[number],
+                                               None if dx is None else dx[images], keep)
 
         ops.parallel(backward_blocks, blocks)
         dbias = dbiases.sum(axis=0) if dbiases is not None else None
-        return dx, dkernels.sum(axis=0).reshape(kernel.shape), dbias
+
+        def block_share(number):
+            if later[number] is not None:
+                later[number]()
+
+        def kernel_gradient():
+            return dkernels.sum(axis=0).reshape(kernel.shape)
+
+        if add_kernel_gradient is None:
+            return dx, kernel_gradient(), dbias
+
+        def finish():
+            add_kernel_gradient(kernel_gradient())
+
+        numbers = range(len(blocks))
+        if not (keep and ops.defer(block_share, numbers, finish)):
+            for number in numbers:
+                block_share(number)
+            finish()
+        return dx, None, dbias
 
     return y, backward
 
@@ -275,9 +306,11 @@ class Convolution(ConvWindow):
                                            self.padding, self.dilation_rate, self.groups,
                                            out_shape)
 
-        def backward(dy, need_dx=True):
-            dx, dkernel, dbias = convolution_backward(dy, need_dx)
+        def add_kernel_gradient(dkernel):
             self.grads["kernel"] += dkernel
+
+        def backward(dy, need_dx=True):
+            dx, _, dbias = convolution_backward(dy, need_dx, add_kernel_gradient)
             if self.use_bias:
                 self.grads["bias"] += dbias
             return dx
