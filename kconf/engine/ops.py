@@ -344,7 +344,9 @@ class Ops:
         if 2 * m * k * n < _MATMUL_FLOPS or m < n:
             out += self.matmul(a, b)
             return
-        per_block = max(1, _ADD_BLOCK // n)
+        # a kernel gradient's few rows (a (32, 6400) @ (6400, 32) product: one block of
+        # _ADD_BLOCK) are still shared out, so that no worker idles through it
+        per_block = max(1, min(_ADD_BLOCK // n, -(-m // self._step_workers)))
         blocks = [slice(start, min(start + per_block, m)) for start in range(0, m, per_block)]
 
         def work(worker, mine):

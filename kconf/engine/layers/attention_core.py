@@ -5,14 +5,17 @@ share.
 With ``q`` (scaled), ``k`` and ``v`` per sample and head, ``P = softmax(q·kᵀ)`` over
 the key axis (masked scores replaced by ``MASKED_SCORE``), ``W = dropout(P)``, ``o = W·v``.
 ``attend`` never forms ``P`` (unless asked for it): a block keeps the unnormalized
-``E = exp(s − max s)`` and each row's ``r = 1 / Σ E``, and the row scale goes on the small
+``E = exp(s − max s)`` and each query's ``r = 1 / Σ E``, and the row scale goes on the small
 arrays instead of the (T × S) ones — ``o = (E·v)·r``; backward, with
-``D = Σ_v do·o`` per row (= ``Σ_s dW·W``, as in FlashAttention),
-``G = E·(dW − D)`` is ``dS / r``, so ``dq = (G·k)·r``, ``dk = Gᵀ·(q·r)``,
+``D = Σ_v do·o`` per query (= ``Σ_s dW·W``, as in FlashAttention), ``r`` goes on ``do``
+first: ``G = E·((do·r)·vᵀ − D·r)`` is ``dS``, so ``dq = G·k``, ``dk = Gᵀ·q``,
 ``dv = Eᵀ·(do·r)``. A training step then makes two elementwise passes over the scores in
-forward after the product (subtract the row maximum, exp; the maxima and sums are
-reductions) and two in backward (``− D``, ``× E``), where the softmax and its gradient as
-written took nine, and the row sums are matrix-vector products.
+forward after the product (subtract the maximum, exp; the maxima and sums are reductions)
+and two in backward (``− D·r``, ``× E``), where the softmax and its gradient as written took
+nine, and the sums are matrix-vector products. The scores are kept transposed, (S × T) per
+head: a query's maximum, ``r`` and ``D`` are then rows, which NumPy subtracts and multiplies
+in long contiguous runs (as columns, broadcast along the rows of 200 scores, they went
+through a buffer of repeated numbers).
 
 The products of one block are the per-head products of one batched matmul, and every block
 writes its own samples only, so the numbers depend neither on the blocks nor on the number of
@@ -94,6 +97,11 @@ def softmax(z):
     return p, backward
 
 
+def transposed(a):
+    """``a`` with its last two axes swapped (a view)."""
+    return a.swapaxes(-1, -2)
+
+
 def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
            want_probs=False):
     """Attention of every head of a batch, on the current ops' workers.
@@ -124,18 +132,24 @@ def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
     qh, kh, vh = (xp.empty((a.shape[0], a.shape[2], a.shape[1], a.shape[3]), dtype=dtype)
                   for a in (q, k, v))
     scale = dtype.type(scale)
-    # the scores' (B, H, T, S) arrays: E, and with dropout E·mask/(1 − rate) beside it
-    exps = xp.empty((batch, h, t, s), dtype=dtype)
+    # the biases repeated over the steps, (H, steps · size): a block adds them to its
+    # contiguous copies in long runs (broadcast over the steps, each run was 32 numbers)
+    tiled = [None if bias is None else
+             xp.broadcast_to(bias[:, None], (h, a.shape[1], a.shape[3])).reshape(h, -1)
+             for a, bias in zip((q, k, v), biases or (None,) * 3)]
+    # the scores' arrays, transposed (B, H, S, T) (module docstring): E, and with dropout
+    # E·mask/(1 − rate) beside it
+    exps = xp.empty((batch, h, s, t), dtype=dtype)
     multiplier = None
-    if dropout is not None:
-        multiplier = dropout.multiplier((batch, h, t, s), rng, dtype)
+    if dropout is not None:  # drawn in the (B, H, T, S) order
+        multiplier = transposed(dropout.multiplier((batch, h, t, s), rng, dtype))
     weighted = exps if multiplier is None else xp.empty_like(exps)
-    dropped = None if keep is None else ~keep[:, None]  # (B or 1, 1, T, S)
-    recip = xp.empty((batch, h, t, 1), dtype=dtype)  # r = 1 / Σ_s E per row
-    probs = xp.empty_like(exps) if want_probs else None
+    dropped = None if keep is None else transposed(~keep[:, None])  # (B or 1, 1, S, T)
+    recip = xp.empty((batch, h, 1, t), dtype=dtype)  # r = 1 / Σ_s E per query
+    probs = xp.empty((batch, h, t, s), dtype=dtype) if want_probs else None
     o = xp.empty((batch, t, h, vd), dtype=dtype)
     oh = o.transpose(0, 2, 1, 3)  # its heads-first view, written by the blocks
-    ones = xp.ones((s, 1), dtype=dtype)
+    ones, ones_v = xp.ones((1, s), dtype=dtype), xp.ones((vd, 1), dtype=dtype)
     # blocks of samples whose scores, with backward's gradient of them and the temporaries of
     # their size, stay in a core's L2 cache (transformer_text: 2 samples, 640 KB of scores)
     blocks = kernels.even_blocks(batch, 6 * h * t * s * q.itemsize)
@@ -146,27 +160,28 @@ def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
 
     def forward_blocks(worker, mine):
         for _, rows in mine:
-            for a, heads, bias in zip((q, k, v), (qh, kh, vh), biases or (None,) * 3):
-                if bias is None:
-                    xp.copyto(heads[rows], a[rows].transpose(0, 2, 1, 3))
-                else:
-                    xp.add(a[rows].transpose(0, 2, 1, 3), bias[:, None], out=heads[rows])
+            for a, heads, bias in zip((q, k, v), (qh, kh, vh), tiled):
+                block = heads[rows]
+                xp.copyto(block, a[rows].transpose(0, 2, 1, 3))
+                if bias is not None:
+                    runs = block.reshape(block.shape[0], h, -1)  # a view: block is contiguous
+                    runs += bias
             qh[rows] *= scale
             e = exps[rows]
-            xp.matmul(qh[rows], kh[rows].transpose(0, 1, 3, 2), out=e)
+            xp.matmul(kh[rows], transposed(qh[rows]), out=e)
             if dropped is not None:
                 xp.copyto(e, dtype.type(MASKED_SCORE), where=of(dropped, rows))
-            e -= e.max(axis=-1, keepdims=True)
+            e -= e.max(axis=-2, keepdims=True)
             xp.exp(e, out=e)
             r = recip[rows]
-            xp.matmul(e, ones, out=r)
+            xp.matmul(ones, e, out=r)
             xp.divide(1, r, out=r)
             if probs is not None:
-                xp.multiply(e, r, out=probs[rows])
+                xp.multiply(e, r, out=transposed(probs[rows]))
             w = e
             if multiplier is not None:
                 w = xp.multiply(e, multiplier[rows], out=weighted[rows])
-            xp.multiply(xp.matmul(w, vh[rows]), r, out=oh[rows])
+            xp.multiply(xp.matmul(transposed(w), vh[rows]), transposed(r), out=oh[rows])
 
     current_ops().parallel(forward_blocks, blocks)
 
@@ -178,23 +193,25 @@ def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
 
         def backward_blocks(worker, mine):
             for _, rows in mine:
-                e, r, do_b = exps[rows], recip[rows], doh[rows]
-                # D = Σ_s dP·P = Σ_v do·o per row, (b, H, T, 1)
-                d_row = xp.einsum("bthv,bthv->bht", do[rows], o[rows])[..., None]
-                g = xp.matmul(do_b, vh[rows].transpose(0, 1, 3, 2))  # dW
+                e, r = exps[rows], recip[rows]
+                do_r = doh[rows] * transposed(r)
+                # D·r, D = Σ_s dP·P = Σ_v do·o per query: (b, H, 1, T)
+                d_row = xp.matmul(xp.multiply(do[rows], o[rows]).reshape(-1, vd), ones_v)
+                d_row = d_row.reshape(-1, t, h).transpose(0, 2, 1)[:, :, None] * r
+                g = xp.matmul(vh[rows], transposed(do_r))  # dWᵀ·r
                 if multiplier is not None:
                     g *= multiplier[rows]
                 if d_probs is not None:
-                    dp = d_probs[rows]
-                    g += dp
-                    d_row = d_row + xp.matmul(dp * probs[rows], ones)
+                    dp = transposed(d_probs[rows])
+                    g += dp * r
+                    d_row += xp.matmul(ones, dp * transposed(probs[rows])) * r
                 g -= d_row
-                g *= e  # G = dS / r
+                g *= e  # Gᵀ = dSᵀ
                 if dropped is not None:
                     xp.copyto(g, dtype.type(0), where=of(dropped, rows))
-                xp.multiply(xp.matmul(g, kh[rows]), r * scale, out=dqh[rows])
-                xp.matmul(g.transpose(0, 1, 3, 2), qh[rows] * r, out=dkh[rows])
-                xp.matmul(weighted[rows].transpose(0, 1, 3, 2), do_b * r, out=dvh[rows])
+                xp.multiply(xp.matmul(transposed(g), kh[rows]), scale, out=dqh[rows])
+                xp.matmul(g, qh[rows], out=dkh[rows])
+                xp.matmul(weighted[rows], do_r, out=dvh[rows])
 
         current_ops().parallel(backward_blocks, blocks)
         return dq, dk, dv
