@@ -117,3 +117,24 @@ def test_deferred_kernel_gradients_are_those_computed_at_once(make, shape, dtype
     assert np.abs(results[0][2]).sum() > 0
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
+
+
+def test_deferred_work_keeps_a_bounded_number_of_bytes_alive():
+    """While a pool thread holds a piece that keeps 20 MB, another that would keep 10 MB
+    more is refused (the caller computes it at once); once done, it is accepted."""
+    ops = Ops(workers=2)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(block):
+        started.set()
+        assert release.wait(10)
+
+    with ops.step():
+        assert ops.can_defer(10 << 20)
+        assert ops.defer(slow, [0], lambda: None, nbytes=20 << 20)
+        assert started.wait(10)
+        assert not ops.can_defer(10 << 20) and ops.can_defer(1 << 20)
+        release.set()
+        ops.finish_deferred()
+        assert ops.can_defer(10 << 20)
+    assert not ops.can_defer(1)  # outside a step: never

@@ -53,6 +53,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Sequence
 
 from kconf.engine.backend import xp
+from kconf.engine.deferred import DeferredWork
 from kconf.engine.threads import BlasThreads, openblas
 
 __all__ = ["Ops", "current_ops", "use_ops"]
@@ -65,6 +66,10 @@ _MATMUL_FLOPS = 10**7
 _ADD_BLOCK = 2**16
 # Arrays of at least this many numbers are zeroed a part per worker.
 _ZERO_PARALLEL = 1 << 20
+# The most bytes that deferred work may keep alive at once (``can_defer``): a convolution's
+# deferred kernel gradient keeps its blocks' matrices (resnet_small's 16-channel layers: 19
+# MB each) until a pool thread has used them.
+_DEFER_BYTES = 24 << 20
 
 
 class Ops:
@@ -91,7 +96,7 @@ class Ops:
         self._blas_found = blas is not None
         self._step_workers = 0  # inside step(): the worker count fixed for the step; else 0
         self._busy = False  # True while parallel() runs: a nested call runs on its caller
-        self._deferred: list = []  # (future, compute, finish) of defer(), in order
+        self._deferred = DeferredWork()  # what defer() handed to the pool threads
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._pool_pid = 0  # the process that made the pool: a forked child makes its own
@@ -225,59 +230,49 @@ class Ops:
         more than one worker)."""
         return self._step_workers > 1
 
-    def defer(self, work: Callable[[object], None], blocks: Sequence,
-              finish: Callable[[], None]) -> bool:
-        """Hand work that nothing needs until later to the pool threads: ``work(block)`` for
-        every block, taken one at a time by a pool thread (or by the caller of
-        ``finish_deferred``, for the blocks no thread has taken by then); then ``finish()``,
-        in ``finish_deferred``, on its caller's thread, in the order deferred.
-
-        Why: in a convnet's backward pass the kernel gradients' products fill the other
-        core's idle time while the input gradient goes through BatchNormalization, ReLU and
-        the adds on one thread. ``work`` runs while the caller goes on, so it must read only
-        what nobody writes before ``finish_deferred`` and write only its block's outputs;
-        ``finish`` (summing the shares into a layer's gradient) runs in a fixed order, so the
-        results do not depend on the number of workers or on which thread took a block.
-        Only inside a parallel step with more than one worker (``deferring``); elsewhere
-        this returns False and the caller does the work itself.
+    def can_defer(self, nbytes: int) -> bool:
+        """Whether work that keeps ``nbytes`` alive until done should be deferred: where
+        ``deferring``, and with the deferred work not yet done it keeps at most 24 MB (a
+        pool thread slowed by other processes then bounds the memory, not the step; on
+        resnet_small, one 16-channel layer's matrices at a time, and the smaller ones).
 
         Args:
-            work: called with each block.
+            nbytes: what the work would keep alive.
+
+        Returns:
+            Whether to ``defer`` it.
+        """
+        return self.deferring and nbytes + self._deferred.nbytes <= _DEFER_BYTES
+
+    def defer(self, work: Callable[[object], None], blocks: Sequence,
+              finish: Callable[[], None], nbytes: int = 0) -> bool:
+        """Hand work that nothing needs until later to the pool threads
+        (``kconf.engine.deferred``): ``work(block)`` for every block, taken one at a time by
+        a pool thread (or by the caller of ``finish_deferred``, for the blocks no thread has
+        taken by then); then ``finish()``, in ``finish_deferred``, in the order deferred.
+        Only where ``deferring``; elsewhere this returns False and the caller does the work
+        itself.
+
+        Args:
+            work: called with each block; it must read only what nobody writes before
+                ``finish_deferred``, and write only its block's outputs.
             blocks: the blocks of work.
             finish: called once every block is done, by ``finish_deferred``.
+            nbytes: what the blocks keep alive until done, in all (``can_defer``).
 
         Returns:
             Whether the work was deferred.
         """
         if not self.deferring:
             return False
-        deferred = _Deferred(work, blocks, finish)
-        pool = self._executor(self._step_workers - 1)
-        deferred.future = pool.submit(contextvars.copy_context().run, deferred.take_blocks)
-        self._deferred.append(deferred)
+        self._deferred.add(self._executor(self._step_workers - 1), work, blocks, finish,
+                           nbytes)
         return True
 
     def finish_deferred(self) -> None:
-        """Finish every piece of deferred work (``defer``), in the order deferred: take its
-        blocks that no pool thread has taken, wait for those taken, then ``finish`` it. An
-        exception is raised once every piece has stopped (the later ones are not finished).
-        """
-        pending, self._deferred = self._deferred, []
-        error = None
-        for deferred in pending:
-            try:
-                deferred.take_blocks()
-            except BaseException as exc:  # noqa: BLE001 - raised below, after the rest stop
-                error = error or exc
-            try:
-                if not deferred.future.cancel():
-                    deferred.future.result()
-                if error is None:
-                    deferred.finish()
-            except BaseException as exc:  # noqa: BLE001
-                error = error or exc
-        if error is not None:
-            raise error
+        """Finish every piece of deferred work (``defer``), in the order deferred; an
+        exception is raised once every piece has stopped (``DeferredWork.finish``)."""
+        self._deferred.finish()
 
     def chunks(self, n: int) -> list[slice]:
         """``range(n)`` cut into one contiguous slice per worker (fewer when ``n`` is small):
@@ -403,25 +398,6 @@ class Ops:
                 self._pool = ThreadPoolExecutor(size, thread_name_prefix="kconf-worker")
                 self._pool_size = size
             return self._pool
-
-
-class _Deferred:
-    """One piece of ``Ops.defer``'s work: its blocks, taken one at a time by whichever
-    thread runs ``take_blocks`` (a pool thread, the finishing thread, or both at once)."""
-
-    __slots__ = ("work", "blocks", "finish", "taken", "future")
-
-    def __init__(self, work, blocks: Sequence, finish):
-        self.work, self.blocks, self.finish = work, blocks, finish
-        self.taken = itertools.count()  # next() on it is atomic under the GIL
-        self.future = None
-
-    def take_blocks(self) -> None:
-        """Do the blocks no thread has taken yet, one at a time."""
-        for index in self.taken:
-            if index >= len(self.blocks):
-                return
-            self.work(self.blocks[index])
 
 
 class _Step:

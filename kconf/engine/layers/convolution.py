@@ -159,8 +159,11 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
         dbiases = xp.empty((len(blocks), cout), dtype=dtype) if bias is not None else None
         dx = xp.empty(x.shape, dtype=dtype) if need_dx else None
         kernel_d = kernel.astype(dtype, copy=False)
-        # the kernel gradient may wait only for a pass that goes on after this layer
-        keep = need_dx and add_kernel_gradient is not None and ops.deferring
+        # the kernel gradient may wait only for a pass that goes on after this layer; its
+        # blocks then keep their im2col matrices (x's, or dz's: the larger, at most)
+        kept = (n * max(math.prod(spatial), math.prod(out_shape)) * math.prod(window)
+                * max(cin, cout) * xp.dtype(dtype).itemsize)
+        keep = need_dx and add_kernel_gradient is not None and ops.can_defer(kept)
         later = [None] * len(blocks)  # per block, with keep: what computes its share
 
         def backward_blocks(worker, mine):
@@ -185,8 +188,9 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
         dbias = dbiases.sum(axis=0) if dbiases is not None else None
 
         def block_share(number):
-            if later[number] is not None:
-                later[number]()
+            compute, later[number] = later[number], None  # its matrix freed once done
+            if compute is not None:
+                compute()
 
         def kernel_gradient():
             return dkernels.sum(axis=0).reshape(kernel.shape)
@@ -198,7 +202,7 @@ def convolve(x, kernel, bias, activation, strides, padding: str, dilation, group
             add_kernel_gradient(kernel_gradient())
 
         numbers = range(len(blocks))
-        if not (keep and ops.defer(block_share, numbers, finish)):
+        if not (keep and ops.defer(block_share, numbers, finish, kept)):
             for number in numbers:
                 block_share(number)
             finish()
