@@ -80,3 +80,32 @@ def test_blocks_compute_keras_attention():
     got = _run(layer, [q_in, v_in, k_in, mask], 2, causal=True)
     np.testing.assert_allclose(got[0], want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got[1], p, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_heads_with_scores_past_the_bound_take_the_maximum_out_and_others_not(dtype,
+                                                                               tolerance):
+    """Without a mask, heads whose scores are within ±BOUNDED_SCORE (by |q|·|k|) exp them as
+    they are, the others take each query's maximum out first: both give the softmax of the
+    formula (sample 1's scores reach the hundreds, where exp without the maximum overflows)."""
+    from kconf.engine.layers.attention_core import bounded
+    layer = _layer(dtype)
+    q_in, v_in, k_in, _ = _inputs(dtype, batch=3)
+    q_in[1] *= 40
+    w = layer.weights
+    q = np.einsum("btd,dhk->bthk", q_in, w["query/kernel"]) + w["query/bias"]
+    k = np.einsum("bsd,dhk->bshk", k_in, w["key/kernel"]) + w["key/bias"]
+    v = np.einsum("bsd,dhk->bshk", v_in, w["value/kernel"]) + w["value/bias"]
+    q = q / math.sqrt(3)
+    within = bounded(q.transpose(0, 2, 1, 3), k.transpose(0, 2, 1, 3))
+    assert within[0].all() and not within[1].any()
+    scores = np.einsum("bthk,bshk->bhts", q, k)
+    assert np.abs(scores[1]).max() > 200
+    p = np.exp(scores - scores.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    want = np.einsum("bthv,hvo->bto", np.einsum("bhts,bshv->bthv", p, v),
+                     w["attention_output/kernel"]) + w["attention_output/bias"]
+    got = _run(layer, [q_in, v_in, k_in], 2, causal=False)
+    np.testing.assert_allclose(got[1], p, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(got[0], want, rtol=tolerance, atol=tolerance * 10)
+    assert all(np.isfinite(g).all() for g in got)

@@ -5,17 +5,17 @@ share.
 With ``q`` (scaled), ``k`` and ``v`` per sample and head, ``P = softmax(q·kᵀ)`` over
 the key axis (masked scores replaced by ``MASKED_SCORE``), ``W = dropout(P)``, ``o = W·v``.
 ``attend`` never forms ``P`` (unless asked for it): a block keeps the unnormalized
-``E = exp(s − max s)`` and each query's ``r = 1 / Σ E``, and the row scale goes on the small
-arrays instead of the (T × S) ones — ``o = (E·v)·r``; backward, with
-``D = Σ_v do·o`` per query (= ``Σ_s dW·W``, as in FlashAttention), ``r`` goes on ``do``
-first: ``G = E·((do·r)·vᵀ − D·r)`` is ``dS``, so ``dq = G·k``, ``dk = Gᵀ·q``,
-``dv = Eᵀ·(do·r)``. A training step then makes two elementwise passes over the scores in
-forward after the product (subtract the maximum, exp; the maxima and sums are reductions)
-and two in backward (``− D·r``, ``× E``), where the softmax and its gradient as written took
-nine, and the sums are matrix-vector products. The scores are kept transposed, (S × T) per
-head: a query's maximum, ``r`` and ``D`` are then rows, which NumPy subtracts and multiplies
-in long contiguous runs (as columns, broadcast along the rows of 200 scores, they went
-through a buffer of repeated numbers).
+``E = exp(s − max s)`` (``exp(s)`` where no score can overflow it: ``bounded``) and each
+query's ``r = 1 / Σ E``, and the row scale goes on the small arrays instead of the (T × S)
+ones — ``o = (E·v)·r``; backward, with ``D = Σ_v do·o`` per query (= ``Σ_s dW·W``, as in
+FlashAttention), ``r`` goes on ``do`` first: ``G = E·((do·r)·vᵀ − D·r)`` is ``dS``, so
+``dq = G·k``, ``dk = Gᵀ·q``, ``dv = Eᵀ·(do·r)``. A training step then makes one
+elementwise pass over the scores in forward after the product (exp; the maximum and its
+subtraction too where needed) and two in backward (``− D·r``, ``× E``), where the softmax
+and its gradient as written took nine, and the sums are matrix-vector products. The scores
+are kept transposed, (S × T) per head: a query's maximum, ``r`` and ``D`` are then rows,
+which NumPy subtracts and multiplies in long contiguous runs (as columns, broadcast along
+the rows of 200 scores, they went through a buffer of repeated numbers).
 
 The products of one block are the per-head products of one batched matmul, and every block
 writes its own samples only, so the numbers depend neither on the blocks nor on the number of
@@ -102,6 +102,27 @@ def transposed(a):
     return a.swapaxes(-1, -2)
 
 
+#: Scores within ±this: their exps are normal float32 numbers far from overflow (e^30 is
+#: 1.1e13), so the softmax needs no maximum taken out first (``bounded``).
+BOUNDED_SCORE = 30.0
+
+
+def bounded(q, k):
+    """Which (sample, head) have every score ``q·kᵀ`` within ±``BOUNDED_SCORE``, by the
+    Cauchy–Schwarz bound ``|q_t·k_s| <= max_t |q_t| · max_s |k_s|``: (b, H) booleans for
+    (b, H, T, K) queries and (b, H, S, K) keys.
+
+    Why: the softmax's ``exp(s − max s) / Σ exp(s − max s)`` is ``exp(s) / Σ exp(s)``; the
+    maximum is taken out only so that exp cannot overflow. Where it cannot anyway, ``attend``
+    skips the two passes over the scores (the maximum and the subtraction) and exps the
+    scores as they are: the same numbers up to float32 rounding (``s`` is not rounded by a
+    subtraction first). The bound costs a pass over q and k, 1/100th of the scores here.
+    """
+    ones = xp.ones((q.shape[-1], 1), dtype=q.dtype)
+    longest = [xp.matmul(a * a, ones).max(axis=(-2, -1)) for a in (q, k)]  # squared norms
+    return longest[0] * longest[1] <= BOUNDED_SCORE ** 2
+
+
 def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
            want_probs=False):
     """Attention of every head of a batch, on the current ops' workers.
@@ -171,7 +192,11 @@ def attend(q, k, v, scale=1.0, biases=None, keep=None, dropout=None, rng=None,
             xp.matmul(kh[rows], transposed(qh[rows]), out=e)
             if dropped is not None:
                 xp.copyto(e, dtype.type(MASKED_SCORE), where=of(dropped, rows))
-            e -= e.max(axis=-2, keepdims=True)
+                e -= e.max(axis=-2, keepdims=True)
+            else:
+                for sample, head in zip(*xp.nonzero(~bounded(qh[rows], kh[rows]))):
+                    scores = e[sample, head]
+                    scores -= scores.max(axis=0)
             xp.exp(e, out=e)
             r = recip[rows]
             xp.matmul(ones, e, out=r)
