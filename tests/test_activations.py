@@ -205,3 +205,22 @@ def test_leaky_relu_and_elu_with_arguments(slope):
         np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
         numeric = numeric_grad(lambda: float((f(x, slope)[0] * r).sum()), x)
         assert_close_grad(backward(r), numeric, f.__name__)
+
+
+@pytest.mark.parametrize("shape", [(32, 8, 8, 16), (4096,), (3, 5), (0, 4), (7, 64)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_on_lines_of_zeros_is_numpys_maximum_bit_for_bit(shape, dtype):
+    """relu and its in-place form (rows against a line of zeros where the size allows) give
+    np.maximum(z, 0)'s bits: -0.0 and NaN included, and the in-place one writes into z."""
+    z = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    flat = z.reshape(-1)
+    flat[::5], flat[1::7], flat[2::11] = -0.0, np.nan, 0.0
+    expected = np.maximum(z, 0)
+    bits = np.int64 if dtype == np.float64 else np.int32
+    y, _ = activations.relu(z)
+    np.testing.assert_array_equal(y.view(bits), expected.view(bits))
+    written = z.copy()
+    y, backward = activations.in_place(activations.relu)(written)
+    assert y is written
+    np.testing.assert_array_equal(y.view(bits), expected.view(bits))
+    np.testing.assert_array_equal(backward(np.ones_like(z)), (expected > 0).astype(dtype))

@@ -77,13 +77,41 @@ def linear(z):
 def relu(z):
     """max(z, 0); the gradient at 0 is 0, as in Keras."""
     mask = z > 0
-    return xp.maximum(z, 0), lambda dy: dy * mask
+    return _rectified(z), lambda dy: dy * mask
 
 
 def _relu_in_place(z):
     """``relu`` writing into ``z``; y > 0 exactly where z > 0, so backward masks with y."""
-    y = xp.maximum(z, 0, out=z)
+    y = _rectified(z, out=z)
     return y, lambda dy: dy * (y > 0)
+
+
+#: ``_rectified``'s longest line of zeros (longer lines were slower, as in
+#: ``kernels.channels.LINE``).
+_ZEROS_LINE = 1024
+_zero_lines: dict = {}  # (length, dtype) -> a read-only line of zeros
+
+
+def _rectified(z, out=None):
+    """``xp.maximum(z, 0, out=out)``, bit for bit (NaN and -0.0 included), against a line
+    of zeros: NumPy's maximum with a broadcast scalar runs a loop about 2.2 times slower than
+    with two contiguous operands (2 MB of float32: 0.26 against 0.12 ms on the 2-core EPYC),
+    so a C-contiguous ``z`` is taken as rows of up to ``_ZEROS_LINE`` numbers, each against
+    one line of zeros."""
+    length = math.gcd(z.size, _ZEROS_LINE)
+    if length < 64 or not z.flags.c_contiguous or (out is not None and out is not z):
+        return xp.maximum(z, 0, out=out)
+    key = (length, z.dtype)
+    zeros = _zero_lines.get(key)
+    if zeros is None:
+        zeros = xp.zeros(length, dtype=z.dtype)
+        zeros.flags.writeable = False
+        _zero_lines[key] = zeros
+    rows = z.reshape(-1, length)
+    if out is not None:
+        xp.maximum(rows, zeros, out=rows)
+        return out
+    return xp.maximum(rows, zeros).reshape(z.shape)
 
 
 def _tanh_in_place(z):
