@@ -33,6 +33,11 @@ A ``RowGrad`` is applied with one of two semantics:
   are ``update_untouched``'s (SGD without momentum: none; RMSprop: one per slot, plus the
   weights' with momentum; Adam: one blocked pass over slots and weights — every row with
   m ≠ 0 moves), instead of a dense scatter, a zero fill and the dense formula's passes.
+  Where a quarter of the rows or more were touched (a 20,000-word table's 6,400 tokens), the
+  dense scatter, ``update`` over the whole arrays and a zero fill cost less than the
+  gathers, the scatters and the rows' second update (transformer_text's Adam step: 4.5 to
+  3.8 ms of CPU), and that is what runs: the same numbers (a zero gradient adds +0, which
+  turns a slot's −0 into +0).
 * **lazy** (``lazy_sparse=True``; TensorFlow's LazyAdam semantics): ``update`` runs on the
   touched rows only, so a step costs O(touched rows). Untouched rows keep their weights
   *and* slots: their momentum does not carry them on and their averages do not decay, so
@@ -141,7 +146,8 @@ class Optimizer(SlotState):
         # made for the (params, grads) lists in _planned
         self._units: list[tuple[int, Any, Any, dict[str, Any], Any]] = []
         self._planned: tuple[list, list] | None = None
-        self._row_buffers: dict[int, list[Any]] = {}  # by parameter index: its rows, slots'
+        # by parameter index: its rows, slots' (and by ("dense", index): its dense gradient)
+        self._row_buffers: dict[Any, Any] = {}
 
     # --- what each optimizer defines -----------------------------------------------------
     def slot_names(self) -> tuple[str, ...]:
@@ -394,6 +400,19 @@ class Optimizer(SlotState):
             self._blockwise(param, grad.to_dense(), lr, slots)
             return
         indices, values = grad.coalesce()
+        if not self.lazy_sparse and 4 * indices.size >= param.shape[0]:
+            # a quarter of the rows or more: the rule once over the table, the gradient
+            # scattered into zeros kept for the parameter, costs less than the untouched
+            # rule over it and the touched rows again (gathered before, scattered after)
+            dense = self._row_buffers.get(("dense", i))
+            if dense is None or dense.shape != param.shape or dense.dtype != values.dtype:
+                dense = self._row_buffers[("dense", i)] = xp.zeros(param.shape, values.dtype)
+            copy_rows([dense], [values], indices, gather=False)
+            try:
+                self._blockwise(param, dense, lr, slots)
+            finally:
+                current_ops().zero(dense)
+            return
         arrays = [param, *slots.values()]
         rows = self._gather_rows(i, arrays, indices)  # the touched rows, before the step
         if not self.lazy_sparse:
