@@ -193,3 +193,58 @@ def test_a_shared_layer_fed_its_own_output_is_not_stacked():
 
     model = _two_calls(Dense(3, name="shared"), second_on_first=True)
     assert plan_of(model.graph).stacked == {}
+
+
+def _residual_model() -> Model:
+    """A graph whose ReLUs read: a graph input (relu_in), a BatchNormalization's output read
+    by nothing else (relu_bn), an add's (relu_add), a BatchNormalization's read by an add
+    too (relu_shared), a Dense's (relu_dense), and a BatchNormalization's that is a graph
+    output (relu_last)."""
+    from kconf.engine.layers import Add, BatchNormalization, ReLU
+
+    inp = InputLayer(shape=(4, 4, 2), name="x")
+    (x,) = call_layer(inp, [], ["x"])
+
+    def call(layer, *ins):
+        return call_layer(layer, list(ins), [layer.name])[0]
+
+    r_in = call(ReLU(name="relu_in"), x)
+    n = call(BatchNormalization(name="bn"), call(Conv2D(2, 3, padding="same", name="c"), x))
+    r_bn = call(ReLU(name="relu_bn"), n)
+    r_add = call(ReLU(name="relu_add"), call(Add(name="add"), r_bn, r_in))
+    n2 = call(BatchNormalization(name="bn2"), r_add)
+    r_shared = call(ReLU(name="relu_shared"), n2)
+    r_dense = call(ReLU(name="relu_dense"), call(Dense(2, name="d"),
+                                                call(Add(name="add2"), n2, r_shared)))
+    n3 = call(BatchNormalization(name="bn3"), r_dense)
+    r_last = call(ReLU(name="relu_last"), n3)
+    model = Model(Graph([x], [r_last, n3]))
+    model.build(np.random.default_rng(0), dtype=np.float64)
+    return model
+
+
+def test_a_relu_writes_over_a_fresh_output_that_nothing_else_reads(monkeypatch):
+    """Only where the input is a BatchNormalization's or an add's output read by nothing
+    else (and not a graph output); the outputs and every gradient are those of a run where
+    no layer overwrites, bit for bit."""
+    from kconf.engine.layers import ReLU
+    from kconf.graph.execute import plan_of
+
+    model = _residual_model()
+    plan = plan_of(model.graph)
+    overwriting = {layer.name for (layer, _, _), options in zip(plan.steps, plan.options)
+                   if options.get("overwrite")}
+    assert overwriting == {"relu_bn", "relu_add"}
+    x = RNG.normal(size=(3, 4, 4, 2))
+    douts = [RNG.normal(size=(3, 4, 4, 2)) for _ in range(2)]
+    results = []
+    for allowed in (True, False):
+        monkeypatch.setattr(ReLU, "overwrites_input", allowed)
+        model.graph.__dict__.pop("_plan", None)
+        model._zero_grads()
+        outs, backward = run_graph(model.graph, [x], training=True)
+        (dx,) = backward(douts, need_input_grads=True)
+        results.append([*outs, dx, *(g.copy() for layer in model.layers
+                                      for g in layer.grads.values())])
+    for with_overwrite, without in zip(*results):
+        np.testing.assert_array_equal(with_overwrite, without)

@@ -27,6 +27,7 @@ flag the model was run with.
 """
 from __future__ import annotations
 
+import collections
 from typing import Any, Callable
 
 from kconf.engine.backend import xp
@@ -77,7 +78,26 @@ class Plan:
         self.any_mask = any(m is not None for m in self.masks)
         self.inputs = [slots[id(t)] for t in graph.inputs]
         self.outputs = [slots[id(t)] for t in graph.outputs]
+        self._allow_overwrites()
         self._backward: dict[bool, tuple[list[bool], list[bool], list[bool]]] = {}
+
+    def _allow_overwrites(self) -> None:
+        """Give ``overwrite=True`` to the steps whose layer ``overwrites_input`` where their
+        one input is the ``fresh_output`` of another step's layer and nothing else reads it
+        (no other step, not a graph output; neither step stacked or masked): a ReLU after
+        BatchNormalization or an add rectifies in place."""
+        readers = collections.Counter(s for _, ins, _ in self.steps for s in ins)
+        made_by = {s: i for i, (_, _, outs) in enumerate(self.steps) for s in outs}
+        for i, (layer, ins, _) in enumerate(self.steps):
+            if not layer.overwrites_input or len(ins) != 1 or i in self.stacked:
+                continue
+            maker = made_by.get(ins[0])
+            if (maker is None or maker in self.stacked or readers[ins[0]] != 1
+                    or ins[0] in self.outputs or self.masks[i] is not None
+                    or self.masks[maker] is not None
+                    or not self.steps[maker][0].fresh_output):
+                continue
+            self.options[i] = {**self.options[i], "overwrite": True}
 
     def backward_flags(self, need_input_grads: bool) -> tuple[list[bool], list[bool], list[bool]]:
         """``(requires, run, need_dx)``: per slot, whether its gradient is wanted; per step,

@@ -139,6 +139,13 @@ class Layer(NodeAPI):
 
     n_inputs: int | None = 1
     input_grads_optional: bool = False
+    #: ``forward`` returns a new array that the layer never reads again (not in backward):
+    #: the graph lets its only consumer write over it (``overwrites_input``).
+    fresh_output: bool = False
+    #: ``forward`` takes ``overwrite=True``, given by the graph where the input is another
+    #: layer's ``fresh_output`` that nothing else reads: it may then write its output over
+    #: the input (one allocation and pass fewer, and a smaller step in the cache).
+    overwrites_input: bool = False
     #: ``forward`` adds a loss (``kconf.engine.added_losses``): its calls are never stacked.
     adds_loss: bool = False
     #: Named inputs and keyword options of a call (MultiHeadAttention); None: positional only.

@@ -92,6 +92,7 @@ class BatchNormalization(Layer):
         return None
 
     input_grads_optional = True
+    fresh_output = True  # every path makes y anew; backward reads x (or x − mean), never y
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  center: bool = True, scale: bool = True, beta_initializer="zeros",

@@ -115,6 +115,8 @@ class Add(_ElementWise):
         **kwargs: name, trainable.
     """
 
+    fresh_output = True  # the sum is a new array; backward never reads it
+
     def forward(self, xs, training=False, rng=None):
         def backward(dy):  # dy itself, no copy: no backward writes into its dy
             return [_unbroadcast(dy, x.shape) for x in xs]

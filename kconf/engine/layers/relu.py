@@ -38,9 +38,14 @@ class ReLU(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def forward(self, x, training=False, rng=None):
+    overwrites_input = True  # the plain rectifier (forward's overwrite)
+
+    def forward(self, x, training=False, rng=None, overwrite=False):
         if self.max_value is None and not self.negative_slope and not self.threshold:
-            return activations.relu(x)  # the plain rectifier: two passes, one in backward
+            # the plain rectifier: two passes, one in backward; written over x where the
+            # graph allows (Layer.overwrites_input), the same bits
+            return (activations.in_place(activations.relu) if overwrite
+                    else activations.relu)(x)
         above = x > self.threshold
         y = xp.where(above, x, x.dtype.type(0))
         slope = above.astype(x.dtype)
