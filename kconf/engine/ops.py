@@ -66,10 +66,10 @@ _MATMUL_FLOPS = 10**7
 _ADD_BLOCK = 2**16
 # Arrays of at least this many numbers are zeroed a part per worker.
 _ZERO_PARALLEL = 1 << 20
-# The most bytes that deferred work may keep alive at once (``can_defer``): a convolution's
-# deferred kernel gradient keeps its blocks' matrices (resnet_small's 16-channel layers: 19
-# MB each) until a pool thread has used them.
-_DEFER_BYTES = 24 << 20
+#: The most bytes that deferred work may keep alive at once (``can_defer``): a convolution's
+#: deferred kernel gradient keeps its blocks' matrices (resnet_small's 16-channel layers: 19
+#: MB each) until a pool thread has used them.
+DEFER_BYTES = 24 << 20
 
 
 class Ops:
@@ -242,7 +242,7 @@ class Ops:
         Returns:
             Whether to ``defer`` it.
         """
-        return self.deferring and nbytes + self._deferred.nbytes <= _DEFER_BYTES
+        return self.deferring and nbytes + self._deferred.nbytes <= DEFER_BYTES
 
     def defer(self, work: Callable[[object], None], blocks: Sequence,
               finish: Callable[[], None], nbytes: int = 0) -> bool:
