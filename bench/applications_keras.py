@@ -15,8 +15,10 @@ eagerly unless ``KCONF_APPS_JIT=1``: no compilation for one step), and writes to
   different random masks; kconf's side does the same), the archive keeping the real rates.
 
 ``float64`` takes the same step in float64 (the reference that tells rounding from a bug).
-``check`` loads ``NAME.export.keras`` (written by kconf) with ``keras.saving.load_model`` and
-writes its predictions on ``x`` to ``NAME.export.npz``.
+``layers`` and ``layers64`` write every layer's output in a training pass, in float32 and
+float64 (bench/applications_layers.py). ``check`` loads ``NAME.export.keras`` (written by
+kconf) with ``keras.saving.load_model`` and writes its predictions on ``x`` to
+``NAME.export.npz``.
 
 Never imported by kconf; kconf never imports Keras.
 """
@@ -63,9 +65,7 @@ def build(name: str, work: Path, size: int) -> None:
     model.save(work / f"{name}.keras")
     x, y = batch(name, size)
     pred = np.asarray(model.predict(x, verbose=0))
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = 0.0
+    dropout_off(model)
     loss = float(np.asarray(model.train_on_batch(x, y)))
     model.save_weights(work / f"{name}.after.weights.h5")
     np.savez(work / f"{name}.npz", x=x, y=y, pred=pred, loss=np.float64(loss),
@@ -73,17 +73,41 @@ def build(name: str, work: Path, size: int) -> None:
              seconds=np.float64(time.perf_counter() - start))
 
 
+def dropout_off(model) -> None:
+    """Every Dropout's rate set to 0 (kconf and Keras would draw different masks)."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+
+
 def float64(name: str, work: Path, size: int) -> None:
     """The SGD step again in float64 (JAX with x64), from the same initial weights: the
     reference that tells float32 rounding from a bug. Writes NAME.after64.weights.h5 and
     NAME.f64.npz (the loss)."""
+    import keras
+
+    model = float64_model(name, work, size)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
+                  loss="categorical_crossentropy", jit_compile=False)
+    dropout_off(model)
+    with np.load(work / f"{name}.npz") as ref:
+        x, y = ref["x"].astype("float64"), ref["y"].astype("float64")
+    loss = float(np.asarray(model.train_on_batch(x, y)))
+    model.save_weights(work / f"{name}.after64.weights.h5")
+    np.savez(work / f"{name}.f64.npz", loss=np.float64(loss))
+
+
+def float64_model(name: str, work: Path, size: int):
+    """The model of NAME.keras built again in float64 (JAX with x64, Keras's promotion let to
+    give float64: ``float64_promotion``), with its initial weights."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import keras
 
     float64_promotion()
-
     initial = keras.saving.load_model(work / f"{name}.keras")
     keras.config.set_floatx("float64")
     keras.config.set_dtype_policy("float64")
@@ -91,16 +115,25 @@ def float64(name: str, work: Path, size: int) -> None:
     model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
                                               classes=CLASSES)
     model.set_weights([w.astype("float64") for w in initial.get_weights()])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),
-                  loss="categorical_crossentropy", jit_compile=False)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = 0.0
+    return model
+
+
+def layers(name: str, work: Path, size: int = 0, dtype: str = "float32") -> None:
+    """Every layer's output on ``x`` in a training pass (BatchNormalization on the batch's
+    statistics, as in the step), in float32 or (``layers64``) float64: NAME.layers32.npz or
+    NAME.layers64.npz, by Keras layer name (bench/applications_layers.py compares them)."""
+    import keras
+
+    model = (keras.saving.load_model(work / f"{name}.keras") if dtype == "float32"
+             else float64_model(name, work, size))
     with np.load(work / f"{name}.npz") as ref:
-        x, y = ref["x"].astype("float64"), ref["y"].astype("float64")
-    loss = float(np.asarray(model.train_on_batch(x, y)))
-    model.save_weights(work / f"{name}.after64.weights.h5")
-    np.savez(work / f"{name}.f64.npz", loss=np.float64(loss))
+        x = ref["x"].astype(dtype)
+    dropout_off(model)  # as in the step
+    inner = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.inputs, [layer.output for layer in inner])
+    outputs = probe(x, training=True)
+    np.savez(work / f"{name}.layers{dtype[-2:]}.npz",
+             **{layer.name: np.asarray(out) for layer, out in zip(inner, outputs)})
 
 
 def float64_promotion() -> None:
@@ -126,4 +159,6 @@ def check(name: str, work: Path, size: int = 0) -> None:
 
 if __name__ == "__main__":
     step, model_name, folder, *wanted = sys.argv[1:]
-    {"build": build, "check": check, "float64": float64}[step](model_name, Path(folder), int((wanted or [0])[0]))
+    steps = {"build": build, "check": check, "float64": float64, "layers": layers,
+             "layers64": lambda *args: layers(*args, dtype="float64")}
+    steps[step](model_name, Path(folder), int((wanted or [0])[0]))
