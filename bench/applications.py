@@ -293,8 +293,9 @@ def write_table(path: Path = TABLE) -> None:
         "SGD step: \"rounding\" where the float64 steps agree within the tolerance and "
         "kconf's float32 step is no farther from them than Keras's (within a factor 2); "
         "\"rounding (N×)\" where the float64 steps agree but kconf's float32 step is N "
-        "times farther than Keras's; \"**differs**\" where the float64 steps do not agree "
-        "(a difference in what is computed); \"**no**\" where no float64 check was run.",
+        "times farther than Keras's (one draw: which ReLUs flip decides it, bench/README.md); "
+        "\"**differs**\" where the float64 steps do not agree (a difference in what is "
+        "computed); \"**no**\" where no float64 check was run.",
         "",
         "| model | size | params | import | predict err | export (err) | loss Keras | loss err "
         "| weight err | err/step | SGD step | kconf64 - Keras64 | vs float64: kconf / Keras "
