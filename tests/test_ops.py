@@ -168,8 +168,12 @@ def test_parallel_inside_parallel_runs_on_the_worker_that_asked_and_sees_the_sam
     that worker (whose per-worker scratch no other thread uses meanwhile)."""
     ops = Ops(workers=2)
     inner = []
+    # both workers in before either takes a block: on a loaded machine the pool thread may
+    # start only after the caller took every block (and is then not started at all)
+    both_started = threading.Barrier(2, timeout=60)
 
     def outer(worker, mine):
+        both_started.wait()
         for block in mine:
             assert current_ops() is ops  # pool threads run in a copy of the caller's context
             caller = threading.get_ident()
