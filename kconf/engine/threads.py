@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 __all__ = ["THREAD_VARIABLES", "BlasThreads", "available_cpus", "blas_threads",
-           "limit_threads", "openblas"]
+           "limit_threads", "openblas", "product_threads"]
 
 # The variables BLAS builds read their thread count from (OpenBLAS, MKL, BLIS, Accelerate,
 # and OpenMP in general).
@@ -75,18 +75,28 @@ def blas_threads() -> int:
     return available_cpus()
 
 
+def product_threads() -> int:
+    """The number of threads BLAS's products run on now: OpenBLAS's own count where it can be
+    read, else what ``blas_threads`` says. A product's last bits can depend on it (OpenBLAS
+    rounds a row by where its thread's share begins), so a checkpoint records it."""
+    blas = openblas()
+    return blas.get() if blas is not None else blas_threads()
+
+
 class BlasThreads:
     """The thread count of a loaded OpenBLAS: ``get()``, ``set(n)``, ``single_threaded()``.
 
     Args:
         set_threads, get_threads: OpenBLAS's ``openblas_set_num_threads`` and
             ``openblas_get_num_threads`` (under its build's names), as ctypes functions.
+        path: the library's file, where known.
     """
 
-    def __init__(self, set_threads, get_threads):
+    def __init__(self, set_threads, get_threads, path: str | None = None):
         set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
         get_threads.argtypes, get_threads.restype = [], ctypes.c_int
         self._set, self._get = set_threads, get_threads
+        self.path = path
 
     def get(self) -> int:
         """The number of threads BLAS's products run on now."""
@@ -131,14 +141,41 @@ def openblas() -> BlasThreads | None:
         found = [next((getattr(lib, name) for name in names if hasattr(lib, name)), None)
                  for names in (_SETTERS, _GETTERS)]
         if None not in found:
-            return BlasThreads(*found)
+            return BlasThreads(*found, path=path)
     return None
 
 
 def _openblas_paths() -> list[str]:
-    """Candidate paths of the OpenBLAS library NumPy loaded (already mapped, or in its wheel)."""
+    """Candidate paths of the OpenBLAS library NumPy loaded, NumPy's own first.
+
+    A process may hold several OpenBLAS libraries: SciPy's wheel bundles its own (imported
+    by scikit-learn, say), and ``/proc/self/maps`` may list it before NumPy's. Setting that
+    one's thread count would leave NumPy's products multi-threaded inside ``Ops.step``. So
+    the order is: the OpenBLAS of NumPy's wheel (``numpy.libs``, ``numpy/.dylibs``); then
+    the mapped ones outside another wheel's folder of libraries (a system OpenBLAS that
+    NumPy links); then the rest.
+    """
     import numpy  # loads NumPy's BLAS, so that it is mapped below
 
+    root = os.path.dirname(os.path.dirname(numpy.__file__))
+    own = []
+    for folder in ("numpy.libs", os.path.join("numpy", ".dylibs")):
+        own += sorted(glob.glob(os.path.join(root, folder, "*openblas*")))
+    mapped = _mapped_openblas()
+    elsewhere = [path for path in mapped if _bundled(path) and path not in own]
+    ordered = own + [path for path in mapped if path not in elsewhere] + elsewhere
+    return list(dict.fromkeys(ordered))
+
+
+def _bundled(path: str) -> bool:
+    """Whether a library lies in a wheel's folder of bundled libraries (``scipy.libs``,
+    ``numpy/.dylibs``)."""
+    return os.path.basename(os.path.dirname(path)).endswith((".libs", ".dylibs"))
+
+
+def _mapped_openblas() -> list[str]:
+    """The OpenBLAS libraries mapped into this process, in ``/proc/self/maps``'s order (empty
+    where there is no such file)."""
     paths = []
     try:
         with open("/proc/self/maps") as maps:
@@ -148,7 +185,4 @@ def _openblas_paths() -> list[str]:
                     paths.append(path)
     except OSError:  # not Linux
         pass
-    root = os.path.dirname(os.path.dirname(numpy.__file__))
-    for folder in ("numpy.libs", os.path.join("numpy", ".dylibs")):
-        paths += sorted(glob.glob(os.path.join(root, folder, "*openblas*")))
     return paths
