@@ -8,6 +8,7 @@ after a model's step, which ops a layer reaches.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import pickle
@@ -21,7 +22,7 @@ import pytest
 import kconf
 from kconf.engine import kernels
 from kconf.engine.layers import Conv2D, Dense, MaxPooling2D
-from kconf.engine.ops import Ops, current_ops, use_ops
+from kconf.engine.ops import Ops, current_ops, product_blocks, use_ops
 from kconf.engine.optimizers import SGD
 from kconf.engine.threads import openblas
 
@@ -104,14 +105,51 @@ def test_matmul_in_a_step_cuts_rows_or_columns_and_gives_the_full_product():
         cut = []
         with ops.step():
             parallel = ops.parallel
-            ops.parallel = lambda work, blocks: (cut.append(len(blocks)), parallel(work, blocks))
+            ops.parallel = lambda work, blocks: (cut.append(blocks), parallel(work, blocks))
             product = ops.matmul(a, b)
             del ops.parallel
         np.testing.assert_allclose(product, a @ b, rtol=1e-12, atol=1e-12)
-        assert cut == [3]  # one share per worker
+        assert cut == [product_blocks(max(m, n), 2 * m * k * n)]
     with ops.step(parallel=False):  # a step of a model without parallel layers: plain @
         assert ops.workers == 3 and ops._step_workers == 0
         np.testing.assert_allclose(ops.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_product_blocks_depend_on_the_size_only_a_power_of_two_of_them():
+    assert len(product_blocks(6400, 6400 * 32 * 32 * 2)) == 2  # 13 MFLOP: two workers' shares
+    assert len(product_blocks(6400, 6400 * 32 * 64 * 2)) == 2  # 26 MFLOP
+    assert len(product_blocks(6400, 6400 * 128 * 64 * 2)) == 8  # 105 MFLOP
+    assert len(product_blocks(10**6, 10**12)) == 16  # at most 16
+    assert len(product_blocks(256, 2 * 32 * 30976 * 256)) == 2  # 128 columns or more each
+    assert len(product_blocks(1, 10**9)) == 1  # no empty block
+    blocks = product_blocks(1001, 10**8)
+    assert blocks[0].start == 0 and blocks[-1].stop == 1001
+    assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
+    assert {s.stop - s.start for s in blocks} <= {1001 // len(blocks), 1001 // len(blocks) + 1}
+
+
+@pytest.mark.parametrize("shape", [(6400, 32, 64), (6400, 128, 64), (40, 6000, 48)],
+                         ids=["rows", "eight_blocks", "columns"])
+def test_products_in_a_step_have_the_same_bits_on_any_number_of_workers(shape):
+    """float32, where BLAS rounds a row by where its block begins: ``--threads 1`` and
+    ``--threads N`` must compute the same numbers, so the blocks are the shapes' alone."""
+    m, k, n = shape
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    dz = rng.standard_normal((m, n)).astype(np.float32)
+    start = rng.standard_normal((k, n)).astype(np.float32)
+    results = []
+    blas = openblas()
+    for count in (1, 2, 3):
+        ops = Ops(workers=count)
+        with (blas.single_threaded() if blas else contextlib.nullcontext()), ops.step():
+            out = start.copy()
+            ops.add_matmul(out, a.T, dz)  # a kernel gradient: (k, m) @ (m, n)
+            results.append((ops.matmul(a, b), out))
+    for product, added in results[1:]:
+        np.testing.assert_array_equal(product, results[0][0])
+        np.testing.assert_array_equal(added, results[0][1])
 
 
 def test_add_matmul_in_a_step_adds_the_product_block_by_block():

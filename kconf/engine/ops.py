@@ -17,9 +17,13 @@ while after a multi-threaded product and would compete with the workers; ``matmu
 ``add_matmul`` share the large products of the layers in between (a convnet's Dense) out to
 the workers instead. (Measurements: bench/README.md.)
 
-Results do not depend on the number of workers, nor on which worker ran a block: every block
-writes only its own slice of the outputs, and what blocks share (a kernel gradient) is
-written per block and summed by the caller in block order.
+Results do not depend on the number of workers, nor on which worker ran a block: the blocks
+depend on the shapes only (one worker runs the same blocks in turn), every block writes only
+its own slice of the outputs, and what blocks share (a kernel gradient) is written per block
+and summed by the caller in block order. So a model whose steps are parallel computes the
+same bits with ``--threads 1`` and ``--threads 8``. (Outside parallel steps BLAS splits its
+products over its own threads, and their last bits depend on how many it has: OpenBLAS
+rounds a row of a product differently by where its share of the rows begins.)
 
 Deferred work. Inside a parallel step, ``defer`` hands blocks of work that nothing needs
 until later (a convolution's kernel gradient in backward) to the pool threads, and the
@@ -64,6 +68,14 @@ _MATMUL_FLOPS = 10**7
 # add_matmul's blocks of rows: about this many entries, so a worker's product is still in its
 # cache when it is added.
 _ADD_BLOCK = 2**16
+# The products' blocks (matmul, add_matmul): at least this many, so that two workers share
+# them evenly (more blocks of a 1e7-FLOP product only cost time: 6400 x 32 x 32 on two
+# workers, 224 us in 2 blocks, 296 in 4); at most _MOST_PRODUCT_BLOCKS, and more than two
+# only where each keeps _PRODUCT_LINES rows or columns (a block of a few columns reads all
+# of the other operand for little work: vgg's Dense forward, (32, 30976) @ (30976, 256)).
+_PRODUCT_BLOCKS = 2
+_MOST_PRODUCT_BLOCKS = 16
+_PRODUCT_LINES = 128
 # Arrays of at least this many numbers are zeroed a part per worker.
 _ZERO_PARALLEL = 1 << 20
 #: The most bytes that deferred work may keep alive at once (``can_defer``): a convolution's
@@ -95,6 +107,7 @@ class Ops:
         self._blas = blas
         self._blas_found = blas is not None
         self._step_workers = 0  # inside step(): the worker count fixed for the step; else 0
+        self._parallel_step = False  # inside a parallel step(), whatever the worker count
         self._busy = False  # True while parallel() runs: a nested call runs on its caller
         self._deferred = DeferredWork()  # what defer() handed to the pool threads
         self._pool: ThreadPoolExecutor | None = None
@@ -289,10 +302,15 @@ class Ops:
         return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
     def matmul(self, a, b):
-        """``a @ b``; inside a parallel step, a large product of 2-D arrays is cut across the
-        workers along the longer of its output's axes (each worker's share is one
-        single-threaded product of whole rows or columns: the sums along the shared axis are
-        not split, so every entry is what one product gives).
+        """``a @ b``; inside a parallel step, a large product of 2-D arrays is cut along the
+        longer of its output's axes into blocks that the workers share (``product_blocks``:
+        each block one single-threaded product of whole rows or columns, the sums along the
+        shared axis not split).
+
+        The blocks depend on the shapes only, and one worker runs the same blocks in turn: the
+        product has the same bits whatever the number of workers (BLAS's own rounding of a
+        row depends on where its block begins, so one whole product may differ from it in
+        the last bits).
 
         Args:
             a, b: arrays that ``@`` takes (only 2-D ones are cut).
@@ -300,23 +318,24 @@ class Ops:
         Returns:
             The product, a new array.
         """
-        if self._step_workers <= 1 or a.ndim != 2 or b.ndim != 2:  # the cheap test first
+        if not self._parallel_step or a.ndim != 2 or b.ndim != 2:  # the cheap test first
             return a @ b
         m, k = a.shape
         n = b.shape[1]
-        if 2 * m * k * n < _MATMUL_FLOPS:
+        flops = 2 * m * k * n
+        if flops < _MATMUL_FLOPS:
             return a @ b
         out = xp.empty((m, n), dtype=xp.result_type(a, b))
         if m >= n:
             def work(worker, mine):
                 for rows in mine:
                     xp.matmul(a[rows], b, out=out[rows])
-            self.parallel(work, self.chunks(m))
+            self.parallel(work, product_blocks(m, flops))
         else:
             def work(worker, mine):
                 for cols in mine:
                     xp.matmul(a, b[:, cols], out=out[:, cols])
-            self.parallel(work, self.chunks(n))
+            self.parallel(work, product_blocks(n, flops))
         return out
 
     def add_matmul(self, out, a, b) -> None:
@@ -325,13 +344,14 @@ class Ops:
         Inside a parallel step a large product with more rows than columns (a weight
         gradient ``x.T @ dz``) goes in blocks of rows, shared out to the workers, each
         block's product added while it is in the cache: no product the size of ``out`` is
-        made and read again. Every entry is what ``out += a @ b`` gives.
+        made and read again. As ``matmul``'s, the blocks depend on the shapes only: the same
+        bits whatever the number of workers.
 
         Args:
             out: the (m, n) array added to, in place.
             a, b: (m, k) and (k, n) arrays.
         """
-        if self._step_workers <= 1:
+        if not self._parallel_step:
             out += a @ b
             return
         m, k = a.shape
@@ -340,8 +360,8 @@ class Ops:
             out += self.matmul(a, b)
             return
         # a kernel gradient's few rows (a (32, 6400) @ (6400, 32) product: one block of
-        # _ADD_BLOCK) are still shared out, so that no worker idles through it
-        per_block = max(1, min(_ADD_BLOCK // n, -(-m // self._step_workers)))
+        # _ADD_BLOCK) are still cut in _PRODUCT_BLOCKS, so that no second worker idles
+        per_block = max(1, min(_ADD_BLOCK // n, -(-m // _PRODUCT_BLOCKS)))
         blocks = [slice(start, min(start + per_block, m)) for start in range(0, m, per_block)]
 
         def work(worker, mine):
@@ -400,21 +420,47 @@ class Ops:
             return self._pool
 
 
+def product_blocks(length: int, flops: int) -> list[slice]:
+    """The blocks a product's rows (or columns) are cut into by ``Ops.matmul``: a power of two
+    of them, at least ``_PRODUCT_BLOCKS``; more only where each keeps ``_MATMUL_FLOPS`` and
+    ``_PRODUCT_LINES`` lines, and at most ``_MOST_PRODUCT_BLOCKS`` (fewer when ``length`` is
+    smaller than two); their lengths differ by at most 1. They depend on the product's size
+    only, never on the number of workers.
+
+    Args:
+        length: the rows (or columns) to cut.
+        flops: the whole product's FLOPs.
+
+    Returns:
+        Consecutive slices covering ``range(length)``.
+    """
+    count = _PRODUCT_BLOCKS
+    while count * 2 <= min(_MOST_PRODUCT_BLOCKS, flops // _MATMUL_FLOPS,
+                           length // _PRODUCT_LINES):
+        count *= 2
+    count = max(1, min(length, count))
+    bounds = [length * i // count for i in range(count + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
 class _Step:
     """What ``Ops.step`` returns: a context manager (a class, not a generator: a small
     model's step pays for entering it on every batch)."""
 
-    __slots__ = ("ops", "parallel", "token", "began", "threads")
+    __slots__ = ("ops", "parallel", "token", "marked", "began", "threads")
 
     def __init__(self, ops: Ops, parallel: bool):
         self.ops, self.parallel = ops, parallel
         self.token = None
+        self.marked = False  # whether this step made the ops' steps parallel (not an outer one)
         self.began = False  # whether this step fixed the worker count (an outer one did not)
         self.threads = None  # BLAS's thread count before the step, when this step set it
 
     def __enter__(self) -> Ops:
         ops = self.ops
         self.token = _current.set(ops)
+        if self.parallel and not ops._parallel_step:
+            ops._parallel_step = self.marked = True
         if self.parallel and not ops._step_workers:
             workers = ops.workers
             if workers > 1:
@@ -437,6 +483,8 @@ class _Step:
                 if self.threads is not None:
                     self.ops.blas.set(self.threads)
                     self.threads = None
+            if self.marked:
+                self.ops._parallel_step = self.marked = False
             _current.reset(self.token)
 
 
