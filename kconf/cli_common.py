@@ -83,18 +83,20 @@ def limit_threads(threads: Optional[int]) -> None:
 
 
 def show_data_warnings() -> None:
-    """Print the data's warnings (``DataWarning``: located, ``FILE:LINE:COL: path: ...``) as
-    one line each on stderr, without Python's source-line decoration."""
+    """Print the data's warnings (``DataWarning``: located, ``FILE:LINE:COL: path: ...``) and
+    the runs' (``RunWarning``: naming the run folder) as one line each on stderr, without
+    Python's source-line decoration."""
     import warnings
 
     from kconf.data.problem import DataWarning
+    from kconf.errors import RunWarning
 
     shown = warnings.showwarning
     if getattr(shown, "kconf", False):
         return
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, DataWarning):
+        if issubclass(category, (DataWarning, RunWarning)):
             err.print(f"warning: {message}", markup=False)
         else:
             shown(message, category, filename, lineno, file, line)

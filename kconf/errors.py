@@ -106,3 +106,9 @@ class TrainingError(KconfError):
 class StoppedElsewhere(TrainingError):
     """Training stopped because another process of the run did (a data-parallel run's rank
     failed, or stopped answering); the message already says where."""
+
+
+class RunWarning(UserWarning):
+    """Something about a run that does not stop it but that a user should know (a resumed run
+    whose numbers cannot be bit-identical to an uninterrupted one's); the message names the
+    run folder."""

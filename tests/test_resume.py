@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,40 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, optimizer):
     assert rows(full.run_dir) == rows(cut.run_dir)
     assert "learning_rate" in rows(full.run_dir)[0]
     assert (cut.run_dir / "checkpoints" / "best.npz").is_file()
+
+
+def test_resuming_on_another_blas_thread_count_warns_where_the_bits_depend_on_it(
+        tmp_path, monkeypatch):
+    """A Dense model's products run on BLAS's own threads, whose count changes their last
+    bits: the checkpoint records the count, and a resume on another one says the weights
+    will not be bit-identical (and how to make them so); a convnet's do not depend on it."""
+    import kconf.train.checkpoint as checkpoint
+    import kconf.train.run as run_module
+    from kconf.errors import RunWarning
+
+    monkeypatch.setattr(checkpoint, "product_threads", lambda: 3)
+    path = write_config(tmp_path, CONFIG)
+    run = prepare_run(kconf.load_config(path), tmp_path / "runs")
+    with pytest.raises(KeyboardInterrupt):
+        run.fit(callbacks=[StopAfter(1)])
+    run.close()
+    for threads, warned in [(3, False), (1, True)]:
+        monkeypatch.setattr(run_module, "product_threads", lambda: threads)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            resumed = resume_run(run.run_dir)
+            resumed.close()
+        messages = [str(w.message) for w in caught if issubclass(w.category, RunWarning)]
+        assert len(messages) == warned
+    assert messages[0] == (
+        f"{run.run_dir}: the run trained with 3 BLAS threads and resumes with 1 BLAS thread; "
+        "BLAS rounds the last bits of its products by its thread count, so the weights will "
+        "not be bit-identical to an uninterrupted run's (resume with --threads 3 for that)")
+    monkeypatch.setattr(type(resumed.model), "uses_workers", property(lambda self: True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resume_run(run.run_dir).close()
+    assert not [w for w in caught if issubclass(w.category, RunWarning)]
 
 
 def test_resume_refuses_a_truncated_checkpoint(tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kconf.engine.threads import product_threads
 from kconf.errors import KconfError
 from kconf.files import write_atomic
 from kconf.train.callbacks import Callback, mode_op
@@ -120,6 +121,8 @@ def snapshot(model, epoch: int, history: dict, stateful=()) -> Checkpoint:
     """Everything needed to continue after ``epoch`` completed epochs."""
     optimizer = model.optimizer
     meta = {"trainable": model.trainable_names()}  # the optimizer's slots follow this order
+    # BLAS's thread count, which a model without workers' products round by (resume_run)
+    meta["threads"] = product_threads()
     if isinstance(optimizer.learning_rate, (int, float)):
         meta["learning_rate"] = float(optimizer.learning_rate)  # ReduceLROnPlateau changes it
     return Checkpoint(epoch=epoch, weights=dict(model.named_weights()),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,7 +15,8 @@ from kconf.data.preprocess import Preprocessing
 from kconf.data.sources import Split, check_shapes, load_prepared
 from kconf.data.stream import changed_since, split_fingerprints
 from kconf.engine.backend import retain_freed_memory
-from kconf.errors import ConfigError, Problem, TrainingError
+from kconf.engine.threads import product_threads
+from kconf.errors import ConfigError, Problem, RunWarning, TrainingError
 from kconf.files import write_atomic
 from kconf.model import Model
 from kconf.report.summary import render_text, summary_renderables
@@ -378,6 +380,7 @@ def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock, check=None)
         restore(model, ckpt, checkpointer.stateful)
     except CheckpointError as exc:
         raise ConfigError([Problem(str(exc), (), where)]) from None
+    _warn_other_threads(run_dir, model, ckpt.meta.get("threads"))
     checkpointer.streams = split_fingerprints(splits)
     changed = changed_since(ckpt.meta.get("stream", {}).get("files", {}),
                             checkpointer.streams)
@@ -411,6 +414,25 @@ def _resume(run_dir: Path, overrides: dict[str, Any], lock: RunLock, check=None)
     return Run(cfg, model, splits, run_dir, recorder, callbacks=callbacks,
                checkpointer=checkpointer, initial_epoch=ckpt.epoch, lock=lock,
                preprocessing=prepared.preprocessing)
+
+
+def _warn_other_threads(run_dir: Path, model: Model, trained: int | None) -> None:
+    """Warn (``RunWarning``) when a run resumes on another BLAS thread count than its
+    checkpoint was made with, for a model whose numbers depend on it: one without layers
+    that use workers, whose products BLAS splits over its own threads (a model with them runs
+    its steps on single-threaded BLAS in blocks fixed by the shapes: the same bits on any
+    count)."""
+    now = product_threads()
+    if trained is None or trained == now or model.uses_workers:
+        return
+    def threads(count):
+        return f"{count} BLAS thread{'' if count == 1 else 's'}"
+
+    warnings.warn(RunWarning(
+        f"{run_dir}: the run trained with {threads(trained)} and resumes with {threads(now)}; "
+        "BLAS rounds the last bits of its products by its thread count, so the weights will "
+        f"not be bit-identical to an uninterrupted run's (resume with --threads {trained} "
+        "for that)"), stacklevel=2)
 
 
 def _read_overrides(run_dir: Path) -> dict[str, Any]:
