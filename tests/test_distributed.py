@@ -135,6 +135,43 @@ def test_two_ranks_train_a_dense_model_as_one_process_with_the_global_batch(tmp_
     assert done.stdout.count("Run folder:") == 1  # rank 0 alone reports
 
 
+STREAMED = """\
+name: streamed
+seed: 5
+model:
+  sequential:
+    - Dense: {units: 16, activation: tanh, input_dim: 6}
+    - Dense: {units: 3, activation: softmax}
+compile:
+  optimizer: {Adam: {learning_rate: 0.02}}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+data:
+  source: {npy: {x: x.npy, y: y.npy, stream: true}}
+  split: {validation: 0.2}
+fit: {epochs: 3, batch_size: 25}
+"""
+
+
+def test_two_ranks_train_on_a_streamed_source_as_one_process(tmp_path):
+    """A streamed ``.npy`` source (memory-mapped, drawn a block at a time): every rank reads
+    its shard of each global batch from the files, and the run trains as one process does
+    on the same stream."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", x[:, :3].argmax(1).astype(np.int32))
+    config = write(tmp_path, "streamed.yaml", STREAMED)
+    one_process("train", config, "--output-dir", tmp_path / "one", "-q")
+    done = mpiexec(2, "train", config, "--output-dir", tmp_path / "two", "-q")
+    assert done.returncode == 0, done.stderr
+    one, two = the_run(tmp_path / "one"), the_run(tmp_path / "two")
+    assert_same_weights(weights(one), weights(two), atol=1e-6)
+    for a, b in zip(metrics(one), metrics(two), strict=True):
+        assert a.keys() == b.keys()
+        np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-5)
+
+
 EMBEDDING = """\
 name: embedding
 seed: 2
