@@ -117,8 +117,9 @@ def test_matmul_in_a_step_cuts_rows_or_columns_and_gives_the_full_product():
 
 def test_product_blocks_depend_on_the_size_only_a_power_of_two_of_them():
     assert len(product_blocks(6400, 6400 * 32 * 32 * 2)) == 2  # 13 MFLOP: two workers' shares
-    assert len(product_blocks(6400, 6400 * 32 * 64 * 2)) == 2  # 26 MFLOP
-    assert len(product_blocks(6400, 6400 * 128 * 64 * 2)) == 8  # 105 MFLOP
+    assert len(product_blocks(6400, 6400 * 32 * 192 * 2)) == 2  # 79 MFLOP
+    assert len(product_blocks(6400, 6400 * 128 * 128 * 2)) == 4  # 210 MFLOP
+    assert len(product_blocks(6400, 6400 * 256 * 128 * 2)) == 8  # 419 MFLOP
     assert len(product_blocks(10**6, 10**12)) == 16  # at most 16
     assert len(product_blocks(256, 2 * 32 * 30976 * 256)) == 2  # 128 columns or more each
     assert len(product_blocks(1, 10**9)) == 1  # no empty block
@@ -128,7 +129,7 @@ def test_product_blocks_depend_on_the_size_only_a_power_of_two_of_them():
     assert {s.stop - s.start for s in blocks} <= {1001 // len(blocks), 1001 // len(blocks) + 1}
 
 
-@pytest.mark.parametrize("shape", [(6400, 32, 64), (6400, 128, 64), (40, 6000, 48)],
+@pytest.mark.parametrize("shape", [(6400, 32, 64), (6400, 256, 128), (40, 6000, 48)],
                          ids=["rows", "eight_blocks", "columns"])
 def test_products_in_a_step_have_the_same_bits_on_any_number_of_workers(shape):
     """float32, where BLAS rounds a row by where its block begins: ``--threads 1`` and

@@ -71,10 +71,12 @@ _ADD_BLOCK = 2**16
 # The products' blocks (matmul, add_matmul): at least this many, so that two workers share
 # them evenly (more blocks of a 1e7-FLOP product only cost time: 6400 x 32 x 32 on two
 # workers, 224 us in 2 blocks, 296 in 4); at most _MOST_PRODUCT_BLOCKS, and more than two
-# only where each keeps _PRODUCT_LINES rows or columns (a block of a few columns reads all
-# of the other operand for little work: vgg's Dense forward, (32, 30976) @ (30976, 256)).
+# only where each keeps _BLOCK_FLOPS (the transformer's 52-79 MFLOP products ran no faster
+# in four on two workers) and _PRODUCT_LINES rows or columns (a block of a few columns
+# reads all of the other operand for little work: vgg's Dense, (32, 30976) @ (30976, 256)).
 _PRODUCT_BLOCKS = 2
 _MOST_PRODUCT_BLOCKS = 16
+_BLOCK_FLOPS = 4 * _MATMUL_FLOPS
 _PRODUCT_LINES = 128
 # Arrays of at least this many numbers are zeroed a part per worker.
 _ZERO_PARALLEL = 1 << 20
@@ -422,7 +424,7 @@ class Ops:
 
 def product_blocks(length: int, flops: int) -> list[slice]:
     """The blocks a product's rows (or columns) are cut into by ``Ops.matmul``: a power of two
-    of them, at least ``_PRODUCT_BLOCKS``; more only where each keeps ``_MATMUL_FLOPS`` and
+    of them, at least ``_PRODUCT_BLOCKS``; more only where each keeps ``_BLOCK_FLOPS`` and
     ``_PRODUCT_LINES`` lines, and at most ``_MOST_PRODUCT_BLOCKS`` (fewer when ``length`` is
     smaller than two); their lengths differ by at most 1. They depend on the product's size
     only, never on the number of workers.
@@ -435,7 +437,7 @@ def product_blocks(length: int, flops: int) -> list[slice]:
         Consecutive slices covering ``range(length)``.
     """
     count = _PRODUCT_BLOCKS
-    while count * 2 <= min(_MOST_PRODUCT_BLOCKS, flops // _MATMUL_FLOPS,
+    while count * 2 <= min(_MOST_PRODUCT_BLOCKS, flops // _BLOCK_FLOPS,
                            length // _PRODUCT_LINES):
         count *= 2
     count = max(1, min(length, count))
