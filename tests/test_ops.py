@@ -22,7 +22,8 @@ import pytest
 import kconf
 from kconf.engine import kernels
 from kconf.engine.layers import Conv2D, Dense, MaxPooling2D
-from kconf.engine.ops import Ops, current_ops, product_blocks, use_ops
+from kconf.engine.ops import Ops, current_ops, use_ops
+from kconf.engine.products import product_blocks
 from kconf.engine.optimizers import SGD
 from kconf.engine.threads import openblas
 
