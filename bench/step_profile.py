@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("config")
     parser.add_argument("--samples", type=int, default=None, help="random training samples")
     parser.add_argument("--steps", type=int, default=40, help="measured steps")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (the config's if not given)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads and workers")
     parser.add_argument("--top", type=int, default=20, help="layers listed")
     args = parser.parse_args()
@@ -38,6 +39,8 @@ def main() -> None:
     from kconf.train.loop import train_step
 
     overrides = {} if args.samples is None else {"data.train.random.samples": args.samples}
+    if args.batch is not None:
+        overrides["fit.batch_size"] = args.batch
     cfg = load_config(args.config, overrides=overrides)
     retain_freed_memory()  # as kconf train and kconf bench do
     model = build_model(cfg)
@@ -92,6 +95,8 @@ def main() -> None:
     own = (time.thread_time() - own) * per
     print(f"per step: wall {wall:.1f} ms, CPU {cpu:.1f} ms, calling thread {own:.1f} ms "
           f"(outside Ops.parallel {own - in_parallel[0] * per:.1f} ms)")
+    if args.top <= 0:
+        return
     print(f"{'':28s} {'serial':>8s} {'all':>8s}   (calling thread's CPU ms per step)")
     for name, spent in total.most_common(args.top):
         print(f"{name:28s} {serial[name] * per:8.2f} {spent * per:8.2f}")

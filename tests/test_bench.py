@@ -338,3 +338,68 @@ def test_run_py_runs_issue_13_workloads_with_the_references_in_this_repository(m
             assert job.command[2] == name
     vgg_ref = run.plan(args, by_name["vgg"])[1].command[1]
     assert vgg_ref == "/elsewhere/torch_ref.py"
+
+
+# --- bench/parallel_bound.py --------------------------------------------------------------
+
+def _bench_script(monkeypatch, name):
+    """A script of bench/ imported as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, f"bench_{name}", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parallel_bound_runs_two_half_batches_at_once_and_tables_the_medians(monkeypatch):
+    bound = _bench_script(monkeypatch, "parallel_bound")
+    # both record shapes: kconf bench's JSON and the reference scripts'
+    assert bound.step_ms('log line\n{"median_epoch_seconds": 0.64, "steps_per_epoch": 16}') \
+        == pytest.approx(40.0)
+    assert bound.step_ms('{"median_steady_epoch_s": 1.28, "steps_per_epoch": 32}') \
+        == pytest.approx(40.0)
+    calls = []
+    per_step = {("kconf", "32", "1"): 70.0, ("kconf", "32", "2"): 60.0,
+                ("kconf", "16", "1"): 40.0, ("torch", "32", "1"): 64.0,
+                ("torch", "32", "2"): 40.0, ("torch", "16", "1"): 34.0}
+
+    def fake_run(commands):
+        calls.append(commands)
+        results = []
+        for i, c in enumerate(commands):
+            framework = "kconf" if "kconf.cli" in c else "torch"
+            batch = c[c.index("--batch-size" if framework == "kconf" else "--batch") + 1]
+            threads = c[c.index("--threads") + 1]
+            results.append(per_step[framework, batch, threads] + i)  # the second is slower
+        return results
+
+    times = bound.measure(2, "/ref/python", run=fake_run)
+    assert len(calls) == 12
+    together = [c for c in calls if len(c) == 2]  # the bound: two processes at once
+    assert len(together) == 4 and all(c[0] == c[1] for c in together)
+    assert all("16" in c[0] and c[0][c[0].index("--threads") + 1] == "1" for c in together)
+    assert times["kconf", "bound"] == [41.0, 41.0]  # the slower of the two processes
+    assert times["torch", "2 threads"] == [40.0, 40.0]
+    text = bound.table(times)
+    assert "| kconf | 70.0 (70.0–70.0) | 60.0 (60.0–60.0) | 41.0 (41.0–41.0) |" in text
+    assert "| kconf / torch | 1.09 | 1.50 | 1.17 |" in text
+    assert text.endswith("kconf's bound against PyTorch's two threads: 1.02")
+
+
+def test_step_profile_takes_the_batch_size_and_lists_no_layers_at_top_zero(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    command = [sys.executable, "bench/step_profile.py", str(config), "--steps", "2",
+               "--threads", "1"]
+    listed = subprocess.run(command + ["--top", "2"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("per step: wall ")
+    assert len(listed.stdout.splitlines()) == 4  # the step, the header, two layers
+    bare = subprocess.run(command + ["--top", "0", "--batch", "16"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 0, bare.stderr
+    assert len(bare.stdout.splitlines()) == 1
+    bad = subprocess.run(command + ["--batch", "0"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode != 0 and "batch_size" in bad.stderr
