@@ -286,17 +286,17 @@ def test_run_py_interleaves_kconf_and_references(tmp_path):
     assert cells[6] == f"{kconf_median / 0.001:.2f}"  # ratio to the fastest reference
 
 
-def _run_module(monkeypatch):
-    """bench/run.py imported as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+def _bench_script(monkeypatch, name):
+    """A script of bench/ (not part of the package) imported as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_run", module)  # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, f"bench_{name}", module)  # dataclasses look it up
     spec.loader.exec_module(module)
     return module
 
 
 def test_run_py_table_notes_skipped_workloads_and_failures(monkeypatch):
-    run = _run_module(monkeypatch)
+    run = _bench_script(monkeypatch, "run")
     workloads = [w for w in run.WORKLOADS if w.name in ("vgg", "shared_lstm")]
     records = [{"workload": "vgg", "runner": "kconf", "round": 1, "error": None,
                 "result": {"epoch_seconds": [3.0, 2.0, 4.0], "warmup": 1, "samples": 320,
@@ -319,7 +319,7 @@ def test_run_py_table_notes_skipped_workloads_and_failures(monkeypatch):
 def test_run_py_runs_issue_13_workloads_with_the_references_in_this_repository(monkeypatch):
     """resnet_small and transformer_classifier: their configs exist, and their reference
     scripts are bench/reference/'s (the shared folder holds only the first five)."""
-    run = _run_module(monkeypatch)
+    run = _bench_script(monkeypatch, "run")
     args = run.parse_args(["--workloads", "vgg,resnet_small,transformer_classifier",
                            "--ref-python", "python", "--ref-dir", "/elsewhere",
                            "--threads", "2"])
@@ -341,15 +341,6 @@ def test_run_py_runs_issue_13_workloads_with_the_references_in_this_repository(m
 
 
 # --- bench/parallel_bound.py --------------------------------------------------------------
-
-def _bench_script(monkeypatch, name):
-    """A script of bench/ imported as a module."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, f"bench_{name}", module)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_parallel_bound_runs_two_half_batches_at_once_and_tables_the_medians(monkeypatch):
     bound = _bench_script(monkeypatch, "parallel_bound")
