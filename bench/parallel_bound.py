@@ -10,7 +10,10 @@ Each framework's step of 32 images is timed three ways, interleaved, every run a
   train 32 images in the time of one of their steps, with no communication between them, no
   shared interpreter and no thread hand-offs: no scheme that splits a batch over the two
   cores can do better (the batch statistics of BatchNormalization would even have to be
-  exchanged on top).
+  exchanged on top);
+- ``thread split`` (kconf only): one process, two threads, each training its own copy of the
+  model on batch 16 on one BLAS thread, nothing exchanged: the same split inside one Python
+  process, where the threads share the interpreter's lock and wake each other slowly.
 
     python bench/parallel_bound.py --ref-python /tmp/ref/bin/python --rounds 3
 
@@ -32,8 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES, EPOCHS = 512, 4
 
 
-def command(framework: str, batch: int, threads: int, ref_python: str) -> list[str]:
+def command(framework: str, batch: int, threads: int, ref_python: str,
+            split: bool = False) -> list[str]:
     """The command line of one run (prints one JSON object last)."""
+    if split:
+        return [sys.executable, __file__, "--thread-split"]
     if framework == "kconf":
         return [sys.executable, "-m", "kconf.cli", "bench", "configs/resnet_small.yaml",
                 "--samples", str(SAMPLES), "--epochs", str(EPOCHS), "--batch-size", str(batch),
@@ -63,7 +69,59 @@ def run_together(commands: list[list[str]]) -> list[float]:
     return results
 
 
-WAYS = {"1 thread": (32, 1, 1), "2 threads": (32, 2, 1), "bound": (16, 1, 2)}
+def thread_split() -> None:
+    """The ``thread split`` run: prints one JSON object like ``kconf bench --json``'s, an
+    epoch being 16 turns of both threads' steps (512 images)."""
+    sys.path.insert(0, str(REPO))
+    from kconf.bench import limit_threads
+    limit_threads(1)  # before NumPy loads
+    import threading
+    import time
+
+    from kconf.api import build_model
+    from kconf.config import load_config
+    from kconf.data.sources import load_splits
+    from kconf.engine.backend import retain_freed_memory
+    from kconf.engine.ops import Ops, use_ops
+    from kconf.train.loop import train_step
+
+    cfg = load_config(REPO / "configs/resnet_small.yaml",
+                      overrides={"data.train.random.samples": SAMPLES, "fit.batch_size": 16})
+    retain_freed_memory()
+    train = load_splits(cfg)["train"]
+    x = train.x[0] if isinstance(train.x, list) else train.x
+    y = train.y[0] if isinstance(train.y, list) else train.y
+    models = []
+    for _ in range(2):
+        with use_ops(Ops(workers=1)):
+            models.append(build_model(cfg))
+    turns = SAMPLES // 32
+
+    losses = [0.0, 0.0]  # each model's loss on its last batch
+
+    def steps(part: int) -> None:
+        for turn in range(turns):
+            rows = slice(turn * 32 + part * 16, turn * 32 + part * 16 + 16)
+            logs, _ = train_step(models[part], [x[rows]], [y[rows]])
+            total, count = logs["loss"]
+            losses[part] = total / count
+
+    epochs = []
+    for _ in range(EPOCHS):
+        threads = [threading.Thread(target=steps, args=(part,)) for part in (0, 1)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        epochs.append(time.perf_counter() - start)
+    print(json.dumps({"epoch_seconds": epochs, "steps_per_epoch": turns, "losses": losses,
+                      "median_epoch_seconds": statistics.median(epochs[1:])}))
+
+
+#: way -> (batch, threads, processes, split in threads)
+WAYS = {"1 thread": (32, 1, 1, False), "2 threads": (32, 2, 1, False),
+        "bound": (16, 1, 2, False), "thread split": (16, 1, 1, True)}
 FRAMEWORKS = ("kconf", "torch")
 
 
@@ -71,9 +129,12 @@ def measure(rounds: int, ref_python: str, run=run_together) -> dict[tuple[str, s
     """(framework, way) -> milliseconds per 32 images of each round, interleaved."""
     times: dict[tuple[str, str], list[float]] = {}
     for round_ in range(rounds):
-        for way, (batch, threads, processes) in WAYS.items():
+        for way, (batch, threads, processes, split) in WAYS.items():
             for framework in FRAMEWORKS:
-                ms = max(run([command(framework, batch, threads, ref_python)] * processes))
+                if split and framework != "kconf":
+                    continue
+                c = command(framework, batch, threads, ref_python, split)
+                ms = max(run([c] * processes))
                 # two processes of 16 images train 32 in one step's time: the slower one's
                 times.setdefault((framework, way), []).append(ms)
                 print(f"round {round_ + 1}: {framework} {way}: {ms:.1f} ms", file=sys.stderr)
@@ -83,25 +144,33 @@ def measure(rounds: int, ref_python: str, run=run_together) -> dict[tuple[str, s
 def table(times: dict[tuple[str, str], list]) -> str:
     """The Markdown table of ``measure``'s times, and kconf's bound against PyTorch's two
     threads."""
-    def cell(values: list[float]) -> str:
+    def cell(values: list[float] | None) -> str:
+        if values is None:
+            return "–"
         return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
     median = {key: statistics.median(values) for key, values in times.items()}
     lines = ["| ms per 32 images | " + " | ".join(WAYS) + " |", "|---|" + "---|" * len(WAYS)]
     for framework in FRAMEWORKS:
         lines.append(f"| {framework} | "
-                     + " | ".join(cell(times[framework, w]) for w in WAYS) + " |")
+                     + " | ".join(cell(times.get((framework, w))) for w in WAYS) + " |")
     lines.append("| kconf / torch | " + " | ".join(
-        f"{median['kconf', w] / median['torch', w]:.2f}" for w in WAYS) + " |")
+        f"{median['kconf', w] / median['torch', w]:.2f}" if ("torch", w) in median else "–"
+        for w in WAYS) + " |")
     bound = median["kconf", "bound"] / median["torch", "2 threads"]
     return "\n".join(lines) + f"\n\nkconf's bound against PyTorch's two threads: {bound:.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ref-python", required=True, help="a Python with torch installed")
+    parser.add_argument("--ref-python", help="a Python with torch installed")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--thread-split", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.thread_split:
+        return thread_split()
+    if not args.ref_python:
+        parser.error("--ref-python is required")
     print(table(measure(args.rounds, args.ref_python)))
 
 

@@ -358,6 +358,10 @@ def test_parallel_bound_runs_two_half_batches_at_once_and_tables_the_medians(mon
         calls.append(commands)
         results = []
         for i, c in enumerate(commands):
+            if "--thread-split" in c:  # this script again, in the mode that splits in threads
+                assert c[1] == str(ROOT / "bench" / "parallel_bound.py")
+                results.append(50.0)
+                continue
             framework = "kconf" if "kconf.cli" in c else "torch"
             batch = c[c.index("--batch-size" if framework == "kconf" else "--batch") + 1]
             threads = c[c.index("--threads") + 1]
@@ -365,15 +369,20 @@ def test_parallel_bound_runs_two_half_batches_at_once_and_tables_the_medians(mon
         return results
 
     times = bound.measure(2, "/ref/python", run=fake_run)
-    assert len(calls) == 12
+    assert len(calls) == 14  # a round: three ways for both, the thread split for kconf
     together = [c for c in calls if len(c) == 2]  # the bound: two processes at once
     assert len(together) == 4 and all(c[0] == c[1] for c in together)
     assert all("16" in c[0] and c[0][c[0].index("--threads") + 1] == "1" for c in together)
     assert times["kconf", "bound"] == [41.0, 41.0]  # the slower of the two processes
     assert times["torch", "2 threads"] == [40.0, 40.0]
+    assert times["kconf", "thread split"] == [50.0, 50.0]
+    assert ("torch", "thread split") not in times
     text = bound.table(times)
-    assert "| kconf | 70.0 (70.0–70.0) | 60.0 (60.0–60.0) | 41.0 (41.0–41.0) |" in text
-    assert "| kconf / torch | 1.09 | 1.50 | 1.17 |" in text
+    assert "| ms per 32 images | 1 thread | 2 threads | bound | thread split |" in text
+    assert ("| kconf | 70.0 (70.0–70.0) | 60.0 (60.0–60.0) | 41.0 (41.0–41.0) "
+            "| 50.0 (50.0–50.0) |") in text
+    assert "| torch | 64.0 (64.0–64.0) | 40.0 (40.0–40.0) | 35.0 (35.0–35.0) | – |" in text
+    assert "| kconf / torch | 1.09 | 1.50 | 1.17 | – |" in text
     assert text.endswith("kconf's bound against PyTorch's two threads: 1.02")
 
 
@@ -394,3 +403,15 @@ def test_step_profile_takes_the_batch_size_and_lists_no_layers_at_top_zero(tmp_p
     bad = subprocess.run(command + ["--batch", "0"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode != 0 and "batch_size" in bad.stderr
+
+
+def test_parallel_bound_thread_split_trains_two_models_side_by_side():
+    proc = subprocess.run([sys.executable, "bench/parallel_bound.py", "--thread-split"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(record["epoch_seconds"]) == 4 and record["steps_per_epoch"] == 16
+    assert record["median_epoch_seconds"] == statistics.median(record["epoch_seconds"][1:])
+    assert all(seconds > 0 for seconds in record["epoch_seconds"])
+    first, second = record["losses"]  # each thread trained its own model on its own half
+    assert 0 < first < 10 and 0 < second < 10 and first != second
