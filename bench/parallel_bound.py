@@ -2,7 +2,7 @@
 """How fast a training step could be with perfect parallelism: resnet_small, kconf and PyTorch
 eager, on the machine's two cores.
 
-Each framework's step of 32 images is timed three ways, interleaved, every run a fresh process:
+Each framework's step of 32 images is timed these ways, interleaved, every run a fresh process:
 
 - ``1 thread``: batch 32 on one thread (each framework's speed per core);
 - ``2 threads``: batch 32 on two threads (what ``bench/run.py`` measures);
@@ -18,8 +18,8 @@ Each framework's step of 32 images is timed three ways, interleaved, every run a
     python bench/parallel_bound.py --ref-python /tmp/ref/bin/python --rounds 3
 
 Prints a Markdown table of the medians (milliseconds per 32 images; min–max in brackets).
-Only the standard library is used here; kconf runs through ``kconf bench``, PyTorch through
-``bench/reference/torch_ref.py``.
+kconf runs through ``kconf bench``, PyTorch through ``bench/reference/torch_ref.py``, and the
+thread split through this script's own ``--thread-split`` (the only part that imports kconf).
 """
 from __future__ import annotations
 

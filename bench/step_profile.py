@@ -24,7 +24,8 @@ def main() -> None:
     parser.add_argument("config")
     parser.add_argument("--samples", type=int, default=None, help="random training samples")
     parser.add_argument("--steps", type=int, default=40, help="measured steps")
-    parser.add_argument("--batch", type=int, default=None, help="batch size (the config's if not given)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size (default: the config's)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads and workers")
     parser.add_argument("--top", type=int, default=20, help="layers listed")
     args = parser.parse_args()
