@@ -269,8 +269,8 @@ def _float64(row: dict) -> str:
             f"{row['f64_kconf_loss_err']:.1e} / {row['f64_keras_loss_err']:.1e})")
 
 
-def write_table(path: Path = TABLE) -> None:
-    rows = latest_rows()
+def write_table(path: Path = TABLE, jsonl: Path = JSONL) -> None:
+    rows = latest_rows(jsonl)
     lines = [
         "# keras.applications through kconf",
         "",
@@ -329,9 +329,11 @@ def write_table(path: Path = TABLE) -> None:
     missing = [name for name in MODELS if name not in rows]
     if missing:
         lines += ["", f"Not run yet: {', '.join(missing)}."]
-    lines += ["", "(torch): Keras on its torch backend, whose BatchNormalization takes the batch "
-                  "variance as E[x²] - E[x]² (JAX and kconf: E[(x - mean)²]); its training "
-                  "step rounds differently.", ""]
+    if any(row["backend"] == "torch" for row in rows.values()):
+        lines += ["", "(torch): Keras on its torch backend, whose BatchNormalization takes the "
+                      "batch variance as E[x²] - E[x]² (JAX and kconf: E[(x - mean)²]); its "
+                      "training step rounds differently."]
+    lines.append("")
     path.write_text("\n".join(lines))
 
 

@@ -415,3 +415,44 @@ def test_parallel_bound_thread_split_trains_two_models_side_by_side():
     assert all(seconds > 0 for seconds in record["epoch_seconds"])
     first, second = record["losses"]  # each thread trained its own model on its own half
     assert 0 < first < 10 and 0 < second < 10 and first != second
+
+
+def _app_row(model, backend, sgd_ok, **extra):
+    return {"model": model, "backend": backend, "size": 96, "params": 1000, "import_ok": True,
+            "predict_ok": True, "export_ok": True, "sgd_ok": sgd_ok, "predict_err": 1e-8,
+            "export_err": 0.0, "keras_loss": 2.3, "loss_err": 1e-6, "weight_err": 1e-3,
+            "step_rel": 1e-2, "import_s": 1.0, "step_s": 1.0, **extra}
+
+
+def test_applications_table_verdicts_and_backend_footnote(monkeypatch, tmp_path):
+    apps = _bench_script(monkeypatch, "applications")
+    f64 = {"f64_same_ok": True, "f64_same_weight_err": 1e-12, "f64_same_loss_err": 1e-14,
+           "f64_keras_loss_err": 1e-6}
+    rows = [_app_row("VGG16", "jax", True),
+            _app_row("ResNet50", "torch", False),
+            _app_row("ResNet50", "jax", False, **f64, f64_kconf_weight_err=1e-3,
+                     f64_keras_weight_err=1e-3, f64_kconf_loss_err=1e-6),
+            _app_row("ResNet50", "torch", True),  # later, but the JAX line counts
+            _app_row("MobileNet", "jax", False, **f64, f64_kconf_weight_err=5e-3,
+                     f64_keras_weight_err=1e-3, f64_kconf_loss_err=1e-6),
+            _app_row("DenseNet121", "jax", False, **{**f64, "f64_same_ok": False},
+                     f64_kconf_weight_err=1e-3, f64_keras_weight_err=1e-3,
+                     f64_kconf_loss_err=1e-6),
+            _app_row("Xception", "jax", False)]
+    jsonl, table = tmp_path / "apps.jsonl", tmp_path / "apps.md"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    apps.write_table(table, jsonl)
+    text = table.read_text()
+    verdict = {line.split("|")[1].strip(): line.split("|")[11].strip()
+               for line in text.splitlines() if line.startswith("| ")
+               and not line.startswith("| model")}
+    assert verdict == {"VGG16": "yes", "ResNet50": "rounding", "MobileNet": "rounding (5.0×)",
+                       "DenseNet121": "**differs**", "Xception": "**no**"}
+    assert "1 of 5 models pass every check; 2 more pass" in text
+    assert "Not run yet: VGG19," in text
+    assert "(torch): Keras on its torch backend" not in text
+    jsonl.write_text(json.dumps(_app_row("VGG19", "torch", True)) + "\n")
+    apps.write_table(table, jsonl)
+    text = table.read_text()
+    assert "| VGG19 (torch) | 96 | 1,000 | yes |" in text
+    assert "(torch): Keras on its torch backend" in text
