@@ -297,10 +297,8 @@ def test_a_forked_child_makes_its_own_pool():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_steps_and_training_steps_leave_blas_thread_count_as_it_was():
-    blas = openblas()
-    if blas is None:
-        pytest.skip("NumPy's BLAS is not an OpenBLAS whose thread count can be set")
+def test_steps_and_training_steps_leave_blas_thread_count_as_it_was(numpy_openblas):
+    blas = numpy_openblas
     before = blas.get()
     blas.set(2)
     try:
